@@ -1,0 +1,227 @@
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace Lifeline.Protocol;
+
+/// <summary>
+/// Strict, allocation-light parser for client-to-server messages. Everything a client may get wrong
+/// is reported with a precise message (e.g. <c>publish.patch must be an object</c>) rather than thrown.
+/// </summary>
+public static class ClientMessageParser
+{
+    /// <summary>The deepest JSON nesting accepted in a client message. The default is 32.</summary>
+    public const int DefaultMaxDepth = 32;
+
+    /// <summary>Parses one client frame.</summary>
+    /// <param name="utf8">The frame's payload.</param>
+    /// <param name="maxDepth">The deepest nesting accepted; deeper documents are a fatal payload error.</param>
+    /// <returns>The message, a recoverable error, or a fatal payload error.</returns>
+    public static ParseResult Parse(ReadOnlyMemory<byte> utf8, int maxDepth = DefaultMaxDepth)
+    {
+        if (!Utf8.IsValid(utf8.Span))
+        {
+            return ParseResult.Fatal("payload is not valid UTF-8");
+        }
+
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = maxDepth });
+        }
+        catch (JsonException ex)
+        {
+            return ParseResult.Fatal($"payload is not JSON: {ex.Message}");
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return ParseResult.Fatal("payload is not a JSON object");
+            }
+
+            return ParseObject(root);
+        }
+    }
+
+    private static ParseResult ParseObject(JsonElement root)
+    {
+        long? id = null;
+        if (root.TryGetProperty("id", out var idElement) && idElement.ValueKind != JsonValueKind.Null)
+        {
+            if (!TryGetSafeInteger(idElement, out var idValue))
+            {
+                return ParseResult.Invalid(ErrorCodes.InvalidMessage, "id must be a non-negative integer below 2^53", TypeOf(root), null);
+            }
+
+            id = idValue;
+        }
+
+        if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+        {
+            return ParseResult.Invalid(ErrorCodes.InvalidMessage, "type must be a string", null, id);
+        }
+
+        var type = typeElement.GetString()!;
+        var reader = new FieldReader(root, type, id);
+        ClientMessage? message = type switch
+        {
+            "hello" => reader.Hello(),
+            "ping" => reader.Counter() is { } n ? new PingMessage(n) : null,
+            "pong" => reader.Counter() is { } n ? new PongMessage(n) : null,
+            "subscribe" => reader.Subscribe(),
+            "unsubscribe" => reader.RequiredString("channel") is { } ch ? new UnsubscribeMessage(ch) : null,
+            "publish" => reader.Publish(),
+            "presence" => reader.RequiredString("channel") is { } ch ? new PresenceRequestMessage(ch) : null,
+            _ => null,
+        };
+
+        if (message is not null)
+        {
+            return ParseResult.Ok(message with { Id = id });
+        }
+
+        return reader.Error is { } error
+            ? ParseResult.Invalid(ErrorCodes.InvalidMessage, error, type, id)
+            : ParseResult.Invalid(ErrorCodes.UnknownType, $"unknown message type '{Truncate(type)}'", type, id);
+    }
+
+    private static string? TypeOf(JsonElement root) =>
+        root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+
+    internal static bool TryGetSafeInteger(JsonElement element, out long value)
+    {
+        value = 0;
+        return element.ValueKind == JsonValueKind.Number
+            && element.TryGetInt64(out value)
+            && value is >= 0 and <= ProtocolConstants.MaxSafeInteger;
+    }
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "...");
+
+    /// <summary>Reads typed members and remembers the first problem found.</summary>
+    private sealed class FieldReader(JsonElement root, string type, long? id)
+    {
+        public string? Error { get; private set; }
+
+        public HelloMessage? Hello()
+        {
+            if (!root.TryGetProperty("v", out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var version))
+            {
+                return Fail<HelloMessage>("hello.v must be an integer");
+            }
+
+            var token = OptionalString("token");
+            var resume = OptionalString("resume");
+            var client = OptionalString("client");
+            return Error is null ? new HelloMessage(version, token, resume, client) : null;
+        }
+
+        public long? Counter()
+        {
+            if (!root.TryGetProperty("n", out var n) || !TryGetSafeInteger(n, out var value))
+            {
+                Error = $"{type}.n must be a non-negative integer below 2^53";
+                return null;
+            }
+
+            return value;
+        }
+
+        public SubscribeMessage? Subscribe()
+        {
+            if (id is null)
+            {
+                return Fail<SubscribeMessage>("subscribe.id is required");
+            }
+
+            var channel = RequiredString("channel");
+            if (channel is null)
+            {
+                return null;
+            }
+
+            Position? since = null;
+            if (root.TryGetProperty("since", out var s) && s.ValueKind != JsonValueKind.Null)
+            {
+                if (s.ValueKind != JsonValueKind.Object
+                    || !s.TryGetProperty("epoch", out var epoch) || epoch.ValueKind != JsonValueKind.String
+                    || !s.TryGetProperty("offset", out var offset) || !TryGetSafeInteger(offset, out var off))
+                {
+                    return Fail<SubscribeMessage>("subscribe.since must be {\"epoch\": string, \"offset\": non-negative integer}");
+                }
+
+                since = new Position(epoch.GetString()!, off);
+            }
+
+            return new SubscribeMessage(channel, since);
+        }
+
+        public PublishMessage? Publish()
+        {
+            if (id is null)
+            {
+                return Fail<PublishMessage>("publish.id is required");
+            }
+
+            var channel = RequiredString("channel");
+            if (channel is null)
+            {
+                return null;
+            }
+
+            if (!root.TryGetProperty("patch", out var patch) || patch.ValueKind != JsonValueKind.Object)
+            {
+                return Fail<PublishMessage>("publish.patch must be an object");
+            }
+
+            var key = OptionalString("key");
+            if (Error is not null)
+            {
+                return null;
+            }
+
+            if (key is not null && (key.Length == 0 || key.Length > ProtocolConstants.MaxKeyLength))
+            {
+                return Fail<PublishMessage>($"publish.key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
+            }
+
+            return new PublishMessage(channel, patch.Clone(), key);
+        }
+
+        public string? RequiredString(string name)
+        {
+            if (!root.TryGetProperty(name, out var e) || e.ValueKind != JsonValueKind.String)
+            {
+                Error = $"{type}.{name} must be a string";
+                return null;
+            }
+
+            return e.GetString();
+        }
+
+        private string? OptionalString(string name)
+        {
+            if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null)
+            {
+                return null;
+            }
+
+            if (e.ValueKind != JsonValueKind.String)
+            {
+                Error ??= $"{type}.{name} must be a string";
+                return null;
+            }
+
+            return e.GetString();
+        }
+
+        private T? Fail<T>(string message)
+            where T : class
+        {
+            Error = message;
+            return null;
+        }
+    }
+}
