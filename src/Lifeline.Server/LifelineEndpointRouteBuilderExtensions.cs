@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using Lifeline.Server.Internal;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -23,6 +24,16 @@ public static class LifelineEndpointRouteBuilderExtensions
         var runtime = endpoints.ServiceProvider.GetRequiredService<LifelineRuntime>();
         // Like SignalR's MapConnections: a branch with the WebSockets middleware, so the app need not call UseWebSockets.
         var app = endpoints.CreateApplicationBuilder();
+        app.Use(next => context =>
+        {
+            // Installed before the WebSockets middleware so that its abort-on-dispose goes through the gate.
+            if (context.Features.Get<IHttpRequestLifetimeFeature>() is { } lifetime)
+            {
+                context.Features.Set<IHttpRequestLifetimeFeature>(new AbortGate(lifetime));
+            }
+
+            return next(context);
+        });
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Run(context => HandleAsync(context, runtime));
         return endpoints.Map(pattern, app.Build()).WithDisplayName("Lifeline WebSocket");

@@ -70,6 +70,17 @@ internal sealed partial class Connection
                 }
             }
         }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null)
+        {
+            // The WebSocket layer itself refused the peer's input (invalid UTF-8 in a text frame, a malformed frame):
+            // it has already sent its close frame (1007/1002). Close the TCP connection gracefully so the frame is
+            // delivered, instead of resetting it.
+            _closeReceived.TrySetResult();
+            _gracefulAfterFault = true;
+            Log.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the WebSocket layer");
+            StartTeardown(CloseCode.InvalidPayload, DisconnectInitiator.Server, ex);
+            return;
+        }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             failure = ex;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using Lifeline.Protocol;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Lifeline.Server.Internal;
 
@@ -14,6 +15,7 @@ namespace Lifeline.Server.Internal;
 internal sealed partial class Connection
 {
     private int _teardownStarted;
+    private bool _gracefulAfterFault;
 
     /// <summary>Starts teardown (once) without waiting for it; its failures are logged, never lost.</summary>
     public void StartTeardown(CloseCode code, DisconnectInitiator initiator, Exception? error = null) =>
@@ -92,7 +94,11 @@ internal sealed partial class Connection
             }
         }
 
-        if (!clean)
+        if (_gracefulAfterFault)
+        {
+            (_http.Features.Get<IHttpRequestLifetimeFeature>() as AbortGate)?.Suppress();
+        }
+        else if (!clean)
         {
             AbortWithReset();
         }
