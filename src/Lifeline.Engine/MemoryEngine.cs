@@ -18,7 +18,8 @@ namespace Lifeline.Engine;
 /// <see cref="MemoryEngineOptions.HistorySize"/> and <see cref="MemoryEngineOptions.HistoryAge"/>, for the
 /// lifetime of the engine: dropping it would lose its state. Channels with no state, no observers and no
 /// presence are dropped. Epochs are random per engine instance, so a restarted process starts new epochs and
-/// subscribers recover with a snapshot.</para>
+/// subscribers recover with a snapshot; within one instance a channel's epoch never changes while it has state or
+/// observers, so <see cref="IChannelObserver.OnEpochChanged"/> is never called.</para>
 /// <para>Idempotency keys are remembered for <see cref="MemoryEngineOptions.IdempotencyWindow"/> per scope,
 /// whatever the channel (a key repeated on another channel returns the first channel's result); a key with no
 /// scope belongs to one shared empty scope. Sessions are kept until their expiry. Both are pruned as time passes.</para>

@@ -138,4 +138,28 @@ public abstract partial class EngineContractTests
         await observer.WaitForDeltasAsync(1);
         Assert.Equal(b, Assert.Single(observer.Deltas).Channel);
     }
+
+    [Fact]
+    public async Task AThrowingObserver_DoesNotStopTheOtherObserversOrThePublish()
+    {
+        var engine = await NewEngineAsync();
+        var channel = NewChannel();
+        var before = new RecordingObserver();
+        var after = new RecordingObserver();
+        await using var r1 = await engine.ObserveAsync(channel, before);
+        await using var r2 = await engine.ObserveAsync(channel, new ThrowingObserver());
+        await using var r3 = await engine.ObserveAsync(channel, after);
+
+        var first = await PublishAsync(engine, channel, """{"a":1}""");
+        var second = await PublishAsync(engine, channel, """{"a":2}""");
+        await engine.AddPresenceAsync(channel, "u1", "s1");
+
+        Assert.Equal([1L, 2], new[] { first.Offset, second.Offset });
+        foreach (var observer in new[] { before, after })
+        {
+            await observer.WaitForDeltasAsync(2);
+            await observer.WaitForPresenceAsync(1);
+            Assert.Equal([1L, 2], observer.Deltas.Select(d => d.Offset));
+        }
+    }
 }

@@ -292,15 +292,6 @@ public sealed partial class MemoryEngineTests
         await registration.DisposeAsync();
     }
 
-    private sealed class ThrowingObserver : IChannelObserver
-    {
-        public void OnDelta(ChannelDelta delta) => throw new InvalidOperationException("observer bug");
-
-        public void OnPresence(PresenceEvent presence) => throw new InvalidOperationException("observer bug");
-
-        public void OnEpochChanged(string channel, string epoch) => throw new InvalidOperationException("observer bug");
-    }
-
     private sealed class ListLogger : ILogger<MemoryEngine>
     {
         private readonly Lock _lock = new();

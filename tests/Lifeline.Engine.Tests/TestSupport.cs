@@ -144,3 +144,13 @@ internal sealed class RecordingObserver : IChannelObserver
         }
     }
 }
+
+/// <summary>An observer with a bug: every callback throws.</summary>
+internal sealed class ThrowingObserver : IChannelObserver
+{
+    public void OnDelta(ChannelDelta delta) => throw new InvalidOperationException("observer bug");
+
+    public void OnPresence(PresenceEvent presence) => throw new InvalidOperationException("observer bug");
+
+    public void OnEpochChanged(string channel, string epoch) => throw new InvalidOperationException("observer bug");
+}
