@@ -12,68 +12,33 @@ import {
 } from "./errors.js";
 import { isJsonObject, type JsonObject } from "./json.js";
 import { parseFrame, PROTOCOL_VERSION, type ReplyMessage, type ServerMessage, type SubscribedMessage, type WelcomeMessage } from "./protocol.js";
-import { exponentialBackoff, type BackoffOptions, type RetryPolicy } from "./retry.js";
+import { exponentialBackoff, type RetryPolicy } from "./retry.js";
 import { defaultWebSocketFactory, WS_OPEN, type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
+import {
+  CLOSE_AFTER_ERROR_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  MAX_KEY_LENGTH,
+  type ConnectionState,
+  type Initiator,
+  type LifelineClientOptions,
+  type StateChange,
+} from "./options.js";
+import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
 import { VERSION } from "./version.js";
 
-/** The connection state of a {@link LifelineClient}. */
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
-
-/** Who ended a connection: the client (watchdog, timeout, `close()`), the server (close frame), or the network (1006). */
-export type Initiator = "client" | "server" | "network";
-
-/** A state change, delivered to {@link LifelineClient.onStateChange} listeners. Immutable. */
-export interface StateChange {
-  readonly from: ConnectionState;
-  readonly to: ConnectionState;
-  /** Why: `welcome` / `resumed` (open), a close reason or code name, `watchdog`, `connect_timeout`, `error`, `client_close`, `retries_exhausted`. */
-  readonly reason: string;
-  /** The close code of the connection that ended, when there was one. */
-  readonly code?: number;
-  /** Who ended the connection (absent for `open`). */
-  readonly initiator?: Initiator;
-  /** Milliseconds until the next connection attempt (when `to` is `reconnecting`). */
-  readonly retryInMs?: number;
-  /** Unix ms, from the client's clock. */
-  readonly ts: number;
-}
-
-/** Options of {@link LifelineClient}. Every default is a named constant below. */
-export interface LifelineClientOptions {
-  /** Auth token sent in `hello.token`; a function is called before each connection attempt. */
-  token?: string | (() => string | undefined);
-  /** Time source for every timer. The default is the real clock. */
-  clock?: Clock;
-  /** Random numbers in [0, 1) for backoff jitter and idempotency keys. The default is `Math.random` (keys use `crypto.getRandomValues` when present). */
-  random?: () => number;
-  /** Creates the socket of each attempt. The default uses the global `WebSocket`. */
-  webSocketFactory?: WebSocketFactory;
-  /** Backoff of the default retry policy: `min(capMs, baseMs * 2^k)` with full jitter. Defaults 1000 / 30000 / unlimited. */
-  reconnect?: BackoffOptions;
-  /** Replaces the default backoff policy (then `reconnect` is ignored). */
-  retryPolicy?: RetryPolicy;
-  /** Added to `heartbeat.intervalMs + heartbeat.timeoutMs` for the receive watchdog. The default is {@link DEFAULT_WATCHDOG_SLACK_MS}. */
-  watchdogSlackMs?: number;
-  /** How long an attempt may take from socket creation to `welcome`. The default is {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
-  connectTimeoutMs?: number;
-  /** Most publishes kept while not connected; more are rejected with `LifelineQueueFullError`. The default is {@link DEFAULT_OFFLINE_QUEUE_LIMIT}. */
-  offlineQueueLimit?: number;
-  /** Sent in `hello.client`. The default is `lifeline-js/<version>`. */
-  clientName?: string;
-  /** Receives errors the client reports and goes on from (malformed messages, throwing handlers, server `error`s without a request). The default logs with `console.error` when no `onError` listener is registered. */
-  onError?: (error: LifelineError) => void;
-}
-
-/** The default `watchdogSlackMs`: 2000 ms. */
-export const DEFAULT_WATCHDOG_SLACK_MS = 2000;
-/** The default `connectTimeoutMs`: 15000 ms. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 15000;
-/** The default `offlineQueueLimit`: 1000 publishes. */
-export const DEFAULT_OFFLINE_QUEUE_LIMIT = 1000;
-/** After an `error` event, how long to wait for the `close` event before treating the socket as closed (1006). */
-export const CLOSE_AFTER_ERROR_MS = 1000;
-/** The longest idempotency key the server accepts. */
-export const MAX_KEY_LENGTH = 128;
+export {
+  CLOSE_AFTER_ERROR_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  MAX_KEY_LENGTH,
+  type ConnectionState,
+  type Initiator,
+  type LifelineClientOptions,
+  type StateChange,
+};
 
 /** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
 const ABANDON_CODE = 4000;
@@ -113,11 +78,6 @@ type PendingRequest =
       readonly onReply: (message: ReplyMessage | SubscribedMessage) => void;
       readonly onFail: (error: LifelineError) => void;
     };
-
-interface Entry<F> {
-  readonly fn: F;
-  active: boolean;
-}
 
 const ALLOWED: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
   connecting: ["open", "reconnecting", "closed"],
@@ -801,40 +761,4 @@ export class LifelineClient {
       console.error("[lifeline]", error);
     }
   }
-}
-
-function addEntry<F>(set: Set<Entry<F>>, fn: F): () => void {
-  if (typeof fn !== "function") throw new TypeError("listener must be a function");
-  const entry: Entry<F> = { fn, active: true };
-  set.add(entry);
-  return () => {
-    entry.active = false;
-    set.delete(entry);
-  };
-}
-
-function makeKeyPrefix(random: (() => number) | undefined): string {
-  const bytes = new Uint8Array(9);
-  const cryptoApi = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
-  if (random === undefined && cryptoApi?.getRandomValues !== undefined) {
-    cryptoApi.getRandomValues(bytes);
-  } else {
-    const r = random ?? Math.random;
-    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256) & 0xff;
-  }
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a non-negative number, got ${value}`);
-  return value;
-}
-
-function positive(name: string, value: number): number {
-  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
-  return value;
 }

@@ -56,6 +56,18 @@ describe("publish", () => {
     assert.equal(next.ofType("publish").length, 0);
   });
 
+  it("a publish made by an open listener goes after the flushed queue", () => {
+    const h = openHarness();
+    const c = h.client.channel("c");
+    h.socket().serverClose(1006);
+    void c.publish({ n: 1 });
+    h.client.onStateChange((change) => {
+      if (change.to === "open") void c.publish({ n: 2 });
+    });
+    const socket = reconnect(h);
+    assert.deepEqual(socket.ofType("publish").map((m) => (m["patch"] as Record<string, number>)["n"]), [1, 2]);
+  });
+
   it("a publish in flight when the connection drops is re-sent with the same key and resolves once", async () => {
     const h = openHarness();
     const c = h.client.channel("c");
