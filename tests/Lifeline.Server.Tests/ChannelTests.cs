@@ -262,7 +262,10 @@ public sealed class ChannelTests
             mirror.Apply(m);
         }
 
-        Assert.Equal(1013, (int?)slow.CloseStatus);
+        // The 1013 close frame reaches the client only if its socket buffers had room for it; otherwise the server's
+        // close bound ran out and it reset the connection. Either way the connection is over.
+        Assert.True(slow.CloseStatus is null || (int)slow.CloseStatus == 1013, $"closed with {slow.CloseStatus}");
+        Assert.NotEqual(WebSocketState.Open, slow.Socket.State);
         var (again, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         await using var ___ = again;
         await again.SendJsonAsync(new { type = "subscribe", id = 1, channel = "c", since = new { epoch = mirror.Epoch, offset = mirror.Offset } });
