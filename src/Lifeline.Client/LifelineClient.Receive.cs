@@ -75,9 +75,20 @@ public sealed partial class LifelineClient
 
     private async ValueTask HandleMessageAsync(ClientConnection conn, ReadOnlyMemory<byte> utf8)
     {
-        if (!ServerMessageParser.TryParse(utf8, out var message, out var error))
+        ServerMessage? message;
+        string? error;
+        try
         {
-            ReportMalformed(conn, error ?? "unreadable message");
+            if (!ServerMessageParser.TryParse(utf8, out message, out error))
+            {
+                ReportMalformed(conn, error ?? "unreadable message");
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            // The deserializer can throw more than JsonException on odd shapes: still just one bad message.
+            ReportMalformed(conn, ex.Message);
             return;
         }
 
