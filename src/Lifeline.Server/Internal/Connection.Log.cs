@@ -1,0 +1,57 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeline.Server.Internal;
+
+/// <summary>
+/// Lifecycle log events (source-generated, stable ids and names). Each transition has its own event carrying a
+/// millisecond UTC timestamp, the connection id, the user, the remote endpoint and, when closing, code, reason and
+/// initiator: the lines operators match on to find where a partition ended and teardown began.
+/// </summary>
+internal sealed partial class Connection
+{
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "{At} connection {ConnectionId} accepted from {RemoteEndPoint}", EventName = "ConnectionAccepted")]
+        public static partial void Accepted(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint);
+
+        [LoggerMessage(2, LogLevel.Information, "{At} connection {ConnectionId} open user={UserId} remote={RemoteEndPoint} resumed={Resumed}", EventName = "ConnectionOpened")]
+        public static partial void Opened(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint, bool resumed);
+
+        [LoggerMessage(3, LogLevel.Information, "{At} connection {ConnectionId} closing user={UserId} remote={RemoteEndPoint} code={CloseCode} reason={Reason} initiator={Initiator}", EventName = "ConnectionClosing")]
+        public static partial void Closing(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint, int closeCode, string reason, DisconnectInitiator initiator);
+
+        [LoggerMessage(4, LogLevel.Information, "{At} connection {ConnectionId} closed user={UserId} remote={RemoteEndPoint} code={CloseCode} reason={Reason} initiator={Initiator} durationMs={DurationMs}", EventName = "ConnectionClosed")]
+        public static partial void Closed(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint, int closeCode, string reason, DisconnectInitiator initiator, long durationMs);
+
+        [LoggerMessage(5, LogLevel.Warning, "{At} connection {ConnectionId} heartbeat timeout user={UserId} remote={RemoteEndPoint} ping={Ping}", EventName = "HeartbeatTimeout")]
+        public static partial void HeartbeatTimeout(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint, long ping);
+
+        [LoggerMessage(6, LogLevel.Warning, "{At} connection {ConnectionId} no hello within the handshake timeout remote={RemoteEndPoint}", EventName = "HelloTimeout")]
+        public static partial void HelloTimeout(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint);
+
+        [LoggerMessage(7, LogLevel.Warning, "{At} connection {ConnectionId} bad input remote={RemoteEndPoint} code={CloseCode}: {Problem}", EventName = "BadInput")]
+        public static partial void BadInput(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint, int closeCode, string problem);
+
+        [LoggerMessage(8, LogLevel.Warning, "{At} connection {ConnectionId} unauthorized remote={RemoteEndPoint} reason={Reason}", EventName = "Unauthorized")]
+        public static partial void Unauthorized(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint, string reason);
+
+        [LoggerMessage(9, LogLevel.Warning, "{At} connection {ConnectionId} slow consumer user={UserId} remote={RemoteEndPoint}: send queue over {Limit} messages", EventName = "SlowConsumer")]
+        public static partial void SlowConsumer(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint, int limit);
+
+        [LoggerMessage(10, LogLevel.Information, "{At} connection {ConnectionId} aborted with TCP reset remote={RemoteEndPoint}", EventName = "ConnectionReset")]
+        public static partial void Reset(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint);
+
+        [LoggerMessage(11, LogLevel.Error, "Connection {ConnectionId}: the {Hook} hook failed", EventName = "HookFailed")]
+        public static partial void HookFailed(ILogger logger, Exception exception, string connectionId, string hook);
+
+        [LoggerMessage(12, LogLevel.Error, "Connection {ConnectionId}: the {Hook} hook did not finish within {Timeout}", EventName = "HookTimedOut")]
+        public static partial void HookTimedOut(ILogger logger, string connectionId, string hook, TimeSpan timeout);
+
+        [LoggerMessage(13, LogLevel.Error, "Connection {ConnectionId}: teardown failed", EventName = "TeardownFailed")]
+        public static partial void TeardownFailed(ILogger logger, Exception exception, string connectionId);
+
+        [LoggerMessage(14, LogLevel.Error, "Connection {ConnectionId}: the authenticator failed", EventName = "AuthenticatorFailed")]
+        public static partial void AuthenticatorFailed(ILogger logger, Exception exception, string connectionId);
+    }
+}
