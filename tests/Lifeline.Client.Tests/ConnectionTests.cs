@@ -345,6 +345,7 @@ public class ConnectionTests : ClientTestBase
     [Fact]
     public async Task ThrowingHandler_StopsNeitherTheLoopNorTheOtherHandlers()
     {
+        ExpectedErrors.Add("HandlerFailed");
         var logger = new TestLogger();
         var client = CreateClient(logger: logger);
         var seen = 0;
@@ -365,6 +366,7 @@ public class ConnectionTests : ClientTestBase
     [Fact]
     public async Task ThrowingRetryPolicy_StopsReconnecting_AndIsLogged()
     {
+        ExpectedErrors.Add("RetryPolicyFailed");
         var logger = new TestLogger();
         var policy = new ThrowingPolicy();
         var client = CreateClient(o => o.ReconnectPolicy = policy, logger);

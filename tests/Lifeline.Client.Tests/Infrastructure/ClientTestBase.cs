@@ -6,6 +6,13 @@ namespace Lifeline.Client.Tests.Infrastructure;
 public abstract class ClientTestBase : IAsyncLifetime
 {
     private readonly List<LifelineClient> _clients = [];
+    private readonly List<TestLogger> _loggers = [];
+
+    /// <summary>
+    /// Event names of Error-level logs a test expects. Any other Error or Critical log line fails the test: it catches
+    /// the quiet failures (a supervisor or receive loop that died) that otherwise only show up as a hang later.
+    /// </summary>
+    internal HashSet<string> ExpectedErrors { get; } = [];
 
     internal ScriptedServer Server { get; private set; } = null!;
 
@@ -20,6 +27,13 @@ public abstract class ClientTestBase : IAsyncLifetime
         {
             await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
         }
+
+        var unexpected = _loggers
+            .SelectMany(l => l.Entries)
+            .Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error && !ExpectedErrors.Contains(e.EventName))
+            .Select(e => $"{e.EventName}: {e.Message} {e.Exception}")
+            .ToList();
+        Assert.True(unexpected.Count == 0, "unexpected error logs:\n" + string.Join('\n', unexpected));
     }
 
     /// <summary>A client with a fast fixed reconnect delay (override with <paramref name="configure"/>).</summary>
@@ -31,6 +45,8 @@ public abstract class ClientTestBase : IAsyncLifetime
             CloseTimeout = TimeSpan.FromSeconds(2),
         };
         configure?.Invoke(options);
+        logger ??= new TestLogger();
+        _loggers.Add(logger);
         var client = new LifelineClient(url ?? Server.Url, options, logger);
         _clients.Add(client);
         return client;

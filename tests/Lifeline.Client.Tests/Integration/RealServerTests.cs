@@ -11,6 +11,7 @@ public class RealServerTests : IAsyncLifetime
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
     private readonly List<LifelineClient> _clients = [];
+    private readonly List<TestLogger> _loggers = [];
     private RealServer _server = null!;
 
     public async Task InitializeAsync() => _server = await RealServer.StartAsync(Interval, Timeout);
@@ -23,16 +24,22 @@ public class RealServerTests : IAsyncLifetime
         }
 
         await _server.DisposeAsync();
+        Assert.Empty(_loggers.SelectMany(l => l.Entries).Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error));
     }
 
     private LifelineClient CreateClient(string? token, IRetryPolicy? policy = null, Uri? url = null)
     {
-        var client = new LifelineClient(url ?? _server.Url, new LifelineClientOptions
-        {
-            Token = token,
-            ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
-            WatchdogSlack = TimeSpan.FromMilliseconds(200),
-        });
+        var logger = new TestLogger();
+        _loggers.Add(logger);
+        var client = new LifelineClient(
+            url ?? _server.Url,
+            new LifelineClientOptions
+            {
+                Token = token,
+                ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
+                WatchdogSlack = TimeSpan.FromMilliseconds(200),
+            },
+            logger);
         _clients.Add(client);
         return client;
     }
