@@ -14,9 +14,18 @@ namespace Lifeline.Engine;
 /// <item>Per channel, offsets are assigned consecutively (1, 2, 3, ...) within an epoch, and every
 /// <see cref="IChannelObserver"/> receives the deltas of that channel in offset order, each once.</item>
 /// <item>A publish whose (scope, key) pair was already applied within the idempotency window is not
-/// applied again; the first result is returned with <see cref="PublishResult.Duplicate"/> set.</item>
+/// applied again; the first result is returned with <see cref="PublishResult.Duplicate"/> set. Keys belong to
+/// their scope, not to a channel: a key repeated on another channel also returns the first result. Concurrent
+/// publishes with the same pair apply once.</item>
 /// <item>Presence join/leave events are emitted once per transition (first member in, last member out).</item>
+/// <item>A channel's epoch stays the same while the channel has state (offset above 0) or observers. An empty
+/// channel that nothing observes may be forgotten and show a new epoch on the next read.</item>
+/// <item>Recovery returns deltas only when every delta after the position is still in the history of the same
+/// epoch (bounded by count and by age); a position of another epoch, past the current offset or older than
+/// the history gets a snapshot. Time (timestamps, history age, key and session expiry) comes from the
+/// engine's <see cref="TimeProvider"/>.</item>
 /// </list>
+/// <para>The contract test suite <c>EngineContractTests</c> checks each of these.</para>
 /// </remarks>
 public interface ILifelineEngine : IAsyncDisposable
 {
@@ -24,7 +33,7 @@ public interface ILifelineEngine : IAsyncDisposable
     /// <param name="channel">The channel name.</param>
     /// <param name="observer">Called for every delta (in offset order) and presence event of the channel.</param>
     /// <param name="cancellationToken">Cancels the registration attempt.</param>
-    /// <returns>A handle; disposing it stops the deliveries.</returns>
+    /// <returns>A handle; once its disposal completes no further calls are made. Disposing twice is harmless.</returns>
     ValueTask<IAsyncDisposable> ObserveAsync(string channel, IChannelObserver observer, CancellationToken cancellationToken = default);
 
     /// <summary>Assigns the next offset, applies the patch to the state, appends it to the history and fans it out.</summary>
@@ -64,7 +73,7 @@ public interface ILifelineEngine : IAsyncDisposable
     /// <param name="memberKey">The member key given to <see cref="AddPresenceAsync"/>.</param>
     /// <param name="reason"><c>unsubscribe</c> or <c>disconnect</c>.</param>
     /// <param name="cancellationToken">Cancels the operation.</param>
-    /// <returns>True when this made the user leave (a leave event was emitted).</returns>
+    /// <returns>True when this made the user leave (a leave event was emitted); false for a member that is not present.</returns>
     ValueTask<bool> RemovePresenceAsync(string channel, string user, string memberKey, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>Lists the users present in a channel, sorted ordinally.</summary>
@@ -80,14 +89,19 @@ public interface ILifelineEngine : IAsyncDisposable
     /// <returns>A task that completes when stored.</returns>
     ValueTask StoreSessionAsync(SessionRecord session, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
 
-    /// <summary>Looks a session up by its token; null when unknown or expired.</summary>
+    /// <summary>Looks a session up by its token; null when unknown or expired (from its <c>expiresAt</c> on).</summary>
     /// <param name="token">The session token.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The session, or null.</returns>
     ValueTask<SessionRecord?> FindSessionAsync(string token, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Node-local receiver of one channel's events. Calls for one channel never overlap.</summary>
+/// <summary>
+/// Node-local receiver of one channel's events. Calls for one channel never overlap. Engines may call it while
+/// holding the channel's lock (that is how <c>MemoryEngine</c> orders deliveries): return quickly, and do not
+/// call back into the engine from a callback; hand the event to a queue instead. An exception thrown by one
+/// observer is logged and does not stop the other observers or the publish.
+/// </summary>
 public interface IChannelObserver
 {
     /// <summary>A delta was applied. Called in offset order; must not block.</summary>
@@ -123,7 +137,8 @@ public sealed record PresenceEvent(string Channel, string Event, string User, st
 /// <summary>What to publish.</summary>
 /// <param name="Channel">The channel name.</param>
 /// <param name="Patch">The merge patch (validated: a JSON object within limits).</param>
-/// <param name="IdempotencyScope">Whose keys these are: the user id, or <c>session:{id}</c> for anonymous users; null with no key.</param>
+/// <param name="IdempotencyScope">Whose keys these are: the user id, or <c>session:{id}</c> for anonymous users; null with no key
+/// (a key with a null scope belongs to one shared empty scope).</param>
 /// <param name="Key">The idempotency key, or null.</param>
 public sealed record PublishRequest(string Channel, JsonElement Patch, string? IdempotencyScope = null, string? Key = null);
 

@@ -83,7 +83,7 @@ public static class ClientMessageParser
         }
 
         return reader.Error is { } error
-            ? ParseResult.Invalid(ErrorCodes.InvalidMessage, error, type, id)
+            ? ParseResult.Invalid(reader.ErrorCode, error, type, id)
             : ParseResult.Invalid(ErrorCodes.UnknownType, $"unknown message type '{Truncate(type)}'", type, id);
     }
 
@@ -104,6 +104,8 @@ public static class ClientMessageParser
     private sealed class FieldReader(JsonElement root, string type, long? id)
     {
         public string? Error { get; private set; }
+
+        public string ErrorCode { get; private set; } = ErrorCodes.InvalidMessage;
 
         public HelloMessage? Hello()
         {
@@ -184,6 +186,8 @@ public static class ClientMessageParser
 
             if (key is not null && (key.Length == 0 || key.Length > ProtocolConstants.MaxKeyLength))
             {
+                // PROTOCOL.md lists key length under limit_exceeded; an empty key is simply invalid.
+                ErrorCode = key.Length == 0 ? ErrorCodes.InvalidMessage : ErrorCodes.LimitExceeded;
                 return Fail<PublishMessage>($"publish.key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
             }
 

@@ -6,7 +6,11 @@ namespace Lifeline.Protocol;
 /// <summary>A message sent by a client to the server. <see cref="Id"/> correlates requests with replies.</summary>
 public abstract record ClientMessage
 {
-    /// <summary>The message type discriminator.</summary>
+    /// <summary>The message type discriminator, written first.</summary>
+    /// <remarks>
+    /// System.Text.Json reads <see cref="JsonPropertyOrderAttribute"/> from the overriding property, not from this
+    /// declaration, so every override repeats <c>[JsonPropertyOrder(-10)]</c>; a test checks that it comes first.
+    /// </remarks>
     [JsonPropertyOrder(-10)]
     public abstract string Type { get; }
 
@@ -23,6 +27,7 @@ public abstract record ClientMessage
 public sealed record HelloMessage(int V, string? Token = null, string? Resume = null, string? Client = null) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "hello";
 }
 
@@ -31,6 +36,7 @@ public sealed record HelloMessage(int V, string? Token = null, string? Resume = 
 public sealed record PingMessage(long N) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "ping";
 }
 
@@ -39,6 +45,7 @@ public sealed record PingMessage(long N) : ClientMessage
 public sealed record PongMessage(long N) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "pong";
 }
 
@@ -48,6 +55,7 @@ public sealed record PongMessage(long N) : ClientMessage
 public sealed record SubscribeMessage(string Channel, Position? Since = null) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "subscribe";
 }
 
@@ -56,6 +64,7 @@ public sealed record SubscribeMessage(string Channel, Position? Since = null) : 
 public sealed record UnsubscribeMessage(string Channel) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "unsubscribe";
 }
 
@@ -66,6 +75,7 @@ public sealed record UnsubscribeMessage(string Channel) : ClientMessage
 public sealed record PublishMessage(string Channel, JsonElement Patch, string? Key = null) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "publish";
 }
 
@@ -74,5 +84,6 @@ public sealed record PublishMessage(string Channel, JsonElement Patch, string? K
 public sealed record PresenceRequestMessage(string Channel) : ClientMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "presence";
 }

@@ -50,19 +50,27 @@ public static class ServerMessageParser
             }
 
             var ctx = ProtocolJsonContext.Default;
-            message = t.GetString() switch
+            var parsed = t.GetString() switch
             {
-                "welcome" => root.Deserialize(ctx.WelcomeMessage),
+                "welcome" => (ServerMessage?)root.Deserialize(ctx.WelcomeMessage),
                 "ping" => root.Deserialize(ctx.ServerPing),
                 "pong" => root.Deserialize(ctx.ServerPong),
                 "subscribed" => root.Deserialize(ctx.SubscribedMessage),
-                "snapshot" => Detach(root.Deserialize(ctx.SnapshotMessage)),
-                "delta" => Detach(root.Deserialize(ctx.DeltaMessage)),
+                "snapshot" => root.Deserialize(ctx.SnapshotMessage),
+                "delta" => root.Deserialize(ctx.DeltaMessage),
                 "presence" => root.Deserialize(ctx.PresenceMessage),
                 "reply" => root.Deserialize(ctx.ReplyMessage),
                 "error" => root.Deserialize(ctx.ErrorMessage),
                 _ => null,
             };
+
+            if (parsed is not null && Validate(parsed) is { } problem)
+            {
+                error = $"{t.GetString()}: {problem}";
+                return false;
+            }
+
+            message = Detach(parsed);
             return true;
         }
         catch (JsonException ex)
@@ -71,6 +79,29 @@ public static class ServerMessageParser
             return false;
         }
     }
+
+    // The deserializer fills a missing member with null (or an undefined JsonElement) instead of failing; a client
+    // must not receive such a message, so every member the protocol requires is checked here.
+    private static string? Validate(ServerMessage message) => message switch
+    {
+        WelcomeMessage m when m.Session is null || m.Connection is null || m.Heartbeat is null => "session, connection and heartbeat are required",
+        SubscribedMessage m when m.Channel is null || m.Epoch is null => "channel and epoch are required",
+        SnapshotMessage m when m.Channel is null || m.Epoch is null => "channel and epoch are required",
+        SnapshotMessage m when m.State.ValueKind != JsonValueKind.Object => "state must be an object",
+        DeltaMessage m when m.Channel is null => "channel is required",
+        DeltaMessage m when m.Patch.ValueKind != JsonValueKind.Object => "patch must be an object",
+        PresenceMessage m when m.Channel is null || m.Event is null || m.User is null => "channel, event and user are required",
+        ReplyMessage { Error: { } e } when e.Code is null || e.Message is null => "error.code and error.message are required",
+        ErrorMessage m when m.Code is null || m.Message is null => "code and message are required",
+        _ => null,
+    };
+
+    private static ServerMessage? Detach(ServerMessage? message) => message switch
+    {
+        SnapshotMessage m => Detach(m),
+        DeltaMessage m => Detach(m),
+        _ => message,
+    };
 
     // JsonElements deserialized from a document already own a copy, but be explicit: the document is disposed here.
     private static SnapshotMessage? Detach(SnapshotMessage? m) => m is null ? null : m with { State = m.State.Clone() };

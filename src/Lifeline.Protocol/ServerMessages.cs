@@ -6,7 +6,11 @@ namespace Lifeline.Protocol;
 /// <summary>A message sent by the server to a client. <see cref="Type"/> is written first.</summary>
 public abstract record ServerMessage
 {
-    /// <summary>The message type discriminator.</summary>
+    /// <summary>The message type discriminator, written first.</summary>
+    /// <remarks>
+    /// System.Text.Json reads <see cref="JsonPropertyOrderAttribute"/> from the overriding property, not from this
+    /// declaration, so every override repeats <c>[JsonPropertyOrder(-10)]</c>; a test checks that it comes first.
+    /// </remarks>
     [JsonPropertyOrder(-10)]
     public abstract string Type { get; }
 }
@@ -32,6 +36,7 @@ public sealed record WelcomeMessage(
     long ResumeWindowMs) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "welcome";
 
     /// <summary>The protocol version, always 1.</summary>
@@ -44,6 +49,7 @@ public sealed record WelcomeMessage(
 public sealed record ServerPing(long N) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "ping";
 }
 
@@ -52,6 +58,7 @@ public sealed record ServerPing(long N) : ServerMessage
 public sealed record ServerPong(long N) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "pong";
 }
 
@@ -64,6 +71,7 @@ public sealed record ServerPong(long N) : ServerMessage
 public sealed record SubscribedMessage(long? Id, string Channel, string Epoch, long Offset, bool Recovered) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "subscribed";
 }
 
@@ -75,6 +83,7 @@ public sealed record SubscribedMessage(long? Id, string Channel, string Epoch, l
 public sealed record SnapshotMessage(string Channel, string Epoch, long Offset, JsonElement State) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "snapshot";
 }
 
@@ -86,6 +95,7 @@ public sealed record SnapshotMessage(string Channel, string Epoch, long Offset, 
 public sealed record DeltaMessage(string Channel, long Offset, JsonElement Patch, long Ts) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "delta";
 }
 
@@ -98,6 +108,7 @@ public sealed record DeltaMessage(string Channel, long Offset, JsonElement Patch
 public sealed record PresenceMessage(string Channel, string Event, string User, string? Reason, long Ts) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "presence";
 }
 
@@ -112,6 +123,7 @@ public sealed record ErrorInfo(string Code, string Message);
 public sealed record ReplyMessage(long? Id, bool Ok) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "reply";
 
     /// <summary>For publishes: the offset assigned to the patch.</summary>
@@ -131,5 +143,6 @@ public sealed record ReplyMessage(long? Id, bool Ok) : ServerMessage
 public sealed record ErrorMessage(long? Id, string Code, string Message) : ServerMessage
 {
     /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
     public override string Type => "error";
 }

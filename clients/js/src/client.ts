@@ -1,0 +1,764 @@
+import { LifelineChannel } from "./channel.js";
+import { systemClock, type Clock, type TimerHandle } from "./clock.js";
+import { closeCodeInfo, parseRetryAfterMs } from "./closeCodes.js";
+import {
+  LifelineClosedError,
+  LifelineDisconnectedError,
+  LifelineError,
+  LifelineHandlerError,
+  LifelineProtocolError,
+  LifelineQueueFullError,
+  LifelineRequestError,
+} from "./errors.js";
+import { isJsonObject, type JsonObject } from "./json.js";
+import { parseFrame, PROTOCOL_VERSION, type ReplyMessage, type ServerMessage, type SubscribedMessage, type WelcomeMessage } from "./protocol.js";
+import { exponentialBackoff, type RetryPolicy } from "./retry.js";
+import { defaultWebSocketFactory, WS_OPEN, type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
+import {
+  CLOSE_AFTER_ERROR_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  MAX_KEY_LENGTH,
+  type ConnectionState,
+  type Initiator,
+  type LifelineClientOptions,
+  type StateChange,
+} from "./options.js";
+import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
+import { VERSION } from "./version.js";
+
+export {
+  CLOSE_AFTER_ERROR_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  MAX_KEY_LENGTH,
+  type ConnectionState,
+  type Initiator,
+  type LifelineClientOptions,
+  type StateChange,
+};
+
+/** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
+const ABANDON_CODE = 4000;
+
+interface Connection {
+  readonly seq: number;
+  readonly controller: AbortController;
+  socket: WebSocketLike | undefined;
+  welcomed: boolean;
+  lastReceivedAt: number;
+  watchdogLimitMs: number;
+  connectTimer: TimerHandle | undefined;
+  watchdogTimer: TimerHandle | undefined;
+  errorTimer: TimerHandle | undefined;
+}
+
+interface LostInfo {
+  readonly reason: string;
+  readonly code?: number;
+  readonly initiator: Initiator;
+}
+
+interface PublishRecord {
+  readonly seq: number;
+  readonly channel: string;
+  readonly patch: JsonObject;
+  readonly key: string;
+  readonly resolve: (offset: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+type PendingRequest =
+  | { readonly kind: "publish"; readonly record: PublishRecord }
+  | {
+      readonly kind: "subscribe" | "unsubscribe" | "presence";
+      readonly channel: string;
+      readonly onReply: (message: ReplyMessage | SubscribedMessage) => void;
+      readonly onFail: (error: LifelineError) => void;
+    };
+
+const ALLOWED: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  connecting: ["open", "reconnecting", "closed"],
+  open: ["reconnecting", "closed"],
+  reconnecting: ["open", "closed"],
+  closed: [],
+};
+
+/**
+ * A Lifeline connection that survives the network: it reconnects with capped exponential
+ * backoff and full jitter, detects dead connections with a receive watchdog armed from the
+ * server's heartbeat, resumes its session and every channel from its last position, and
+ * re-sends publishes made while offline, in order and exactly once.
+ *
+ * The client starts connecting when constructed. Handlers registered on the client and its
+ * channels belong to the client, not to a socket: they fire once per message across any
+ * number of reconnects.
+ */
+export class LifelineClient {
+  /** The server's WebSocket URL (for example `wss://example.com/ws`). */
+  readonly url: string;
+
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly factory: WebSocketFactory;
+  private readonly policy: RetryPolicy;
+  private readonly watchdogSlackMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly offlineQueueLimit: number;
+  private readonly clientName: string;
+  private readonly token: LifelineClientOptions["token"];
+  private readonly errorOption: ((error: LifelineError) => void) | undefined;
+
+  private current: ConnectionState = "connecting";
+  private conn: Connection | undefined;
+  private connSeq = 0;
+  private lastSignal: AbortSignal;
+  private reconnectTimer: TimerHandle | undefined;
+  private retryCount = 0;
+  private lostAt: number | undefined;
+  private sessionToken: string | undefined;
+  private userId: string | null = null;
+  private wasResumed = false;
+
+  private readonly channels = new Map<string, LifelineChannel<JsonObject>>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextId = 1;
+  private readonly outbox = new Map<number, PublishRecord>();
+  private publishSeq = 0;
+  private readonly keyPrefix: string;
+  private keyCounter = 0;
+  private readonly dirty = new Set<LifelineChannel<JsonObject>>();
+  private reconcileQueued = false;
+
+  private readonly stateListeners = new Set<Entry<(change: StateChange) => void>>();
+  private readonly errorListeners = new Set<Entry<(error: LifelineError) => void>>();
+
+  constructor(url: string, options: LifelineClientOptions = {}) {
+    this.url = url;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.factory = options.webSocketFactory ?? defaultWebSocketFactory;
+    this.policy = options.retryPolicy ?? exponentialBackoff(options.reconnect ?? {}, this.random);
+    this.watchdogSlackMs = nonNegative("watchdogSlackMs", options.watchdogSlackMs ?? DEFAULT_WATCHDOG_SLACK_MS);
+    this.connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    this.offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
+    this.clientName = options.clientName ?? `lifeline-js/${VERSION}`;
+    this.token = options.token;
+    this.errorOption = options.onError;
+    this.keyPrefix = makeKeyPrefix(options.random);
+    this.lastSignal = new AbortController().signal;
+    this.connect();
+  }
+
+  // ---- public surface -------------------------------------------------------------------
+
+  /** The connection state. */
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /**
+   * The AbortSignal of the current connection (attempt). It aborts, with a
+   * `LifelineDisconnectedError` as reason, when that connection drops; a new signal comes with
+   * each attempt. Pending requests are failed the same way (publishes are re-sent instead).
+   */
+  get signal(): AbortSignal {
+    return this.lastSignal;
+  }
+
+  /** The session of the last `welcome` (sent as `hello.resume` on reconnect). */
+  get session(): string | undefined {
+    return this.sessionToken;
+  }
+
+  /** The user id the server authenticated, or null (anonymous / not yet welcomed). */
+  get user(): string | null {
+    return this.userId;
+  }
+
+  /** Whether the last `welcome` resumed the previous session. */
+  get resumed(): boolean {
+    return this.wasResumed;
+  }
+
+  /** Publishes waiting for the server's reply (queued offline or in flight). */
+  get pendingPublishes(): number {
+    return this.outbox.size;
+  }
+
+  /** Returns the channel called `name`, the same object for the same name. `T` types its state (unchecked). */
+  channel<T = JsonObject>(name: string): LifelineChannel<T> {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new TypeError("channel(name): name must be a non-empty string");
+    }
+    let channel = this.channels.get(name);
+    if (channel === undefined) {
+      channel = new LifelineChannel<JsonObject>(name, this);
+      this.channels.set(name, channel);
+    }
+    return channel as unknown as LifelineChannel<T>;
+  }
+
+  /** Registers a state-change listener; returns the function that unregisters it. */
+  onStateChange(listener: (change: StateChange) => void): () => void {
+    return addEntry(this.stateListeners, listener);
+  }
+
+  /** Registers an error listener (see {@link LifelineClientOptions.onError}); returns the function that unregisters it. */
+  onError(listener: (error: LifelineError) => void): () => void {
+    return addEntry(this.errorListeners, listener);
+  }
+
+  /**
+   * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
+   * pending requests and queued publishes with `LifelineClosedError`. Idempotent.
+   */
+  close(): void {
+    if (this.current === "closed") return;
+    this.shutdown({ reason: "client_close", initiator: "client" }, 1000);
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------
+
+  /** Starts one attempt; there is never more than one connection or attempt at a time. */
+  private connect(): void {
+    if (this.current === "closed" || this.conn !== undefined) return;
+    const controller = new AbortController();
+    const conn: Connection = {
+      seq: ++this.connSeq,
+      controller,
+      socket: undefined,
+      welcomed: false,
+      lastReceivedAt: this.clock.now(),
+      watchdogLimitMs: 0,
+      connectTimer: undefined,
+      watchdogTimer: undefined,
+      errorTimer: undefined,
+    };
+    this.conn = conn;
+    this.lastSignal = controller.signal;
+    let socket: WebSocketLike;
+    try {
+      socket = this.factory(this.url);
+    } catch (e) {
+      this.report(new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e }));
+      if (e instanceof Error && e.name === "SyntaxError") {
+        // An invalid URL never gets better.
+        this.shutdown({ reason: "invalid_url", initiator: "client" });
+      } else {
+        this.connectionLost(conn, { reason: "connect_failed", initiator: "client" });
+      }
+      return;
+    }
+    conn.socket = socket;
+    // Socket handlers only forward to the client, tagged with their connection: events of an
+    // abandoned socket are recognised and dropped, so nothing fires twice.
+    socket.onopen = () => this.onSocketOpen(conn);
+    socket.onmessage = (event: MessageEventLike) => this.onSocketMessage(conn, event);
+    socket.onerror = () => this.onSocketError(conn);
+    socket.onclose = (event: CloseEventLike) => this.onSocketClose(conn, event);
+    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
+  }
+
+  private onSocketOpen(conn: Connection): void {
+    if (conn !== this.conn) return;
+    const token = typeof this.token === "function" ? this.token() : this.token;
+    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token, resume: this.sessionToken, client: this.clientName });
+  }
+
+  private onSocketError(conn: Connection): void {
+    if (conn !== this.conn || conn.errorTimer !== undefined) return;
+    // Browsers follow `error` with `close`; the close carries the code, so wait for it, but
+    // not forever. Either way the connection is handled once: one reconnect, not two.
+    conn.errorTimer = this.clock.setTimeout(() => {
+      conn.errorTimer = undefined;
+      this.connectionLost(conn, { reason: "error", code: 1006, initiator: "network" });
+    }, CLOSE_AFTER_ERROR_MS);
+  }
+
+  private onSocketClose(conn: Connection, event: CloseEventLike): void {
+    if (conn !== this.conn) return;
+    const code = typeof event.code === "number" ? event.code : 1006;
+    const reason = typeof event.reason === "string" && event.reason.length > 0 ? event.reason : closeCodeInfo(code).name;
+    this.connectionLost(conn, { reason, code, initiator: code === 1006 ? "network" : "server" });
+  }
+
+  private onConnectTimeout(conn: Connection): void {
+    conn.connectTimer = undefined;
+    if (conn !== this.conn || conn.welcomed) return;
+    this.connectionLost(conn, { reason: "connect_timeout", initiator: "client" });
+  }
+
+  private checkWatchdog(conn: Connection): void {
+    conn.watchdogTimer = undefined;
+    if (conn !== this.conn) return;
+    const silentMs = this.clock.now() - conn.lastReceivedAt;
+    if (silentMs >= conn.watchdogLimitMs) {
+      this.connectionLost(conn, { reason: "watchdog", initiator: "client" });
+    } else {
+      // Received something meanwhile: sleep until the new deadline (one timer, not one per message).
+      conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs - silentMs);
+    }
+  }
+
+  /**
+   * Every way a connection ends comes here, once per connection: tear it down, fail or
+   * re-queue what was waiting on it, then reconnect or close depending on the close code
+   * and the retry policy.
+   */
+  private connectionLost(conn: Connection, info: LostInfo): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    this.teardown(conn, info.reason);
+    this.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
+    if (this.current === "closed") return;
+
+    if (info.code !== undefined && !closeCodeInfo(info.code).shouldReconnect) {
+      this.shutdown(info);
+      return;
+    }
+    const now = this.clock.now();
+    this.lostAt ??= now;
+    let delay: number | null;
+    try {
+      const context = { retryCount: this.retryCount, elapsedMs: now - this.lostAt, reason: info.reason };
+      delay = this.policy.nextRetryDelayMs(info.code === undefined ? context : { ...context, code: info.code });
+    } catch (e) {
+      this.report(new LifelineError("retry_policy_failed", `the retry policy threw: ${errorText(e)}`, { cause: e }));
+      delay = null;
+    }
+    if (delay === null || !Number.isFinite(delay)) {
+      this.shutdown({ ...info, reason: "retries_exhausted" });
+      return;
+    }
+    const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : undefined;
+    // The server's hint is a floor; the policy's jitter still spreads the crowd above it.
+    const retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
+    this.retryCount++;
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
+    }, retryInMs);
+    this.transition("reconnecting", { ...info, retryInMs });
+  }
+
+  /** Releases one connection: timers, handlers, socket, signal. */
+  private teardown(conn: Connection, reason: string, code: number = ABANDON_CODE): void {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer]) {
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+    }
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = undefined;
+    const socket = conn.socket;
+    if (socket !== undefined) {
+      socket.onopen = socket.onmessage = socket.onerror = null;
+      socket.onclose = null;
+      if (socket.readyState < 2) {
+        try {
+          socket.close(code, reason.slice(0, 100));
+        } catch {
+          // Already closing, or a code the socket refuses: it is abandoned either way.
+        }
+      }
+    }
+    conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+    for (const channel of this.channels.values()) channel._onDisconnected();
+  }
+
+  /** Moves to `closed` for good. */
+  private shutdown(info: LostInfo, socketCode?: number): void {
+    if (this.reconnectTimer !== undefined) {
+      this.clock.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn !== undefined) this.teardown(conn, info.reason, socketCode);
+    const error = new LifelineClosedError(`the client is closed (${info.reason})`);
+    this.failPending(error);
+    const queued = [...this.outbox.values()];
+    this.outbox.clear();
+    for (const record of queued) record.reject(error);
+    this.transition("closed", info);
+  }
+
+  /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
+  private failPending(error: LifelineError): void {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of entries) {
+      if (entry.kind !== "publish") entry.onFail(error);
+    }
+  }
+
+  private transition(to: ConnectionState, info: Partial<LostInfo> & { retryInMs?: number }): void {
+    const from = this.current;
+    if (from === to) return;
+    if (!ALLOWED[from].includes(to)) {
+      this.report(new LifelineError("internal_error", `impossible state change ${from} -> ${to}`));
+      return;
+    }
+    this.current = to;
+    this.emitStateChange(from, to, info);
+  }
+
+  private emitStateChange(from: ConnectionState, to: ConnectionState, info: Partial<LostInfo> & { retryInMs?: number }): void {
+    const change: StateChange = Object.freeze({
+      from,
+      to,
+      reason: info.reason ?? to,
+      ...(info.code === undefined ? {} : { code: info.code }),
+      ...(info.initiator === undefined ? {} : { initiator: info.initiator }),
+      ...(info.retryInMs === undefined ? {} : { retryInMs: info.retryInMs }),
+      ts: this.clock.now(),
+    });
+    for (const entry of [...this.stateListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(change);
+      } catch (e) {
+        this._reportHandlerError("state change", e);
+      }
+    }
+  }
+
+  // ---- receiving ------------------------------------------------------------------------
+
+  private onSocketMessage(conn: Connection, event: MessageEventLike): void {
+    if (conn !== this.conn) return;
+    conn.lastReceivedAt = this.clock.now();
+    const data = event.data;
+    if (typeof data !== "string") {
+      this.report(new LifelineProtocolError("binary frame received; Lifeline uses text frames only", "<binary>"));
+      return;
+    }
+    for (const line of parseFrame(data)) {
+      // A handler may have closed the client or dropped the connection: stop at once.
+      if (conn !== this.conn) return;
+      if (!line.ok) {
+        this.report(new LifelineProtocolError(`malformed message dropped: ${line.error}`, line.raw));
+        continue;
+      }
+      try {
+        this.handleMessage(conn, line.message);
+      } catch (e) {
+        this.report(new LifelineError("internal_error", `handling a ${line.message.type} message failed: ${errorText(e)}`, { cause: e }));
+      }
+    }
+  }
+
+  private handleMessage(conn: Connection, message: ServerMessage): void {
+    switch (message.type) {
+      case "welcome":
+        this.onWelcome(conn, message);
+        return;
+      case "ping":
+        // Answered from the message loop: proves the application is alive, not just TCP.
+        this.send(conn, { type: "pong", n: message.n });
+        return;
+      case "pong":
+      case "other":
+        return;
+      case "subscribed": {
+        const entry = this.takePending(message.id);
+        if (entry !== undefined && entry.kind !== "publish") {
+          entry.onReply(message);
+        }
+        return;
+      }
+      case "snapshot":
+        this.channels.get(message.channel)?._onSnapshot(message);
+        return;
+      case "delta": {
+        const channel = this.channels.get(message.channel);
+        if (channel !== undefined && channel._onDelta(message) === "gap" && channel._wire === "subscribed" && this.isOpen) {
+          // Offsets are missing: ask for them again from where we are.
+          channel._resyncing = true;
+          this.sendSubscribe(channel);
+        }
+        return;
+      }
+      case "presence":
+        this.channels.get(message.channel)?._onPresenceEvent(message);
+        return;
+      case "reply":
+        this.onReply(message);
+        return;
+      case "error": {
+        const error = new LifelineRequestError(message.code, message.message);
+        const entry = message.id === undefined ? undefined : this.takePending(message.id);
+        if (entry === undefined) {
+          this.report(error);
+        } else {
+          this.failRequest(entry, error);
+        }
+        return;
+      }
+    }
+  }
+
+  private onWelcome(conn: Connection, message: WelcomeMessage): void {
+    if (conn.welcomed) {
+      this.report(new LifelineProtocolError("second welcome on one connection ignored", JSON.stringify(message)));
+      return;
+    }
+    conn.welcomed = true;
+    if (conn.connectTimer !== undefined) {
+      this.clock.clearTimeout(conn.connectTimer);
+      conn.connectTimer = undefined;
+    }
+    this.sessionToken = message.session;
+    this.userId = typeof message.user === "string" ? message.user : null;
+    this.wasResumed = message.resumed === true;
+    this.retryCount = 0;
+    this.lostAt = undefined;
+    const { intervalMs, timeoutMs } = message.heartbeat;
+    if (intervalMs > 0) {
+      conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;
+      conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs);
+    }
+
+    // PROTOCOL.md "Reconnection": resubscribe every channel from its position, then flush the
+    // publishes queued offline in order, with their keys. The state is already open for this,
+    // but listeners hear of it only afterwards, so a publish they make goes after the queue.
+    const from = this.current;
+    this.current = "open";
+    for (const channel of this.channels.values()) {
+      if (conn !== this.conn) return;
+      if (channel._wanted && channel._wire === "none") this.sendSubscribe(channel);
+    }
+    for (const record of [...this.outbox.values()]) {
+      if (conn !== this.conn) return;
+      this.sendPublish(record);
+    }
+    if (conn !== this.conn) return;
+    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome" });
+  }
+
+  private onReply(message: ReplyMessage): void {
+    const entry = this.takePending(message.id);
+    if (entry === undefined) return;
+    if (!message.ok) {
+      const err = message.error;
+      this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
+      return;
+    }
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      if (typeof message.offset === "number") {
+        entry.record.resolve(message.offset);
+      } else {
+        entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
+      }
+      return;
+    }
+    entry.onReply(message);
+  }
+
+  private takePending(id: number): PendingRequest | undefined {
+    const entry = this.pending.get(id);
+    if (entry !== undefined) this.pending.delete(id);
+    return entry;
+  }
+
+  private failRequest(entry: PendingRequest, error: LifelineError): void {
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      entry.record.reject(error);
+    } else {
+      entry.onFail(error);
+    }
+  }
+
+  // ---- sending --------------------------------------------------------------------------
+
+  private get isOpen(): boolean {
+    return this.current === "open" && this.conn !== undefined && this.conn.welcomed;
+  }
+
+  /** Sends one message on `conn`; a failing send ends the connection. */
+  private send(conn: Connection, message: Record<string, unknown>): boolean {
+    const socket = conn.socket;
+    if (conn !== this.conn || socket === undefined || socket.readyState !== WS_OPEN) return false;
+    try {
+      socket.send(JSON.stringify(message));
+      return true;
+    } catch (e) {
+      this.report(new LifelineError("send_failed", `send failed: ${errorText(e)}`, { cause: e }));
+      this.connectionLost(conn, { reason: "send_failed", code: 1006, initiator: "network" });
+      return false;
+    }
+  }
+
+  private request(entry: PendingRequest, message: Record<string, unknown>): void {
+    const conn = this.conn;
+    if (conn === undefined) return;
+    const id = this.nextId++;
+    this.pending.set(id, entry);
+    this.send(conn, { ...message, id });
+  }
+
+  private sendSubscribe(channel: LifelineChannel<JsonObject>): void {
+    const since = channel._position;
+    channel._wire = "subscribing";
+    this.request(
+      {
+        kind: "subscribe",
+        channel: channel.name,
+        onReply: (message) => {
+          if (message.type === "subscribed") channel._onSubscribed(message);
+          else channel._wire = "subscribed";
+          this.requestPresence(channel, undefined);
+          this.reconcile(channel);
+        },
+        onFail: (error) => {
+          channel._wire = "none";
+          channel._resyncing = false;
+          if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
+          }
+        },
+      },
+      { type: "subscribe", channel: channel.name, ...(since === undefined ? {} : { since: { epoch: since.epoch, offset: since.offset } }) },
+    );
+  }
+
+  private sendUnsubscribe(channel: LifelineChannel<JsonObject>): void {
+    channel._wire = "unsubscribing";
+    const done = () => {
+      channel._wire = "none";
+      this.reconcile(channel);
+    };
+    this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => (e instanceof LifelineRequestError ? done() : undefined) }, {
+      type: "unsubscribe",
+      channel: channel.name,
+    });
+  }
+
+  private requestPresence(
+    channel: LifelineChannel<JsonObject>,
+    callbacks: { resolve: (members: readonly string[]) => void; reject: (error: Error) => void } | undefined,
+  ): void {
+    this.request(
+      {
+        kind: "presence",
+        channel: channel.name,
+        onReply: (message) => {
+          const members = message.type === "reply" && message.members !== undefined ? message.members : [];
+          channel._onPresenceMembers(members);
+          callbacks?.resolve(channel.presence);
+        },
+        onFail: (error) => {
+          if (callbacks !== undefined) callbacks.reject(error);
+          else if (error instanceof LifelineRequestError) this.report(error);
+        },
+      },
+      { type: "presence", channel: channel.name },
+    );
+  }
+
+  private sendPublish(record: PublishRecord): void {
+    this.request({ kind: "publish", record }, { type: "publish", channel: record.channel, key: record.key, patch: record.patch });
+  }
+
+  /** Brings a channel's wire subscription in line with its listeners. */
+  private reconcile(channel: LifelineChannel<JsonObject>): void {
+    if (!this.isOpen) return;
+    if (channel._wanted && channel._wire === "none") {
+      this.sendSubscribe(channel);
+    } else if (!channel._wanted && channel._wire === "subscribed") {
+      this.sendUnsubscribe(channel);
+    }
+    // "subscribing"/"unsubscribing": the reply calls reconcile again.
+  }
+
+  // ---- ChannelHost ----------------------------------------------------------------------
+
+  /** @internal */
+  _interestChanged(channel: LifelineChannel<JsonObject>): void {
+    this.dirty.add(channel);
+    if (this.reconcileQueued) return;
+    this.reconcileQueued = true;
+    // Coalesce listener churn of one tick (React StrictMode mounts, unmounts and remounts).
+    queueMicrotask(() => {
+      this.reconcileQueued = false;
+      const channels = [...this.dirty];
+      this.dirty.clear();
+      for (const c of channels) this.reconcile(c);
+    });
+  }
+
+  /** @internal */
+  _publish(channel: string, patch: JsonObject, key: string | undefined): Promise<number> {
+    if (this.current === "closed") {
+      return Promise.reject(new LifelineClosedError());
+    }
+    const finalKey = key ?? this.nextKey();
+    if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
+      return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
+    }
+    let copy: JsonObject;
+    try {
+      // A private copy: the application may change its object while the publish waits offline.
+      const parsed: unknown = JSON.parse(JSON.stringify(patch));
+      if (!isJsonObject(parsed)) throw new TypeError("not an object");
+      copy = parsed;
+    } catch (e) {
+      return Promise.reject(new TypeError(`publish(patch): patch is not serializable JSON: ${errorText(e)}`));
+    }
+    if (!this.isOpen && this.outbox.size >= this.offlineQueueLimit) {
+      return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
+    }
+    return new Promise<number>((resolve, reject) => {
+      const record: PublishRecord = { seq: ++this.publishSeq, channel, patch: copy, key: finalKey, resolve, reject };
+      this.outbox.set(record.seq, record);
+      if (this.isOpen) this.sendPublish(record);
+    });
+  }
+
+  /** @internal */
+  _fetchPresence(channel: string): Promise<readonly string[]> {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected"));
+    return new Promise((resolve, reject) => {
+      this.requestPresence(this.channel(channel), { resolve, reject });
+    });
+  }
+
+  /** @internal */
+  _reportHandlerError(where: string, error: unknown): void {
+    this.report(new LifelineHandlerError(where, error));
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  private nextKey(): string {
+    this.keyCounter++;
+    return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+
+  private report(error: LifelineError): void {
+    let delivered = false;
+    if (this.errorOption !== undefined) {
+      delivered = true;
+      try {
+        this.errorOption(error);
+      } catch {
+        // An error reporter that throws has nowhere left to report to.
+      }
+    }
+    for (const entry of [...this.errorListeners]) {
+      if (!entry.active) continue;
+      delivered = true;
+      try {
+        entry.fn(error);
+      } catch {
+        // Same as above.
+      }
+    }
+    if (!delivered) {
+      console.error("[lifeline]", error);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * @lifeline/client: the browser client of Lifeline, real-time state sync over WebSockets.
+ * See README.md for usage and PROTOCOL.md for the wire contract.
+ */
+export {
+  LifelineClient,
+  CLOSE_AFTER_ERROR_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  MAX_KEY_LENGTH,
+  type ConnectionState,
+  type Initiator,
+  type LifelineClientOptions,
+  type StateChange,
+} from "./client.js";
+export { LifelineChannel, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
+export { systemClock, type Clock, type TimerHandle } from "./clock.js";
+export { CloseCodes, closeCodeInfo, parseRetryAfterMs, type CloseCodeInfo } from "./closeCodes.js";
+export {
+  LifelineClosedError,
+  LifelineDisconnectedError,
+  LifelineError,
+  LifelineHandlerError,
+  LifelineProtocolError,
+  LifelineQueueFullError,
+  LifelineRequestError,
+} from "./errors.js";
+export { applyMergePatch, type JsonArray, type JsonObject, type JsonValue } from "./json.js";
+export {
+  backoffWindowMs,
+  DEFAULT_BASE_MS,
+  DEFAULT_CAP_MS,
+  exponentialBackoff,
+  type BackoffOptions,
+  type RetryContext,
+  type RetryPolicy,
+} from "./retry.js";
+export { type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
+export { VERSION } from "./version.js";

@@ -1,0 +1,263 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lifeline.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeline.Engine.Internal;
+
+/// <summary>
+/// One channel of <see cref="MemoryEngine"/>: state, epoch, offset, history, observers and presence, all
+/// guarded by one lock. Observers are called inside that lock, which is what orders deliveries per channel.
+/// Every operation returns false when the channel was dropped from the engine meanwhile (it was empty);
+/// the engine then retries on the channel that replaced it.
+/// </summary>
+internal sealed class MemoryChannel
+{
+    private readonly Lock _lock = new();
+    private readonly JsonObject _state = [];
+    private readonly DeltaHistory _history;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, HashSet<string>> _presence = new(StringComparer.Ordinal);
+    private IChannelObserver[] _observers = [];
+    private JsonElement? _snapshot;
+    private long _offset;
+    private bool _dropped;
+
+    public MemoryChannel(string name, DeltaHistory history, TimeProvider time, ILogger logger)
+    {
+        Name = name;
+        Epoch = NewEpoch();
+        _history = history;
+        _time = time;
+        _logger = logger;
+    }
+
+    public string Name { get; }
+
+    /// <summary>Random per channel instance: a new engine (or a dropped and recreated empty channel) has a new epoch.</summary>
+    public string Epoch { get; }
+
+    /// <summary>Creates an epoch: 8 random bytes, base64url (11 characters).</summary>
+    public static string NewEpoch()
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        RandomNumberGenerator.Fill(bytes);
+        return Base64Url.EncodeToString(bytes);
+    }
+
+    public bool TryPublish(JsonElement patch, out PublishResult result)
+    {
+        lock (_lock)
+        {
+            if (_dropped)
+            {
+                result = null!;
+                return false;
+            }
+
+            var ts = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            JsonMergePatch.ApplyToObject(_state, patch);
+            _snapshot = null;
+            var delta = new ChannelDelta(Name, Epoch, ++_offset, patch, ts);
+            _history.Append(delta);
+            _history.TrimExpired(ts);
+            foreach (var observer in _observers)
+            {
+                try
+                {
+                    observer.OnDelta(delta);
+                }
+                catch (Exception ex)
+                {
+                    MemoryEngineLog.ObserverFailed(_logger, Name, nameof(IChannelObserver.OnDelta), ex);
+                }
+            }
+
+            result = new PublishResult(Epoch, _offset, ts, Duplicate: false);
+            return true;
+        }
+    }
+
+    public bool TryRecover(Position? since, out RecoveryResult result)
+    {
+        lock (_lock)
+        {
+            if (_dropped)
+            {
+                result = null!;
+                return false;
+            }
+
+            _history.TrimExpired(_time.GetUtcNow().ToUnixTimeMilliseconds());
+            if (since is not null && since.Epoch == Epoch && _history.TryGetAfter(since.Offset, _offset, out var deltas))
+            {
+                result = new RecoveryResult(Name, Epoch, _offset, Recovered: true, deltas, default);
+            }
+            else
+            {
+                result = new RecoveryResult(Name, Epoch, _offset, Recovered: false, [], Snapshot());
+            }
+
+            return true;
+        }
+    }
+
+    public bool TryGetSnapshot(out ChannelSnapshot snapshot)
+    {
+        lock (_lock)
+        {
+            if (_dropped)
+            {
+                snapshot = null!;
+                return false;
+            }
+
+            _history.TrimExpired(_time.GetUtcNow().ToUnixTimeMilliseconds());
+            snapshot = new ChannelSnapshot(Name, Epoch, _offset, Snapshot());
+            return true;
+        }
+    }
+
+    public bool TryAddObserver(IChannelObserver observer)
+    {
+        lock (_lock)
+        {
+            if (_dropped)
+            {
+                return false;
+            }
+
+            _observers = [.. _observers, observer];
+            return true;
+        }
+    }
+
+    /// <summary>Removes one registration of <paramref name="observer"/>; true when the channel is now empty and was dropped.</summary>
+    public bool RemoveObserver(IChannelObserver observer, Func<MemoryChannel, bool> drop)
+    {
+        lock (_lock)
+        {
+            var index = Array.IndexOf(_observers, observer);
+            if (index >= 0)
+            {
+                _observers = [.. _observers.AsSpan(0, index), .. _observers.AsSpan(index + 1)];
+            }
+
+            return DropIfEmpty(drop);
+        }
+    }
+
+    public bool TryAddPresence(string user, string memberKey, out bool joined)
+    {
+        lock (_lock)
+        {
+            joined = false;
+            if (_dropped)
+            {
+                return false;
+            }
+
+            if (!_presence.TryGetValue(user, out var keys))
+            {
+                keys = new HashSet<string>(StringComparer.Ordinal);
+                _presence.Add(user, keys);
+                joined = true;
+            }
+
+            keys.Add(memberKey);
+            if (joined)
+            {
+                Emit(new PresenceEvent(Name, "join", user, null, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Removes a member; returns whether the user left. Drops the channel when it becomes empty.</summary>
+    public bool RemovePresence(string user, string memberKey, string reason, Func<MemoryChannel, bool> drop)
+    {
+        lock (_lock)
+        {
+            if (!_presence.TryGetValue(user, out var keys) || !keys.Remove(memberKey))
+            {
+                return false;
+            }
+
+            if (keys.Count > 0)
+            {
+                return false;
+            }
+
+            _presence.Remove(user);
+            Emit(new PresenceEvent(Name, "leave", user, reason, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+            DropIfEmpty(drop);
+            return true;
+        }
+    }
+
+    public string[] GetPresence()
+    {
+        lock (_lock)
+        {
+            var users = _presence.Keys.ToArray();
+            Array.Sort(users, StringComparer.Ordinal);
+            return users;
+        }
+    }
+
+    /// <summary>Drops the channel if it holds nothing worth keeping: no state, no observers, no presence.</summary>
+    public bool DropIfEmpty(Func<MemoryChannel, bool> drop)
+    {
+        lock (_lock)
+        {
+            // A channel with state is never dropped: that would lose the state and change its epoch.
+            if (_dropped || _offset != 0 || _observers.Length != 0 || _presence.Count != 0)
+            {
+                return false;
+            }
+
+            _dropped = drop(this);
+            return _dropped;
+        }
+    }
+
+    private void Emit(PresenceEvent presence)
+    {
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnPresence(presence);
+            }
+            catch (Exception ex)
+            {
+                MemoryEngineLog.ObserverFailed(_logger, Name, nameof(IChannelObserver.OnPresence), ex);
+            }
+        }
+    }
+
+    // The state serialized once per offset: a reconnect storm reads the same snapshot many times.
+    private JsonElement Snapshot()
+    {
+        if (_snapshot is { } cached)
+        {
+            return cached;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            _state.WriteTo(writer);
+        }
+
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        var snapshot = document.RootElement.Clone();
+        _snapshot = snapshot;
+        return snapshot;
+    }
+}
