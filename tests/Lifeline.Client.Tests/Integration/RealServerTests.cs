@@ -24,7 +24,7 @@ public class RealServerTests : IAsyncLifetime
         }
 
         await _server.DisposeAsync();
-        Assert.Empty(_loggers.SelectMany(l => l.Entries).Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error));
+        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }
 
     private LifelineClient CreateClient(string? token, IRetryPolicy? policy = null, Uri? url = null)
