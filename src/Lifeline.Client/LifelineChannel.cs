@@ -275,6 +275,12 @@ public sealed class LifelineChannel
             _subscribedOn = conn;
             _syncTarget = subscribed.Offset;
 
+            // The reply is in: from here deltas arrive in order, so a gap found now is a real one to recover from.
+            if (_subscribeInFlight == conn)
+            {
+                _subscribeInFlight = null;
+            }
+
             // Not recovered (or another epoch): a snapshot follows; deltas until then belong to nothing we hold.
             _awaitingSnapshot = !subscribed.Recovered || _position is null || _position.Epoch != subscribed.Epoch;
             done = TakeWaitersIfCaughtUp();

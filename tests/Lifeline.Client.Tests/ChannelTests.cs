@@ -316,6 +316,34 @@ public partial class ChannelTests : ClientTestBase
     }
 
     [Fact]
+    public async Task SubscribeMadeBeforeWelcome_IsSentAfterHello_AndCompletesOnceSynchronized()
+    {
+        var client = CreateClient();
+        var connect = client.ConnectAsync();
+        var channel = client.Channel("early");
+        var subscribe = channel.SubscribeAsync();
+        var peer = await Server.AcceptAsync();
+        await peer.HandshakeAsync();
+
+        var request = await peer.ExpectAsync("subscribe");
+        Assert.False(subscribe.IsCompleted);
+        await peer.SendAsync(Subscribed(request.GetProperty("id").GetInt64(), "early", "e1", 5, recovered: false));
+        await connect.DefaultTimeout();
+        await peer.SendAsync(new ServerPing(1));
+        await peer.ExpectAsync("pong");
+        Assert.False(subscribe.IsCompleted, "SubscribeAsync completed before the snapshot arrived");
+
+        await peer.SendAsync(new SnapshotMessage("early", "e1", 5, Json("""{"ready":true}""")));
+        await subscribe.DefaultTimeout();
+        Assert.Equal(new Position("e1", 5), channel.Position);
+
+        // Subscribing again while synchronized completes at once and sends nothing.
+        await channel.SubscribeAsync().DefaultTimeout();
+        await peer.SendAsync(new ServerPing(2));
+        Assert.Equal(2, (await peer.ExpectAsync("pong")).GetProperty("n").GetInt64());
+    }
+
+    [Fact]
     public async Task SubscribeRefused_ThrowsLifelineRequestException_AndIsNotRetried()
     {
         var client = CreateClient();
