@@ -40,6 +40,12 @@ public sealed class LifelineOptions
     /// <summary>Default of <see cref="ResumeWindow"/>: 120 seconds.</summary>
     public static readonly TimeSpan DefaultResumeWindow = TimeSpan.FromSeconds(120);
 
+    /// <summary>Default of <see cref="PresenceGracePeriod"/>: 5 seconds.</summary>
+    public static readonly TimeSpan DefaultPresenceGracePeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>Default of <see cref="MaxChannelNameLength"/>: 128 characters.</summary>
+    public const int DefaultMaxChannelNameLength = 128;
+
     /// <summary>
     /// How often the server sends an application-level <c>ping</c> to each connection.
     /// The default is 30 seconds (<see cref="DefaultHeartbeatInterval"/>).
@@ -105,6 +111,18 @@ public sealed class LifelineOptions
     /// The default is 120 seconds (<see cref="DefaultResumeWindow"/>).
     /// </summary>
     public TimeSpan ResumeWindow { get; set; } = DefaultResumeWindow;
+
+    /// <summary>
+    /// How long after an abnormal close a user's presence lasts, waiting for the session to resume, before the
+    /// leave is broadcast (a normal close 1000 leaves at once). The default is 5 seconds (<see cref="DefaultPresenceGracePeriod"/>).
+    /// </summary>
+    public TimeSpan PresenceGracePeriod { get; set; } = DefaultPresenceGracePeriod;
+
+    /// <summary>
+    /// The longest channel name accepted; longer names get <c>invalid_channel</c>.
+    /// The default is 128 (<see cref="DefaultMaxChannelNameLength"/>).
+    /// </summary>
+    public int MaxChannelNameLength { get; set; } = DefaultMaxChannelNameLength;
 
     /// <summary>The application's connection hooks. The default does nothing.</summary>
     public LifelineEvents Events { get; set; } = new();

@@ -16,6 +16,16 @@ public sealed class LifelineOptionsValidator : IValidateOptions<LifelineOptions>
         Positive(failures, nameof(options.DrainTimeout), options.DrainTimeout);
         Positive(failures, nameof(options.DisconnectedHookTimeout), options.DisconnectedHookTimeout);
         Positive(failures, nameof(options.ResumeWindow), options.ResumeWindow);
+        if (options.PresenceGracePeriod < TimeSpan.Zero)
+        {
+            failures.Add($"{nameof(options.PresenceGracePeriod)} must not be negative (was {options.PresenceGracePeriod}).");
+        }
+
+        if (options.MaxChannelNameLength < 1)
+        {
+            failures.Add($"{nameof(options.MaxChannelNameLength)} must be at least 1 (was {options.MaxChannelNameLength}).");
+        }
+
         if (options.ShutdownRetrySpread < TimeSpan.Zero)
         {
             failures.Add($"{nameof(options.ShutdownRetrySpread)} must not be negative (was {options.ShutdownRetrySpread}).");

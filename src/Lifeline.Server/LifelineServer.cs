@@ -1,4 +1,7 @@
+using System.Text.Json;
+using Lifeline.Engine;
 using Lifeline.Protocol;
+using Lifeline.Server.Channels;
 using Lifeline.Server.Internal;
 
 namespace Lifeline.Server;
@@ -32,6 +35,64 @@ public sealed class LifelineServer
         set => _runtime.Scheduler.PingsPaused = value;
     }
 
+    /// <summary>
+    /// Publishes a merge patch from application code (a background job, an HTTP endpoint): the same validation
+    /// (channel name, patch is an object within <see cref="LifelineOptions.MaxMessageSize"/>, <see cref="IChannelPolicy"/>
+    /// with no user), offsets and fan-out as a client publish.
+    /// </summary>
+    /// <param name="channel">The channel.</param>
+    /// <param name="patch">The merge patch; must be a JSON object.</param>
+    /// <param name="key">An idempotency key (scope <c>server</c>), or null.</param>
+    /// <param name="cancellationToken">Cancels the publish before it is applied.</param>
+    /// <returns>The engine's result (epoch, offset, timestamp).</returns>
+    /// <exception cref="LifelineRequestException">The request was refused; <see cref="LifelineRequestException.Code"/> says why.</exception>
+    public async Task<PublishResult> PublishAsync(string channel, JsonElement patch, string? key = null, CancellationToken cancellationToken = default)
+    {
+        CheckChannel(channel);
+        if (patch.ValueKind != JsonValueKind.Object)
+        {
+            throw new LifelineRequestException(ErrorCodes.InvalidMessage, "patch must be a JSON object");
+        }
+
+        if (patch.GetRawText().Length > _runtime.Options.MaxMessageSize)
+        {
+            throw new LifelineRequestException(ErrorCodes.LimitExceeded, $"patch is larger than {_runtime.Options.MaxMessageSize} bytes");
+        }
+
+        if (key is { Length: 0 or > ProtocolConstants.MaxKeyLength })
+        {
+            throw new LifelineRequestException(ErrorCodes.LimitExceeded, $"key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
+        }
+
+        var decision = await _runtime.ChannelPolicy.DecideAsync(new ChannelRequest(ChannelOperation.Publish, channel, null, null, patch), cancellationToken);
+        if (!decision.Allowed)
+        {
+            throw new LifelineRequestException(decision.Code, decision.Message);
+        }
+
+        return await _runtime.Engine.PublishAsync(new PublishRequest(channel, patch.Clone(), key is null ? null : "server", key), cancellationToken);
+    }
+
+    /// <summary>Reads a channel's state, epoch and offset.</summary>
+    /// <param name="channel">The channel.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The snapshot (an empty object at offset 0 for a channel nobody published to).</returns>
+    public ValueTask<ChannelSnapshot> GetChannelAsync(string channel, CancellationToken cancellationToken = default)
+    {
+        CheckChannel(channel);
+        return _runtime.Engine.GetSnapshotAsync(channel, cancellationToken);
+    }
+
+    /// <summary>Lists the users present in a channel.</summary>
+    /// <param name="channel">The channel.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The user ids, sorted.</returns>
+    public ValueTask<IReadOnlyList<string>> GetPresenceAsync(string channel, CancellationToken cancellationToken = default)
+    {
+        CheckChannel(channel);
+        return _runtime.Engine.GetPresenceAsync(channel, cancellationToken);
+    }
+
     /// <summary>Closes every connection of <paramref name="userId"/> on this node with <paramref name="code"/>.</summary>
     /// <param name="userId">The user.</param>
     /// <param name="code">The close code (for example <see cref="CloseCode.PolicyViolation"/>).</param>
@@ -41,6 +102,15 @@ public sealed class LifelineServer
         var targets = _runtime.Registry.All.Where(c => c.UserId == userId).ToList();
         await Task.WhenAll(targets.Select(c => c.TeardownAsync(code, DisconnectInitiator.Application)));
         return targets.Count;
+    }
+
+    private void CheckChannel(string channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        if (ChannelNames.Validate(channel, _runtime.Options.MaxChannelNameLength) is { } problem)
+        {
+            throw new LifelineRequestException(ErrorCodes.InvalidChannel, problem);
+        }
     }
 
     /// <summary>

@@ -1,4 +1,7 @@
+using Lifeline.Engine;
+using Lifeline.Server.Channels;
 using Lifeline.Server.Internal;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -12,6 +15,8 @@ public static class LifelineServiceCollectionExtensions
     /// <summary>
     /// Adds the Lifeline server: options (validated at start-up), the heartbeat scheduler, the connection registry,
     /// the default anonymous authenticator (replace it by registering your own <see cref="ILifelineAuthenticator"/>),
+    /// the embedded <see cref="MemoryEngine"/> (configure it with <c>services.Configure&lt;MemoryEngineOptions&gt;</c>;
+    /// replace it by registering another <see cref="ILifelineEngine"/>), the allow-all <see cref="IChannelPolicy"/>,
     /// metrics and the graceful-shutdown drain.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -31,6 +36,13 @@ public static class LifelineServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ILifelineAuthenticator, AnonymousAuthenticator>();
         services.TryAddSingleton<LifelineMetrics>();
+        services.TryAddSingleton<IChannelPolicy, AllowAllChannelPolicy>();
+        services.TryAddSingleton<ILifelineEngine>(sp => new MemoryEngine(
+            sp.GetService<IOptions<MemoryEngineOptions>>()?.Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<MemoryEngine>>()));
+        services.TryAddSingleton<ChannelHub>();
+        services.TryAddSingleton<PresenceTracker>();
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton<HeartbeatScheduler>();
         services.TryAddSingleton<LifelineRuntime>();

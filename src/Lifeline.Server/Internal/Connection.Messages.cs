@@ -87,8 +87,14 @@ internal sealed partial class Connection
         }
 
         UserId = auth.UserId;
-        var resumed = false;
-        SessionToken = Ids.NewSessionToken();
+        var resumed = await TryResumeAsync(hello.Resume);
+        if (!resumed)
+        {
+            SessionToken = Ids.NewSessionToken();
+            await StoreSessionAsync(null);
+        }
+
+        SessionId = Ids.SessionId(SessionToken!);
         if (!TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
         {
             return; // teardown began meanwhile (hello deadline, shutdown)
@@ -96,8 +102,13 @@ internal sealed partial class Connection
 
         _runtime.Metrics.ConnectionOpened();
         var options = _runtime.Options;
+        if (resumed)
+        {
+            _runtime.Metrics.SessionResumed();
+        }
+
         Send(new WelcomeMessage(
-            SessionToken,
+            SessionToken!,
             Id,
             UserId,
             resumed,
@@ -108,11 +119,53 @@ internal sealed partial class Connection
         await RunConnectedHookAsync(resumed);
     }
 
+    /// <summary>
+    /// Resumes the session named by <c>hello.resume</c> when it is still within its resume window and belongs to the
+    /// same user; otherwise (unknown, expired, another user's) a fresh session starts and nothing is revealed.
+    /// </summary>
+    private async Task<bool> TryResumeAsync(string? token)
+    {
+        if (string.IsNullOrEmpty(token) || token.Length > 256)
+        {
+            return false;
+        }
+
+        try
+        {
+            var session = await _runtime.Engine.FindSessionAsync(token, Aborted);
+            if (session is null || session.User != UserId)
+            {
+                return false;
+            }
+
+            SessionToken = session.Token;
+            return true;
+        }
+        catch (Lifeline.Engine.EngineUnavailableException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stores the session so that it can be resumed for the resume window after this connection ends.</summary>
+    private async Task StoreSessionAsync(CloseCode? closing)
+    {
+        try
+        {
+            var record = new Lifeline.Engine.SessionRecord(SessionToken!, UserId, _runtime.Time.GetUtcNow());
+            await _runtime.Engine.StoreSessionAsync(record, _runtime.Time.GetUtcNow() + _runtime.Options.ResumeWindow, closing is null ? Aborted : CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is Lifeline.Engine.EngineUnavailableException or OperationCanceledException)
+        {
+            // without the engine the session simply cannot be resumed; the client gets a fresh one
+        }
+    }
+
     private async Task RunConnectedHookAsync(bool resumed)
     {
         try
         {
-            await _runtime.Options.Events.ConnectedAsync(new ConnectedContext(Id, UserId, Id, resumed, RemoteEndPoint));
+            await _runtime.Options.Events.ConnectedAsync(new ConnectedContext(Id, UserId, SessionId!, resumed, RemoteEndPoint));
         }
         catch (Exception ex)
         {
@@ -120,10 +173,4 @@ internal sealed partial class Connection
         }
     }
 
-    /// <summary>Channel requests (subscribe, unsubscribe, publish, presence).</summary>
-    private Task HandleRequestAsync(ClientMessage message)
-    {
-        Send(new ErrorMessage(message.Id, ErrorCodes.Unavailable, $"{message.Type} is not available on this server"));
-        return Task.CompletedTask;
-    }
 }

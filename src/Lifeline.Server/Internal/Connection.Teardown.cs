@@ -50,10 +50,17 @@ internal sealed partial class Connection
             CloseSendQueue();
             await CloseSocketAsync(code);
 
-            // 4. leave the registry (and, with channels, every channel)
+            // 4. leave the registry and every channel
             _runtime.Registry.Remove(this);
 
-            // 5-6. presence (with channels) and the application's hook, bounded, its exceptions logged
+            // 5. presence: the leaves follow after the grace period unless the session resumes
+            await LeaveChannelsAsync(code);
+            if (SessionToken is not null)
+            {
+                await StoreSessionAsync(code);
+            }
+
+            // 6. the application's hook, bounded, its exceptions logged
             if (wasOpen)
             {
                 await RunDisconnectedHookAsync(code, initiator, error);

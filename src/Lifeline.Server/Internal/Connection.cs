@@ -54,6 +54,9 @@ internal sealed partial class Connection
     /// <summary>The session token, known once the hello was accepted. Never logged.</summary>
     public string? SessionToken { get; private set; }
 
+    /// <summary>The session's public id (a hash of the token), known once the hello was accepted.</summary>
+    public string? SessionId { get; private set; }
+
     public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
     /// <summary>Signalled when teardown begins: stops loops and fails the connection's pending operations.</summary>

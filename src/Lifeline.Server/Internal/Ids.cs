@@ -15,6 +15,17 @@ internal static class Ids
 
     public static string NewSessionToken() => Random(SessionTokenBytes);
 
+    /// <summary>
+    /// The public id of a session: a hash of its token, safe to log, store in the engine as a presence member key
+    /// and hand to the application; the token itself never leaves the connection and the engine's session record.
+    /// </summary>
+    public static string SessionId(string token)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token), hash);
+        return Base64Url.EncodeToString(hash[..12]);
+    }
+
     private static string Random(int bytes)
     {
         Span<byte> buffer = stackalloc byte[bytes];

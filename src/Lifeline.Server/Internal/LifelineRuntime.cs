@@ -1,3 +1,5 @@
+using Lifeline.Engine;
+using Lifeline.Server.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -11,7 +13,11 @@ internal sealed class LifelineRuntime(
     ConnectionRegistry registry,
     HeartbeatScheduler scheduler,
     ILifelineAuthenticator authenticator,
-    LifelineMetrics metrics)
+    LifelineMetrics metrics,
+    ILifelineEngine engine,
+    ChannelHub hub,
+    PresenceTracker presence,
+    IChannelPolicy channelPolicy)
 {
     private volatile bool _draining;
 
@@ -28,6 +34,14 @@ internal sealed class LifelineRuntime(
     public ILifelineAuthenticator Authenticator { get; } = authenticator;
 
     public LifelineMetrics Metrics { get; } = metrics;
+
+    public ILifelineEngine Engine { get; } = engine;
+
+    public ChannelHub Hub { get; } = hub;
+
+    public PresenceTracker Presence { get; } = presence;
+
+    public IChannelPolicy ChannelPolicy { get; } = channelPolicy;
 
     /// <summary>True once shutdown began: new upgrades are refused and every connection is closed with 1001.</summary>
     public bool Draining => _draining;

@@ -96,6 +96,18 @@ public sealed class RawClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Receives messages (keeping all of them) until <paramref name="done"/> holds for what arrived.</summary>
+    public async Task<List<JsonElement>> ReceiveUntilAsync(Func<List<JsonElement>, bool> done, TimeSpan? timeout = null)
+    {
+        var received = new List<JsonElement>();
+        while (!done(received))
+        {
+            received.Add(await ReceiveAsync(timeout) ?? throw new InvalidOperationException($"socket closed ({CloseStatus} {CloseDescription})"));
+        }
+
+        return received;
+    }
+
     /// <summary>Reads (and discards) until the server's close frame; returns its status.</summary>
     public async Task<WebSocketCloseStatus?> WaitForCloseAsync(TimeSpan? timeout = null)
     {

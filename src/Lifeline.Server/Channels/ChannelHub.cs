@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using Lifeline.Engine;
+using Lifeline.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Lifeline.Server.Channels;
+
+/// <summary>
+/// This node's channel fan-out: one engine observation per channel with local subscribers, subscriptions that
+/// register for live deltas first and then catch up from history or a snapshot, and resyncs when a subscription
+/// sees a hole or an epoch change.
+/// </summary>
+internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<ChannelHub> logger)
+{
+    /// <summary>How many times a subscribe re-reads the history when deltas raced the read.</summary>
+    private const int MaxRecoveryAttempts = 4;
+
+    private readonly ConcurrentDictionary<string, LocalChannel> _channels = new(StringComparer.Ordinal);
+
+    /// <summary>Channels with at least one local subscriber.</summary>
+    public int ChannelCount => _channels.Count;
+
+    /// <summary>
+    /// Subscribes: registers for live deltas, reads what the client needs from <paramref name="since"/>, queues the
+    /// <c>subscribed</c> reply, the snapshot or recovered deltas, then the buffered live deltas; no gap, no duplicate.
+    /// </summary>
+    public async Task<Subscription> SubscribeAsync(Internal.Connection connection, long? id, string channel, Position? since, CancellationToken ct)
+    {
+        var subscription = new Subscription(connection, channel);
+        var local = await AttachAsync(channel, subscription, ct);
+        try
+        {
+            await CatchUpAsync(subscription, since, id, ct);
+            return subscription;
+        }
+        catch
+        {
+            await DetachAsync(subscription);
+            throw;
+        }
+    }
+
+    /// <summary>Ends a subscription: no more deliveries; the engine observation goes when the last local one does.</summary>
+    public async Task DetachAsync(Subscription subscription)
+    {
+        subscription.Deactivate();
+        if (!_channels.TryGetValue(subscription.Channel, out var local))
+        {
+            return;
+        }
+
+        await local.Gate.WaitAsync();
+        try
+        {
+            local.Remove(subscription);
+            if (local.Count == 0 && !local.Retired)
+            {
+                local.Retired = true;
+                _channels.TryRemove(new KeyValuePair<string, LocalChannel>(local.Name, local));
+                if (local.Observation is { } observation)
+                {
+                    await observation.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            local.Gate.Release();
+        }
+    }
+
+    /// <summary>Starts a resync of a subscription that saw a hole or an epoch change; failures are logged.</summary>
+    public void StartResync(Subscription subscription) => _ = ResyncAsync(subscription);
+
+    private async Task ResyncAsync(Subscription subscription)
+    {
+        try
+        {
+            await Task.Yield(); // never run the engine read inside the fan-out (it may hold the channel lock)
+            Log.Resync(logger, subscription.Channel, subscription.Connection.Id);
+            await CatchUpAsync(subscription, subscription.LastPosition, id: null, subscription.Connection.Aborted);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.ResyncFailed(logger, ex, subscription.Channel, subscription.Connection.Id);
+            subscription.Connection.StartTeardown(CloseCode.InternalError.WithReason("resync_failed"), DisconnectInitiator.Server, ex);
+        }
+    }
+
+    private async Task CatchUpAsync(Subscription subscription, Position? since, long? id, CancellationToken ct)
+    {
+        var position = since;
+        for (var attempt = 1; ; attempt++)
+        {
+            var recovery = await engine.RecoverAsync(subscription.Channel, position, ct);
+            Func<RecoveryPlan, ServerMessage>? reply = attempt == 1 && id is not null
+                ? plan => new SubscribedMessage(id, plan.Channel, plan.Epoch, plan.Offset, plan.Recovered)
+                : null;
+            var result = subscription.Apply(recovery, reply, mayRetry: attempt < MaxRecoveryAttempts);
+            if (!result.ResyncRequired || attempt >= MaxRecoveryAttempts)
+            {
+                return;
+            }
+
+            position = result.LastPosition;
+        }
+    }
+
+    private async Task<LocalChannel> AttachAsync(string channel, Subscription subscription, CancellationToken ct)
+    {
+        while (true)
+        {
+            var local = _channels.GetOrAdd(channel, static (name, hub) => new LocalChannel(name, hub), this);
+            await local.Gate.WaitAsync(ct);
+            try
+            {
+                if (local.Retired)
+                {
+                    continue;
+                }
+
+                local.Observation ??= await engine.ObserveAsync(channel, local, ct);
+                local.Add(subscription);
+                return local;
+            }
+            finally
+            {
+                local.Gate.Release();
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(40, LogLevel.Debug, "Channel {Channel}: resynchronizing connection {ConnectionId}", EventName = "ChannelResync")]
+        public static partial void Resync(ILogger logger, string channel, string connectionId);
+
+        [LoggerMessage(41, LogLevel.Error, "Channel {Channel}: resync of connection {ConnectionId} failed", EventName = "ChannelResyncFailed")]
+        public static partial void ResyncFailed(ILogger logger, Exception exception, string channel, string connectionId);
+    }
+}

@@ -1,0 +1,74 @@
+using System.Collections.Immutable;
+using Lifeline.Engine;
+using Lifeline.Protocol;
+
+namespace Lifeline.Server.Channels;
+
+/// <summary>
+/// This node's view of one channel: its local subscribers and the single engine observation that feeds them.
+/// A delta is serialized once here and the same bytes are queued to every subscriber.
+/// </summary>
+internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserver
+{
+    private ImmutableArray<Subscription> _subscribers = [];
+
+    public string Name { get; } = name;
+
+    /// <summary>Guards observe/dispose of the engine observation and membership changes.</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    public IAsyncDisposable? Observation { get; set; }
+
+    /// <summary>True once removed from the hub; a subscriber that finds it retired retries with a fresh one.</summary>
+    public bool Retired { get; set; }
+
+    public int Count => _subscribers.Length;
+
+    public void Add(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Add(s), subscription);
+
+    public void Remove(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Remove(s), subscription);
+
+    public void OnDelta(ChannelDelta delta)
+    {
+        var subscribers = _subscribers;
+        if (subscribers.IsEmpty)
+        {
+            return;
+        }
+
+        ReadOnlyMemory<byte> bytes = ProtocolSerializer.Serialize(new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts));
+        foreach (var s in subscribers)
+        {
+            if (!s.OnDelta(delta, bytes))
+            {
+                hub.StartResync(s);
+            }
+        }
+    }
+
+    public void OnPresence(PresenceEvent presence)
+    {
+        var subscribers = _subscribers;
+        if (subscribers.IsEmpty)
+        {
+            return;
+        }
+
+        ReadOnlyMemory<byte> bytes = ProtocolSerializer.Serialize(new PresenceMessage(presence.Channel, presence.Event, presence.User, presence.Reason, presence.Ts));
+        foreach (var s in subscribers)
+        {
+            s.OnPresence(bytes);
+        }
+    }
+
+    public void OnEpochChanged(string channel, string epoch)
+    {
+        foreach (var s in _subscribers)
+        {
+            if (s.BeginResync())
+            {
+                hub.StartResync(s);
+            }
+        }
+    }
+}

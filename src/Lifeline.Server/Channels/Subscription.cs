@@ -1,0 +1,178 @@
+using Lifeline.Engine;
+using Lifeline.Protocol;
+using Lifeline.Server.Internal;
+
+namespace Lifeline.Server.Channels;
+
+/// <summary>
+/// One connection's subscription to one channel. It starts <em>buffering</em>: live deltas that arrive while the
+/// hub reads the history are kept, then merged with what was read (<see cref="ChannelRecovery"/>), so the client
+/// gets no gap and no duplicate. Once live, a delta is forwarded only when it is the next offset of the current
+/// epoch; anything else (a hole, another epoch) puts the subscription back into buffering for a resync.
+/// </summary>
+internal sealed class Subscription(Connection connection, string channel)
+{
+    private readonly Lock _lock = new();
+    private List<ChannelDelta>? _buffer = [];
+    private List<ReadOnlyMemory<byte>>? _bufferedPresence = [];
+    private string? _epoch;
+    private long _lastOffset;
+    private bool _active = true;
+
+    public Connection Connection { get; } = connection;
+
+    public string Channel { get; } = channel;
+
+    public bool IsActive
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _active;
+            }
+        }
+    }
+
+    /// <summary>The last position sent to the client (null until the first sync completed).</summary>
+    public Position? LastPosition
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _epoch is null ? null : new Position(_epoch, _lastOffset);
+            }
+        }
+    }
+
+    /// <summary>Called by the channel's fan-out with the delta and its bytes, serialized once for all subscribers.</summary>
+    /// <returns>False when the subscription needs a resync (hole or epoch change).</returns>
+    public bool OnDelta(ChannelDelta delta, ReadOnlyMemory<byte> bytes)
+    {
+        lock (_lock)
+        {
+            if (!_active)
+            {
+                return true;
+            }
+
+            if (_buffer is not null)
+            {
+                _buffer.Add(delta);
+                return true;
+            }
+
+            if (delta.Epoch == _epoch && delta.Offset <= _lastOffset)
+            {
+                return true; // already sent
+            }
+
+            if (delta.Epoch != _epoch || delta.Offset != _lastOffset + 1)
+            {
+                _buffer = [delta];
+                _bufferedPresence = [];
+                return false;
+            }
+
+            _lastOffset = delta.Offset;
+            Connection.Send(bytes);
+            return true;
+        }
+    }
+
+    public void OnPresence(ReadOnlyMemory<byte> bytes)
+    {
+        lock (_lock)
+        {
+            if (!_active)
+            {
+                return;
+            }
+
+            if (_bufferedPresence is not null)
+            {
+                _bufferedPresence.Add(bytes);
+            }
+            else
+            {
+                Connection.Send(bytes);
+            }
+        }
+    }
+
+    /// <summary>Puts a live subscription back into buffering (epoch changed); false when already buffering.</summary>
+    public bool BeginResync()
+    {
+        lock (_lock)
+        {
+            if (!_active || _buffer is not null)
+            {
+                return false;
+            }
+
+            _buffer = [];
+            _bufferedPresence = [];
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Merges a recovery read with the buffered deltas and queues what the client needs, under the lock so that no
+    /// live delta can slip in between. <paramref name="reply"/> (the <c>subscribed</c> message) goes first when given.
+    /// </summary>
+    /// <returns>The plan; when <see cref="RecoveryPlan.ResyncRequired"/> and <paramref name="mayRetry"/>, the subscription stays buffering.</returns>
+    public RecoveryPlan Apply(RecoveryResult recovery, Func<RecoveryPlan, ServerMessage>? reply, bool mayRetry)
+    {
+        lock (_lock)
+        {
+            var plan = ChannelRecovery.Merge(recovery, _buffer ?? []);
+            if (!_active)
+            {
+                return plan;
+            }
+
+            if (reply is not null)
+            {
+                Connection.Send(reply(plan));
+            }
+
+            if (plan.Snapshot is { } state)
+            {
+                Connection.Send(new SnapshotMessage(Channel, plan.Epoch, plan.Offset, state));
+            }
+
+            foreach (var delta in plan.ToSend)
+            {
+                Connection.Send(new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts));
+            }
+
+            _epoch = plan.Epoch;
+            _lastOffset = plan.LastOffset;
+            if (plan.ResyncRequired && mayRetry)
+            {
+                _buffer = [];
+                return plan;
+            }
+
+            _buffer = null;
+            foreach (var p in _bufferedPresence ?? [])
+            {
+                Connection.Send(p);
+            }
+
+            _bufferedPresence = null;
+            return plan;
+        }
+    }
+
+    public void Deactivate()
+    {
+        lock (_lock)
+        {
+            _active = false;
+            _buffer = null;
+            _bufferedPresence = null;
+        }
+    }
+}

@@ -1,0 +1,181 @@
+using Lifeline.Engine;
+using Lifeline.Protocol;
+using Lifeline.Server.Channels;
+
+namespace Lifeline.Server.Internal;
+
+/// <summary>Channel requests: subscribe, unsubscribe, publish, presence. Each validates before anything changes.</summary>
+internal sealed partial class Connection
+{
+    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+
+    /// <summary>The channels this connection is subscribed to.</summary>
+    public IReadOnlyCollection<string> SubscribedChannels
+    {
+        get
+        {
+            lock (_subscriptions)
+            {
+                return [.. _subscriptions.Keys];
+            }
+        }
+    }
+
+    private async Task HandleRequestAsync(ClientMessage message)
+    {
+        try
+        {
+            switch (message)
+            {
+                case SubscribeMessage subscribe:
+                    await SubscribeAsync(subscribe);
+                    break;
+                case UnsubscribeMessage unsubscribe:
+                    await UnsubscribeAsync(unsubscribe);
+                    break;
+                case PublishMessage publish:
+                    await PublishAsync(publish);
+                    break;
+                case PresenceRequestMessage presence:
+                    await PresenceAsync(presence);
+                    break;
+                default:
+                    Send(new ErrorMessage(message.Id, ErrorCodes.UnknownType, $"unknown message type '{message.Type}'"));
+                    break;
+            }
+        }
+        catch (OperationCanceledException) when (Aborted.IsCancellationRequested)
+        {
+            // the connection is going away; nobody is left to answer
+        }
+        catch (EngineUnavailableException ex)
+        {
+            Refuse(message.Id, ErrorCodes.Unavailable, ex.Message);
+        }
+    }
+
+    private async Task SubscribeAsync(SubscribeMessage request)
+    {
+        if (!await AdmitAsync(request.Id, ChannelOperation.Subscribe, request.Channel, default))
+        {
+            return;
+        }
+
+        Subscription? previous;
+        lock (_subscriptions)
+        {
+            _subscriptions.Remove(request.Channel, out previous);
+        }
+
+        if (previous is not null)
+        {
+            // A second subscribe to the same channel is a resync request (the client saw a hole): replace it.
+            await _runtime.Hub.DetachAsync(previous);
+        }
+
+        var subscription = await _runtime.Hub.SubscribeAsync(this, request.Id, request.Channel, request.Since, Aborted);
+        lock (_subscriptions)
+        {
+            _subscriptions[request.Channel] = subscription;
+        }
+
+        if (previous is null)
+        {
+            await _runtime.Presence.SubscribedAsync(UserId, SessionId!, request.Channel, Aborted);
+        }
+    }
+
+    private async Task UnsubscribeAsync(UnsubscribeMessage request)
+    {
+        Subscription? subscription;
+        lock (_subscriptions)
+        {
+            _subscriptions.Remove(request.Channel, out subscription);
+        }
+
+        if (subscription is null)
+        {
+            Refuse(request.Id, ErrorCodes.NotSubscribed, $"not subscribed to '{request.Channel}'");
+            return;
+        }
+
+        await _runtime.Hub.DetachAsync(subscription);
+        await _runtime.Presence.UnsubscribedAsync(UserId, SessionId!, request.Channel);
+        Send(new ReplyMessage(request.Id, true));
+    }
+
+    private async Task PublishAsync(PublishMessage request)
+    {
+        if (!await AdmitAsync(request.Id, ChannelOperation.Publish, request.Channel, request.Patch))
+        {
+            return;
+        }
+
+        var scope = UserId ?? "session:" + SessionId;
+        var result = await _runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key), Aborted);
+        Send(new ReplyMessage(request.Id, true) { Offset = result.Offset });
+    }
+
+    private async Task PresenceAsync(PresenceRequestMessage request)
+    {
+        if (!await AdmitAsync(request.Id, ChannelOperation.Presence, request.Channel, default))
+        {
+            return;
+        }
+
+        var members = await _runtime.Engine.GetPresenceAsync(request.Channel, Aborted);
+        Send(new ReplyMessage(request.Id, true) { Members = members });
+    }
+
+    /// <summary>Channel-name rules, then the application's policy. Refusals are answered here.</summary>
+    private async Task<bool> AdmitAsync(long? id, ChannelOperation operation, string channel, System.Text.Json.JsonElement patch)
+    {
+        if (ChannelNames.Validate(channel, _runtime.Options.MaxChannelNameLength) is { } problem)
+        {
+            Refuse(id, ErrorCodes.InvalidChannel, problem);
+            return false;
+        }
+
+        var decision = await _runtime.ChannelPolicy.DecideAsync(new ChannelRequest(operation, channel, UserId, Id, patch), Aborted);
+        if (!decision.Allowed)
+        {
+            Refuse(id, decision.Code, decision.Message);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void Refuse(long? id, string code, string message)
+    {
+        if (id is null)
+        {
+            Send(new ErrorMessage(null, code, message));
+        }
+        else
+        {
+            Send(new ReplyMessage(id, false) { Error = new ErrorInfo(code, message) });
+        }
+    }
+
+    /// <summary>Teardown step 4-5: leave every channel; presence leaves follow after the grace period.</summary>
+    private async Task LeaveChannelsAsync(CloseCode code)
+    {
+        List<Subscription> subscriptions;
+        lock (_subscriptions)
+        {
+            subscriptions = [.. _subscriptions.Values];
+            _subscriptions.Clear();
+        }
+
+        foreach (var subscription in subscriptions)
+        {
+            await _runtime.Hub.DetachAsync(subscription);
+        }
+
+        if (SessionId is not null)
+        {
+            _runtime.Presence.ConnectionGone(UserId, SessionId, subscriptions.Select(s => s.Channel).ToList(), normalClose: code.Code == CloseCode.Normal.Code);
+        }
+    }
+}
