@@ -160,8 +160,10 @@ public class RealServerTests : IAsyncLifetime
         Assert.Equal(10, states.Events.Count(e => e.NewState == ClientState.Reconnecting));
         Assert.All(pingsPerConnection.Values, q => Assert.Equal(q.Count, q.Distinct().Count()));
 
-        // One connection at a time: the server holds exactly the current one. (Session resume is not in the server
-        // core yet; the resume token the client sends is covered against the scripted server.)
+        // Each reconnect resumed the session (same user, within the resume window), and the server holds exactly
+        // one connection: never two attempts at once.
+        Assert.True(client.Resumed);
+        Assert.All(_server.Connects.Skip(1), c => Assert.True(c.Resumed));
         Assert.Equal(1, _server.Lifeline.ConnectionCount);
     }
 
