@@ -1,0 +1,127 @@
+using System.Text.Json;
+using Lifeline.Protocol;
+
+namespace Lifeline.Client;
+
+/// <summary>A channel's local state changed: a snapshot replaced it or a delta was applied.</summary>
+public sealed class ChannelChangedEventArgs : EventArgs
+{
+    /// <summary>Creates the event data.</summary>
+    /// <param name="channel">The channel name.</param>
+    /// <param name="epoch">The channel's epoch.</param>
+    /// <param name="offset">The offset the state now includes.</param>
+    /// <param name="isSnapshot">True when a snapshot replaced the whole state.</param>
+    /// <param name="patch">The merge patch applied, for deltas.</param>
+    /// <param name="timestampMs">When the server applied the delta (Unix ms), for deltas.</param>
+    public ChannelChangedEventArgs(string channel, string epoch, long offset, bool isSnapshot, JsonElement? patch, long? timestampMs)
+    {
+        Channel = channel;
+        Epoch = epoch;
+        Offset = offset;
+        IsSnapshot = isSnapshot;
+        Patch = patch;
+        TimestampMs = timestampMs;
+    }
+
+    /// <summary>The channel name.</summary>
+    public string Channel { get; }
+
+    /// <summary>The channel's epoch.</summary>
+    public string Epoch { get; }
+
+    /// <summary>The offset the local state now includes.</summary>
+    public long Offset { get; }
+
+    /// <summary>True when a snapshot replaced the whole state; false for a delta.</summary>
+    public bool IsSnapshot { get; }
+
+    /// <summary>The merge patch that was applied (deltas only).</summary>
+    public JsonElement? Patch { get; }
+
+    /// <summary>When the server applied the delta, in Unix milliseconds (deltas only).</summary>
+    public long? TimestampMs { get; }
+
+    /// <summary>The position after the change.</summary>
+    public Position Position => new(Epoch, Offset);
+}
+
+/// <summary>A user joined or left a channel.</summary>
+public sealed class PresenceEventArgs : EventArgs
+{
+    /// <summary>Creates the event data.</summary>
+    /// <param name="channel">The channel name.</param>
+    /// <param name="kind"><c>join</c> or <c>leave</c>.</param>
+    /// <param name="user">The user id.</param>
+    /// <param name="reason">For leaves: <c>unsubscribe</c> or <c>disconnect</c>.</param>
+    /// <param name="timestampMs">When it happened, Unix milliseconds.</param>
+    public PresenceEventArgs(string channel, string kind, string user, string? reason, long timestampMs)
+    {
+        Channel = channel;
+        Kind = kind;
+        User = user;
+        Reason = reason;
+        TimestampMs = timestampMs;
+    }
+
+    /// <summary>The channel name.</summary>
+    public string Channel { get; }
+
+    /// <summary><c>join</c> or <c>leave</c>.</summary>
+    public string Kind { get; }
+
+    /// <summary>True for a join.</summary>
+    public bool IsJoin => Kind == "join";
+
+    /// <summary>The user id.</summary>
+    public string User { get; }
+
+    /// <summary>For leaves: <c>unsubscribe</c> or <c>disconnect</c>.</summary>
+    public string? Reason { get; }
+
+    /// <summary>When it happened, Unix milliseconds.</summary>
+    public long TimestampMs { get; }
+}
+
+/// <summary>
+/// Something went wrong that did not end the connection: a malformed message was dropped, a binary frame was ignored,
+/// or the server sent an <c>error</c> that answers no pending request.
+/// </summary>
+public sealed class LifelineErrorEventArgs : EventArgs
+{
+    /// <summary>The <see cref="Code"/> of a message that could not be parsed and was dropped.</summary>
+    public const string MalformedMessage = "malformed_message";
+
+    /// <summary>The <see cref="Code"/> of a binary frame, which the protocol does not use; it was dropped.</summary>
+    public const string BinaryFrame = "binary_frame";
+
+    /// <summary>Creates the event data.</summary>
+    /// <param name="code">An error code: <see cref="MalformedMessage"/>, <see cref="BinaryFrame"/>, or the server's <c>error.code</c>.</param>
+    /// <param name="message">A description.</param>
+    /// <param name="requestId">The request id the server's error refers to, if any.</param>
+    public LifelineErrorEventArgs(string code, string message, long? requestId = null)
+    {
+        Code = code;
+        Message = message;
+        RequestId = requestId;
+    }
+
+    /// <summary>An error code: <see cref="MalformedMessage"/>, <see cref="BinaryFrame"/>, or the server's <c>error.code</c>.</summary>
+    public string Code { get; }
+
+    /// <summary>A description.</summary>
+    public string Message { get; }
+
+    /// <summary>The request id the server's error refers to, if any.</summary>
+    public long? RequestId { get; }
+}
+
+/// <summary>A well-formed message arrived from the server (raised before the client handles it).</summary>
+public sealed class MessageReceivedEventArgs : EventArgs
+{
+    /// <summary>Creates the event data.</summary>
+    /// <param name="message">The message.</param>
+    public MessageReceivedEventArgs(ServerMessage message) => Message = message;
+
+    /// <summary>The message.</summary>
+    public ServerMessage Message { get; }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using Lifeline.Protocol;
+
+namespace Lifeline.Client.Internal;
+
+/// <summary>
+/// Everything that belongs to one socket: its cancellation token (cancelled when it ends, which fails the requests
+/// waiting on it), its pending requests, its send lock and its receive watchdog. Whatever ends the connection
+/// (close frame, receive or send error, watchdog, client close) calls <see cref="Fail"/>; the first call wins, so an
+/// error followed by a close still ends the connection once and schedules one reconnect.
+/// </summary>
+internal sealed class ClientConnection : IDisposable
+{
+    private readonly TaskCompletionSource<DisconnectInfo> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<WelcomeMessage> _welcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _cts = new();
+    private readonly Lock _watchdogLock = new();
+    private ITimer? _watchdog;
+    private TimeSpan _watchdogTimeout;
+
+    public ClientConnection(long id, ClientWebSocket socket)
+    {
+        Id = id;
+        Socket = socket;
+
+        // Kept as a copy: a cancelled token stays usable (registrations run at once) after the source is disposed.
+        Token = _cts.Token;
+    }
+
+    /// <summary>A number unique within the client, for logs.</summary>
+    public long Id { get; }
+
+    public ClientWebSocket Socket { get; }
+
+    /// <summary>Cancelled when the connection ends: fails pending requests, stops the loops.</summary>
+    public CancellationToken Token { get; }
+
+    public SemaphoreSlim SendLock { get; } = new(1, 1);
+
+    public ConcurrentDictionary<long, PendingRequest> Pending { get; } = new();
+
+    private readonly ConcurrentDictionary<Task, byte> _background = new();
+
+    /// <summary>Tasks started on this connection and still running; awaited by teardown.</summary>
+    public ICollection<Task> Background => _background.Keys;
+
+    /// <summary>Remembers a task until it completes, so teardown can wait for it and nothing outlives the connection.</summary>
+    public void Track(Task task)
+    {
+        if (task.IsCompleted)
+        {
+            return;
+        }
+
+        _background.TryAdd(task, 0);
+        task.ContinueWith(
+            static (t, state) => ((ConcurrentDictionary<Task, byte>)state!).TryRemove(t, out _),
+            _background,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    public Task<DisconnectInfo> Ended => _ended.Task;
+
+    public bool IsEnded => _ended.Task.IsCompleted;
+
+    public Task<WelcomeMessage> Welcome => _welcome.Task;
+
+    public Task ReceiveLoop { get; set; } = Task.CompletedTask;
+
+    /// <summary>Set (under the client lock) once welcome arrived: requests may be sent on this connection.</summary>
+    public bool Ready { get; set; }
+
+    /// <summary>Set (under the client lock) once the queued publishes were sent: new publishes go out at once.</summary>
+    public bool Flushed { get; set; }
+
+    public bool TrySetWelcome(WelcomeMessage welcome) => _welcome.TrySetResult(welcome);
+
+    /// <summary>Ends the connection once. Later calls (an error after a close, a watchdog after an error) do nothing.</summary>
+    public bool Fail(DisconnectInfo info, bool abort)
+    {
+        if (!_ended.TrySetResult(info))
+        {
+            return false;
+        }
+
+        DisposeWatchdog();
+        _cts.Cancel();
+        if (abort)
+        {
+            Socket.Abort();
+        }
+
+        return true;
+    }
+
+    public void ArmWatchdog(TimeProvider time, TimeSpan timeout, TimerCallback onExpired)
+    {
+        lock (_watchdogLock)
+        {
+            if (IsEnded)
+            {
+                return;
+            }
+
+            _watchdogTimeout = timeout;
+            _watchdog?.Dispose();
+            _watchdog = time.CreateTimer(onExpired, this, timeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Every received frame proves the peer alive: push the watchdog's deadline out again.</summary>
+    public void RearmWatchdog()
+    {
+        lock (_watchdogLock)
+        {
+            _watchdog?.Change(_watchdogTimeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    public TimeSpan WatchdogTimeout
+    {
+        get
+        {
+            lock (_watchdogLock)
+            {
+                return _watchdogTimeout;
+            }
+        }
+    }
+
+    private void DisposeWatchdog()
+    {
+        lock (_watchdogLock)
+        {
+            _watchdog?.Dispose();
+            _watchdog = null;
+        }
+    }
+
+    /// <summary>Releases the socket and the token source; called by teardown after <see cref="Fail"/>.</summary>
+    public void Dispose()
+    {
+        DisposeWatchdog();
+        Socket.Dispose();
+        _cts.Dispose();
+    }
+}

@@ -1,0 +1,53 @@
+namespace Lifeline.Client.Internal;
+
+/// <summary>One run of the supervisor, from <c>ConnectAsync</c> to <c>Closed</c>.</summary>
+internal sealed class RunContext : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _stopRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed when the first connection is open; faulted when the run ends before that.</summary>
+    public TaskCompletionSource FirstOpen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public RunContext() => StopToken = _stop.Token;
+
+    public CancellationToken StopToken { get; }
+
+    public Task StopRequested => _stopRequested.Task;
+
+    public bool IsStopRequested => _stopRequested.Task.IsCompleted;
+
+    /// <summary>Set when the run was stopped by <c>DisposeAsync</c>: waiting operations fail with ObjectDisposedException.</summary>
+    public bool Disposing { get; private set; }
+
+    public Task Task { get; set; } = Task.CompletedTask;
+
+    private readonly Lock _gate = new();
+    private bool _disposed;
+
+    public void RequestStop(bool disposing)
+    {
+        if (disposing)
+        {
+            Disposing = true;
+        }
+
+        lock (_gate)
+        {
+            if (_stopRequested.TrySetResult() && !_disposed)
+            {
+                _stop.Cancel();
+            }
+        }
+    }
+
+    /// <summary>Called by the supervisor when the run has ended.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            _stop.Dispose();
+        }
+    }
+}
