@@ -45,7 +45,7 @@ public sealed class PresenceAndResumeTests
         await using var alice2 = await JoinAsync(server, "alice", "room", firstConnection: false); // second tab: no second join
         await observer.SendJsonAsync(new { type = "presence", id = 5, channel = "room" });
         var reply = await observer.ReceiveTypeAsync("reply");
-        Assert.Equal(["alice", "obs"], reply.GetProperty("members").EnumerateArray().Select(e => e.GetString()).ToArray());
+        Assert.Equal(["alice", "obs"], reply.GetProperty("members").EnumerateArray().Select(e => e.GetString()!).ToArray());
         // Only the reply arrived after the first join: the second tab did not broadcast another one.
         Assert.DoesNotContain(await DrainAsync(observer), m => IsPresence(m, "join", "alice"));
     }
