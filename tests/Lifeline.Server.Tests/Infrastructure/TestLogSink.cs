@@ -14,7 +14,8 @@ public sealed class TestLogSink : ILoggerProvider
     {
     }
 
-    public IEnumerable<LogEntry> Named(string eventName) => Entries.Where(e => e.EventName == eventName);
+    /// <summary>Lifeline's own events of that name (Kestrel reuses some names, e.g. ConnectionAccepted).</summary>
+    public IEnumerable<LogEntry> Named(string eventName) => Entries.Where(e => e.EventName == eventName && e.Category.StartsWith("Lifeline", StringComparison.Ordinal));
 
     public sealed record LogEntry(string Category, LogLevel Level, string? EventName, string Message, IReadOnlyDictionary<string, object?> State, Exception? Exception);
 
