@@ -13,6 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Lifeline.Cli.Serve;
 
@@ -55,7 +56,7 @@ internal static class ServeHost
     /// <param name="flags">What the command line said.</param>
     /// <param name="contentRoot">Where the overriding appsettings.json is read; the current directory by default.</param>
     /// <returns>The application and its settings.</returns>
-    /// <exception cref="ServeSettingsException">A setting from configuration cannot be used.</exception>
+    /// <exception cref="ServeSettingsException">A setting cannot be used (unreadable configuration, or refused by <see cref="LifelineOptionsValidator"/>).</exception>
     public static ServeApp Build(ServeFlags flags, string? contentRoot = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -88,7 +89,17 @@ internal static class ServeHost
         app.MapGet(HealthPath, (LifelineServer server) => server.IsDraining
             ? Results.Json(new HealthReport("draining", null), CliJsonContext.Default.HealthReport, statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Json(new HealthReport("ok", server.ConnectionCount), CliJsonContext.Default.HealthReport));
-        app.MapLifeline(settings.Path);
+        try
+        {
+            // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.
+            app.MapLifeline(settings.Path);
+        }
+        catch (OptionsValidationException ex)
+        {
+            ((IDisposable)app).Dispose();
+            throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
+        }
+
         if (settings.TestEndpoints)
         {
             MapTestEndpoints(app);
