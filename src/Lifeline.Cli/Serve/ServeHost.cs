@@ -1,0 +1,212 @@
+using Lifeline.Cli.Logging;
+using Lifeline.Cli.Parsing;
+using Lifeline.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+
+namespace Lifeline.Cli.Serve;
+
+/// <summary>A built, not yet started, <c>lifeline serve</c> application and the settings it was built from.</summary>
+/// <param name="App">The web application.</param>
+/// <param name="Settings">The resolved settings.</param>
+internal sealed record ServeApp(WebApplication App, ServeSettings Settings);
+
+/// <summary>
+/// Builds the web application behind <c>lifeline serve</c>: configuration, Kestrel on <c>http://{bind}:{port}</c>,
+/// logging, <c>AddLifeline</c>, <c>MapLifeline(path)</c>, <c>GET /healthz</c> and, when asked, the test endpoints.
+/// </summary>
+internal static class ServeHost
+{
+    /// <summary>The timestamp on every console log line: millisecond UTC, ISO 8601.</summary>
+    public const string TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+
+    /// <summary>The health endpoint's path.</summary>
+    public const string HealthPath = "/healthz";
+
+    /// <summary>Test-only endpoint that pauses the server's pings (<see cref="LifelineServer.PingsPaused"/>).</summary>
+    public const string PausePingsPath = "/_test/pause-pings";
+
+    /// <summary>Test-only endpoint that resumes the server's pings.</summary>
+    public const string ResumePingsPath = "/_test/resume-pings";
+
+    /// <summary>
+    /// Log levels when configuration says nothing: Information for Lifeline, Warning for the framework. They are the
+    /// lowest-precedence configuration source, so <c>Logging__LogLevel__Lifeline=Debug</c> and appsettings.json win.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string?> DefaultLogLevels = new Dictionary<string, string?>
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Lifeline"] = "Information",
+        ["Logging:LogLevel:Microsoft"] = "Warning",
+        ["Logging:LogLevel:System"] = "Warning",
+    };
+
+    /// <summary>Builds the application without starting it.</summary>
+    /// <param name="flags">What the command line said.</param>
+    /// <param name="contentRoot">Where the overriding appsettings.json is read; the current directory by default.</param>
+    /// <returns>The application and its settings.</returns>
+    /// <exception cref="ServeSettingsException">A setting cannot be used (unreadable configuration, or refused by <see cref="LifelineOptionsValidator"/>).</exception>
+    public static ServeApp Build(ServeFlags flags, string? contentRoot = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // The command line belongs to System.CommandLine; the host must not read it as configuration.
+            Args = [],
+            ContentRootPath = contentRoot ?? Directory.GetCurrentDirectory(),
+        });
+        AddLowPrecedenceSources(builder.Configuration, builder.Environment.ContentRootPath);
+        var settings = ServeSettings.Resolve(builder.Configuration, flags);
+
+        builder.WebHost.UseUrls(settings.ListenUrl);
+        ConfigureLogging(builder.Logging, settings.LogFormat);
+        builder.Services.Configure<HostOptions>(o =>
+        {
+            // The drain runs inside the host's stop; give it its whole timeout and a margin.
+            if (o.ShutdownTimeout < settings.ShutdownTimeout)
+            {
+                o.ShutdownTimeout = settings.ShutdownTimeout;
+            }
+        });
+        if (settings.Auth == AuthMode.Dev)
+        {
+            builder.Services.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
+        }
+
+        builder.Services.AddLifeline(settings.Apply);
+
+        var app = builder.Build();
+        app.MapGet(HealthPath, (LifelineServer server) => server.IsDraining
+            ? Results.Json(new HealthReport("draining", null), CliJsonContext.Default.HealthReport, statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Json(new HealthReport("ok", server.ConnectionCount), CliJsonContext.Default.HealthReport));
+        try
+        {
+            // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.
+            app.MapLifeline(settings.Path);
+        }
+        catch (OptionsValidationException ex)
+        {
+            ((IDisposable)app).Dispose();
+            throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
+        }
+
+        if (settings.TestEndpoints)
+        {
+            MapTestEndpoints(app);
+        }
+
+        return new ServeApp(app, settings);
+    }
+
+    /// <summary>Starts <paramref name="serve"/>, logs the startup line, waits for SIGTERM/Ctrl+C (or <paramref name="cancellationToken"/>), stops gracefully.</summary>
+    /// <param name="serve">The built application.</param>
+    /// <param name="cancellationToken">Stops the server when cancelled (the host also stops on SIGTERM and Ctrl+C).</param>
+    /// <returns>When the host has stopped and every connection is drained.</returns>
+    public static async Task RunAsync(ServeApp serve, CancellationToken cancellationToken)
+    {
+        var (app, settings) = serve;
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(ServeLog.Category);
+        if (settings.Auth == AuthMode.Dev)
+        {
+            ServeLog.DevAuthenticator(logger);
+        }
+
+        if (settings.TestEndpoints)
+        {
+            ServeLog.TestEndpointsEnabled(logger);
+        }
+
+        var server = app.Services.GetRequiredService<LifelineServer>();
+        using var stopping = app.Lifetime.ApplicationStopping.Register(() =>
+            ServeLog.Stopping(logger, server.ConnectionCount, DurationParser.Format(settings.DrainTimeout)));
+
+        await app.StartAsync(cancellationToken);
+        var urls = ListeningUrls(app);
+        ServeLog.Listening(
+            logger,
+            string.Join(' ', urls),
+            string.Join(' ', urls.Select(u => "ws" + u[4..] + settings.Path)),
+            string.Join(' ', urls.Select(u => u + HealthPath)),
+            settings.Auth.ToString().ToLowerInvariant(),
+            DurationParser.Format(settings.HeartbeatInterval),
+            DurationParser.Format(settings.HeartbeatTimeout));
+
+        await app.WaitForShutdownAsync(cancellationToken);
+        ServeLog.Stopped(logger);
+    }
+
+    /// <summary>The addresses Kestrel actually listens on (port 0 resolved).</summary>
+    /// <param name="app">A started application.</param>
+    /// <returns>For example <c>http://127.0.0.1:8080</c>.</returns>
+    public static IReadOnlyList<string> ListeningUrls(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+
+    private static void AddLowPrecedenceSources(ConfigurationManager configuration, string contentRoot)
+    {
+        var sources = configuration.Sources;
+        var index = 0;
+        sources.Insert(index++, new MemoryConfigurationSource { InitialData = DefaultLogLevels });
+
+        // appsettings.json next to the binary, below the one in the current directory (and below the environment).
+        var baseDir = AppContext.BaseDirectory;
+        if (!string.Equals(Path.GetFullPath(baseDir).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(contentRoot).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal))
+        {
+            var json = new JsonConfigurationSource { Path = Path.Combine(baseDir, "appsettings.json"), Optional = true, ReloadOnChange = false };
+            json.ResolveFileProvider();
+            sources.Insert(index, json);
+        }
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, LogFormat format)
+    {
+        logging.ClearProviders();
+        if (format == LogFormat.Json)
+        {
+            logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
+            logging.AddConsoleFormatter<JsonLineFormatter, JsonConsoleFormatterOptions>(o =>
+            {
+                o.TimestampFormat = TimestampFormat;
+                o.UseUtcTimestamp = true;
+                o.IncludeScopes = false;
+            });
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.TimestampFormat = TimestampFormat + " ";
+                o.UseUtcTimestamp = true;
+                o.SingleLine = true;
+                o.IncludeScopes = false;
+                o.ColorBehavior = LoggerColorBehavior.Default;
+            });
+        }
+    }
+
+    private static void MapTestEndpoints(WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(ServeLog.Category);
+        app.MapPost(PausePingsPath, (LifelineServer server) =>
+        {
+            server.PingsPaused = true;
+            ServeLog.PingsSwitched(logger, "paused");
+            return Results.NoContent();
+        });
+        app.MapPost(ResumePingsPath, (LifelineServer server) =>
+        {
+            server.PingsPaused = false;
+            ServeLog.PingsSwitched(logger, "resumed");
+            return Results.NoContent();
+        });
+    }
+}

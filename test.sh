@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Runs every test of the repository: the .NET solution (protocol, engine, server, tool) and the browser client
+# (clients/js). One command for a fresh Debian machine (as root, or a developer with sudo) and for CI.
+#
+#   ./test.sh                 build once (Release), run every test, print "N passed, M failed"
+#   CONFIGURATION=Debug ./test.sh
+#
+# Under CI=true a test whose dependency is missing fails; it is never skipped.
+# Logs go to test-output/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+CONFIGURATION="${CONFIGURATION:-Release}"
+LOG_DIR="test-output"
+CI="${CI:-false}"
+export CI DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+mkdir -p "$LOG_DIR"
+
+passed=0
+failed=0
+problems=()
+started=$(date +%s)
+
+note_failure() { # note_failure MESSAGE: a failure that no test runner counted (build broken, runner crashed, dependency missing)
+  failed=$((failed + 1))
+  problems+=("$1")
+  echo "test.sh: FAILED: $1" >&2
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "test.sh: need root (or sudo) to run: $*" >&2
+    return 1
+  fi
+}
+
+apt_updated=0
+# need_pkg CMD PKG: make sure command CMD exists, installing Debian package PKG when it does not.
+# Returns non-zero when CMD is still missing; callers decide (under CI that is a failure, never a skip).
+need_pkg() {
+  local cmd="$1" pkg="$2"
+  if command -v "$cmd" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "test.sh: '$cmd' not found: installing Debian package '$pkg'"
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" || return 1
+  command -v "$cmd" >/dev/null 2>&1
+}
+
+# missing_dep WHAT: a dependency could not be had. Under CI: a failure. Otherwise: a loud warning.
+missing_dep() {
+  if [ "$CI" = "true" ]; then
+    note_failure "missing dependency: $1"
+  else
+    echo "test.sh: WARNING: skipping $1 (missing dependency; under CI=true this fails)" >&2
+    problems+=("skipped: $1")
+  fi
+}
+
+# ---------------------------------------------------------------- .NET
+if ! command -v dotnet >/dev/null 2>&1; then
+  note_failure "the .NET SDK (dotnet) is not on PATH"
+else
+  echo "== dotnet build ($CONFIGURATION)"
+  set +e
+  dotnet build Lifeline.sln -c "$CONFIGURATION" -nologo 2>&1 | tee "$LOG_DIR/dotnet-build.log"
+  build_rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$build_rc" -ne 0 ]; then
+    note_failure "dotnet build exited with $build_rc (see $LOG_DIR/dotnet-build.log)"
+  else
+    echo "== dotnet test"
+    set +e
+    # A hung test host is killed after 10 minutes and reported, instead of eating CI's whole budget.
+    dotnet test Lifeline.sln -c "$CONFIGURATION" --no-build -nologo \
+      --logger "console;verbosity=normal" \
+      --blame-hang-timeout 10m --blame-hang-dump-type none \
+      2>&1 | tee "$LOG_DIR/dotnet-test.log"
+    test_rc=${PIPESTATUS[0]}
+    set -e
+    # One summary per test assembly. Minimal verbosity: "Passed!  - Failed:     0, Passed:   100, ...";
+    # normal verbosity: a block "Total tests: 100" / "     Passed: 100" / "     Failed: 1".
+    read -r dn_pass dn_fail dn_assemblies < <(awk '
+      /^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+/ {
+        line = $0; sub(/.*Failed: +/, "", line); mf += line + 0
+        line = $0; sub(/.*Passed: +/, "", line); mp += line + 0
+        mn++
+      }
+      /^Total tests: +[0-9]+$/ { bn++; block = 1; next }
+      /^ +Total time:/ { block = 0 }
+      block && /^ +Passed: +[0-9]+$/ { bp += $NF }
+      block && /^ +Failed: +[0-9]+$/ { bf += $NF }
+      END { if (bn > 0) printf "%d %d %d\n", bp, bf, bn; else printf "%d %d %d\n", mp, mf, mn }' "$LOG_DIR/dotnet-test.log")
+    passed=$((passed + dn_pass))
+    failed=$((failed + dn_fail))
+    expected_assemblies=$(find tests -mindepth 2 -maxdepth 2 -name '*.Tests.csproj' | wc -l)
+    if [ "$dn_assemblies" -lt "$expected_assemblies" ]; then
+      note_failure "dotnet test reported $dn_assemblies of $expected_assemblies test assemblies (a test host crashed or was aborted?)"
+    elif [ "$test_rc" -ne 0 ] && [ "$dn_fail" -eq 0 ]; then
+      note_failure "dotnet test exited with $test_rc but reported no failed test"
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- clients/js (Node's test runner)
+if need_pkg node nodejs && need_pkg npm npm; then
+  echo "== clients/js: npm ci && npm test"
+  set +e
+  (cd clients/js && npm ci --no-audit --no-fund && npm test) 2>&1 | tee "$LOG_DIR/js-test.log"
+  js_rc=${PIPESTATUS[0]}
+  set -e
+  # The TAP reporter ends with "# pass N" / "# fail N"; the spec reporter (a terminal) with "ℹ pass N".
+  read -r js_pass js_fail js_seen < <(awk '
+    /^(# |ℹ )pass [0-9]+$/ { passed += $NF; n++ }
+    /^(# |ℹ )fail [0-9]+$/ { failed += $NF }
+    END { printf "%d %d %d\n", passed, failed, n }' "$LOG_DIR/js-test.log")
+  passed=$((passed + js_pass))
+  failed=$((failed + js_fail))
+  if [ "$js_seen" -eq 0 ]; then
+    note_failure "clients/js: no test summary (npm ci or the build failed? exit $js_rc; see $LOG_DIR/js-test.log)"
+  elif [ "$js_rc" -ne 0 ] && [ "$js_fail" -eq 0 ]; then
+    note_failure "clients/js: npm test exited with $js_rc but reported no failed test"
+  fi
+else
+  missing_dep "clients/js tests (node and npm)"
+fi
+
+# ---------------------------------------------------------------- summary
+echo
+echo "== test.sh: $(($(date +%s) - started)) s"
+for p in "${problems[@]+"${problems[@]}"}"; do
+  echo "   $p"
+done
+echo "$passed passed, $failed failed"
+if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+  exit 1
+fi

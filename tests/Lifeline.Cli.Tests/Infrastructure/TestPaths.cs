@@ -1,0 +1,17 @@
+using System.Reflection;
+
+namespace Lifeline.Cli.Tests.Infrastructure;
+
+/// <summary>Paths baked in at build time (see the test project file).</summary>
+public static class TestPaths
+{
+    /// <summary>The tool's own build output, <c>src/Lifeline.Cli/bin/{Configuration}/net10.0/lifeline.dll</c>.</summary>
+    public static string CliDll => Metadata("LifelineCliDll");
+
+    /// <summary>The repository root (README.md, docs/).</summary>
+    public static string RepositoryRoot => Metadata("RepositoryRoot");
+
+    private static string Metadata(string key) =>
+        typeof(TestPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value
+        ?? throw new InvalidOperationException($"assembly metadata {key} missing");
+}

@@ -1,0 +1,143 @@
+using Lifeline.Cli.Serve;
+using Lifeline.Server;
+using Microsoft.Extensions.Configuration;
+
+namespace Lifeline.Cli.Tests;
+
+public class ServeSettingsTests
+{
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void DefaultsAreTheDocumentedOnes()
+    {
+        var s = ServeSettings.Resolve(Config(), new ServeFlags());
+        Assert.Equal("127.0.0.1", s.Bind);
+        Assert.Equal(8080, s.Port);
+        Assert.Equal("/ws", s.Path);
+        Assert.Equal(TimeSpan.FromSeconds(30), s.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), s.HeartbeatTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), s.HandshakeTimeout);
+        Assert.Equal(64 * 1024, s.MaxMessageSize);
+        Assert.Equal(AuthMode.Anonymous, s.Auth);
+        Assert.Equal(LogFormat.Text, s.LogFormat);
+        Assert.False(s.TestEndpoints);
+        Assert.Equal("http://127.0.0.1:8080", s.ListenUrl);
+
+        // The server's own defaults flow through unchanged.
+        var fromSettings = new LifelineOptions();
+        s.Apply(fromSettings);
+        var plain = new LifelineOptions();
+        Assert.Equal(plain.HeartbeatInterval, fromSettings.HeartbeatInterval);
+        Assert.Equal(plain.HeartbeatTimeout, fromSettings.HeartbeatTimeout);
+        Assert.Equal(plain.HandshakeTimeout, fromSettings.HandshakeTimeout);
+        Assert.Equal(plain.MaxMessageSize, fromSettings.MaxMessageSize);
+        Assert.Equal(plain.DrainTimeout, fromSettings.DrainTimeout);
+        Assert.Equal(plain.ShutdownRetrySpread, fromSettings.ShutdownRetrySpread);
+        Assert.Equal(plain.CloseHandshakeTimeout, fromSettings.CloseHandshakeTimeout);
+        Assert.Equal(plain.DisconnectedHookTimeout, fromSettings.DisconnectedHookTimeout);
+        Assert.Equal(plain.ResumeWindow, fromSettings.ResumeWindow);
+        Assert.Equal(plain.SendQueueLimit, fromSettings.SendQueueLimit);
+        Assert.Equal(plain.MaxFrameSize, fromSettings.MaxFrameSize);
+    }
+
+    [Fact]
+    public void ConfigurationOverridesDefaults_InBothDurationStyles()
+    {
+        var s = ServeSettings.Resolve(
+            Config(
+                ("Lifeline:Bind", "0.0.0.0"),
+                ("Lifeline:Port", "9000"),
+                ("Lifeline:Path", "/live"),
+                ("Lifeline:HeartbeatInterval", "5s"),
+                ("Lifeline:HeartbeatTimeout", "00:00:02"),
+                ("Lifeline:HandshakeTimeout", "1500ms"),
+                ("Lifeline:MaxMessageSize", "1MiB"),
+                ("Lifeline:Auth", "dev"),
+                ("Lifeline:LogFormat", "JSON"),
+                ("Lifeline:TestEndpoints", "true"),
+                ("Lifeline:DrainTimeout", "00:00:20"),
+                ("Lifeline:SendQueueLimit", "100"),
+                ("Lifeline:MaxFrameSize", "128KiB")),
+            new ServeFlags());
+        Assert.Equal("0.0.0.0", s.Bind);
+        Assert.Equal(9000, s.Port);
+        Assert.Equal("/live", s.Path);
+        Assert.Equal(TimeSpan.FromSeconds(5), s.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(2), s.HeartbeatTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), s.HandshakeTimeout);
+        Assert.Equal(1024 * 1024, s.MaxMessageSize);
+        Assert.Equal(AuthMode.Dev, s.Auth);
+        Assert.Equal(LogFormat.Json, s.LogFormat);
+        Assert.True(s.TestEndpoints);
+        Assert.Equal(TimeSpan.FromSeconds(20), s.DrainTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(25), s.ShutdownTimeout);
+        Assert.Equal(100, s.SendQueueLimit);
+        Assert.Equal(128 * 1024, s.MaxFrameSize);
+    }
+
+    [Fact]
+    public void FlagsOverrideConfiguration()
+    {
+        var config = Config(
+            ("Lifeline:Port", "9000"),
+            ("Lifeline:HeartbeatInterval", "5s"),
+            ("Lifeline:HeartbeatTimeout", "3s"),
+            ("Lifeline:Auth", "dev"),
+            ("Lifeline:LogFormat", "json"),
+            ("Lifeline:TestEndpoints", "true"));
+        var s = ServeSettings.Resolve(config, new ServeFlags
+        {
+            Port = 9100,
+            HeartbeatInterval = TimeSpan.FromMilliseconds(500),
+            Auth = AuthMode.Anonymous,
+            LogFormat = LogFormat.Text,
+            TestEndpoints = false,
+        });
+        Assert.Equal(9100, s.Port);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), s.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(3), s.HeartbeatTimeout); // no flag: configuration
+        Assert.Equal(AuthMode.Anonymous, s.Auth);
+        Assert.Equal(LogFormat.Text, s.LogFormat);
+        Assert.False(s.TestEndpoints);
+    }
+
+    [Fact]
+    public void BadConfigurationIsRefusedWithEveryProblemNamed()
+    {
+        var ex = Assert.Throws<ServeSettingsException>(() => ServeSettings.Resolve(
+            Config(
+                ("Lifeline:Port", "eighty"),
+                ("Lifeline:HeartbeatInterval", "5"),
+                ("Lifeline:MaxMessageSize", "64KB"),
+                ("Lifeline:Auth", "jwt"),
+                ("Lifeline:LogFormat", "xml"),
+                ("Lifeline:TestEndpoints", "maybe"),
+                ("Lifeline:Path", "ws")),
+            new ServeFlags()));
+        Assert.Contains("Lifeline:Port='eighty' is not a whole number", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:HeartbeatInterval: '5' has no unit", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:MaxMessageSize: '64KB'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:Auth='jwt' must be anonymous or dev", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:LogFormat='xml' must be text or json", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:TestEndpoints='maybe'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("path must start with '/'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(65536)]
+    public void PortOutOfRangeIsRefused(int port)
+    {
+        var ex = Assert.Throws<ServeSettingsException>(() => ServeSettings.Resolve(Config(), new ServeFlags { Port = port }));
+        Assert.Contains("port must be between 0 and 65535", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", 8080, "http://127.0.0.1:8080")]
+    [InlineData("::1", 9000, "http://[::1]:9000")]
+    [InlineData("localhost", 0, "http://localhost:0")]
+    public void ListenUrl(string bind, int port, string expected) =>
+        Assert.Equal(expected, (new ServeSettings { Bind = bind, Port = port }).ListenUrl);
+}
