@@ -53,12 +53,15 @@ public sealed class MemoryEngine : ILifelineEngine
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _idempotency = new IdempotencyCache(IdempotencyWindow);
-        _createChannel = name => new MemoryChannel(name, new DeltaHistory(HistorySize, HistoryAge), _time, _logger);
+        _createChannel = name => new MemoryChannel(name, Epoch, new DeltaHistory(HistorySize, HistoryAge), _time, _logger);
         _dropChannel = channel => _channels.TryRemove(KeyValuePair.Create(channel.Name, channel));
     }
 
     /// <summary>The most deltas kept per channel (from <see cref="MemoryEngineOptions.HistorySize"/>).</summary>
     public int HistorySize { get; }
+
+    /// <summary>This instance's epoch, shared by all its channels; a new instance (a restarted process) has a new one.</summary>
+    public string Epoch { get; } = MemoryChannel.NewEpoch();
 
     /// <summary>How long deltas are kept (from <see cref="MemoryEngineOptions.HistoryAge"/>).</summary>
     public TimeSpan HistoryAge { get; }
@@ -116,9 +119,11 @@ public sealed class MemoryEngine : ILifelineEngine
         {
             if (!_channels.TryGetValue(channel, out var ch))
             {
-                // Reading does not create a channel; an absent one is empty, in an epoch of its own.
+                // Reading does not create a channel; an absent one is empty, at offset 0 of the instance's epoch.
                 return new ValueTask<RecoveryResult>(
-                    new RecoveryResult(channel, MemoryChannel.NewEpoch(), 0, Recovered: false, [], EmptyState()));
+                    since is not null && since.Epoch == Epoch && since.Offset == 0
+                        ? new RecoveryResult(channel, Epoch, 0, Recovered: true, [], default)
+                        : new RecoveryResult(channel, Epoch, 0, Recovered: false, [], EmptyState()));
             }
 
             if (ch.TryRecover(since, out var result))
@@ -136,7 +141,7 @@ public sealed class MemoryEngine : ILifelineEngine
         {
             if (!_channels.TryGetValue(channel, out var ch))
             {
-                return new ValueTask<ChannelSnapshot>(new ChannelSnapshot(channel, MemoryChannel.NewEpoch(), 0, EmptyState()));
+                return new ValueTask<ChannelSnapshot>(new ChannelSnapshot(channel, Epoch, 0, EmptyState()));
             }
 
             if (ch.TryGetSnapshot(out var snapshot))

@@ -109,14 +109,23 @@ public sealed partial class MemoryEngineTests
     }
 
     [Fact]
-    public async Task Channels_GetDifferentEpochs()
+    public async Task Channels_ShareTheInstanceEpoch_AndAnEmptyChannelRecoversWithoutASnapshot()
     {
         await using var engine = new MemoryEngine(timeProvider: _time);
 
         var a = await engine.PublishAsync(new PublishRequest("a", J("{}")));
         var b = await engine.PublishAsync(new PublishRequest("b", J("{}")));
+        Assert.Equal(engine.Epoch, a.Epoch);
+        Assert.Equal(engine.Epoch, b.Epoch);
 
-        Assert.NotEqual(a.Epoch, b.Epoch);
+        // An empty channel nobody observes is read twice: same epoch, and a subscriber at (epoch, 0) has nothing to catch up.
+        var first = await engine.RecoverAsync("empty", null);
+        var again = await engine.RecoverAsync("empty", new Position(first.Epoch, 0));
+        Assert.Equal(first.Epoch, again.Epoch);
+        Assert.True(again.Recovered);
+        Assert.Empty(again.Deltas);
+        var stale = await engine.RecoverAsync("empty", new Position("another-epoch", 0));
+        Assert.False(stale.Recovered);
     }
 
     [Fact]

@@ -10,8 +10,11 @@ public sealed class HeartbeatTests
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>Slack for a loaded 2-core CI machine; the bound asserted is interval + timeout + this.</summary>
-    private static readonly TimeSpan Slack = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Slack for a loaded 2-core CI machine (every test assembly runs in parallel); the bound asserted is
+    /// interval + timeout + this. Timing itself is measured in bench/, not here.
+    /// </summary>
+    private static readonly TimeSpan Slack = TimeSpan.FromSeconds(5);
 
     private static Task<TestServer> StartAsync() => TestServer.StartAsync(o =>
     {
@@ -22,7 +25,12 @@ public sealed class HeartbeatTests
     [Fact]
     public async Task Server_pings_with_increasing_n_and_a_client_that_pongs_stays_connected()
     {
-        await using var server = await StartAsync();
+        // A generous pong timeout: this test is about the counter and staying connected, not about detection speed.
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.HeartbeatInterval = Interval;
+            o.HeartbeatTimeout = TimeSpan.FromSeconds(5);
+        });
         var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         await using var __ = client;
         var seen = new List<long>();

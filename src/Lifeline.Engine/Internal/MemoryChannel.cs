@@ -27,10 +27,10 @@ internal sealed class MemoryChannel
     private long _offset;
     private bool _dropped;
 
-    public MemoryChannel(string name, DeltaHistory history, TimeProvider time, ILogger logger)
+    public MemoryChannel(string name, string epoch, DeltaHistory history, TimeProvider time, ILogger logger)
     {
         Name = name;
-        Epoch = NewEpoch();
+        Epoch = epoch;
         _history = history;
         _time = time;
         _logger = logger;
@@ -38,7 +38,12 @@ internal sealed class MemoryChannel
 
     public string Name { get; }
 
-    /// <summary>Random per channel instance: a new engine (or a dropped and recreated empty channel) has a new epoch.</summary>
+    /// <summary>
+    /// The engine instance's epoch: random per <see cref="MemoryEngine"/> (a restarted process starts a new epoch), the
+    /// same for every channel of one instance. A channel is only dropped while empty (offset 0, no history), so an
+    /// empty channel recreated in the same epoch is indistinguishable from the one dropped: a subscriber at
+    /// (epoch, 0) recovers with nothing to send instead of taking a needless snapshot on every reconnect.
+    /// </summary>
     public string Epoch { get; }
 
     /// <summary>Creates an epoch: 8 random bytes, base64url (11 characters).</summary>
