@@ -47,7 +47,16 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
         {
             if (Change(session, channel, +1) == 1)
             {
-                await engine.AddPresenceAsync(channel, user, session, ct);
+                try
+                {
+                    await engine.AddPresenceAsync(channel, user, session, ct);
+                }
+                catch
+                {
+                    // Counted only when added: the caller records the membership only when this returns.
+                    Change(session, channel, -1);
+                    throw;
+                }
             }
         }
         finally
