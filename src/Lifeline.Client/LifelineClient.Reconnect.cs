@@ -251,6 +251,10 @@ public sealed partial class LifelineClient
         }
 
         conn.Fail(graceful ? DisconnectInfo.ClientClosed : DisconnectInfo.Lost("teardown"), abort: true);
+
+        // Another thread may still be inside Fail (cancelling the token): it completes Ended when done; only then may
+        // the token source be disposed below.
+        await conn.Ended.ConfigureAwait(false);
         foreach (var channel in _channels.Values)
         {
             channel.OnConnectionEnded(conn);

@@ -125,6 +125,37 @@ public sealed partial class LifelineClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// TEST HOOK ONLY (used by the convergence test in Lifeline.Client.Tests): aborts the socket of the current
+    /// connection or connection attempt, as a network failure would, without telling the client why. The receive loop
+    /// (or the pending connect) sees the failure and the client reconnects as it does after any lost connection.
+    /// </summary>
+    /// <returns>True when there was a socket to abort.</returns>
+    internal bool AbortConnectionForTest()
+    {
+        ClientConnection? conn;
+        lock (_lock)
+        {
+            conn = _current;
+        }
+
+        if (conn is null || conn.IsEnded)
+        {
+            return false;
+        }
+
+        try
+        {
+            conn.Socket.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // torn down meanwhile
+        }
+
+        return true;
+    }
+
     internal LifelineClientOptions Options => _options;
 
     internal TimeProvider Time => _time;

@@ -115,6 +115,50 @@ public sealed class PresenceAndResumeTests
     }
 
     [Fact]
+    public async Task An_older_grace_period_running_out_during_a_later_short_disconnection_broadcasts_no_leave()
+    {
+        // Regression, found by the client's convergence test: every teardown started a grace timer, and whichever ran
+        // out while the session happened to be away again (a later, short disconnection) broadcast a leave, cutting
+        // the later disconnection's grace period short. Only the latest teardown's grace period may decide.
+        await using var server = await StartAsync(grace: TimeSpan.FromSeconds(3));
+        await using var observer = await JoinAsync(server, "obs", "room");
+        var first = await RawClient.ConnectAsync(server.WsUri);
+        first.AutoPong = true;
+        var session = (await first.HelloAsync("alice")).GetProperty("session").GetString();
+        await first.SendJsonAsync(new { type = "subscribe", id = 1, channel = "room" });
+        await first.ReceiveTypeAsync("snapshot");
+        Assert.True(IsPresence(await observer.ReceiveTypeAsync("presence"), "join", "alice"));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        first.Socket.Abort(); // teardown 1: its grace period ends at about 3 s
+        await server.Disconnects.WaitForCountAsync(1);
+        var second = await ResumeAndSubscribeAsync(server, session);
+        await DelayUntilAsync(clock, TimeSpan.FromSeconds(2));
+        second.Socket.Abort(); // teardown 2 at about 2 s: its grace period ends at about 5 s
+        await server.Disconnects.WaitForCountAsync(2);
+        await DelayUntilAsync(clock, TimeSpan.FromSeconds(3.5)); // teardown 1's grace period ran out while alice was away
+        await using var third = await ResumeAndSubscribeAsync(server, session);
+
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Presence.PendingLeaves == 0);
+        Assert.DoesNotContain(await DrainAsync(observer), m => m.GetProperty("type").GetString() == "presence");
+        Assert.Contains("alice", await server.Lifeline.GetPresenceAsync("room"));
+    }
+
+    private static async Task<RawClient> ResumeAndSubscribeAsync(TestServer server, string? session)
+    {
+        var client = await RawClient.ConnectAsync(server.WsUri);
+        client.AutoPong = true;
+        var welcome = await client.HelloAsync("alice", resume: session);
+        Assert.True(welcome.GetProperty("resumed").GetBoolean());
+        await client.SendJsonAsync(new { type = "subscribe", id = 1, channel = "room" });
+        await client.ReceiveTypeAsync("snapshot");
+        return client;
+    }
+
+    private static Task DelayUntilAsync(System.Diagnostics.Stopwatch clock, TimeSpan at) =>
+        at > clock.Elapsed ? Task.Delay(at - clock.Elapsed) : Task.CompletedTask;
+
+    [Fact]
     public async Task Resuming_another_users_session_starts_a_fresh_session()
     {
         await using var server = await StartAsync();

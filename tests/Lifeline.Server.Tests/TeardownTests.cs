@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Lifeline.Protocol;
 using Lifeline.Server.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Lifeline.Server.Tests;
 
@@ -215,6 +216,96 @@ public sealed class TeardownTests
         foreach (var c in clients)
         {
             await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_subscribe_completing_after_teardown_left_the_channels_detaches_itself()
+    {
+        // Regression, found by the client's convergence test (a channel kept a local subscriber after every connection
+        // was gone): teardown collected the connection's subscriptions while a subscribe was still running; the
+        // subscribe then added its subscription to a connection nobody would ever leave, and the channel kept it.
+        var engine = new HeldRecoveryEngine("slow");
+        await using var server = await TestServer.StartAsync(services: s =>
+        {
+            s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
+            s.AddSingleton<Lifeline.Engine.ILifelineEngine>(engine);
+        });
+        var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, token: "alice");
+        await using var __ = client;
+        await client.SendJsonAsync(new { type = "subscribe", id = 1, channel = "slow" });
+        await engine.RecoveryEntered.WaitAsync(TestTimeouts.Default);
+
+        // The connection is torn down (and leaves its channels) while the subscribe waits for the engine's read ...
+        Assert.Equal(1, await server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
+
+        // ... which then completes: the late subscription must be detached, not kept.
+        engine.ReleaseRecovery();
+        await engine.ObservationDisposed.WaitAsync(TestTimeouts.Default);
+        Assert.Equal(0, server.Runtime.Hub.ChannelCount);
+        Assert.Equal(0, server.Runtime.Presence.MembershipCount);
+        await AssertEmptyAsync(server);
+    }
+
+    /// <summary>
+    /// A <see cref="Lifeline.Engine.MemoryEngine"/> whose first recovery read of one channel waits until released and
+    /// then completes whatever the token says, as an engine read that finished just as the connection was torn down.
+    /// </summary>
+    private sealed class HeldRecoveryEngine(string channel) : Lifeline.Engine.ILifelineEngine
+    {
+        private readonly Lifeline.Engine.MemoryEngine _inner = new();
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _held;
+
+        public Task RecoveryEntered => _entered.Task;
+
+        public Task ObservationDisposed => _disposed.Task;
+
+        public void ReleaseRecovery() => _release.TrySetResult();
+
+        public async ValueTask<IAsyncDisposable> ObserveAsync(string name, Lifeline.Engine.IChannelObserver observer, CancellationToken cancellationToken = default)
+        {
+            var inner = await _inner.ObserveAsync(name, observer, cancellationToken);
+            return name == channel ? new Signalling(inner, _disposed) : inner;
+        }
+
+        public async ValueTask<Lifeline.Engine.RecoveryResult> RecoverAsync(string name, Position? since, CancellationToken cancellationToken = default)
+        {
+            if (name == channel && Interlocked.Exchange(ref _held, 1) == 0)
+            {
+                _entered.TrySetResult();
+                await _release.Task;
+                return await _inner.RecoverAsync(name, since, CancellationToken.None);
+            }
+
+            return await _inner.RecoverAsync(name, since, cancellationToken);
+        }
+
+        public ValueTask<Lifeline.Engine.PublishResult> PublishAsync(Lifeline.Engine.PublishRequest request, CancellationToken cancellationToken = default) => _inner.PublishAsync(request, cancellationToken);
+
+        public ValueTask<Lifeline.Engine.ChannelSnapshot> GetSnapshotAsync(string name, CancellationToken cancellationToken = default) => _inner.GetSnapshotAsync(name, cancellationToken);
+
+        public ValueTask<bool> AddPresenceAsync(string name, string user, string memberKey, CancellationToken cancellationToken = default) => _inner.AddPresenceAsync(name, user, memberKey, cancellationToken);
+
+        public ValueTask<bool> RemovePresenceAsync(string name, string user, string memberKey, string reason, CancellationToken cancellationToken = default) => _inner.RemovePresenceAsync(name, user, memberKey, reason, cancellationToken);
+
+        public ValueTask<IReadOnlyList<string>> GetPresenceAsync(string name, CancellationToken cancellationToken = default) => _inner.GetPresenceAsync(name, cancellationToken);
+
+        public ValueTask StoreSessionAsync(Lifeline.Engine.SessionRecord session, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) => _inner.StoreSessionAsync(session, expiresAt, cancellationToken);
+
+        public ValueTask<Lifeline.Engine.SessionRecord?> FindSessionAsync(string token, CancellationToken cancellationToken = default) => _inner.FindSessionAsync(token, cancellationToken);
+
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+
+        private sealed class Signalling(IAsyncDisposable inner, TaskCompletionSource disposed) : IAsyncDisposable
+        {
+            public async ValueTask DisposeAsync()
+            {
+                await inner.DisposeAsync();
+                disposed.TrySetResult();
+            }
         }
     }
 

@@ -18,6 +18,7 @@ internal sealed class ClientConnection : IDisposable
     private readonly Lock _watchdogLock = new();
     private ITimer? _watchdog;
     private TimeSpan _watchdogTimeout;
+    private int _failed;
 
     public ClientConnection(long id, ClientWebSocket socket)
     {
@@ -62,9 +63,11 @@ internal sealed class ClientConnection : IDisposable
             TaskScheduler.Default);
     }
 
+    /// <summary>Completes once the connection has ended and <see cref="Fail"/> has finished (token cancelled, socket aborted).</summary>
     public Task<DisconnectInfo> Ended => _ended.Task;
 
-    public bool IsEnded => _ended.Task.IsCompleted;
+    /// <summary>True from the moment the first <see cref="Fail"/> call begins.</summary>
+    public bool IsEnded => Volatile.Read(ref _failed) != 0;
 
     public Task<WelcomeMessage> Welcome => _welcome.Task;
 
@@ -79,18 +82,31 @@ internal sealed class ClientConnection : IDisposable
     public bool TrySetWelcome(WelcomeMessage welcome) => _welcome.TrySetResult(welcome);
 
     /// <summary>Ends the connection once. Later calls (an error after a close, a watchdog after an error) do nothing.</summary>
+    /// <remarks>
+    /// <see cref="Ended"/> completes last, after the token is cancelled: the supervisor tears the connection down (and
+    /// disposes the token source) once <see cref="Ended"/> completes, so the first caller must be done with the source
+    /// by then. Completing it first let a teardown dispose the source under a caller still about to cancel it, and the
+    /// <see cref="ObjectDisposedException"/> escaped from a publish that was in fact still queued.
+    /// </remarks>
     public bool Fail(DisconnectInfo info, bool abort)
     {
-        if (!_ended.TrySetResult(info))
+        if (Interlocked.Exchange(ref _failed, 1) != 0)
         {
             return false;
         }
 
-        DisposeWatchdog();
-        _cts.Cancel();
-        if (abort)
+        try
         {
-            Socket.Abort();
+            DisposeWatchdog();
+            _cts.Cancel();
+            if (abort)
+            {
+                Socket.Abort();
+            }
+        }
+        finally
+        {
+            _ended.TrySetResult(info);
         }
 
         return true;
@@ -140,7 +156,7 @@ internal sealed class ClientConnection : IDisposable
         }
     }
 
-    /// <summary>Releases the socket and the token source; called by teardown after <see cref="Fail"/>.</summary>
+    /// <summary>Releases the socket and the token source; called by teardown after <see cref="Fail"/> and <see cref="Ended"/>.</summary>
     public void Dispose()
     {
         DisposeWatchdog();

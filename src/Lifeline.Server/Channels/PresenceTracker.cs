@@ -14,18 +14,19 @@ namespace Lifeline.Server.Channels;
 internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<LifelineOptions> options, TimeProvider time, ILogger<PresenceTracker> logger)
 {
     private const int Stripes = 64;
-    private readonly Dictionary<(string Session, string Channel), int> _counts = [];
+    private readonly Dictionary<(string Session, string Channel), Membership> _members = [];
     private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, Stripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private long _goneSequence;
     private int _pendingLeaves;
 
-    /// <summary>Memberships held on this node (session and channel pairs); 0 once every connection is gone and grace has run out.</summary>
+    /// <summary>Memberships held on this node (session and channel pairs with a subscribed connection); 0 once every connection is gone.</summary>
     public int MembershipCount
     {
         get
         {
-            lock (_counts)
+            lock (_members)
             {
-                return _counts.Count;
+                return _members.Values.Count(m => m.Connections > 0);
             }
         }
     }
@@ -46,7 +47,16 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
         {
             if (Change(session, channel, +1) == 1)
             {
-                await engine.AddPresenceAsync(channel, user, session, ct);
+                try
+                {
+                    await engine.AddPresenceAsync(channel, user, session, ct);
+                }
+                catch
+                {
+                    // Counted only when added: the caller records the membership only when this returns.
+                    Change(session, channel, -1);
+                    throw;
+                }
             }
         }
         finally
@@ -77,7 +87,11 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
         }
     }
 
-    /// <summary>A torn-down connection's memberships end after the grace period unless its session is back.</summary>
+    /// <summary>
+    /// A torn-down connection's memberships end after the grace period unless its session is back. Only the latest
+    /// teardown of a (session, channel) decides: an older grace period that runs out while the session is away again
+    /// (a later, short disconnection whose own grace period is still running) does not broadcast a leave.
+    /// </summary>
     public void ConnectionGone(string? user, string session, IReadOnlyCollection<string> channels, bool normalClose)
     {
         if (user is null || channels.Count == 0)
@@ -88,17 +102,20 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
         var grace = normalClose ? TimeSpan.Zero : options.Value.PresenceGracePeriod;
         foreach (var channel in channels)
         {
-            lock (_counts)
+            long gone;
+            lock (_members)
             {
                 Change(session, channel, -1);
+                gone = ++_goneSequence;
+                Get(session, channel).LastGone = gone;
             }
 
             Interlocked.Increment(ref _pendingLeaves);
-            _ = LeaveAfterGraceAsync(user, session, channel, grace);
+            _ = LeaveAfterGraceAsync(user, session, channel, grace, gone);
         }
     }
 
-    private async Task LeaveAfterGraceAsync(string user, string session, string channel, TimeSpan grace)
+    private async Task LeaveAfterGraceAsync(string user, string session, string channel, TimeSpan grace, long gone)
     {
         try
         {
@@ -111,7 +128,7 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
             await gate.WaitAsync();
             try
             {
-                if (Count(session, channel) == 0)
+                if (EndGrace(session, channel, gone))
                 {
                     await engine.RemovePresenceAsync(channel, user, session, "disconnect");
                 }
@@ -131,35 +148,74 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
         }
     }
 
-    private int Change(string session, string channel, int delta)
+    /// <summary>
+    /// The grace period of teardown <paramref name="gone"/> ran out: true when it is still the latest teardown of the
+    /// pair and no connection of the session is subscribed, i.e. the session did not come back in time.
+    /// </summary>
+    private bool EndGrace(string session, string channel, long gone)
     {
-        lock (_counts)
+        lock (_members)
         {
             var key = (session, channel);
-            var count = Math.Max(0, _counts.GetValueOrDefault(key) + delta);
-            if (count == 0)
+            if (!_members.TryGetValue(key, out var membership) || membership.LastGone != gone)
             {
-                _counts.Remove(key);
-            }
-            else
-            {
-                _counts[key] = count;
+                return false; // a later teardown's grace period decides
             }
 
-            return count;
+            membership.LastGone = 0;
+            if (membership.Connections > 0)
+            {
+                return false; // resumed in time
+            }
+
+            _members.Remove(key);
+            return true;
         }
     }
 
-    private int Count(string session, string channel)
+    private int Change(string session, string channel, int delta)
     {
-        lock (_counts)
+        lock (_members)
         {
-            return _counts.GetValueOrDefault((session, channel));
+            var key = (session, channel);
+            var membership = Get(session, channel);
+            membership.Connections = Math.Max(0, membership.Connections + delta);
+            if (membership.Connections == 0 && membership.LastGone == 0)
+            {
+                _members.Remove(key);
+            }
+
+            return membership.Connections;
+        }
+    }
+
+    private Membership Get(string session, string channel)
+    {
+        lock (_members)
+        {
+            var key = (session, channel);
+            if (!_members.TryGetValue(key, out var membership))
+            {
+                membership = new Membership();
+                _members.Add(key, membership);
+            }
+
+            return membership;
         }
     }
 
     private SemaphoreSlim Stripe(string session, string channel) =>
         _stripes[(int)((uint)HashCode.Combine(session, channel) % Stripes)];
+
+    /// <summary>One session's membership of one channel on this node.</summary>
+    private sealed class Membership
+    {
+        /// <summary>Subscribed connections of the session.</summary>
+        public int Connections { get; set; }
+
+        /// <summary>The latest teardown whose grace period is running (0 when none).</summary>
+        public long LastGone { get; set; }
+    }
 
     private static partial class Log
     {

@@ -7,7 +7,14 @@ namespace Lifeline.Server.Internal;
 /// <summary>Channel requests: subscribe, unsubscribe, publish, presence. Each validates before anything changes.</summary>
 internal sealed partial class Connection
 {
+    // Guarded by _subscriptions, like the two fields below it.
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+
+    // The channels whose presence membership this connection holds (counted by PresenceTracker.SubscribedAsync).
+    private readonly HashSet<string> _presenceCounted = new(StringComparer.Ordinal);
+
+    // Set by teardown when it leaves every channel: a subscribe that completes later must undo itself.
+    private bool _channelsClosed;
 
     /// <summary>The channels this connection is subscribed to.</summary>
     public IReadOnlyCollection<string> SubscribedChannels
@@ -62,9 +69,16 @@ internal sealed partial class Connection
         }
 
         Subscription? previous;
+        bool counted;
         lock (_subscriptions)
         {
+            if (_channelsClosed)
+            {
+                return; // torn down meanwhile
+            }
+
             _subscriptions.Remove(request.Channel, out previous);
+            counted = _presenceCounted.Contains(request.Channel);
         }
 
         if (previous is not null)
@@ -73,24 +87,55 @@ internal sealed partial class Connection
             await _runtime.Hub.DetachAsync(previous);
         }
 
+        // Teardown runs concurrently with this handler. Whatever it has already left (it sets _channelsClosed under the
+        // lock as it collects the subscriptions and memberships) this subscribe must undo itself, or the subscription
+        // stays attached to the channel and the membership stays counted after the connection is gone.
         var subscription = await _runtime.Hub.SubscribeAsync(this, request.Id, request.Channel, request.Since, Aborted);
+        bool closed;
         lock (_subscriptions)
         {
-            _subscriptions[request.Channel] = subscription;
+            closed = _channelsClosed;
+            if (!closed)
+            {
+                _subscriptions[request.Channel] = subscription;
+            }
         }
 
-        if (previous is null)
+        if (closed)
         {
-            await _runtime.Presence.SubscribedAsync(UserId, SessionId!, request.Channel, Aborted);
+            await _runtime.Hub.DetachAsync(subscription);
+            return;
+        }
+
+        if (counted)
+        {
+            return;
+        }
+
+        await _runtime.Presence.SubscribedAsync(UserId, SessionId!, request.Channel, Aborted);
+        lock (_subscriptions)
+        {
+            closed = _channelsClosed;
+            if (!closed)
+            {
+                _presenceCounted.Add(request.Channel);
+            }
+        }
+
+        if (closed)
+        {
+            _runtime.Presence.ConnectionGone(UserId, SessionId!, [request.Channel], normalClose: false);
         }
     }
 
     private async Task UnsubscribeAsync(UnsubscribeMessage request)
     {
         Subscription? subscription;
+        bool counted;
         lock (_subscriptions)
         {
             _subscriptions.Remove(request.Channel, out subscription);
+            counted = subscription is not null && _presenceCounted.Remove(request.Channel);
         }
 
         if (subscription is null)
@@ -100,7 +145,11 @@ internal sealed partial class Connection
         }
 
         await _runtime.Hub.DetachAsync(subscription);
-        await _runtime.Presence.UnsubscribedAsync(UserId, SessionId!, request.Channel);
+        if (counted)
+        {
+            await _runtime.Presence.UnsubscribedAsync(UserId, SessionId!, request.Channel);
+        }
+
         Send(new ReplyMessage(request.Id, true));
     }
 
@@ -162,10 +211,14 @@ internal sealed partial class Connection
     private async Task LeaveChannelsAsync(CloseCode code)
     {
         List<Subscription> subscriptions;
+        List<string> memberships;
         lock (_subscriptions)
         {
+            _channelsClosed = true;
             subscriptions = [.. _subscriptions.Values];
             _subscriptions.Clear();
+            memberships = [.. _presenceCounted];
+            _presenceCounted.Clear();
         }
 
         foreach (var subscription in subscriptions)
@@ -173,9 +226,11 @@ internal sealed partial class Connection
             await _runtime.Hub.DetachAsync(subscription);
         }
 
+        // Only the memberships this connection counted: a subscribe cut short before its membership was counted must
+        // not decrement another connection's (the session's resumed connection would then be reported as gone).
         if (SessionId is not null)
         {
-            _runtime.Presence.ConnectionGone(UserId, SessionId, subscriptions.Select(s => s.Channel).ToList(), normalClose: code.Code == CloseCode.Normal.Code);
+            _runtime.Presence.ConnectionGone(UserId, SessionId, memberships, normalClose: code.Code == CloseCode.Normal.Code);
         }
     }
 }

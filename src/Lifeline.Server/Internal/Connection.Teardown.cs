@@ -136,6 +136,28 @@ internal sealed partial class Connection
         _http.Abort();
     }
 
+    /// <summary>
+    /// TEST HOOK ONLY (used by the convergence test in Lifeline.Client.Tests): resets the TCP connection under this
+    /// connection the way a network failure would, without starting teardown. The receive loop sees the failure and
+    /// tears down through the one teardown path (code 1006, initiator <see cref="DisconnectInitiator.Network"/>).
+    /// </summary>
+    internal void AbortTransportForTest()
+    {
+        try
+        {
+            if (_http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+            {
+                socket.LingerState = new LingerOption(true, 0);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // already gone
+        }
+
+        _http.Abort();
+    }
+
     private async Task RunDisconnectedHookAsync(CloseCode code, DisconnectInitiator initiator, Exception? error)
     {
         using var timeout = new CancellationTokenSource(_runtime.Options.DisconnectedHookTimeout, _runtime.Time);
