@@ -38,6 +38,10 @@ public class DocsTests
             ["--auth"] = $"`{ServeSettings.DefaultAuth.ToString().ToLowerInvariant()}`",
             ["--log-format"] = $"`{ServeSettings.DefaultLogFormat.ToString().ToLowerInvariant()}`",
             ["--test-endpoints"] = "off",
+            ["--history-size"] = $"`{Lifeline.Engine.MemoryEngineOptions.DefaultHistorySize}`",
+            ["--history-age"] = $"`{DurationParser.Format(TimeSpan.FromSeconds(Lifeline.Engine.MemoryEngineOptions.DefaultHistoryAgeSeconds))}`",
+            ["--resume-window"] = $"`{DurationParser.Format(LifelineOptions.DefaultResumeWindow)}`",
+            ["--presence-grace"] = $"`{DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}`",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 

@@ -1,3 +1,4 @@
+using Lifeline.Engine;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Lifeline.Cli.Parsing;
@@ -24,6 +25,7 @@ internal sealed class ServeCommand
             + "Stops gracefully on SIGTERM or Ctrl+C: clients get close 1001 with a retry_after_ms hint.")
         {
             Bind, Port, Path, HeartbeatInterval, HeartbeatTimeout, HandshakeTimeout, MaxMessageSize, Auth, LogFormat, TestEndpoints,
+            HistorySize, HistoryAge, ResumeWindow, PresenceGrace,
         };
         Command.SetAction(RunAsync);
     }
@@ -90,6 +92,24 @@ internal sealed class ServeCommand
             + "so that client tests can show their receive watchdog detects a silent server. Off by default.",
     };
 
+    public Option<int?> HistorySize { get; } = new("--history-size")
+    {
+        Description = $"How many deltas each channel keeps for recovery (subscribe with since); older ones are answered with a snapshot. Default: {MemoryEngineOptions.DefaultHistorySize}.",
+        HelpName = "count",
+    };
+
+    public Option<TimeSpan?> HistoryAge { get; } = DurationOption(
+        "--history-age",
+        $"How long each channel keeps a delta for recovery. Default: {DurationParser.Format(TimeSpan.FromSeconds(MemoryEngineOptions.DefaultHistoryAgeSeconds))}.");
+
+    public Option<TimeSpan?> ResumeWindow { get; } = DurationOption(
+        "--resume-window",
+        $"How long after a connection ends its session can be resumed with hello.resume; publish idempotency keys are remembered as long. Default: {DurationParser.Format(LifelineOptions.DefaultResumeWindow)}.");
+
+    public Option<TimeSpan?> PresenceGrace { get; } = DurationOption(
+        "--presence-grace",
+        $"How long after an abnormal close a user stays present, waiting for a resume, before the leave is broadcast (a normal close leaves at once). Default: {DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}.");
+
     /// <summary>Creates the command with its options and action.</summary>
     /// <returns>The command.</returns>
     public static ServeCommand Create() => new();
@@ -109,6 +129,10 @@ internal sealed class ServeCommand
         Auth = Given(result, Auth) ? result.GetValue(Auth) : null,
         LogFormat = Given(result, LogFormat) ? result.GetValue(LogFormat) : null,
         TestEndpoints = Given(result, TestEndpoints) ? result.GetValue(TestEndpoints) : null,
+        HistorySize = Given(result, HistorySize) ? result.GetValue(HistorySize) : null,
+        HistoryAge = Given(result, HistoryAge) ? result.GetValue(HistoryAge) : null,
+        ResumeWindow = Given(result, ResumeWindow) ? result.GetValue(ResumeWindow) : null,
+        PresenceGrace = Given(result, PresenceGrace) ? result.GetValue(PresenceGrace) : null,
     };
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Lifeline.Engine;
 using Lifeline.Cli.Logging;
 using Lifeline.Cli.Parsing;
 using Lifeline.Server;
@@ -84,6 +85,7 @@ internal static class ServeHost
             builder.Services.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
         }
 
+        builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);
 
         var app = builder.Build();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Lifeline.Cli.Parsing;
+using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Server;
 using Microsoft.Extensions.Configuration;
@@ -49,6 +50,14 @@ internal sealed record ServeFlags
     public LogFormat? LogFormat { get; init; }
 
     public bool? TestEndpoints { get; init; }
+
+    public int? HistorySize { get; init; }
+
+    public TimeSpan? HistoryAge { get; init; }
+
+    public TimeSpan? ResumeWindow { get; init; }
+
+    public TimeSpan? PresenceGrace { get; init; }
 }
 
 /// <summary>A setting of <c>lifeline serve</c> that cannot be used, with every problem found.</summary>
@@ -132,6 +141,12 @@ internal sealed record ServeSettings
 
     public int MaxFrameSize { get; init; } = LifelineOptions.DefaultMaxFrameSize;
 
+    public int HistorySize { get; init; } = MemoryEngineOptions.DefaultHistorySize;
+
+    public TimeSpan HistoryAge { get; init; } = TimeSpan.FromSeconds(MemoryEngineOptions.DefaultHistoryAgeSeconds);
+
+    public TimeSpan PresenceGrace { get; init; } = LifelineOptions.DefaultPresenceGracePeriod;
+
     /// <summary>The URL Kestrel listens on: <c>http://{bind}:{port}</c> (IPv6 addresses in brackets).</summary>
     public string ListenUrl
     {
@@ -162,6 +177,16 @@ internal sealed record ServeSettings
         options.ResumeWindow = ResumeWindow;
         options.SendQueueLimit = SendQueueLimit;
         options.MaxFrameSize = MaxFrameSize;
+        options.PresenceGracePeriod = PresenceGrace;
+    }
+
+    /// <summary>Copies the engine settings into <paramref name="options"/>: history bounds, and idempotency keys remembered for the resume window.</summary>
+    /// <param name="options">The in-memory engine's options.</param>
+    public void Apply(MemoryEngineOptions options)
+    {
+        options.HistorySize = HistorySize;
+        options.HistoryAge = HistoryAge;
+        options.IdempotencyWindow = ResumeWindow;
     }
 
     /// <summary>Resolves every setting: flag, else configuration, else default.</summary>
@@ -190,7 +215,10 @@ internal sealed record ServeSettings
             ShutdownRetrySpread = Duration(section, nameof(ShutdownRetrySpread), errors) ?? defaults.ShutdownRetrySpread,
             CloseHandshakeTimeout = Duration(section, nameof(CloseHandshakeTimeout), errors) ?? defaults.CloseHandshakeTimeout,
             DisconnectedHookTimeout = Duration(section, nameof(DisconnectedHookTimeout), errors) ?? defaults.DisconnectedHookTimeout,
-            ResumeWindow = Duration(section, nameof(ResumeWindow), errors) ?? defaults.ResumeWindow,
+            ResumeWindow = flags.ResumeWindow ?? Duration(section, nameof(ResumeWindow), errors) ?? defaults.ResumeWindow,
+            HistorySize = flags.HistorySize ?? Int(section, nameof(HistorySize), errors) ?? defaults.HistorySize,
+            HistoryAge = flags.HistoryAge ?? Duration(section, nameof(HistoryAge), errors) ?? defaults.HistoryAge,
+            PresenceGrace = flags.PresenceGrace ?? Duration(section, nameof(PresenceGrace), errors) ?? defaults.PresenceGrace,
             SendQueueLimit = Int(section, nameof(SendQueueLimit), errors) ?? defaults.SendQueueLimit,
             MaxFrameSize = Size(section, nameof(MaxFrameSize), errors) ?? defaults.MaxFrameSize,
         };
@@ -203,6 +231,21 @@ internal sealed record ServeSettings
         if (!settings.Path.StartsWith('/'))
         {
             errors.Add($"path must start with '/' (was '{settings.Path}')");
+        }
+
+        if (settings.HistorySize < 1)
+        {
+            errors.Add($"history size must be at least 1 (was {settings.HistorySize.ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        if (settings.HistoryAge <= TimeSpan.Zero)
+        {
+            errors.Add("history age must be positive");
+        }
+
+        if (settings.PresenceGrace < TimeSpan.Zero)
+        {
+            errors.Add("presence grace must not be negative");
         }
 
         if (errors.Count > 0)
