@@ -251,7 +251,7 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.equal((await log(alice)).calls, callsBefore + 1, "110 recovered resubscribes changed nothing; then one call for one delta");
   });
 
-  it("demo: two tabs edit the list together, through a server restart (screenshot in test-output/demo.png)", { timeout: 120_000 }, async () => {
+  it("demo: two tabs edit the list together, through a server restart (screenshots in test-output/demo.png, demo-reconnecting.png)", { timeout: 120_000 }, async () => {
     const tab = async () => {
       const page = await browser.context.newPage();
       pages.push(page);
@@ -288,6 +288,8 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     await server.kill();
     await one.waitForSelector(`[data-testid="state"][data-state="reconnecting"]`);
     await two.waitForSelector(`[data-testid="state"][data-state="reconnecting"]`);
+    mkdirSync(TEST_OUTPUT, { recursive: true });
+    await one.screenshot({ path: join(TEST_OUTPUT, "demo-reconnecting.png") });
     await server.start(server.port);
     for (const page of [one, two]) {
       await page.waitForSelector(`[data-testid="state"][data-state="open"]`);
@@ -317,7 +319,6 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
       .map((s, i) => `<figure style="margin:0"><img src="data:image/png;base64,${s.toString("base64")}" style="display:block;border:1px solid #888"><figcaption style="font:13px sans-serif;padding-top:4px">tab ${i + 1}</figcaption></figure>`)
       .join("")}</body>`);
     await sheet.waitForFunction(`Array.from(document.images).every((i) => i.complete && i.naturalWidth > 0)`);
-    mkdirSync(TEST_OUTPUT, { recursive: true });
     const file = join(TEST_OUTPUT, "demo.png");
     writeFileSync(file, await sheet.screenshot({ fullPage: true }));
     console.log(`# screenshot: ${file}`);
