@@ -111,23 +111,45 @@ else
 fi
 
 # ---------------------------------------------------------------- clients/js (Node's test runner)
-if need_pkg node nodejs && need_pkg npm npm; then
-  echo "== clients/js: npm ci && npm test"
+# run_node_tests NAME LOG COMMAND...: runs a node --test suite, adds its "# pass N" / "# fail N" to the totals.
+run_node_tests() {
+  local name="$1" log="$2"
+  shift 2
+  echo "== $name"
   set +e
-  (cd clients/js && npm ci --no-audit --no-fund && npm test) 2>&1 | tee "$LOG_DIR/js-test.log"
-  js_rc=${PIPESTATUS[0]}
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
   set -e
   # The TAP reporter ends with "# pass N" / "# fail N"; the spec reporter (a terminal) with "ℹ pass N".
-  read -r js_pass js_fail js_seen < <(awk '
+  local n_pass n_fail n_seen
+  read -r n_pass n_fail n_seen < <(awk '
     /^(# |ℹ )pass [0-9]+$/ { passed += $NF; n++ }
     /^(# |ℹ )fail [0-9]+$/ { failed += $NF }
-    END { printf "%d %d %d\n", passed, failed, n }' "$LOG_DIR/js-test.log")
-  passed=$((passed + js_pass))
-  failed=$((failed + js_fail))
-  if [ "$js_seen" -eq 0 ]; then
-    note_failure "clients/js: no test summary (npm ci or the build failed? exit $js_rc; see $LOG_DIR/js-test.log)"
-  elif [ "$js_rc" -ne 0 ] && [ "$js_fail" -eq 0 ]; then
-    note_failure "clients/js: npm test exited with $js_rc but reported no failed test"
+    END { printf "%d %d %d\n", passed, failed, n }' "$log")
+  passed=$((passed + n_pass))
+  failed=$((failed + n_fail))
+  if [ "$n_seen" -eq 0 ]; then
+    note_failure "$name: no test summary (npm ci or the build failed? exit $rc; see $log)"
+  elif [ "$rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+    note_failure "$name: exited with $rc but reported no failed test"
+  fi
+}
+
+if need_pkg node nodejs && need_pkg npm npm; then
+  # npm test also checks that src/Lifeline.Cli/Web/lifeline.js (what `lifeline serve` embeds) is the current build.
+  run_node_tests "clients/js: npm ci && npm test" "$LOG_DIR/js-test.log" \
+    bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
+
+  # End-to-end: Debian's Chromium (playwright-core) against the lifeline tool built above.
+  lifeline_dll="$PWD/src/Lifeline.Cli/bin/$CONFIGURATION/net10.0/lifeline.dll"
+  if ! need_pkg chromium chromium; then
+    missing_dep "clients/js browser tests (chromium)"
+  elif [ "${build_rc:-1}" -ne 0 ] || [ ! -f "$lifeline_dll" ]; then
+    note_failure "clients/js browser tests not run: the lifeline tool did not build ($lifeline_dll)"
+  else
+    run_node_tests "clients/js: npm run test:e2e (Chromium against lifeline serve)" "$LOG_DIR/js-e2e.log" \
+      env LIFELINE_DLL="$lifeline_dll" CHROMIUM_PATH="$(command -v chromium)" LIFELINE_TEST_OUTPUT="$PWD/$LOG_DIR" \
+      bash -c 'cd clients/js && npm run test:e2e'
   fi
 else
   missing_dep "clients/js tests (node and npm)"

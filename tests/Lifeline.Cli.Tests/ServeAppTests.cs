@@ -109,6 +109,43 @@ public class ServeAppTests
         Assert.True(host.ShutdownTimeout >= options.DrainTimeout + TimeSpan.FromSeconds(5), $"{host.ShutdownTimeout} < {options.DrainTimeout} + 5 s");
     }
 
+    [Fact]
+    public async Task BrowserClientAndDemo_AreServedFromTheEmbeddedFiles()
+    {
+        await using var app = await StartAsync(["--port", "0", "--path", "/live"]);
+        using var http = new HttpClient { BaseAddress = BaseUri(app) };
+
+        using var js = await http.GetAsync(new Uri("/lifeline.js", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, js.StatusCode);
+        Assert.Equal("text/javascript", js.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("no-cache", js.Headers.CacheControl?.ToString());
+        var source = await js.Content.ReadAsStringAsync();
+        Assert.Equal(await File.ReadAllTextAsync(Path.Combine(TestPaths.RepositoryRoot, "src", "Lifeline.Cli", "Web", "lifeline.js")), source);
+        Assert.Matches(@"export \{[^}]*\bLifelineClient\b", source);
+
+        var etag = js.Headers.ETag;
+        Assert.NotNull(etag);
+        using var revalidate = new HttpRequestMessage(HttpMethod.Get, new Uri("/lifeline.js", UriKind.Relative));
+        revalidate.Headers.IfNoneMatch.Add(etag);
+        using var notModified = await http.SendAsync(revalidate);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+
+        using var map = await http.GetAsync(new Uri("/lifeline.js.map", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, map.StatusCode);
+        Assert.Equal("application/json", map.Content.Headers.ContentType?.MediaType);
+
+        using var demo = await http.GetAsync(new Uri("/", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, demo.StatusCode);
+        Assert.Equal("text/html", demo.Content.Headers.ContentType?.MediaType);
+        var html = await demo.Content.ReadAsStringAsync();
+        Assert.Contains("""<meta name="lifeline-ws-path" content="/live">""", html, StringComparison.Ordinal);
+        Assert.Contains("""from "/lifeline.js";""", html, StringComparison.Ordinal);
+
+        // No CDN: everything the page loads comes from this server.
+        Assert.DoesNotContain("http://", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("https://", html, StringComparison.Ordinal);
+    }
+
     internal static Uri BaseUri(WebApplication app) => new(ServeHost.ListeningUrls(app).Single());
 
     internal static Uri WsUri(WebApplication app, string path) => new("ws" + ServeHost.ListeningUrls(app).Single()[4..] + path);

@@ -25,7 +25,8 @@ internal sealed record ServeApp(WebApplication App, ServeSettings Settings);
 
 /// <summary>
 /// Builds the web application behind <c>lifeline serve</c>: configuration, Kestrel on <c>http://{bind}:{port}</c>,
-/// logging, <c>AddLifeline</c>, <c>MapLifeline(path)</c>, <c>GET /healthz</c> and, when asked, the test endpoints.
+/// logging, <c>AddLifeline</c>, <c>MapLifeline(path)</c>, <c>GET /healthz</c>, the browser client and demo
+/// (<see cref="BrowserAssets"/>) and, when asked, the test endpoints.
 /// </summary>
 internal static class ServeHost
 {
@@ -102,6 +103,7 @@ internal static class ServeHost
             throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
         }
 
+        BrowserAssets.Map(app, settings.Path);
         if (settings.TestEndpoints)
         {
             MapTestEndpoints(app);

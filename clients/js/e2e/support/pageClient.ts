@@ -1,0 +1,79 @@
+import type { BrowserContext, Page } from "playwright-core";
+
+/*
+ * A LifelineClient inside a real page: the page is a document of the server's origin, the module is the served
+ * /lifeline.js, and window.__t = { client, channel, log } records every state change and every listener call.
+ */
+
+export interface StateEntry {
+  to: string;
+  reason: string;
+  code?: number;
+  ts: number;
+}
+
+export interface ClientLog {
+  states: StateEntry[];
+  /** `state.n` after each listener call (the value each test publishes), null when absent. */
+  values: Array<number | null>;
+  calls: number;
+  errors: string[];
+}
+
+export interface ClientOptions {
+  token: string;
+  channel: string;
+  baseMs?: number;
+  capMs?: number;
+  watchdogSlackMs?: number;
+}
+
+export async function openClient(context: BrowserContext, origin: string, wsUrl: string, options: ClientOptions): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  await page.goto(`${origin}/healthz`);
+  const config = JSON.stringify({
+    wsUrl,
+    token: options.token,
+    channel: options.channel,
+    reconnect: { baseMs: options.baseMs ?? 50, capMs: options.capMs ?? 200 },
+    watchdogSlackMs: options.watchdogSlackMs ?? 300,
+  });
+  await page.evaluate(`(async () => {
+    const config = ${config};
+    const { LifelineClient } = await import("/lifeline.js");
+    const log = { states: [], values: [], calls: 0, errors: [] };
+    const client = new LifelineClient(config.wsUrl, { token: config.token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs });
+    client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, ts: Date.now() }));
+    client.onError((e) => log.errors.push(String(e)));
+    const channel = client.channel(config.channel);
+    channel.subscribe((state) => { log.calls++; log.values.push(typeof state.n === "number" ? state.n : null); });
+    window.__t = { client, channel, log };
+  })()`);
+  await waitOpen(page);
+  return page;
+}
+
+export const log = (page: Page) => page.evaluate(`window.__t.log`) as Promise<ClientLog>;
+
+export const stateOf = (page: Page) => page.evaluate(`window.__t.client.state`) as Promise<string>;
+
+/** Open, and the channel in sync with the server (subscribed, caught up). */
+export const waitOpen = (page: Page, timeout = 20_000) =>
+  page.waitForFunction(`window.__t.client.state === "open" && window.__t.channel.synced`, undefined, { timeout });
+
+export const waitState = (page: Page, state: string, timeout = 20_000) =>
+  page.waitForFunction(`window.__t.client.state === ${JSON.stringify(state)}`, undefined, { timeout });
+
+export const waitOffset = (page: Page, offset: number, timeout = 20_000) =>
+  page.waitForFunction(`window.__t.channel.offset >= ${offset} && window.__t.channel.synced`, undefined, { timeout });
+
+/** Publishes `{ n }` for each n and waits for every reply; returns the offsets. */
+export const publishAll = (page: Page, ns: number[]) =>
+  page.evaluate(`Promise.all(${JSON.stringify(ns)}.map((n) => window.__t.channel.publish({ n })))`) as Promise<number[]>;
+
+/** Starts publishes without waiting: their promises are kept in window.__pending. */
+export const publishLater = (page: Page, ns: number[]) =>
+  page.evaluate(`void (window.__pending = Promise.all(${JSON.stringify(ns)}.map((n) => window.__t.channel.publish({ n }))))`);
+
+export const pendingOffsets = (page: Page) => page.evaluate(`window.__pending`) as Promise<number[]>;

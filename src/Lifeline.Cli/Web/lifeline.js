@@ -1,0 +1,1146 @@
+// src/json.ts
+function isJsonObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+var EMPTY_STATE = Object.freeze({});
+function deepFreeze(value) {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) {
+      deepFreeze(child);
+    }
+    Object.freeze(value);
+  }
+  return value;
+}
+function applyMergePatch(target, patch) {
+  if (!isJsonObject(patch)) {
+    return deepFreeze(patch);
+  }
+  const base = isJsonObject(target) ? target : EMPTY_STATE;
+  let result = isJsonObject(target) ? void 0 : {};
+  for (const key of Object.keys(patch)) {
+    const value = patch[key];
+    const has = Object.prototype.hasOwnProperty.call(base, key);
+    if (value === null) {
+      if (has) {
+        result ?? (result = copy(base));
+        delete result[key];
+      }
+      continue;
+    }
+    const current = has ? base[key] : void 0;
+    const merged = applyMergePatch(current, value);
+    if (merged !== current || !has) {
+      result ?? (result = copy(base));
+      defineOwn(result, key, merged);
+    }
+  }
+  return result === void 0 ? base : Object.freeze(result);
+}
+function copy(source) {
+  const out = {};
+  for (const key of Object.keys(source)) {
+    defineOwn(out, key, source[key]);
+  }
+  return out;
+}
+function defineOwn(target, key, value) {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+// src/recovery.ts
+function deltaVerdict(position, offset) {
+  if (position === void 0) {
+    return "unsynced";
+  }
+  if (offset <= position.offset) {
+    return "duplicate";
+  }
+  return offset === position.offset + 1 ? "apply" : "gap";
+}
+
+// src/channel.ts
+var NO_MEMBERS = Object.freeze([]);
+var LifelineChannel = class {
+  /** @internal Use `client.channel(name)`. */
+  constructor(name, host) {
+    /** @internal */
+    this._wire = "none";
+    /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
+    this._awaitingSnapshot = false;
+    /** @internal A gap was seen and a resubscribe is in flight. */
+    this._resyncing = false;
+    this.current = EMPTY_STATE;
+    this.members = NO_MEMBERS;
+    this.listeners = /* @__PURE__ */ new Set();
+    this.presenceListeners = /* @__PURE__ */ new Set();
+    /**
+     * Registers `listener`, called with the new state after each applied snapshot or delta.
+     * Returns the function that unregisters it (idempotent). Bound: usable as
+     * `useSyncExternalStore`'s first argument.
+     */
+    this.subscribe = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.listeners.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.listeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
+    /** The current state; the same reference until it changes. Bound, for `useSyncExternalStore`. */
+    this.getSnapshot = () => this.current;
+    /** Alias of {@link getSnapshot} for Zustand-style stores. */
+    this.getState = () => this.current;
+    /**
+     * Registers a presence listener (it also keeps the wire subscription, since presence events
+     * only reach subscribers). Returns the function that unregisters it. Together with
+     * {@link getPresenceSnapshot} it also fits `useSyncExternalStore`.
+     */
+    this.onPresence = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.presenceListeners.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.presenceListeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
+    /** The member list; the same (frozen) array until it changes. Bound. */
+    this.getPresenceSnapshot = () => this.members;
+    this.name = name;
+    this.host = host;
+  }
+  /** The current state (a frozen JSON object; `{}` until the first snapshot). */
+  get state() {
+    return this.current;
+  }
+  /** The offset of the last applied snapshot or delta; undefined before the first. */
+  get offset() {
+    return this.position?.offset;
+  }
+  /** The epoch of the channel's history; undefined before the first snapshot. */
+  get epoch() {
+    return this.position?.epoch;
+  }
+  /** The members of the channel (user ids), loaded after each subscribe and kept up to date from presence events. */
+  get presence() {
+    return this.members;
+  }
+  /**
+   * True when the local state is up to date with the server on the current connection as far
+   * as the client knows: subscribed, and no snapshot or resync outstanding.
+   */
+  get synced() {
+    return this._wire === "subscribed" && !this._awaitingSnapshot && !this._resyncing && this.position !== void 0;
+  }
+  /**
+   * Publishes a JSON Merge Patch (RFC 7396; `null` deletes a member). Resolves with the offset
+   * the server assigned. While disconnected the publish waits in the offline queue and is sent
+   * on reconnect with the same idempotency key, so it takes effect exactly once. Rejects with
+   * `LifelineQueueFullError` when the queue is full, `LifelineRequestError` when the server
+   * refuses it, `LifelineClosedError` when the client closes first.
+   *
+   * The local state changes when the server's delta comes back, not before.
+   */
+  publish(patch, options = {}) {
+    if (!isJsonObject(patch)) {
+      return Promise.reject(new TypeError("publish(patch): patch must be a JSON object"));
+    }
+    return this.host._publish(this.name, patch, options.key);
+  }
+  /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
+  fetchPresence() {
+    return this.host._fetchPresence(this.name);
+  }
+  // ---- driven by the client -------------------------------------------------------------
+  /** @internal Someone listens: the channel should be subscribed on the wire. */
+  get _wanted() {
+    return this.listeners.size > 0 || this.presenceListeners.size > 0;
+  }
+  /** @internal */
+  get _position() {
+    return this.position;
+  }
+  /** @internal */
+  _onSubscribed(message) {
+    this._wire = "subscribed";
+    this._resyncing = false;
+    if (message.recovered && this.position !== void 0 && this.position.epoch === message.epoch) {
+      this._awaitingSnapshot = false;
+    } else {
+      this._awaitingSnapshot = true;
+    }
+  }
+  /** @internal A snapshot is authoritative: it replaces the state and position. */
+  _onSnapshot(message) {
+    this._awaitingSnapshot = false;
+    this._resyncing = false;
+    this.position = { epoch: message.epoch, offset: message.offset };
+    this.setState(deepFreeze(message.state));
+  }
+  /** @internal Applies a delta in order; returns what was done with it. */
+  _onDelta(message) {
+    const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
+    if (verdict === "apply" && this.position !== void 0) {
+      this.position = { epoch: this.position.epoch, offset: message.offset };
+      this.setState(applyMergePatch(this.current, message.patch));
+    }
+    return verdict;
+  }
+  /** @internal */
+  _onPresenceEvent(message) {
+    let next = this.members;
+    if (message.event === "join" && !next.includes(message.user)) {
+      next = Object.freeze([...next, message.user]);
+    } else if (message.event === "leave" && next.includes(message.user)) {
+      next = Object.freeze(next.filter((u) => u !== message.user));
+    }
+    this.members = next;
+    const event = {
+      event: message.event,
+      user: message.user,
+      ...message.reason === void 0 ? {} : { reason: message.reason },
+      ...message.ts === void 0 ? {} : { ts: message.ts },
+      members: next
+    };
+    this.emitPresence(event);
+  }
+  /** @internal The full member list arrived (reply to a presence request). */
+  _onPresenceMembers(members) {
+    const same = members.length === this.members.length && members.every((u, i) => u === this.members[i]);
+    if (!same) {
+      this.members = Object.freeze([...new Set(members)]);
+    }
+    this.emitPresence({ event: "sync", members: this.members });
+  }
+  /** @internal The connection dropped: nothing is subscribed on the wire anymore. */
+  _onDisconnected() {
+    this._wire = "none";
+    this._awaitingSnapshot = false;
+    this._resyncing = false;
+  }
+  setState(next) {
+    const previous = this.current;
+    this.current = next;
+    const state = next;
+    for (const entry of [...this.listeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(state, previous);
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" state`, e);
+      }
+    }
+  }
+  emitPresence(event) {
+    for (const entry of [...this.presenceListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(event);
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" presence`, e);
+      }
+    }
+  }
+};
+
+// src/clock.ts
+var systemClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle)
+};
+
+// src/closeCodes.ts
+var TABLE = [
+  { code: 1e3, name: "normal", shouldReconnect: false },
+  { code: 1001, name: "going_away", shouldReconnect: true },
+  { code: 1002, name: "protocol_error", shouldReconnect: false },
+  { code: 1003, name: "binary_not_supported", shouldReconnect: false },
+  { code: 1006, name: "connection_lost", shouldReconnect: true },
+  { code: 1007, name: "invalid_payload", shouldReconnect: false },
+  { code: 1008, name: "policy_violation", shouldReconnect: false },
+  { code: 1009, name: "message_too_big", shouldReconnect: false },
+  { code: 1011, name: "internal_error", shouldReconnect: true },
+  { code: 1013, name: "try_again_later", shouldReconnect: true },
+  { code: 4e3, name: "heartbeat_timeout", shouldReconnect: true },
+  { code: 4001, name: "unauthorized", shouldReconnect: false }
+];
+var CloseCodes = {
+  Normal: 1e3,
+  GoingAway: 1001,
+  ProtocolError: 1002,
+  UnsupportedData: 1003,
+  Abnormal: 1006,
+  InvalidPayload: 1007,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  TryAgainLater: 1013,
+  HeartbeatTimeout: 4e3,
+  Unauthorized: 4001
+};
+function closeCodeInfo(code) {
+  for (const row of TABLE) {
+    if (row.code === code) {
+      return row;
+    }
+  }
+  const retry = code >= 1011 && code <= 1014 || code >= 4e3 && code <= 4099 && code !== 4001;
+  return { code, name: "unknown", shouldReconnect: retry };
+}
+var RETRY_AFTER = /(?:^|[\s;,])retry_after_ms=(\d{1,9})(?:$|[\s;,])/;
+function parseRetryAfterMs(reason) {
+  const match = RETRY_AFTER.exec(reason);
+  return match?.[1] === void 0 ? void 0 : Number(match[1]);
+}
+
+// src/errors.ts
+var LifelineError = class extends Error {
+  constructor(code, message, options) {
+    super(message);
+    this.name = "LifelineError";
+    this.code = code;
+    if (options !== void 0 && "cause" in options) {
+      Object.defineProperty(this, "cause", { value: options.cause, configurable: true, writable: true });
+    }
+  }
+};
+var LifelineDisconnectedError = class extends LifelineError {
+  constructor(message = "the connection dropped before the reply arrived") {
+    super("disconnected", message);
+    this.name = "LifelineDisconnectedError";
+  }
+};
+var LifelineClosedError = class extends LifelineError {
+  constructor(message = "the client is closed") {
+    super("closed", message);
+    this.name = "LifelineClosedError";
+  }
+};
+var LifelineQueueFullError = class extends LifelineError {
+  constructor(limit) {
+    super("queue_full", `offline publish queue is full (offlineQueueLimit=${limit}); the publish was not queued`);
+    this.name = "LifelineQueueFullError";
+    this.limit = limit;
+  }
+};
+var LifelineRequestError = class extends LifelineError {
+  constructor(code, message) {
+    super(code, message);
+    this.name = "LifelineRequestError";
+  }
+};
+var LifelineProtocolError = class extends LifelineError {
+  constructor(message, raw, options) {
+    super("malformed_message", message, options);
+    this.name = "LifelineProtocolError";
+    this.raw = raw.length > 200 ? `${raw.slice(0, 200)}...` : raw;
+  }
+};
+var LifelineHandlerError = class extends LifelineError {
+  constructor(where, cause) {
+    super("handler_error", `a ${where} handler threw: ${describe(cause)}`, { cause });
+    this.name = "LifelineHandlerError";
+  }
+};
+function describe(value) {
+  return value instanceof Error ? value.message : String(value);
+}
+
+// src/protocol.ts
+var PROTOCOL_VERSION = 1;
+function parseFrame(frame) {
+  const out = [];
+  for (const line of frame.split("\n")) {
+    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    if (text.trim().length === 0) {
+      continue;
+    }
+    out.push(parseLine(text));
+  }
+  return out;
+}
+function parseLine(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `not JSON: ${e instanceof Error ? e.message : String(e)}`, raw: text };
+  }
+  if (!isJsonObject(value)) {
+    return { ok: false, error: "a message must be a JSON object", raw: text };
+  }
+  const error = validate(value);
+  if (error !== void 0) {
+    return { ok: false, error, raw: text };
+  }
+  if (!KNOWN_TYPES.has(value["type"])) {
+    return { ok: true, message: { type: "other", originalType: value["type"] } };
+  }
+  return { ok: true, message: value };
+}
+var KNOWN_TYPES = /* @__PURE__ */ new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "reply", "error"]);
+function validate(m) {
+  const type = m["type"];
+  if (typeof type !== "string") {
+    return "message.type must be a string";
+  }
+  switch (type) {
+    case "welcome":
+      return str(m, "session") ?? optStr(m, "connection") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "welcome.user must be a string or null") ?? optBool(m, "resumed") ?? heartbeat(m["heartbeat"]);
+    case "ping":
+    case "pong":
+      return typeof m["n"] === "number" && Number.isFinite(m["n"]) ? void 0 : `${type}.n must be a number`;
+    case "subscribed":
+      return int(m, "id") ?? str(m, "channel") ?? str(m, "epoch") ?? int(m, "offset") ?? bool(m, "recovered");
+    case "snapshot":
+      return str(m, "channel") ?? str(m, "epoch") ?? int(m, "offset") ?? obj(m, "state");
+    case "delta":
+      return str(m, "channel") ?? int(m, "offset") ?? obj(m, "patch");
+    case "presence":
+      return str(m, "channel") ?? (m["event"] === "join" || m["event"] === "leave" ? void 0 : "presence.event must be join or leave") ?? str(m, "user") ?? optStr(m, "reason");
+    case "reply": {
+      const e = int(m, "id") ?? bool(m, "ok");
+      if (e !== void 0) return e;
+      if (m["offset"] !== void 0 && int(m, "offset") !== void 0) return "reply.offset must be an offset";
+      const members = m["members"];
+      if (members !== void 0 && !(Array.isArray(members) && members.every((u) => typeof u === "string"))) {
+        return "reply.members must be an array of strings";
+      }
+      if (m["ok"] === false) {
+        const err = m["error"];
+        if (!isJsonObject(err) || typeof err["code"] !== "string") return "reply.error.code must be a string";
+      }
+      return void 0;
+    }
+    case "error":
+      return (m["id"] === void 0 ? void 0 : int(m, "id")) ?? str(m, "code") ?? optStr(m, "message");
+    default:
+      return void 0;
+  }
+}
+function heartbeat(value) {
+  if (!isJsonObject(value)) return "welcome.heartbeat must be an object";
+  for (const key of ["intervalMs", "timeoutMs"]) {
+    const v = value[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) return `welcome.heartbeat.${key} must be a non-negative number`;
+  }
+  return void 0;
+}
+function str(m, key) {
+  return typeof m[key] === "string" ? void 0 : `${String(m["type"])}.${key} must be a string`;
+}
+function optStr(m, key) {
+  return m[key] === void 0 ? void 0 : str(m, key);
+}
+function bool(m, key) {
+  return typeof m[key] === "boolean" ? void 0 : `${String(m["type"])}.${key} must be a boolean`;
+}
+function optBool(m, key) {
+  return m[key] === void 0 ? void 0 : bool(m, key);
+}
+function int(m, key) {
+  const v = m[key];
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? void 0 : `${String(m["type"])}.${key} must be a non-negative integer below 2^53`;
+}
+function obj(m, key) {
+  return isJsonObject(m[key]) ? void 0 : `${String(m["type"])}.${key} must be an object`;
+}
+
+// src/retry.ts
+var DEFAULT_BASE_MS = 1e3;
+var DEFAULT_CAP_MS = 3e4;
+function backoffWindowMs(k, baseMs, capMs) {
+  return Math.min(capMs, baseMs * Math.pow(2, Math.max(0, k)));
+}
+function exponentialBackoff(options = {}, random = Math.random) {
+  const baseMs = options.baseMs ?? DEFAULT_BASE_MS;
+  const capMs = options.capMs ?? DEFAULT_CAP_MS;
+  const maxAttempts = options.maxAttempts;
+  if (!(Number.isFinite(baseMs) && baseMs > 0)) {
+    throw new RangeError(`reconnect.baseMs must be a positive number, got ${baseMs}`);
+  }
+  if (!(Number.isFinite(capMs) && capMs >= baseMs)) {
+    throw new RangeError(`reconnect.capMs must be a number >= baseMs, got ${capMs}`);
+  }
+  if (maxAttempts !== void 0 && !(Number.isInteger(maxAttempts) && maxAttempts >= 0)) {
+    throw new RangeError(`reconnect.maxAttempts must be a non-negative integer, got ${maxAttempts}`);
+  }
+  return {
+    nextRetryDelayMs(context) {
+      if (maxAttempts !== void 0 && context.retryCount >= maxAttempts) {
+        return null;
+      }
+      const window = backoffWindowMs(context.retryCount, baseMs, capMs);
+      const r = random();
+      const unit = r >= 0 && r < 1 ? r : 0;
+      return Math.floor(unit * window);
+    }
+  };
+}
+
+// src/socket.ts
+var WS_OPEN = 1;
+var defaultWebSocketFactory = (url) => {
+  const ctor = globalThis.WebSocket;
+  if (ctor === void 0) {
+    throw new TypeError("no global WebSocket: pass options.webSocketFactory");
+  }
+  return new ctor(url);
+};
+
+// src/options.ts
+var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
+var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
+var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
+var CLOSE_AFTER_ERROR_MS = 1e3;
+var MAX_KEY_LENGTH = 128;
+
+// src/util.ts
+function addEntry(set, fn) {
+  if (typeof fn !== "function") throw new TypeError("listener must be a function");
+  const entry = { fn, active: true };
+  set.add(entry);
+  return () => {
+    entry.active = false;
+    set.delete(entry);
+  };
+}
+function makeKeyPrefix(random) {
+  const bytes = new Uint8Array(9);
+  const cryptoApi = globalThis.crypto;
+  if (random === void 0 && cryptoApi?.getRandomValues !== void 0) {
+    cryptoApi.getRandomValues(bytes);
+  } else {
+    const r = random ?? Math.random;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256) & 255;
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+function errorText(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+function nonNegative(name, value) {
+  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a non-negative number, got ${value}`);
+  return value;
+}
+function positive(name, value) {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+// src/version.ts
+var VERSION = "0.1.0";
+
+// src/client.ts
+var ABANDON_CODE = 4e3;
+var ALLOWED = {
+  connecting: ["open", "reconnecting", "closed"],
+  open: ["reconnecting", "closed"],
+  reconnecting: ["open", "closed"],
+  closed: []
+};
+var LifelineClient = class {
+  constructor(url, options = {}) {
+    this.current = "connecting";
+    this.connSeq = 0;
+    this.retryCount = 0;
+    this.userId = null;
+    this.wasResumed = false;
+    this.channels = /* @__PURE__ */ new Map();
+    this.pending = /* @__PURE__ */ new Map();
+    this.nextId = 1;
+    this.outbox = /* @__PURE__ */ new Map();
+    this.publishSeq = 0;
+    this.keyCounter = 0;
+    this.dirty = /* @__PURE__ */ new Set();
+    this.reconcileQueued = false;
+    this.stateListeners = /* @__PURE__ */ new Set();
+    this.errorListeners = /* @__PURE__ */ new Set();
+    this.url = url;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.factory = options.webSocketFactory ?? defaultWebSocketFactory;
+    this.policy = options.retryPolicy ?? exponentialBackoff(options.reconnect ?? {}, this.random);
+    this.watchdogSlackMs = nonNegative("watchdogSlackMs", options.watchdogSlackMs ?? DEFAULT_WATCHDOG_SLACK_MS);
+    this.connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    this.offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
+    this.clientName = options.clientName ?? `lifeline-js/${VERSION}`;
+    this.token = options.token;
+    this.errorOption = options.onError;
+    this.keyPrefix = makeKeyPrefix(options.random);
+    this.lastSignal = new AbortController().signal;
+    this.connect();
+  }
+  // ---- public surface -------------------------------------------------------------------
+  /** The connection state. */
+  get state() {
+    return this.current;
+  }
+  /**
+   * The AbortSignal of the current connection (attempt). It aborts, with a
+   * `LifelineDisconnectedError` as reason, when that connection drops; a new signal comes with
+   * each attempt. Pending requests are failed the same way (publishes are re-sent instead).
+   */
+  get signal() {
+    return this.lastSignal;
+  }
+  /** The session of the last `welcome` (sent as `hello.resume` on reconnect). */
+  get session() {
+    return this.sessionToken;
+  }
+  /** The user id the server authenticated, or null (anonymous / not yet welcomed). */
+  get user() {
+    return this.userId;
+  }
+  /** Whether the last `welcome` resumed the previous session. */
+  get resumed() {
+    return this.wasResumed;
+  }
+  /** Publishes waiting for the server's reply (queued offline or in flight). */
+  get pendingPublishes() {
+    return this.outbox.size;
+  }
+  /** Returns the channel called `name`, the same object for the same name. `T` types its state (unchecked). */
+  channel(name) {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new TypeError("channel(name): name must be a non-empty string");
+    }
+    let channel = this.channels.get(name);
+    if (channel === void 0) {
+      channel = new LifelineChannel(name, this);
+      this.channels.set(name, channel);
+    }
+    return channel;
+  }
+  /** Registers a state-change listener; returns the function that unregisters it. */
+  onStateChange(listener) {
+    return addEntry(this.stateListeners, listener);
+  }
+  /** Registers an error listener (see {@link LifelineClientOptions.onError}); returns the function that unregisters it. */
+  onError(listener) {
+    return addEntry(this.errorListeners, listener);
+  }
+  /**
+   * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
+   * pending requests and queued publishes with `LifelineClosedError`. Idempotent.
+   */
+  close() {
+    if (this.current === "closed") return;
+    this.shutdown({ reason: "client_close", initiator: "client" }, 1e3);
+  }
+  // ---- connection lifecycle ------------------------------------------------------------
+  /** Starts one attempt; there is never more than one connection or attempt at a time. */
+  connect() {
+    if (this.current === "closed" || this.conn !== void 0) return;
+    const controller = new AbortController();
+    const conn = {
+      seq: ++this.connSeq,
+      controller,
+      socket: void 0,
+      welcomed: false,
+      lastReceivedAt: this.clock.now(),
+      watchdogLimitMs: 0,
+      connectTimer: void 0,
+      watchdogTimer: void 0,
+      errorTimer: void 0
+    };
+    this.conn = conn;
+    this.lastSignal = controller.signal;
+    let socket;
+    try {
+      socket = this.factory(this.url);
+    } catch (e) {
+      this.report(new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e }));
+      if (e instanceof Error && e.name === "SyntaxError") {
+        this.shutdown({ reason: "invalid_url", initiator: "client" });
+      } else {
+        this.connectionLost(conn, { reason: "connect_failed", initiator: "client" });
+      }
+      return;
+    }
+    conn.socket = socket;
+    socket.onopen = () => this.onSocketOpen(conn);
+    socket.onmessage = (event) => this.onSocketMessage(conn, event);
+    socket.onerror = () => this.onSocketError(conn);
+    socket.onclose = (event) => this.onSocketClose(conn, event);
+    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
+  }
+  onSocketOpen(conn) {
+    if (conn !== this.conn) return;
+    const token = typeof this.token === "function" ? this.token() : this.token;
+    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token, resume: this.sessionToken, client: this.clientName });
+  }
+  onSocketError(conn) {
+    if (conn !== this.conn || conn.errorTimer !== void 0) return;
+    conn.errorTimer = this.clock.setTimeout(() => {
+      conn.errorTimer = void 0;
+      this.connectionLost(conn, { reason: "error", code: 1006, initiator: "network" });
+    }, CLOSE_AFTER_ERROR_MS);
+  }
+  onSocketClose(conn, event) {
+    if (conn !== this.conn) return;
+    const code = typeof event.code === "number" ? event.code : 1006;
+    const reason = typeof event.reason === "string" && event.reason.length > 0 ? event.reason : closeCodeInfo(code).name;
+    this.connectionLost(conn, { reason, code, initiator: code === 1006 ? "network" : "server" });
+  }
+  onConnectTimeout(conn) {
+    conn.connectTimer = void 0;
+    if (conn !== this.conn || conn.welcomed) return;
+    this.connectionLost(conn, { reason: "connect_timeout", initiator: "client" });
+  }
+  checkWatchdog(conn) {
+    conn.watchdogTimer = void 0;
+    if (conn !== this.conn) return;
+    const silentMs = this.clock.now() - conn.lastReceivedAt;
+    if (silentMs >= conn.watchdogLimitMs) {
+      this.connectionLost(conn, { reason: "watchdog", initiator: "client" });
+    } else {
+      conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs - silentMs);
+    }
+  }
+  /**
+   * Every way a connection ends comes here, once per connection: tear it down, fail or
+   * re-queue what was waiting on it, then reconnect or close depending on the close code
+   * and the retry policy.
+   */
+  connectionLost(conn, info) {
+    if (conn !== this.conn) return;
+    this.conn = void 0;
+    this.teardown(conn, info.reason);
+    this.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
+    if (this.current === "closed") return;
+    if (info.code !== void 0 && !closeCodeInfo(info.code).shouldReconnect) {
+      this.shutdown(info);
+      return;
+    }
+    const now = this.clock.now();
+    this.lostAt ?? (this.lostAt = now);
+    let delay;
+    try {
+      const context = { retryCount: this.retryCount, elapsedMs: now - this.lostAt, reason: info.reason };
+      delay = this.policy.nextRetryDelayMs(info.code === void 0 ? context : { ...context, code: info.code });
+    } catch (e) {
+      this.report(new LifelineError("retry_policy_failed", `the retry policy threw: ${errorText(e)}`, { cause: e }));
+      delay = null;
+    }
+    if (delay === null || !Number.isFinite(delay)) {
+      this.shutdown({ ...info, reason: "retries_exhausted" });
+      return;
+    }
+    const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : void 0;
+    const retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
+    this.retryCount++;
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = void 0;
+      this.connect();
+    }, retryInMs);
+    this.transition("reconnecting", { ...info, retryInMs });
+  }
+  /** Releases one connection: timers, handlers, socket, signal. */
+  teardown(conn, reason, code = ABANDON_CODE) {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer]) {
+      if (timer !== void 0) this.clock.clearTimeout(timer);
+    }
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = void 0;
+    const socket = conn.socket;
+    if (socket !== void 0) {
+      socket.onopen = socket.onmessage = socket.onerror = null;
+      socket.onclose = null;
+      if (socket.readyState < 2) {
+        try {
+          socket.close(code, reason.slice(0, 100));
+        } catch {
+        }
+      }
+    }
+    conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+    for (const channel of this.channels.values()) channel._onDisconnected();
+  }
+  /** Moves to `closed` for good. */
+  shutdown(info, socketCode) {
+    if (this.reconnectTimer !== void 0) {
+      this.clock.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = void 0;
+    }
+    const conn = this.conn;
+    this.conn = void 0;
+    if (conn !== void 0) this.teardown(conn, info.reason, socketCode);
+    const error = new LifelineClosedError(`the client is closed (${info.reason})`);
+    this.failPending(error);
+    const queued = [...this.outbox.values()];
+    this.outbox.clear();
+    for (const record of queued) record.reject(error);
+    this.transition("closed", info);
+  }
+  /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
+  failPending(error) {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of entries) {
+      if (entry.kind !== "publish") entry.onFail(error);
+    }
+  }
+  transition(to, info) {
+    const from = this.current;
+    if (from === to) return;
+    if (!ALLOWED[from].includes(to)) {
+      this.report(new LifelineError("internal_error", `impossible state change ${from} -> ${to}`));
+      return;
+    }
+    this.current = to;
+    this.emitStateChange(from, to, info);
+  }
+  emitStateChange(from, to, info) {
+    const change = Object.freeze({
+      from,
+      to,
+      reason: info.reason ?? to,
+      ...info.code === void 0 ? {} : { code: info.code },
+      ...info.initiator === void 0 ? {} : { initiator: info.initiator },
+      ...info.retryInMs === void 0 ? {} : { retryInMs: info.retryInMs },
+      ts: this.clock.now()
+    });
+    for (const entry of [...this.stateListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(change);
+      } catch (e) {
+        this._reportHandlerError("state change", e);
+      }
+    }
+  }
+  // ---- receiving ------------------------------------------------------------------------
+  onSocketMessage(conn, event) {
+    if (conn !== this.conn) return;
+    conn.lastReceivedAt = this.clock.now();
+    const data = event.data;
+    if (typeof data !== "string") {
+      this.report(new LifelineProtocolError("binary frame received; Lifeline uses text frames only", "<binary>"));
+      return;
+    }
+    for (const line of parseFrame(data)) {
+      if (conn !== this.conn) return;
+      if (!line.ok) {
+        this.report(new LifelineProtocolError(`malformed message dropped: ${line.error}`, line.raw));
+        continue;
+      }
+      try {
+        this.handleMessage(conn, line.message);
+      } catch (e) {
+        this.report(new LifelineError("internal_error", `handling a ${line.message.type} message failed: ${errorText(e)}`, { cause: e }));
+      }
+    }
+  }
+  handleMessage(conn, message) {
+    switch (message.type) {
+      case "welcome":
+        this.onWelcome(conn, message);
+        return;
+      case "ping":
+        this.send(conn, { type: "pong", n: message.n });
+        return;
+      case "pong":
+      case "other":
+        return;
+      case "subscribed": {
+        const entry = this.takePending(message.id);
+        if (entry !== void 0 && entry.kind !== "publish") {
+          entry.onReply(message);
+        }
+        return;
+      }
+      case "snapshot":
+        this.channels.get(message.channel)?._onSnapshot(message);
+        return;
+      case "delta": {
+        const channel = this.channels.get(message.channel);
+        if (channel !== void 0 && channel._onDelta(message) === "gap" && channel._wire === "subscribed" && this.isOpen) {
+          channel._resyncing = true;
+          this.sendSubscribe(channel);
+        }
+        return;
+      }
+      case "presence":
+        this.channels.get(message.channel)?._onPresenceEvent(message);
+        return;
+      case "reply":
+        this.onReply(message);
+        return;
+      case "error": {
+        const error = new LifelineRequestError(message.code, message.message);
+        const entry = message.id === void 0 ? void 0 : this.takePending(message.id);
+        if (entry === void 0) {
+          this.report(error);
+        } else {
+          this.failRequest(entry, error);
+        }
+        return;
+      }
+    }
+  }
+  onWelcome(conn, message) {
+    if (conn.welcomed) {
+      this.report(new LifelineProtocolError("second welcome on one connection ignored", JSON.stringify(message)));
+      return;
+    }
+    conn.welcomed = true;
+    if (conn.connectTimer !== void 0) {
+      this.clock.clearTimeout(conn.connectTimer);
+      conn.connectTimer = void 0;
+    }
+    this.sessionToken = message.session;
+    this.userId = typeof message.user === "string" ? message.user : null;
+    this.wasResumed = message.resumed === true;
+    this.retryCount = 0;
+    this.lostAt = void 0;
+    const { intervalMs, timeoutMs } = message.heartbeat;
+    if (intervalMs > 0) {
+      conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;
+      conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs);
+    }
+    const from = this.current;
+    this.current = "open";
+    for (const channel of this.channels.values()) {
+      if (conn !== this.conn) return;
+      if (channel._wanted && channel._wire === "none") this.sendSubscribe(channel);
+    }
+    for (const record of [...this.outbox.values()]) {
+      if (conn !== this.conn) return;
+      this.sendPublish(record);
+    }
+    if (conn !== this.conn) return;
+    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome" });
+  }
+  onReply(message) {
+    const entry = this.takePending(message.id);
+    if (entry === void 0) return;
+    if (!message.ok) {
+      const err = message.error;
+      this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
+      return;
+    }
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      if (typeof message.offset === "number") {
+        entry.record.resolve(message.offset);
+      } else {
+        entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
+      }
+      return;
+    }
+    entry.onReply(message);
+  }
+  takePending(id) {
+    const entry = this.pending.get(id);
+    if (entry !== void 0) this.pending.delete(id);
+    return entry;
+  }
+  failRequest(entry, error) {
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      entry.record.reject(error);
+    } else {
+      entry.onFail(error);
+    }
+  }
+  // ---- sending --------------------------------------------------------------------------
+  get isOpen() {
+    return this.current === "open" && this.conn !== void 0 && this.conn.welcomed;
+  }
+  /** Sends one message on `conn`; a failing send ends the connection. */
+  send(conn, message) {
+    const socket = conn.socket;
+    if (conn !== this.conn || socket === void 0 || socket.readyState !== WS_OPEN) return false;
+    try {
+      socket.send(JSON.stringify(message));
+      return true;
+    } catch (e) {
+      this.report(new LifelineError("send_failed", `send failed: ${errorText(e)}`, { cause: e }));
+      this.connectionLost(conn, { reason: "send_failed", code: 1006, initiator: "network" });
+      return false;
+    }
+  }
+  request(entry, message) {
+    const conn = this.conn;
+    if (conn === void 0) return;
+    const id = this.nextId++;
+    this.pending.set(id, entry);
+    this.send(conn, { ...message, id });
+  }
+  sendSubscribe(channel) {
+    const since = channel._position;
+    channel._wire = "subscribing";
+    this.request(
+      {
+        kind: "subscribe",
+        channel: channel.name,
+        onReply: (message) => {
+          if (message.type === "subscribed") channel._onSubscribed(message);
+          else channel._wire = "subscribed";
+          this.requestPresence(channel, void 0);
+          this.reconcile(channel);
+        },
+        onFail: (error) => {
+          channel._wire = "none";
+          channel._resyncing = false;
+          if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
+          }
+        }
+      },
+      { type: "subscribe", channel: channel.name, ...since === void 0 ? {} : { since: { epoch: since.epoch, offset: since.offset } } }
+    );
+  }
+  sendUnsubscribe(channel) {
+    channel._wire = "unsubscribing";
+    const done = () => {
+      channel._wire = "none";
+      this.reconcile(channel);
+    };
+    this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => e instanceof LifelineRequestError ? done() : void 0 }, {
+      type: "unsubscribe",
+      channel: channel.name
+    });
+  }
+  requestPresence(channel, callbacks) {
+    this.request(
+      {
+        kind: "presence",
+        channel: channel.name,
+        onReply: (message) => {
+          const members = message.type === "reply" && message.members !== void 0 ? message.members : [];
+          channel._onPresenceMembers(members);
+          callbacks?.resolve(channel.presence);
+        },
+        onFail: (error) => {
+          if (callbacks !== void 0) callbacks.reject(error);
+          else if (error instanceof LifelineRequestError) this.report(error);
+        }
+      },
+      { type: "presence", channel: channel.name }
+    );
+  }
+  sendPublish(record) {
+    this.request({ kind: "publish", record }, { type: "publish", channel: record.channel, key: record.key, patch: record.patch });
+  }
+  /** Brings a channel's wire subscription in line with its listeners. */
+  reconcile(channel) {
+    if (!this.isOpen) return;
+    if (channel._wanted && channel._wire === "none") {
+      this.sendSubscribe(channel);
+    } else if (!channel._wanted && channel._wire === "subscribed") {
+      this.sendUnsubscribe(channel);
+    }
+  }
+  // ---- ChannelHost ----------------------------------------------------------------------
+  /** @internal */
+  _interestChanged(channel) {
+    this.dirty.add(channel);
+    if (this.reconcileQueued) return;
+    this.reconcileQueued = true;
+    queueMicrotask(() => {
+      this.reconcileQueued = false;
+      const channels = [...this.dirty];
+      this.dirty.clear();
+      for (const c of channels) this.reconcile(c);
+    });
+  }
+  /** @internal */
+  _publish(channel, patch, key) {
+    if (this.current === "closed") {
+      return Promise.reject(new LifelineClosedError());
+    }
+    const finalKey = key ?? this.nextKey();
+    if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
+      return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
+    }
+    let copy2;
+    try {
+      const parsed = JSON.parse(JSON.stringify(patch));
+      if (!isJsonObject(parsed)) throw new TypeError("not an object");
+      copy2 = parsed;
+    } catch (e) {
+      return Promise.reject(new TypeError(`publish(patch): patch is not serializable JSON: ${errorText(e)}`));
+    }
+    if (!this.isOpen && this.outbox.size >= this.offlineQueueLimit) {
+      return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
+    }
+    return new Promise((resolve, reject) => {
+      const record = { seq: ++this.publishSeq, channel, patch: copy2, key: finalKey, resolve, reject };
+      this.outbox.set(record.seq, record);
+      if (this.isOpen) this.sendPublish(record);
+    });
+  }
+  /** @internal */
+  _fetchPresence(channel) {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected"));
+    return new Promise((resolve, reject) => {
+      this.requestPresence(this.channel(channel), { resolve, reject });
+    });
+  }
+  /** @internal */
+  _reportHandlerError(where, error) {
+    this.report(new LifelineHandlerError(where, error));
+  }
+  // ---- helpers --------------------------------------------------------------------------
+  nextKey() {
+    this.keyCounter++;
+    return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+  report(error) {
+    let delivered = false;
+    if (this.errorOption !== void 0) {
+      delivered = true;
+      try {
+        this.errorOption(error);
+      } catch {
+      }
+    }
+    for (const entry of [...this.errorListeners]) {
+      if (!entry.active) continue;
+      delivered = true;
+      try {
+        entry.fn(error);
+      } catch {
+      }
+    }
+    if (!delivered) {
+      console.error("[lifeline]", error);
+    }
+  }
+};
+export {
+  CLOSE_AFTER_ERROR_MS,
+  CloseCodes,
+  DEFAULT_BASE_MS,
+  DEFAULT_CAP_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_WATCHDOG_SLACK_MS,
+  LifelineChannel,
+  LifelineClient,
+  LifelineClosedError,
+  LifelineDisconnectedError,
+  LifelineError,
+  LifelineHandlerError,
+  LifelineProtocolError,
+  LifelineQueueFullError,
+  LifelineRequestError,
+  MAX_KEY_LENGTH,
+  VERSION,
+  applyMergePatch,
+  backoffWindowMs,
+  closeCodeInfo,
+  exponentialBackoff,
+  parseRetryAfterMs,
+  systemClock
+};
+//# sourceMappingURL=lifeline.js.map
