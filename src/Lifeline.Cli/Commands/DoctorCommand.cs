@@ -43,7 +43,7 @@ internal sealed class DoctorCommand
         Required = true,
     };
 
-    public Option<Uri?> Url { get; } = new("--url")
+    public Option<string?> Url { get; } = new("--url")
     {
         Description = "The server's Prometheus endpoint. Default: http://127.0.0.1:PORT/metrics.",
         HelpName = "url",
@@ -84,10 +84,10 @@ internal sealed class DoctorCommand
             return ExitCodes.BadSettings;
         }
 
-        var url = result.GetValue(Url) ?? new Uri($"http://127.0.0.1:{port}/metrics");
-        if (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        var text = result.GetValue(Url) ?? $"http://127.0.0.1:{port}/metrics";
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
-            await error.WriteLineAsync($"lifeline doctor: --url must be an absolute http(s) URL (was '{url}')");
+            await error.WriteLineAsync($"lifeline doctor: --url must be an absolute http(s) URL (was '{text}')");
             return ExitCodes.BadSettings;
         }
 
