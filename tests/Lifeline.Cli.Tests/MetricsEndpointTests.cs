@@ -66,7 +66,23 @@ public class MetricsEndpointTests
                 Assert.Equal(0, PrometheusText.Sum(samples, "ws_send_queue_depth"));
                 Assert.Equal(0, PrometheusText.Sum(samples, "ws_slow_consumer_closes_total"));
 
-                // Every name of the catalogue, with its type, exactly as DESIGN.md and issue 4 spell it.
+                // The names DESIGN.md ("Observability") and issue 4 spell out, with their types, and every other name of the catalogue.
+                var required = new Dictionary<string, string>
+                {
+                    ["ws_connections_active"] = "gauge",
+                    ["ws_close_codes_distribution_total"] = "counter",
+                    ["state_sync_latency_seconds"] = "histogram",
+                    ["ws_tcp_close_wait_sockets"] = "gauge",
+                    ["ws_heartbeat_timeouts_total"] = "counter",
+                    ["ws_sessions_resumed_total"] = "counter",
+                    ["ws_slow_consumer_closes_total"] = "counter",
+                    ["ws_send_queue_depth"] = "gauge",
+                };
+                foreach (var (name, type) in required)
+                {
+                    Assert.Equal(type, LifelineMetrics.PrometheusNames[name]);
+                }
+
                 foreach (var (name, type) in LifelineMetrics.PrometheusNames)
                 {
                     Assert.Contains($"# TYPE {name} {type}\n", busy.Text, StringComparison.Ordinal);
