@@ -90,7 +90,7 @@ public class DoctorTests
             await MetricsScraper.WaitForAsync(new Uri($"http://127.0.0.1:{port}/metrics"), s => Doctor.PrometheusText.Sum(s, "ws_connections_active") == 1, process);
 
             var output = new StringWriter();
-            var code = await LifelineCli.InvokeAsync(["doctor", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--interval", "200ms"], output, new StringWriter());
+            var code = await LifelineCli.InvokeAsync(["doctor", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--interval", "200ms", "--timeout", "20s"], output, new StringWriter());
             var report = output.ToString();
 
             Assert.True(code == ExitCodes.Success, $"exit {code}{Environment.NewLine}{report}");
