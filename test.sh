@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the repository: the .NET solution (protocol, engine, server, tool) and the browser client
-# (clients/js). One command for a fresh Debian machine (as root, or a developer with sudo) and for CI.
+# Runs every test of the repository: the .NET solution (protocol, engine, server, tool; with promtool for the
+# /metrics and alert-rule tests), the browser client (clients/js) and the dashboard in headless Chromium
+# (tests/dashboard). One command for a fresh Debian machine (as root, or a developer with sudo) and for CI.
 #
 #   ./test.sh                 build once (Release), run every test, print "N passed, M failed"
 #   CONFIGURATION=Debug ./test.sh
@@ -64,6 +65,13 @@ missing_dep() {
     problems+=("skipped: $1")
   fi
 }
+
+# ---------------------------------------------------------------- tools the .NET tests call
+# promtool (Debian's prometheus package): `promtool check metrics` on /metrics and `promtool test rules` on
+# deploy/prometheus/alerts.test.yml, both run from Lifeline.Cli.Tests, which fail (never skip) without it.
+if ! need_pkg promtool prometheus; then
+  missing_dep "promtool (Debian package prometheus) for the metrics and alert-rule tests"
+fi
 
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -153,6 +161,28 @@ if need_pkg node nodejs && need_pkg npm npm; then
   fi
 else
   missing_dep "clients/js tests (node and npm)"
+fi
+
+# ---------------------------------------------------------------- tests/dashboard (/dashboard in headless Chromium)
+if need_pkg node nodejs && need_pkg npm npm && need_pkg chromium chromium; then
+  echo "== tests/dashboard: npm ci && npm test (against the $CONFIGURATION build of lifeline)"
+  set +e
+  (cd tests/dashboard && npm ci --no-audit --no-fund && CONFIGURATION="$CONFIGURATION" npm test) 2>&1 | tee "$LOG_DIR/dashboard-test.log"
+  dash_rc=${PIPESTATUS[0]}
+  set -e
+  read -r dash_pass dash_fail dash_seen < <(awk '
+    /^(# |ℹ )pass [0-9]+$/ { passed += $NF; n++ }
+    /^(# |ℹ )fail [0-9]+$/ { failed += $NF }
+    END { printf "%d %d %d\n", passed, failed, n }' "$LOG_DIR/dashboard-test.log")
+  passed=$((passed + dash_pass))
+  failed=$((failed + dash_fail))
+  if [ "$dash_seen" -eq 0 ]; then
+    note_failure "tests/dashboard: no test summary (npm ci failed? exit $dash_rc; see $LOG_DIR/dashboard-test.log)"
+  elif [ "$dash_rc" -ne 0 ] && [ "$dash_fail" -eq 0 ]; then
+    note_failure "tests/dashboard: npm test exited with $dash_rc but reported no failed test"
+  fi
+else
+  missing_dep "tests/dashboard (node, npm and chromium)"
 fi
 
 # ---------------------------------------------------------------- summary

@@ -14,4 +14,7 @@ internal static class ExitCodes
 
     /// <summary>The server could not listen (address in use, no permission).</summary>
     public const int CannotListen = 3;
+
+    /// <summary><c>doctor</c>: a problem was found (lasting CLOSE_WAIT, nothing listening, metrics unreachable or alarming).</summary>
+    public const int DoctorFoundProblems = 4;
 }

@@ -5,7 +5,7 @@ namespace Lifeline.Cli;
 
 /// <summary>
 /// The <c>lifeline</c> command line: one root command, one file per subcommand under <c>Commands/</c>
-/// (serve now; doctor, check-proxy and bench to come).
+/// (serve and doctor now; check-proxy and bench to come).
 /// </summary>
 internal static class LifelineCli
 {
@@ -15,6 +15,7 @@ internal static class LifelineCli
     {
         var root = new RootCommand("lifeline: run and diagnose Lifeline servers (real-time state sync over WebSockets that survives the network).");
         root.Subcommands.Add(ServeCommand.Create().Command);
+        root.Subcommands.Add(DoctorCommand.Create().Command);
         return root;
     }
 

@@ -5,60 +5,148 @@ namespace Lifeline.Server;
 
 /// <summary>
 /// The one catalogue of Lifeline's instruments (System.Diagnostics.Metrics, meter <see cref="MeterName"/>).
-/// Instrument names are the Prometheus names operators see; labels stay low-cardinality (close code, initiator).
+/// Instrument names are chosen so that the Prometheus exporter (<c>MapLifelineMetrics</c>) exposes exactly the names in
+/// <see cref="PrometheusNames"/>: counters get the <c>_total</c> suffix from the exporter, units in braces add nothing,
+/// and the unit <c>s</c> of a name already ending in <c>_seconds</c> adds nothing either. Labels stay low-cardinality
+/// (close code, sync phase).
 /// </summary>
 public sealed class LifelineMetrics : IDisposable
 {
     /// <summary>The meter's name, for exporters and listeners.</summary>
     public const string MeterName = "Lifeline.Server";
 
+    /// <summary>The label of <c>state_sync_latency_seconds</c> for publish accepted -> delta written to a subscriber's socket.</summary>
+    public const string PhaseDelivery = "delivery";
+
+    /// <summary>The label of <c>state_sync_latency_seconds</c> for hello received -> a resubscribed channel's catch-up written.</summary>
+    public const string PhaseResync = "resync";
+
+    /// <summary>
+    /// The bucket boundaries of <c>state_sync_latency_seconds</c>, in seconds: 0.5 ms to 10 s, dense where a healthy
+    /// node sits (sub-millisecond to tens of milliseconds) and around the alert threshold (250 ms).
+    /// </summary>
+    public static readonly IReadOnlyList<double> SyncLatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    /// <summary>Every metric name as Prometheus shows it (DESIGN.md "Observability"), with its type.</summary>
+    public static readonly IReadOnlyDictionary<string, string> PrometheusNames = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["ws_connections_active"] = "gauge",
+        ["ws_close_codes_distribution_total"] = "counter",
+        ["state_sync_latency_seconds"] = "histogram",
+        ["ws_heartbeat_timeouts_total"] = "counter",
+        ["ws_sessions_resumed_total"] = "counter",
+        ["ws_slow_consumer_closes_total"] = "counter",
+        ["ws_send_queue_depth"] = "gauge",
+        ["ws_tcp_close_wait_sockets"] = "gauge",
+        ["ws_connection_duration_seconds"] = "histogram",
+    };
+
+    private static readonly KeyValuePair<string, object?> DeliveryTag = new("phase", PhaseDelivery);
+    private static readonly KeyValuePair<string, object?> ResyncTag = new("phase", PhaseResync);
+
     private readonly Meter _meter;
-    private readonly UpDownCounter<long> _active;
     private readonly Counter<long> _closeCodes;
-    private readonly Counter<long> _heartbeatTimeouts;
-    private readonly Counter<long> _slowConsumers;
-    private readonly Counter<long> _sessionsResumed;
     private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _syncLatency;
     private long _sendQueueDepth;
+    private long _active;
+    private long _heartbeatTimeouts;
+    private long _slowConsumers;
+    private long _sessionsResumed;
+    private volatile Func<IReadOnlyCollection<int>>? _listeningPorts;
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
     public LifelineMetrics(IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(MeterName);
-        _active = _meter.CreateUpDownCounter<long>("ws_connections_active", "{connection}", "WebSocket connections open now");
+        // Observable instruments where one series always exists: a scrape right after start shows 0, not nothing,
+        // so rate() and the alert rules have a series from the first scrape on.
+        _meter.CreateObservableGauge("ws_connections_active", () => Interlocked.Read(ref _active), "{connection}", "WebSocket connections open now (hello accepted, teardown not finished)");
         _closeCodes = _meter.CreateCounter<long>("ws_close_codes_distribution", "{connection}", "Connections ended, by close code");
-        _heartbeatTimeouts = _meter.CreateCounter<long>("ws_heartbeat_timeouts", "{connection}", "Connections closed with 4000: no pong within the heartbeat timeout");
-        _slowConsumers = _meter.CreateCounter<long>("ws_slow_consumer_closes", "{connection}", "Connections closed with 1013 because their send queue overflowed");
-        _sessionsResumed = _meter.CreateCounter<long>("ws_sessions_resumed", "{session}", "Sessions resumed by hello.resume");
-        _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived");
+        _meter.CreateObservableCounter("ws_heartbeat_timeouts", () => Interlocked.Read(ref _heartbeatTimeouts), "{connection}", "Connections closed with 4000: no pong within the heartbeat timeout");
+        _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
+        _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
+        _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
+        _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
+            "State sync latency. phase=delivery: publish accepted by the engine to the delta written to a subscriber's socket; "
+            + "phase=resync: hello received to a resubscribed channel's catch-up written to the socket",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [.. SyncLatencyBuckets] });
         _meter.CreateObservableGauge("ws_send_queue_depth", () => Interlocked.Read(ref _sendQueueDepth), "{message}", "Messages waiting in send queues, all connections");
+        _meter.CreateObservableGauge("ws_tcp_close_wait_sockets", ObserveCloseWait, "{socket}",
+            "TCP sockets in CLOSE_WAIT on the server's listening ports (/proc/net/tcp and tcp6): the peer closed, this process has not");
     }
 
-    internal void ConnectionOpened() => _active.Add(1);
+    /// <summary>
+    /// Where <c>ws_tcp_close_wait_sockets</c> looks: the listening ports, read at each collection (so port 0 resolved
+    /// by Kestrel after start is seen). Set by <c>MapLifelineMetrics</c>; null reports nothing.
+    /// </summary>
+    internal Func<IReadOnlyCollection<int>>? ListeningPorts
+    {
+        get => _listeningPorts;
+        set => _listeningPorts = value;
+    }
+
+    internal void ConnectionOpened() => Interlocked.Increment(ref _active);
 
     internal void ConnectionClosed(CloseCode code, bool wasOpen, TimeSpan duration)
     {
         if (wasOpen)
         {
-            _active.Add(-1);
+            Interlocked.Decrement(ref _active);
         }
 
-        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", code.Code.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)));
         _duration.Record(duration.TotalSeconds);
         if (code.Code == CloseCode.HeartbeatTimeout.Code)
         {
-            _heartbeatTimeouts.Add(1);
+            Interlocked.Increment(ref _heartbeatTimeouts);
         }
         else if (code.Code == CloseCode.TryAgainLater.Code)
         {
-            _slowConsumers.Add(1);
+            Interlocked.Increment(ref _slowConsumers);
         }
     }
 
-    internal void SessionResumed() => _sessionsResumed.Add(1);
+    internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);
 
     internal void SendQueueChanged(long delta) => Interlocked.Add(ref _sendQueueDepth, delta);
+
+    /// <summary>One delta written to a subscriber's socket, <paramref name="latency"/> after the publish was accepted. Allocation-free.</summary>
+    internal void DeliveryWritten(TimeSpan latency) => _syncLatency.Record(latency.TotalSeconds, DeliveryTag);
+
+    /// <summary>A resubscribed channel's catch-up written, <paramref name="sinceHello"/> after the hello was received.</summary>
+    internal void ResyncWritten(TimeSpan sinceHello) => _syncLatency.Record(sinceHello.TotalSeconds, ResyncTag);
+
+    /// <summary>
+    /// The <c>code</c> label: a code of the close-code table (<see cref="CloseCode.All"/>), else <c>other</c>. A client
+    /// may close with any code from 3000 to 4999; labelling each one would let clients grow the series without bound.
+    /// </summary>
+    internal static string CodeLabel(int code)
+    {
+        foreach (var known in CloseCode.All)
+        {
+            if (known.Code == code)
+            {
+                return known.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return "other";
+    }
+
+    private IEnumerable<Measurement<int>> ObserveCloseWait()
+    {
+        var ports = _listeningPorts?.Invoke();
+        if (ports is null || ports.Count == 0)
+        {
+            return [];
+        }
+
+        var count = TcpSocketTable.Read().Count(e => e.State == TcpState.CloseWait && ports.Contains(e.Local.Port));
+        return [new Measurement<int>(count)];
+    }
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

@@ -25,8 +25,8 @@ internal sealed record ServeApp(WebApplication App, ServeSettings Settings);
 
 /// <summary>
 /// Builds the web application behind <c>lifeline serve</c>: configuration, Kestrel on <c>http://{bind}:{port}</c>,
-/// logging, <c>AddLifeline</c>, <c>MapLifeline(path)</c>, <c>GET /healthz</c>, the browser client and demo
-/// (<see cref="BrowserAssets"/>) and, when asked, the test endpoints.
+/// logging, <c>AddLifeline</c>, <c>MapLifeline(path)</c>, <c>GET /healthz</c>, <c>GET /metrics</c> (Prometheus),
+/// <c>GET /dashboard</c>, the browser client and demo (<see cref="BrowserAssets"/>) and, when asked, the test endpoints.
 /// </summary>
 internal static class ServeHost
 {
@@ -35,6 +35,12 @@ internal static class ServeHost
 
     /// <summary>The health endpoint's path.</summary>
     public const string HealthPath = "/healthz";
+
+    /// <summary>The Prometheus scraping endpoint's path.</summary>
+    public const string MetricsPath = LifelineMetricsExtensions.DefaultMetricsPath;
+
+    /// <summary>The dashboard page's path.</summary>
+    public const string DashboardPath = LifelineMetricsExtensions.DefaultDashboardPath;
 
     /// <summary>Test-only endpoint that pauses the server's pings (<see cref="LifelineServer.PingsPaused"/>).</summary>
     public const string PausePingsPath = "/_test/pause-pings";
@@ -87,6 +93,7 @@ internal static class ServeHost
 
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);
+        builder.Services.AddLifelineMetrics();
 
         var app = builder.Build();
         app.MapGet(HealthPath, (LifelineServer server) => server.IsDraining
@@ -96,6 +103,8 @@ internal static class ServeHost
         {
             // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.
             app.MapLifeline(settings.Path);
+            app.MapLifelineMetrics(MetricsPath);
+            app.MapLifelineDashboard(DashboardPath, MetricsPath);
         }
         catch (OptionsValidationException ex)
         {

@@ -10,12 +10,15 @@ namespace Lifeline.Server.Channels;
 /// register for live deltas first and then catch up from history or a snapshot, and resyncs when a subscription
 /// sees a hole or an epoch change.
 /// </summary>
-internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<ChannelHub> logger)
+internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<ChannelHub> logger, TimeProvider time)
 {
     /// <summary>How many times a subscribe re-reads the history when deltas raced the read.</summary>
     private const int MaxRecoveryAttempts = 4;
 
     private readonly ConcurrentDictionary<string, LocalChannel> _channels = new(StringComparer.Ordinal);
+
+    /// <summary>The clock of the accepted-publish timestamps carried with queued deltas (the runtime's clock).</summary>
+    public TimeProvider Time { get; } = time;
 
     /// <summary>Channels with at least one local subscriber.</summary>
     public int ChannelCount => _channels.Count;

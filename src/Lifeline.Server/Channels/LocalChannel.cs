@@ -36,10 +36,13 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
             return;
         }
 
+        // "Publish accepted": the engine hands this node the delta it applied. With the embedded engine that is the
+        // same instant (OnDelta runs inside PublishAsync); with a remote engine the backplane hop is not counted.
+        var acceptedAt = hub.Time.GetTimestamp();
         ReadOnlyMemory<byte> bytes = ProtocolSerializer.Serialize(new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts));
         foreach (var s in subscribers)
         {
-            if (!s.OnDelta(delta, bytes))
+            if (!s.OnDelta(delta, bytes, acceptedAt))
             {
                 hub.StartResync(s);
             }

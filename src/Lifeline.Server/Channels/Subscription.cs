@@ -47,8 +47,11 @@ internal sealed class Subscription(Connection connection, string channel)
     }
 
     /// <summary>Called by the channel's fan-out with the delta and its bytes, serialized once for all subscribers.</summary>
+    /// <param name="delta">The delta.</param>
+    /// <param name="bytes">Its serialized message.</param>
+    /// <param name="acceptedAt">When the publish was accepted (timestamp of the hub's clock), carried to the send queue for the delivery latency.</param>
     /// <returns>False when the subscription needs a resync (hole or epoch change).</returns>
-    public bool OnDelta(ChannelDelta delta, ReadOnlyMemory<byte> bytes)
+    public bool OnDelta(ChannelDelta delta, ReadOnlyMemory<byte> bytes, long acceptedAt)
     {
         lock (_lock)
         {
@@ -76,7 +79,7 @@ internal sealed class Subscription(Connection connection, string channel)
             }
 
             _lastOffset = delta.Offset;
-            Connection.Send(bytes);
+            Connection.Send(bytes, acceptedAt);
             return true;
         }
     }

@@ -107,6 +107,14 @@ internal sealed partial class Connection
             return;
         }
 
+        if (previous is null && request.Since is not null)
+        {
+            // A reconnecting client resubscribing from its last position: its catch-up for this channel is queued;
+            // the resync latency (hello received -> catch-up written) is recorded once it is on the socket.
+            // A later subscribe to the same channel (previous is not null) is a hole repair, not a reconnect: not counted.
+            MarkResyncWhenWritten(_helloAt);
+        }
+
         if (counted)
         {
             return;

@@ -5,6 +5,8 @@ namespace Lifeline.Server.Internal;
 /// <summary>What the connection does with each client message: the hello handshake, heartbeats, requests.</summary>
 internal sealed partial class Connection
 {
+    private long _helloAt; // when the hello was received: the start of state_sync_latency_seconds{phase="resync"}
+
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> payload)
     {
         var parsed = ClientMessageParser.Parse(payload);
@@ -47,6 +49,7 @@ internal sealed partial class Connection
     /// <summary>The first message must be a valid hello with v=1 (else 1002); the authenticator may refuse (4001).</summary>
     private async Task HandleHelloAsync(ParseResult parsed)
     {
+        _helloAt = _runtime.Time.GetTimestamp();
         if (parsed.Message is not HelloMessage hello)
         {
             var why = parsed.IsSuccess ? $"expected hello, got {parsed.Type}" : $"bad hello: {parsed.ErrorMessage}";

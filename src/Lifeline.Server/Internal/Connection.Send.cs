@@ -9,13 +9,23 @@ namespace Lifeline.Server.Internal;
 /// serialized once and the same bytes are queued to each). The writer runs only while something is queued, so idle
 /// connections hold no task; it packs whatever is queued into one frame (line-feed separated) up to
 /// <see cref="LifelineOptions.MaxFrameSize"/>, so a busy connection costs one send per batch.
+/// Each queue entry carries the timestamp at which the engine accepted the publish it delivers (0 for other
+/// messages); after the frame is written the writer records <c>state_sync_latency_seconds{phase="delivery"}</c> for
+/// those entries. Entries are structs and the timestamps of a batch go to a reused buffer: nothing is allocated per message.
 /// </summary>
 internal sealed partial class Connection
 {
     private readonly Lock _sendLock = new();
-    private readonly Queue<ReadOnlyMemory<byte>> _sendQueue = new();
+    private readonly Queue<QueuedMessage> _sendQueue = new();
+    private long[] _batchPublishedAt = new long[16]; // writer-only: publish timestamps of the batch being written
+    private List<(long Sequence, long HelloAt)>? _resyncMarks; // under _sendLock; rare (one per resubscribed channel)
+    private long _enqueued; // under _sendLock: messages ever queued
+    private long _written; // under _sendLock: messages ever written
     private bool _writerRunning;
     private bool _sendClosed;
+
+    /// <summary>Serialized bytes, and when the engine accepted the publish they deliver (a timestamp of the runtime's <see cref="TimeProvider"/>; 0: not a delivery).</summary>
+    private readonly record struct QueuedMessage(ReadOnlyMemory<byte> Bytes, long PublishedAt);
 
     /// <summary>Messages waiting to be written.</summary>
     public int SendQueueDepth
@@ -32,8 +42,10 @@ internal sealed partial class Connection
     public bool Send(ServerMessage message) => Send(ProtocolSerializer.Serialize(message));
 
     /// <summary>Queues serialized bytes. An overflow is a slow consumer: the connection is closed with 1013.</summary>
+    /// <param name="utf8">The message.</param>
+    /// <param name="publishedAt">For a live delta: when the engine accepted its publish (runtime timestamp); else 0.</param>
     /// <returns>False when the connection is closing or the queue overflowed.</returns>
-    public bool Send(ReadOnlyMemory<byte> utf8)
+    public bool Send(ReadOnlyMemory<byte> utf8, long publishedAt = 0)
     {
         var startWriter = false;
         var overflow = false;
@@ -50,7 +62,8 @@ internal sealed partial class Connection
             }
             else
             {
-                _sendQueue.Enqueue(utf8);
+                _sendQueue.Enqueue(new QueuedMessage(utf8, publishedAt));
+                _enqueued++;
                 _runtime.Metrics.SendQueueChanged(1);
                 if (!_writerRunning)
                 {
@@ -82,6 +95,8 @@ internal sealed partial class Connection
         {
             ReadOnlyMemory<byte> frame;
             byte[]? rented = null;
+            var deliveries = 0;
+            int taken;
             lock (_sendLock)
             {
                 if (_sendQueue.Count == 0 || _sendClosed)
@@ -91,22 +106,24 @@ internal sealed partial class Connection
                 }
 
                 var first = _sendQueue.Dequeue();
-                var taken = 1;
-                if (_sendQueue.Count == 0 || first.Length + 1 + _sendQueue.Peek().Length > maxFrame)
+                taken = 1;
+                NoteDelivery(first.PublishedAt, ref deliveries);
+                if (_sendQueue.Count == 0 || first.Bytes.Length + 1 + _sendQueue.Peek().Bytes.Length > maxFrame)
                 {
-                    frame = first;
+                    frame = first.Bytes;
                 }
                 else
                 {
                     rented = ArrayPool<byte>.Shared.Rent(maxFrame);
-                    first.Span.CopyTo(rented);
-                    var length = first.Length;
-                    while (_sendQueue.Count > 0 && length + 1 + _sendQueue.Peek().Length <= maxFrame)
+                    first.Bytes.Span.CopyTo(rented);
+                    var length = first.Bytes.Length;
+                    while (_sendQueue.Count > 0 && length + 1 + _sendQueue.Peek().Bytes.Length <= maxFrame)
                     {
                         var next = _sendQueue.Dequeue();
                         rented[length++] = ProtocolConstants.MessageSeparator;
-                        next.Span.CopyTo(rented.AsSpan(length));
-                        length += next.Length;
+                        next.Bytes.Span.CopyTo(rented.AsSpan(length));
+                        length += next.Bytes.Length;
+                        NoteDelivery(next.PublishedAt, ref deliveries);
                         taken++;
                     }
 
@@ -121,6 +138,7 @@ internal sealed partial class Connection
                 // Not cancellable on purpose: cancelling a WebSocket send aborts the socket. A send blocked by a peer
                 // that stopped reading is ended by teardown, which aborts the socket when its close cannot go out.
                 await _socket.SendAsync(frame, WebSocketMessageType.Text, true, CancellationToken.None);
+                RecordWritten(taken, deliveries);
             }
             catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
             {
@@ -139,6 +157,71 @@ internal sealed partial class Connection
                     ArrayPool<byte>.Shared.Return(rented);
                 }
             }
+        }
+    }
+
+    /// <summary>Keeps a batch entry's publish timestamp (writer thread only; the buffer grows to the largest batch, once).</summary>
+    private void NoteDelivery(long publishedAt, ref int deliveries)
+    {
+        if (publishedAt == 0)
+        {
+            return;
+        }
+
+        if (deliveries == _batchPublishedAt.Length)
+        {
+            Array.Resize(ref _batchPublishedAt, deliveries * 2);
+        }
+
+        _batchPublishedAt[deliveries++] = publishedAt;
+    }
+
+    /// <summary>After a frame went out: delivery latencies of its deltas, and resync marks now reached.</summary>
+    private void RecordWritten(int taken, int deliveries)
+    {
+        var now = _runtime.Time.GetTimestamp();
+        for (var i = 0; i < deliveries; i++)
+        {
+            _runtime.Metrics.DeliveryWritten(_runtime.Time.GetElapsedTime(_batchPublishedAt[i], now));
+        }
+
+        lock (_sendLock)
+        {
+            _written += taken;
+            if (_resyncMarks is { Count: > 0 } marks)
+            {
+                for (var i = marks.Count - 1; i >= 0; i--)
+                {
+                    if (marks[i].Sequence <= _written)
+                    {
+                        _runtime.Metrics.ResyncWritten(_runtime.Time.GetElapsedTime(marks[i].HelloAt, now));
+                        marks.RemoveAt(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records <c>state_sync_latency_seconds{phase="resync"}</c> (hello received -> now) once everything queued so
+    /// far (a subscribe's reply and catch-up) has been written; at once when it already has been.
+    /// </summary>
+    private void MarkResyncWhenWritten(long helloAt)
+    {
+        lock (_sendLock)
+        {
+            if (_sendClosed)
+            {
+                return;
+            }
+
+            if (_written >= _enqueued)
+            {
+                _runtime.Metrics.ResyncWritten(_runtime.Time.GetElapsedTime(helloAt));
+                return;
+            }
+
+            (_resyncMarks ??= []).Add((_enqueued, helloAt));
         }
     }
 

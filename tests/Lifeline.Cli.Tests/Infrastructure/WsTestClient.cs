@@ -24,17 +24,34 @@ public sealed class WsTestClient : IAsyncDisposable
     public Task<(WebSocketCloseStatus? Status, string? Reason)> Closed => _closed.Task;
 
     /// <summary>Connects, sends hello with <paramref name="token"/>, and returns the welcome.</summary>
-    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token)
+    public static Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token) => ConnectAsync(uri, token, resume: null);
+
+    /// <summary>Connects, sends hello with <paramref name="token"/> and <paramref name="resume"/> (a session token), and returns the welcome.</summary>
+    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token, string? resume)
     {
         var client = new WsTestClient();
         client._socket.Options.KeepAliveInterval = TimeSpan.Zero;
         using var cts = new CancellationTokenSource(Timeout);
         await client._socket.ConnectAsync(uri, cts.Token);
-        var hello = JsonSerializer.Serialize(new { type = "hello", v = 1, token, client = "lifeline-cli-tests/1" });
+        var hello = JsonSerializer.Serialize(new { type = "hello", v = 1, token, resume, client = "lifeline-cli-tests/1" }, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull });
         await client._socket.SendAsync(Encoding.UTF8.GetBytes(hello), WebSocketMessageType.Text, true, cts.Token);
         client._loop = Task.Run(client.ReceiveLoopAsync);
         var welcome = await client.ReceiveTypeAsync("welcome");
         return (client, welcome);
+    }
+
+    /// <summary>Sends one message (serialized as JSON).</summary>
+    public async Task SendJsonAsync(object message)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        await _socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, cts.Token);
+    }
+
+    /// <summary>Starts the close handshake with <paramref name="status"/>; <see cref="Closed"/> completes with the server's answer.</summary>
+    public async Task CloseAsync(WebSocketCloseStatus status)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        await _socket.CloseOutputAsync(status, null, cts.Token);
     }
 
     public async Task<JsonElement> ReceiveTypeAsync(string type)

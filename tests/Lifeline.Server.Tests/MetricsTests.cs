@@ -1,0 +1,80 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Lifeline.Server.Tests;
+
+/// <summary>The metrics catalogue: the CLOSE_WAIT gauge reads the kernel's socket table; close-code labels stay bounded.</summary>
+public class MetricsTests
+{
+    [Fact]
+    public async Task CloseWaitGauge_CountsSocketsThePeerClosedButWeHoldOpen_OnTheListeningPortOnly()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new LifelineMetrics(factory);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        metrics.ListeningPorts = () => [port];
+
+        Assert.Equal(0, Observe(factory));
+
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                held.Add(await listener.AcceptSocketAsync());
+                client.Close();
+            }
+
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (Observe(factory) != 2)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"gauge says {Observe(factory)}, expected 2 sockets in CLOSE_WAIT");
+                await Task.Delay(20); // polling /proc/net/tcp, bounded
+            }
+
+            metrics.ListeningPorts = () => [port + 1];
+            Assert.Equal(0, Observe(factory));
+        }
+        finally
+        {
+            foreach (var s in held)
+            {
+                s.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1000, "1000")]
+    [InlineData(1006, "1006")]
+    [InlineData(4000, "4000")]
+    [InlineData(4001, "4001")]
+    [InlineData(4321, "other")]
+    [InlineData(3000, "other")]
+    public void CloseCodeLabel_IsATableCode_OrOther(int code, string label) => Assert.Equal(label, LifelineMetrics.CodeLabel(code));
+
+    /// <summary>Reads the gauge of the instance made by <paramref name="factory"/> (other tests' servers run in parallel).</summary>
+    private static int Observe(IMeterFactory factory)
+    {
+        var value = -1;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name == LifelineMetrics.MeterName && instrument.Name == "ws_tcp_close_wait_sockets")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, measurement, _, _) => value = measurement);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return value;
+    }
+}
