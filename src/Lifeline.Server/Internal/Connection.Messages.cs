@@ -158,9 +158,9 @@ internal sealed partial class Connection
             var record = new Lifeline.Engine.SessionRecord(SessionToken!, UserId, _runtime.Time.GetUtcNow());
             await _runtime.Engine.StoreSessionAsync(record, _runtime.Time.GetUtcNow() + _runtime.Options.ResumeWindow, closing is null ? Aborted : CancellationToken.None);
         }
-        catch (Exception ex) when (ex is Lifeline.Engine.EngineUnavailableException or OperationCanceledException)
+        catch (Exception ex) when (ex is Lifeline.Engine.EngineUnavailableException or OperationCanceledException or ObjectDisposedException)
         {
-            // without the engine the session simply cannot be resumed; the client gets a fresh one
+            // without the engine (down, or disposed at host shutdown) the session simply cannot be resumed; the client gets a fresh one
         }
     }
 
