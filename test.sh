@@ -65,6 +65,12 @@ missing_dep() {
   fi
 }
 
+# ---------------------------------------------------------------- servers the .NET tests start themselves
+# Lifeline.Redis.Tests start redis-server (and redis-cli for the cluster) on free loopback ports and stop them.
+# A missing server makes those tests fail: they never skip.
+need_pkg redis-server redis-server || missing_dep "redis-server (Debian package redis-server) for Lifeline.Redis.Tests"
+need_pkg redis-cli redis-tools || missing_dep "redis-cli (Debian package redis-tools) for the Redis Cluster tests"
+
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then
   note_failure "the .NET SDK (dotnet) is not on PATH"
