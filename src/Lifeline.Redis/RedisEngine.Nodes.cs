@@ -20,7 +20,7 @@ public sealed partial class RedisEngine
                 await HeartbeatAsync().ConfigureAwait(false);
                 await ReapDeadNodesAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException)
+            catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException or ObjectDisposedException)
             {
                 RedisLog.NodeHeartbeatFailed(_logger, NodeId, ex);
             }
@@ -100,8 +100,9 @@ public sealed partial class RedisEngine
             await RemoveNodeMembersAsync(NodeId, "disconnect").ConfigureAwait(false);
             await CallAsync(() => Db.KeyDeleteAsync(_keys.NodeAlive(NodeId))).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException)
+        catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException or ObjectDisposedException)
         {
+            // Redis is down or the connection is gone: the other nodes remove these members when the liveness key expires.
             RedisLog.NodeHeartbeatFailed(_logger, NodeId, ex);
         }
     }
