@@ -9,7 +9,7 @@ public class CommandLineTests
     public static readonly string[] ServeOptionNames =
     [
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
-        "--max-message-size", "--auth", "--log-format", "--test-endpoints",
+        "--max-message-size", "--auth", "--log-format", "--test-endpoints", "--redis",
     ];
 
     [Fact]

@@ -38,6 +38,7 @@ public class DocsTests
             ["--auth"] = $"`{ServeSettings.DefaultAuth.ToString().ToLowerInvariant()}`",
             ["--log-format"] = $"`{ServeSettings.DefaultLogFormat.ToString().ToLowerInvariant()}`",
             ["--test-endpoints"] = "off",
+            ["--redis"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 

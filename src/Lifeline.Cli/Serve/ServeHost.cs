@@ -1,5 +1,6 @@
 using Lifeline.Cli.Logging;
 using Lifeline.Cli.Parsing;
+using Lifeline.Redis;
 using Lifeline.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -84,11 +85,18 @@ internal static class ServeHost
         }
 
         builder.Services.AddLifeline(settings.Apply);
+        if (settings.Redis is { } redis)
+        {
+            builder.Services.AddLifelineRedis(o => o.Configuration = redis);
+        }
 
         var app = builder.Build();
-        app.MapGet(HealthPath, (LifelineServer server) => server.IsDraining
+        app.MapGet(HealthPath, (LifelineServer server, Lifeline.Engine.ILifelineEngine engine) => server.IsDraining
             ? Results.Json(new HealthReport("draining", null), CliJsonContext.Default.HealthReport, statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Json(new HealthReport("ok", server.ConnectionCount), CliJsonContext.Default.HealthReport));
+            : Results.Json(
+                // Redis down: the node keeps its connections (and says so); publishes fail with unavailable until it returns.
+                new HealthReport(engine is Lifeline.Redis.RedisEngine { IsConnected: false } ? "degraded" : "ok", server.ConnectionCount),
+                CliJsonContext.Default.HealthReport));
         try
         {
             // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.

@@ -37,6 +37,10 @@ public sealed class WsTestClient : IAsyncDisposable
         return (client, welcome);
     }
 
+    /// <summary>Sends one text message (a JSON line).</summary>
+    public Task SendAsync(string json) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, _stop.Token);
+
     public async Task<JsonElement> ReceiveTypeAsync(string type)
     {
         using var cts = new CancellationTokenSource(Timeout);
