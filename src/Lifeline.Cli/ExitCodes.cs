@@ -14,4 +14,7 @@ internal static class ExitCodes
 
     /// <summary>The server could not listen (address in use, no permission).</summary>
     public const int CannotListen = 3;
+
+    /// <summary><c>check-proxy</c> found settings that will cut or break WebSocket connections.</summary>
+    public const int ProxyProblems = 4;
 }
