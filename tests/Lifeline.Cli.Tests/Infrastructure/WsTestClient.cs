@@ -24,13 +24,15 @@ public sealed class WsTestClient : IAsyncDisposable
     public Task<(WebSocketCloseStatus? Status, string? Reason)> Closed => _closed.Task;
 
     /// <summary>Connects, sends hello with <paramref name="token"/>, and returns the welcome.</summary>
-    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token)
+    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token, string? resume = null)
     {
         var client = new WsTestClient();
         client._socket.Options.KeepAliveInterval = TimeSpan.Zero;
         using var cts = new CancellationTokenSource(Timeout);
         await client._socket.ConnectAsync(uri, cts.Token);
-        var hello = JsonSerializer.Serialize(new { type = "hello", v = 1, token, client = "lifeline-cli-tests/1" });
+        var hello = resume is null
+            ? JsonSerializer.Serialize(new { type = "hello", v = 1, token, client = "lifeline-cli-tests/1" })
+            : JsonSerializer.Serialize(new { type = "hello", v = 1, token, resume, client = "lifeline-cli-tests/1" });
         await client._socket.SendAsync(Encoding.UTF8.GetBytes(hello), WebSocketMessageType.Text, true, cts.Token);
         client._loop = Task.Run(client.ReceiveLoopAsync);
         var welcome = await client.ReceiveTypeAsync("welcome");
