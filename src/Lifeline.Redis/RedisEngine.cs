@@ -468,9 +468,18 @@ public sealed partial class RedisEngine : ILifelineEngine
     private Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] values) =>
         CallAsync(() => Db.ScriptEvaluateAsync(script, keys, values));
 
-    /// <summary>Runs a Redis call; a lost or timed-out connection becomes <see cref="EngineUnavailableException"/>.</summary>
-    private static async Task<T> CallAsync<T>(Func<Task<T>> call)
+    /// <summary>
+    /// Runs a Redis call; a lost or timed-out connection becomes <see cref="EngineUnavailableException"/>. With no
+    /// connection at all it fails at once rather than queue until the command timeout, so clients get a prompt
+    /// <c>unavailable</c>.
+    /// </summary>
+    private async Task<T> CallAsync<T>(Func<Task<T>> call)
     {
+        if (!_redis.IsConnected)
+        {
+            throw new EngineUnavailableException("Redis is unavailable: not connected");
+        }
+
         try
         {
             return await call().ConfigureAwait(false);

@@ -89,8 +89,9 @@ public sealed class RedisEngineOptions
 
     /// <summary>
     /// Whether fan-out uses sharded pub/sub (<c>SPUBLISH</c>/<c>SSUBSCRIBE</c>, Redis 7 and later, required to spread
-    /// fan-out over a Redis Cluster) or classic <c>PUBLISH</c>. Null: decided from the server's version at start-up.
-    /// The default is null.
+    /// fan-out over a Redis Cluster) or classic <c>PUBLISH</c>. Null: decided from the server's version at start-up
+    /// (classic when Redis cannot be reached then). All nodes must agree: set it explicitly when nodes may start while
+    /// Redis is down. The default is null.
     /// </summary>
     public bool? UseShardedPubSub { get; set; }
 

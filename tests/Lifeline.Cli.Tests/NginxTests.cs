@@ -91,11 +91,11 @@ public sealed class NginxTests(RedisFixture redis)
         {
             var (client, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "idle");
             await using var cut = client;
-            var started = DateTimeOffset.UtcNow;
-            var closed = await Task.WhenAny(cut.Closed, Task.Delay(TimeSpan.FromSeconds(10)));
+            // The first ping is jittered within the interval, so the cut comes 3 s after the first or the second ping:
+            // by about 8 s. Within the same 15 s the 1 s heartbeat kept its connection.
+            var closed = await Task.WhenAny(cut.Closed, Task.Delay(TimeSpan.FromSeconds(15)));
             Assert.Same(cut.Closed, closed);
-            Assert.True(DateTimeOffset.UtcNow - started < TimeSpan.FromSeconds(5), "cut by nginx's 3 s timeout, before the first ping");
-            Assert.Contains("timed out", nginx.ErrorLog, StringComparison.Ordinal);
+            Assert.Contains("upstream timed out", nginx.ErrorLog, StringComparison.Ordinal);
         }
 
         // The checker flags exactly that configuration for the 5 s heartbeat.
