@@ -188,3 +188,52 @@ public sealed class NginxTests(RedisFixture redis)
         Assert.False(survivor.HasExited);
     }
 }
+
+/// <summary>A SIGKILLed <c>lifeline serve --redis</c> node: the other node broadcasts its users' leaves, once.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class NodeDeathTests(RedisFixture redis)
+{
+    [Fact]
+    public async Task ANodeKilledWithSigkill_ItsUsersLeave_Once_WhenItsLivenessKeyExpires()
+    {
+        var environment = new Dictionary<string, string> { ["Lifeline__RedisEngine__NodeTtl"] = "00:00:02" };
+        string[] args = ["serve", "--port", "0", "--auth", "dev", "--redis", redis.Server.Configuration];
+        await using var doomed = LifelineProcess.Start(args, environment);
+        await using var survivor = LifelineProcess.Start(args, environment);
+        var doomedPort = await doomed.WaitForListeningPortAsync();
+        var survivorPort = await survivor.WaitForListeningPortAsync();
+        var channel = "room:" + Guid.NewGuid().ToString("N");
+
+        var (bob, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{survivorPort}/ws"), "bob");
+        await using var bobClient = bob;
+        await bob.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+        await bob.ReceiveTypeAsync("subscribed");
+        var (alice, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{doomedPort}/ws"), "alice");
+        await using var aliceClient = alice;
+        await alice.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+        await alice.ReceiveTypeAsync("subscribed");
+        await ExpectPresenceAsync(bob, "join", "alice");
+
+        await doomed.KillAsync();
+
+        var leave = await ExpectPresenceAsync(bob, "leave", "alice");
+        Assert.Equal("disconnect", leave.GetProperty("reason").GetString());
+
+        // The survivor logged the clean-up (RedisNodeReaped), and the dead node left the node index in the same step, so
+        // no later round can reap it again (RedisEngineTests runs extra rounds deterministically). A delta published now
+        // must be the next thing bob sees: no second leave came before it.
+        var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal));
+        Assert.Contains("removed its 1 presence members", reaped, StringComparison.Ordinal);
+        await bob.SendAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"after":true}}""");
+        var next = await bob.ReceiveAnyAsync(m => m.GetProperty("type").GetString() is "presence" or "delta");
+        Assert.Equal("delta", next.GetProperty("type").GetString());
+    }
+
+    private static async Task<System.Text.Json.JsonElement> ExpectPresenceAsync(WsTestClient client, string type, string user)
+    {
+        // bob also sees his own join: skip other users' events.
+        var presence = await client.ReceiveAnyAsync(m => m.GetProperty("type").GetString() == "presence" && m.GetProperty("user").GetString() == user);
+        Assert.Equal((type, user), (presence.GetProperty("event").GetString(), presence.GetProperty("user").GetString()));
+        return presence;
+    }
+}

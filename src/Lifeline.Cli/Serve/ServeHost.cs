@@ -87,7 +87,13 @@ internal static class ServeHost
         builder.Services.AddLifeline(settings.Apply);
         if (settings.Redis is { } redis)
         {
-            builder.Services.AddLifelineRedis(o => o.Configuration = redis);
+            // The engine's other settings (NodeTtl, HistorySize, ...) come from configuration section Lifeline:RedisEngine.
+            var engineSection = builder.Configuration.GetSection(ServeSettings.SectionName + ":RedisEngine");
+            builder.Services.AddLifelineRedis(o =>
+            {
+                engineSection.Bind(o);
+                o.Configuration = redis;
+            });
         }
 
         var app = builder.Build();

@@ -43,6 +43,20 @@ public sealed class WsTestClient : IAsyncDisposable
     public Task SendAsync(string json) =>
         _socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, _stop.Token);
 
+    /// <summary>The next message that matches <paramref name="match"/> (others are dropped).</summary>
+    public async Task<JsonElement> ReceiveAnyAsync(Func<JsonElement, bool> match)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        while (true)
+        {
+            var message = await _messages.Reader.ReadAsync(cts.Token);
+            if (match(message))
+            {
+                return message;
+            }
+        }
+    }
+
     public async Task<JsonElement> ReceiveTypeAsync(string type)
     {
         using var cts = new CancellationTokenSource(Timeout);
