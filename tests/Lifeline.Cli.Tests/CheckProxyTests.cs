@@ -147,3 +147,52 @@ public sealed class CheckProxyTests : IDisposable
         Assert.Contains("not closed", output, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>lifeline check-proxy</c> on HAProxy configurations.</summary>
+public sealed class CheckProxyHaproxyTests : IDisposable
+{
+    private readonly string _file = Path.Combine(Path.GetTempPath(), $"lifeline-haproxy-{Guid.NewGuid():N}.cfg");
+
+    public void Dispose() => File.Delete(_file);
+
+    private async Task<(int Code, string Output)> RunAsync(string config)
+    {
+        await File.WriteAllTextAsync(_file, config);
+        using var output = new StringWriter();
+        var code = await LifelineCli.InvokeAsync(["check-proxy", _file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s"], output, output);
+        return (code, output.ToString());
+    }
+
+    [Fact]
+    public async Task ATunnelTimeoutAboveTwiceTheThreshold_Passes_EvenWithShortClientTimeouts()
+    {
+        var (code, output) = await RunAsync("""
+            defaults
+                mode http
+                timeout client 10s
+                timeout server 10s
+                timeout tunnel 1h
+            backend lifeline
+                server a 127.0.0.1:8081
+            """);
+
+        Assert.True(code == 0, output);
+    }
+
+    [Fact]
+    public async Task WithoutATunnelTimeout_TheClientTimeoutCuts_AndBareNumbersAreMilliseconds()
+    {
+        var (code, output) = await RunAsync("""
+            defaults
+                timeout client 30000
+                timeout server 60s
+            listen lifeline
+                bind 127.0.0.1:8080
+                server a 127.0.0.1:8081
+            """);
+
+        Assert.Equal(4, code);
+        Assert.Contains($"{_file}:2: error: listen lifeline: timeout client (no timeout tunnel) 30s is not longer than", output, StringComparison.Ordinal);
+        Assert.Contains($"{_file}:3: warning: listen lifeline: timeout server (no timeout tunnel) 1m is under 2x", output, StringComparison.Ordinal);
+    }
+}

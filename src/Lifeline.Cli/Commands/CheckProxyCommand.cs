@@ -22,6 +22,7 @@ internal sealed class CheckProxyCommand
         Command = new Command(Name, "Check an nginx configuration in front of Lifeline: for every location with proxy_pass, "
             + "proxy_read_timeout and proxy_send_timeout must exceed the heartbeat interval + timeout (2x for a safe margin), "
             + "proxy_http_version must be 1.1, the Upgrade and Connection headers must be passed on, and proxy_buffering should be off. "
+            + "An HAProxy configuration is recognized too: timeout tunnel (or, without it, timeout client and timeout server) is checked the same way. "
             + "Prints FILE:LINE: severity: message for each finding; exits with 4 when there are findings, 2 when the file cannot be read.")
         {
             File, HeartbeatInterval, HeartbeatTimeout,
@@ -58,10 +59,16 @@ internal sealed class CheckProxyCommand
         var output = result.InvocationConfiguration.Output;
         var error = result.InvocationConfiguration.Error;
         var file = result.GetValue(File)!;
-        IReadOnlyList<NginxDirective> config;
+        var interval = result.GetValue(HeartbeatInterval);
+        var timeout = result.GetValue(HeartbeatTimeout);
+        IReadOnlyList<ProxyFinding> findings;
+        int locations;
         try
         {
-            config = NginxConfig.Parse(await System.IO.File.ReadAllTextAsync(file, cancellationToken));
+            var text = await System.IO.File.ReadAllTextAsync(file, cancellationToken);
+            findings = HaproxyChecker.LooksLikeHaproxy(text)
+                ? HaproxyChecker.Check(text, interval, timeout, out locations)
+                : ProxyChecker.Check(NginxConfig.Parse(text), interval, timeout, out locations);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -74,9 +81,6 @@ internal sealed class CheckProxyCommand
             return ExitCodes.BadSettings;
         }
 
-        var interval = result.GetValue(HeartbeatInterval);
-        var timeout = result.GetValue(HeartbeatTimeout);
-        var findings = ProxyChecker.Check(config, interval, timeout, out var locations);
         foreach (var f in findings.OrderBy(f => f.Line))
         {
             await output.WriteLineAsync($"{file}:{f.Line}: {f.Severity.ToString().ToLowerInvariant()}: {f.Location}: {f.Message}");
@@ -84,7 +88,7 @@ internal sealed class CheckProxyCommand
 
         if (locations == 0)
         {
-            await output.WriteLineAsync($"{file}: no location with proxy_pass found: nothing to check");
+            await output.WriteLineAsync($"{file}: no location with proxy_pass (nginx) or frontend/backend/listen section (HAProxy) found: nothing to check");
             return ExitCodes.ProxyProblems;
         }
 
