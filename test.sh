@@ -72,6 +72,13 @@ missing_dep() {
 if ! need_pkg promtool prometheus; then
   missing_dep "promtool (Debian package prometheus) for the metrics and alert-rule tests"
 fi
+# ---------------------------------------------------------------- servers the .NET tests start themselves
+# Lifeline.Redis.Tests start redis-server (and redis-cli for the cluster) on free loopback ports and stop them.
+# A missing server makes those tests fail: they never skip.
+need_pkg redis-server redis-server || missing_dep "redis-server (Debian package redis-server) for Lifeline.Redis.Tests"
+need_pkg redis-cli redis-tools || missing_dep "redis-cli (Debian package redis-tools) for the Redis Cluster tests"
+# Lifeline.Cli.Tests run deploy/nginx/lifeline.conf in a real nginx (a foreground child process on a free loopback port).
+need_pkg nginx nginx || missing_dep "nginx (Debian package nginx) for the proxy tests"
 
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then

@@ -17,4 +17,7 @@ internal static class ExitCodes
 
     /// <summary><c>doctor</c>: a problem was found (lasting CLOSE_WAIT, nothing listening, metrics unreachable or alarming).</summary>
     public const int DoctorFoundProblems = 4;
+
+    /// <summary><c>check-proxy</c> found settings that will cut or break WebSocket connections.</summary>
+    public const int ProxyProblems = 4;
 }

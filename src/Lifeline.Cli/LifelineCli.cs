@@ -16,6 +16,7 @@ internal static class LifelineCli
         var root = new RootCommand("lifeline: run and diagnose Lifeline servers (real-time state sync over WebSockets that survives the network).");
         root.Subcommands.Add(ServeCommand.Create().Command);
         root.Subcommands.Add(DoctorCommand.Create().Command);
+        root.Subcommands.Add(CheckProxyCommand.Create().Command);
         return root;
     }
 

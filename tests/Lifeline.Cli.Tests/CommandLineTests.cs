@@ -10,7 +10,7 @@ public class CommandLineTests
     [
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
         "--max-message-size", "--auth", "--log-format", "--test-endpoints",
-        "--history-size", "--history-age", "--resume-window", "--presence-grace",
+        "--history-size", "--history-age", "--resume-window", "--presence-grace", "--redis",
     ];
 
     [Fact]

@@ -42,6 +42,7 @@ public class DocsTests
             ["--history-age"] = $"`{DurationParser.Format(TimeSpan.FromSeconds(Lifeline.Engine.MemoryEngineOptions.DefaultHistoryAgeSeconds))}`",
             ["--resume-window"] = $"`{DurationParser.Format(LifelineOptions.DefaultResumeWindow)}`",
             ["--presence-grace"] = $"`{DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}`",
+            ["--redis"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 

@@ -38,7 +38,7 @@ public abstract partial class EngineContractTests : IAsyncLifetime
     public Task InitializeAsync() => Task.CompletedTask;
 
     /// <inheritdoc />
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         foreach (var engine in _engines)
         {

@@ -96,6 +96,9 @@ internal sealed class RecordingObserver : IChannelObserver
     /// <summary>Completes when at least <paramref name="count"/> presence events were received.</summary>
     public Task WaitForPresenceAsync(int count) => WaitAsync(() => _presence.Count >= count);
 
+    /// <summary>Completes when at least <paramref name="count"/> epoch changes were received.</summary>
+    public Task WaitForEpochChangesAsync(int count) => WaitAsync(() => _epochs.Count >= count);
+
     /// <summary>Completes when a delta with <paramref name="offset"/> was received.</summary>
     public Task WaitForOffsetAsync(long offset) => WaitAsync(() => _deltas.Exists(d => d.Offset == offset));
 

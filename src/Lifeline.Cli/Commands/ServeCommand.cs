@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Lifeline.Cli.Commands;
 
 /// <summary>
-/// <c>lifeline serve</c>: runs a Lifeline server with the embedded in-memory engine. Each flag overrides the same
+/// <c>lifeline serve</c>: runs a Lifeline server with the embedded in-memory engine, or a node on Redis (<c>--redis</c>). Each flag overrides the same
 /// setting from configuration (<c>appsettings.json</c>, environment variables <c>Lifeline__*</c>); see <see cref="ServeSettings"/>.
 /// </summary>
 internal sealed class ServeCommand
@@ -19,13 +19,13 @@ internal sealed class ServeCommand
 
     private ServeCommand()
     {
-        Command = new Command(Name, "Run a Lifeline server with the embedded in-memory engine: the WebSocket endpoint and GET /healthz. "
+        Command = new Command(Name, "Run a Lifeline server (the embedded in-memory engine, or one node of several on Redis with --redis): the WebSocket endpoint and GET /healthz. "
             + "Every setting can also come from configuration, section Lifeline: appsettings.json (next to the binary or in the current directory) "
             + "and environment variables such as Lifeline__Port=9000, Lifeline__HeartbeatInterval=5s, Lifeline__Auth=dev. Flags override configuration. "
             + "Stops gracefully on SIGTERM or Ctrl+C: clients get close 1001 with a retry_after_ms hint.")
         {
             Bind, Port, Path, HeartbeatInterval, HeartbeatTimeout, HandshakeTimeout, MaxMessageSize, Auth, LogFormat, TestEndpoints,
-            HistorySize, HistoryAge, ResumeWindow, PresenceGrace,
+            HistorySize, HistoryAge, ResumeWindow, PresenceGrace, Redis,
         };
         Command.SetAction(RunAsync);
     }
@@ -110,6 +110,14 @@ internal sealed class ServeCommand
         "--presence-grace",
         $"How long after an abnormal close a user stays present, waiting for a resume, before the leave is broadcast (a normal close leaves at once). Default: {DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}.");
 
+    public Option<string?> Redis { get; } = new("--redis")
+    {
+        Description = "Run as one node of several on Redis (the Redis engine: fan-out across nodes, shared history, presence and sessions), "
+            + "for example localhost:6379 or a StackExchange.Redis configuration string such as host1:7000,host2:7000 for a cluster. "
+            + "Redis being down does not stop the node: publishes fail with unavailable and /healthz says degraded. Default: none (the embedded in-memory engine, one node).",
+        HelpName = "host:port",
+    };
+
     /// <summary>Creates the command with its options and action.</summary>
     /// <returns>The command.</returns>
     public static ServeCommand Create() => new();
@@ -133,6 +141,7 @@ internal sealed class ServeCommand
         HistoryAge = Given(result, HistoryAge) ? result.GetValue(HistoryAge) : null,
         ResumeWindow = Given(result, ResumeWindow) ? result.GetValue(ResumeWindow) : null,
         PresenceGrace = Given(result, PresenceGrace) ? result.GetValue(PresenceGrace) : null,
+        Redis = Given(result, Redis) ? result.GetValue(Redis) : null,
     };
 
     /// <summary>

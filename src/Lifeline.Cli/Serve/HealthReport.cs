@@ -2,8 +2,12 @@ using System.Text.Json.Serialization;
 
 namespace Lifeline.Cli.Serve;
 
-/// <summary>The body of <c>GET /healthz</c>: <c>{"status":"ok","connections":N}</c>, or <c>{"status":"draining"}</c> with 503.</summary>
-/// <param name="Status"><c>ok</c> or <c>draining</c>.</param>
+/// <summary>
+/// The body of <c>GET /healthz</c>: <c>{"status":"ok","connections":N}</c>; <c>{"status":"degraded","connections":N}</c> when
+/// the node runs on Redis and Redis is unreachable (connections stay up, publishes fail with unavailable); or
+/// <c>{"status":"draining"}</c> with 503.
+/// </summary>
+/// <param name="Status"><c>ok</c>, <c>degraded</c> or <c>draining</c>.</param>
 /// <param name="Connections">Connections open now; absent while draining.</param>
 internal sealed record HealthReport(string Status, int? Connections);
 

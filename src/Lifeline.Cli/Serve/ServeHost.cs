@@ -1,6 +1,7 @@
 using Lifeline.Engine;
 using Lifeline.Cli.Logging;
 using Lifeline.Cli.Parsing;
+using Lifeline.Redis;
 using Lifeline.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -94,11 +95,24 @@ internal static class ServeHost
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);
         builder.Services.AddLifelineMetrics();
+        if (settings.Redis is { } redis)
+        {
+            // The engine's other settings (NodeTtl, HistorySize, ...) come from configuration section Lifeline:RedisEngine.
+            var engineSection = builder.Configuration.GetSection(ServeSettings.SectionName + ":RedisEngine");
+            builder.Services.AddLifelineRedis(o =>
+            {
+                engineSection.Bind(o);
+                o.Configuration = redis;
+            });
+        }
 
         var app = builder.Build();
-        app.MapGet(HealthPath, (LifelineServer server) => server.IsDraining
+        app.MapGet(HealthPath, (LifelineServer server, Lifeline.Engine.ILifelineEngine engine) => server.IsDraining
             ? Results.Json(new HealthReport("draining", null), CliJsonContext.Default.HealthReport, statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Json(new HealthReport("ok", server.ConnectionCount), CliJsonContext.Default.HealthReport));
+            : Results.Json(
+                // Redis down: the node keeps its connections (and says so); publishes fail with unavailable until it returns.
+                new HealthReport(engine is Lifeline.Redis.RedisEngine { IsConnected: false } ? "degraded" : "ok", server.ConnectionCount),
+                CliJsonContext.Default.HealthReport));
         try
         {
             // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.

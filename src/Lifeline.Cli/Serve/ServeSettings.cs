@@ -58,6 +58,8 @@ internal sealed record ServeFlags
     public TimeSpan? ResumeWindow { get; init; }
 
     public TimeSpan? PresenceGrace { get; init; }
+
+    public string? Redis { get; init; }
 }
 
 /// <summary>A setting of <c>lifeline serve</c> that cannot be used, with every problem found.</summary>
@@ -126,6 +128,9 @@ internal sealed record ServeSettings
     public LogFormat LogFormat { get; init; } = DefaultLogFormat;
 
     public bool TestEndpoints { get; init; }
+
+    /// <summary>The Redis configuration string (<c>localhost:6379</c>) to run on the Redis engine; null: the embedded in-memory engine.</summary>
+    public string? Redis { get; init; }
 
     public TimeSpan DrainTimeout { get; init; } = LifelineOptions.DefaultDrainTimeout;
 
@@ -211,6 +216,7 @@ internal sealed record ServeSettings
             Auth = flags.Auth ?? Choice(section, nameof(Auth), errors, ParseAuth, "anonymous or dev") ?? DefaultAuth,
             LogFormat = flags.LogFormat ?? Choice(section, nameof(LogFormat), errors, ParseLogFormat, "text or json") ?? DefaultLogFormat,
             TestEndpoints = flags.TestEndpoints ?? Bool(section, nameof(TestEndpoints), errors) ?? false,
+            Redis = flags.Redis ?? NonEmpty(section, nameof(Redis), errors),
             DrainTimeout = Duration(section, nameof(DrainTimeout), errors) ?? defaults.DrainTimeout,
             ShutdownRetrySpread = Duration(section, nameof(ShutdownRetrySpread), errors) ?? defaults.ShutdownRetrySpread,
             CloseHandshakeTimeout = Duration(section, nameof(CloseHandshakeTimeout), errors) ?? defaults.CloseHandshakeTimeout,

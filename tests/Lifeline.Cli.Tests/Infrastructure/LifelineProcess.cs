@@ -138,6 +138,13 @@ public sealed partial class LifelineProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Kills the process with SIGKILL, as a crash or the OOM killer would: no drain, no cleanup.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>Waits for the process to exit and returns its exit code; fails the test past <paramref name="timeout"/>.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {

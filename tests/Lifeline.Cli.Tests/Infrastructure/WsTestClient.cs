@@ -27,13 +27,15 @@ public sealed class WsTestClient : IAsyncDisposable
     public static Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token) => ConnectAsync(uri, token, resume: null);
 
     /// <summary>Connects, sends hello with <paramref name="token"/> and <paramref name="resume"/> (a session token), and returns the welcome.</summary>
-    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token, string? resume)
+    public static async Task<(WsTestClient Client, JsonElement Welcome)> ConnectAsync(Uri uri, string? token, string? resume = null)
     {
         var client = new WsTestClient();
         client._socket.Options.KeepAliveInterval = TimeSpan.Zero;
         using var cts = new CancellationTokenSource(Timeout);
         await client._socket.ConnectAsync(uri, cts.Token);
-        var hello = JsonSerializer.Serialize(new { type = "hello", v = 1, token, resume, client = "lifeline-cli-tests/1" }, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull });
+        var hello = resume is null
+            ? JsonSerializer.Serialize(new { type = "hello", v = 1, token, client = "lifeline-cli-tests/1" })
+            : JsonSerializer.Serialize(new { type = "hello", v = 1, token, resume, client = "lifeline-cli-tests/1" });
         await client._socket.SendAsync(Encoding.UTF8.GetBytes(hello), WebSocketMessageType.Text, true, cts.Token);
         client._loop = Task.Run(client.ReceiveLoopAsync);
         var welcome = await client.ReceiveTypeAsync("welcome");
@@ -52,6 +54,24 @@ public sealed class WsTestClient : IAsyncDisposable
     {
         using var cts = new CancellationTokenSource(Timeout);
         await _socket.CloseOutputAsync(status, null, cts.Token);
+    }
+
+    /// <summary>Sends one text message (a JSON line).</summary>
+    public Task SendAsync(string json) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, _stop.Token);
+
+    /// <summary>The next message that matches <paramref name="match"/> (others are dropped).</summary>
+    public async Task<JsonElement> ReceiveAnyAsync(Func<JsonElement, bool> match)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        while (true)
+        {
+            var message = await _messages.Reader.ReadAsync(cts.Token);
+            if (match(message))
+            {
+                return message;
+            }
+        }
     }
 
     public async Task<JsonElement> ReceiveTypeAsync(string type)

@@ -1,0 +1,193 @@
+using System.Text.Json;
+using Lifeline.Engine;
+using Lifeline.Engine.Tests;
+using Lifeline.Protocol;
+using StackExchange.Redis;
+using static Lifeline.Engine.Tests.TestSupport;
+
+namespace Lifeline.Redis.Tests;
+
+/// <summary>What only the Redis engine does: several nodes on one Redis, hole filling, compaction, node death, Redis loss.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisEngineTests(RedisFixture redis) : IAsyncLifetime
+{
+    private readonly string _prefix = "t" + Guid.NewGuid().ToString("N")[..12] + ":";
+    private readonly List<IAsyncDisposable> _cleanup = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        for (var i = _cleanup.Count - 1; i >= 0; i--)
+        {
+            await _cleanup[i].DisposeAsync();
+        }
+    }
+
+    private async Task<(RedisEngine Engine, ConnectionMultiplexer Connection)> NodeAsync(
+        Action<RedisEngineOptions>? configure = null, string? configuration = null, TimeProvider? time = null)
+    {
+        var connection = await ConnectionMultiplexer.ConnectAsync(configuration ?? redis.Server.Configuration);
+        _cleanup.Add(connection);
+        var options = new RedisEngineOptions { KeyPrefix = _prefix };
+        configure?.Invoke(options);
+        var engine = new RedisEngine(connection, options, time);
+        _cleanup.Add(engine);
+        return (engine, connection);
+    }
+
+    private static Task<PublishResult> PublishAsync(ILifelineEngine engine, string channel, string patch) =>
+        engine.PublishAsync(new PublishRequest(channel, J(patch))).AsTask();
+
+    [Fact]
+    public async Task OnRedis7_FanOutUsesShardedPubSub()
+    {
+        var (engine, connection) = await NodeAsync();
+
+        Assert.True(connection.GetServers()[0].Version.Major >= 7, "the test server is Redis 7 or later");
+        Assert.True(engine.UsesShardedPubSub);
+    }
+
+    [Fact]
+    public async Task TwoNodes_ConcurrentPublishers_GetConsecutiveOffsets_AndBothNodesSeeEveryDeltaInOrder()
+    {
+        const int perNode = 300;
+        var (a, _) = await NodeAsync();
+        var (b, _) = await NodeAsync();
+        var channel = NewChannel();
+        var onA = new RecordingObserver();
+        var onB = new RecordingObserver();
+        await using var ra = await a.ObserveAsync(channel, onA);
+        await using var rb = await b.ObserveAsync(channel, onB);
+
+        async Task<List<long>> Publisher(ILifelineEngine engine, string name)
+        {
+            var offsets = new List<long>();
+            for (var i = 1; i <= perNode; i++)
+            {
+                offsets.Add((await PublishAsync(engine, channel, $$"""{"{{name}}":{{i}}}""")).Offset);
+            }
+
+            return offsets;
+        }
+
+        var results = await Task.WhenAll(Task.Run(() => Publisher(a, "a")), Task.Run(() => Publisher(b, "b"))).DefaultTimeoutAsync();
+
+        Assert.Equal(Enumerable.Range(1, 2 * perNode).Select(i => (long)i), results.SelectMany(r => r).Order());
+        foreach (var observer in new[] { onA, onB })
+        {
+            await observer.WaitForDeltasAsync(2 * perNode);
+            Assert.Equal(Enumerable.Range(1, 2 * perNode).Select(i => (long)i), observer.Deltas.Select(d => d.Offset));
+            Assert.Equal(0, observer.Overlaps);
+        }
+
+        Assert.Equal(onA.Deltas.Select(d => d.Patch.GetRawText()), onB.Deltas.Select(d => d.Patch.GetRawText()));
+        var state = (await b.GetSnapshotAsync(channel)).State;
+        Assert.Equal(perNode, state.GetProperty("a").GetInt32());
+        Assert.Equal(perNode, state.GetProperty("b").GetInt32());
+    }
+
+    [Fact]
+    public async Task ADeltaLostOnPubSub_IsFilledFromTheHistory_BeforeTheNextOne()
+    {
+        var (engine, connection) = await NodeAsync();
+        var channel = NewChannel();
+        var observer = new RecordingObserver();
+        await using var registration = await engine.ObserveAsync(channel, observer);
+        await PublishAsync(engine, channel, """{"n":1}""");
+        await observer.WaitForDeltasAsync(1);
+
+        // Offset 2 is applied by the real publish script but announced on a channel nobody listens to: a lost message.
+        var keys = new Internal.RedisKeys(_prefix);
+        await connection.GetDatabase().ScriptEvaluateAsync(
+            Internal.RedisScripts.Publish,
+            [keys.Meta(channel), keys.History(channel), keys.Pending(channel)],
+            [DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "unused", """{"n":2}""", 1000, 300_000, 60_000, "SPUBLISH", keys.PubSub(channel) + ":nobody"]);
+        await PublishAsync(engine, channel, """{"n":3}""");
+
+        await observer.WaitForDeltasAsync(3);
+        Assert.Equal([1L, 2, 3], observer.Deltas.Select(d => d.Offset));
+        Assert.Equal(2, observer.Deltas[1].Patch.GetProperty("n").GetInt32());
+        Assert.Empty(observer.EpochChanges);
+    }
+
+    [Fact]
+    public async Task PatchesBeyondTheCompactionThreshold_AreFoldedIntoTheStoredSnapshot()
+    {
+        var (engine, connection) = await NodeAsync(o => o.CompactionThreshold = 5);
+        var channel = NewChannel();
+        for (var i = 1; i <= 23; i++)
+        {
+            await PublishAsync(engine, channel, $$$"""{"n":{{{i}}},"k{{{i}}}":[{{{i}}}],"empty":[],"obj":{}}""");
+        }
+
+        var snapshot = await engine.GetSnapshotAsync(channel);
+
+        Assert.Equal(23, snapshot.Offset);
+        Assert.Equal(23, snapshot.State.GetProperty("n").GetInt32());
+        Assert.Equal(JsonValueKind.Array, snapshot.State.GetProperty("empty").ValueKind);
+        Assert.Equal(JsonValueKind.Object, snapshot.State.GetProperty("obj").ValueKind);
+        Assert.Equal(23, snapshot.State.EnumerateObject().Count(p => p.Name.StartsWith('k')));
+        var keys = new Internal.RedisKeys(_prefix);
+        var pending = await connection.GetDatabase().ListLengthAsync(keys.Pending(channel));
+        var storedAt = (long)await connection.GetDatabase().HashGetAsync(keys.Meta(channel), "so");
+        Assert.True(pending < 5, $"{pending} patches left after the stored snapshot");
+        Assert.Equal(23, storedAt + pending);
+    }
+
+    [Fact]
+    public async Task ADeadNode_ItsUsersLeaveOnce_WhenItsLivenessKeyExpires()
+    {
+        var fast = (Action<RedisEngineOptions>)(o => o.NodeTtl = TimeSpan.FromSeconds(1));
+        var (dying, dyingConnection) = await NodeAsync(fast);
+        var (watcher, _) = await NodeAsync(fast);
+        var (other, _) = await NodeAsync(fast);
+        var channel = NewChannel();
+        var observer = new RecordingObserver();
+        await using var registration = await watcher.ObserveAsync(channel, observer);
+        Assert.True(await dying.AddPresenceAsync(channel, "alice", "s-alice"));
+        Assert.True(await watcher.AddPresenceAsync(channel, "bob", "s-bob"));
+        await observer.WaitForPresenceAsync(2);
+
+        // The node's connection is cut as by SIGKILL: it can neither clean up nor refresh its liveness key.
+        await dyingConnection.CloseAsync(allowCommandsToComplete: false);
+
+        await observer.WaitForPresenceAsync(3);
+        var leave = observer.Presence[2];
+        Assert.Equal(("leave", "alice", "disconnect"), (leave.Event, leave.User, leave.Reason));
+        Assert.Equal(["bob"], await other.GetPresenceAsync(channel));
+
+        // Both survivors keep reaping; a delta published after a full reaping round proves no second leave was queued.
+        await watcher.ReapDeadNodesAsync();
+        await other.ReapDeadNodesAsync();
+        await PublishAsync(watcher, channel, """{"after":true}""");
+        await observer.WaitForDeltasAsync(1);
+        Assert.Equal(["join", "join", "leave"], observer.Presence.Select(p => p.Event));
+    }
+
+    [Fact]
+    public async Task RedisDown_PublishFailsUnavailable_AndWhenItReturnsEmpty_ObserversAreToldTheEpochChanged()
+    {
+        await using var own = await RedisServer.StartAsync();
+        var (engine, _) = await NodeAsync(configuration: own.Configuration + ",connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000");
+        var channel = NewChannel();
+        var observer = new RecordingObserver();
+        await using var registration = await engine.ObserveAsync(channel, observer);
+        var before = await PublishAsync(engine, channel, """{"n":1}""");
+        await observer.WaitForDeltasAsync(1);
+
+        await own.KillAsync();
+        await Assert.ThrowsAsync<EngineUnavailableException>(() => PublishAsync(engine, channel, """{"n":2}"""));
+
+        // Redis comes back with nothing (no persistence): the channel's continuity cannot be proven.
+        await using var restarted = await RedisServer.StartAsync(port: own.Port);
+        await observer.WaitForEpochChangesAsync(1);
+        var after = await PublishAsync(engine, channel, """{"n":3}""");
+
+        Assert.NotEqual(before.Epoch, after.Epoch);
+        Assert.Equal(after.Epoch, observer.EpochChanges[0]);
+        Assert.Equal(1, after.Offset);
+        await observer.WaitForOffsetAsync(1);
+        Assert.Equal(after.Epoch, observer.Deltas[^1].Epoch);
+    }
+}
