@@ -97,6 +97,30 @@ public sealed class Harness : IAsyncDisposable
         return (r["acked"]!.AsArray(), r["failed"]!.AsArray());
     }
 
+    /// <summary>Publishes <paramref name="count"/> patches per client in batches of 5 every 100 ms (a steady trickle over a few seconds).</summary>
+    public async Task<(JsonArray Acked, JsonArray Failed)> PublishSlowlyAsync(int count, string tag)
+    {
+        JsonArray acked = [];
+        JsonArray failed = [];
+        for (var i = 0; i < count / 5; i++)
+        {
+            var (a, f) = await PublishAsync(5, tag + i);
+            foreach (var x in a.ToList())
+            {
+                acked.Add(x!.DeepClone());
+            }
+
+            foreach (var x in f.ToList())
+            {
+                failed.Add(x!.DeepClone());
+            }
+
+            await Task.Delay(100); // pacing of the load, not synchronisation
+        }
+
+        return (acked, failed);
+    }
+
     /// <summary>
     /// The invariants at rest: every client of <paramref name="agent"/> is open with nothing pending, at the server's
     /// position of every channel (a fresh subscription by the observer = the server's state) with an equal state, no

@@ -141,12 +141,39 @@ public sealed class ServerProcess : NsProcess
         return server;
     }
 
+    private readonly Lock _closedLock = new();
+    private readonly List<(DateTime At, string Line)> _closed = [];
+
+    /// <summary>The server's own timestamps of its <c>connection ... closed</c> log lines (teardown done) since <paramref name="since"/> for peers at <paramref name="remoteIp"/>.</summary>
+    public List<(DateTime At, string Line)> ClosedSince(DateTime since, string remoteIp) => LinesSince(since, remoteIp, " closed user=");
+
+    /// <summary>The server's <c>heartbeat timeout</c> log lines (dead connection detected, close 4000 and teardown started).</summary>
+    public List<(DateTime At, string Line)> TimeoutsSince(DateTime since, string remoteIp) => LinesSince(since, remoteIp, " heartbeat timeout user=");
+
+    private List<(DateTime At, string Line)> LinesSince(DateTime since, string remoteIp, string marker)
+    {
+        lock (_closedLock)
+        {
+            return [.. _closed.Where(c => c.At >= since && c.Line.Contains(marker, StringComparison.Ordinal) && c.Line.Contains("remote=" + remoteIp + ":", StringComparison.Ordinal))];
+        }
+    }
+
     protected override void OnLine(string line, bool stdout)
     {
         base.OnLine(line, stdout);
         if (line.Contains("listening on", StringComparison.Ordinal))
         {
             _listening.TrySetResult();
+        }
+
+        // Simple console format, one line: "2026-11-28T17:59:30.123Z info: Lifeline...[4] ... connection X closed user=... remote=..."
+        if ((line.Contains(" closed user=", StringComparison.Ordinal) || line.Contains(" heartbeat timeout user=", StringComparison.Ordinal)) && line.Length > 24
+            && DateTime.TryParseExact(line[..24], "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at))
+        {
+            lock (_closedLock)
+            {
+                _closed.Add((at, line));
+            }
         }
     }
 }
