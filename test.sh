@@ -65,6 +65,16 @@ missing_dep() {
   fi
 }
 
+# ---------------------------------------------------------------- chaos tests' system tools
+# tests/Lifeline.Chaos.Tests (part of the solution) creates network namespaces, veth pairs, nftables rules and tbf
+# qdiscs: it needs root plus ip/tc/ss (iproute2) and nft (nftables). Without them those tests fail with a clear
+# message (they never skip); under CI the missing package is counted as a failure here as well.
+need_pkg ip iproute2 || missing_dep "chaos tests: 'ip' (Debian iproute2)"
+need_pkg nft nftables || missing_dep "chaos tests: 'nft' (Debian nftables)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: WARNING: not root: tests/Lifeline.Chaos.Tests will fail (network namespaces need root; CI runs as root)" >&2
+fi
+
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then
   note_failure "the .NET SDK (dotnet) is not on PATH"

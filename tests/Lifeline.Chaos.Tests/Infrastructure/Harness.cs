@@ -24,6 +24,10 @@ public sealed class Harness : IAsyncDisposable
 
     public ServerProcess Server { get; private set; } = null!;
 
+    private string[] _serverArgs = [];
+
+    private int _seed;
+
     public AgentProcess Observer { get; private set; } = null!;
 
     public AgentProcess Clients { get; set; } = null!;
@@ -40,6 +44,8 @@ public sealed class Harness : IAsyncDisposable
         {
             h.Channels = [.. Enumerable.Range(0, channels).Select(c => $"chaos:{c}")];
             h.Users = [.. Enumerable.Range(0, clients).Select(c => $"c{c}")];
+            h._serverArgs = serverArgs;
+            h._seed = seed;
             h.Server = await ServerProcess.StartAsync(net, serverArgs);
             h.Observer = AgentProcess.Start(net.ServerNs);
             await h.Observer.RequestAsync(Start(["obs"], h.Channels, seed, net));
@@ -53,6 +59,15 @@ public sealed class Harness : IAsyncDisposable
             await h.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Starts a new server process (after the old one was killed) and a new observer next to it.</summary>
+    public async Task RestartServerAsync()
+    {
+        await Server.DisposeAsync();
+        Server = await ServerProcess.StartAsync(Net, _serverArgs);
+        Observer = AgentProcess.Start(Net.ServerNs);
+        await Observer.RequestAsync(Start(["obs"], Channels, _seed, Net));
     }
 
     public static JsonObject Start(IEnumerable<string> users, IEnumerable<string> channels, int seed, ChaosNetwork net) => new()
