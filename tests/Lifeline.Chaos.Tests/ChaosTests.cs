@@ -239,6 +239,106 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(rss[^1] <= bound, $"server VmRSS {rss[^1]} kB after {Cycles} kill cycles exceeds the bound {bound} kB (baseline {baseline} kB)");
     }
 
+    [Fact]
+    public async Task Scenario7_LongSeededRun_200FaultCycles_InvariantsHold()
+    {
+        const int Cycles = 200;
+        var seed = Environment.GetEnvironmentVariable("LIFELINE_TEST_SEED") is { Length: > 0 } text ? int.Parse(text, System.Globalization.CultureInfo.InvariantCulture) : Seed;
+        var random = new Random(seed);
+        await using var h = await Harness.StartAsync(output, clients: 6, channels: 3, seed: seed);
+        h.Say($"replay: LIFELINE_TEST_SEED={seed} dotnet test tests/Lifeline.Chaos.Tests --filter FullyQualifiedName~Scenario7");
+        var acked = new List<JsonNode?>();
+        var failed = new List<JsonNode?>();
+        using var stop = new CancellationTokenSource();
+        var publisher = Task.Run(async () =>
+        {
+            for (var round = 0; round < 400 && !stop.IsCancellationRequested; round++)
+            {
+                var (a, f) = await h.PublishAsync(2, $"r{round}", timeoutMs: 60000);
+                lock (acked)
+                {
+                    acked.AddRange(a.Select(x => x!.DeepClone()));
+                    failed.AddRange(f.Select(x => x!.DeepClone()));
+                }
+
+                await Task.Delay(50); // pacing of the load
+            }
+        });
+
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        var clock = Stopwatch.StartNew();
+        for (var cycle = 0; cycle < Cycles && clock.Elapsed < TimeSpan.FromMinutes(4); cycle++)
+        {
+            var roll = random.Next(100);
+            string kind;
+            TimeSpan length;
+            if (cycle % 40 == 39)
+            {
+                kind = "partition-long"; // past interval + timeout + slack: teardown, watchdog, resume
+                length = TimeSpan.FromMilliseconds(3300);
+                await h.Net.DropAllAsync();
+            }
+            else if (roll < 35)
+            {
+                kind = "loss-short";
+                length = TimeSpan.FromMilliseconds(random.Next(100, 400));
+                await h.Net.DropAllAsync();
+            }
+            else if (roll < 55)
+            {
+                kind = "reset";
+                length = TimeSpan.FromMilliseconds(random.Next(50, 200));
+                await h.Net.RejectWithResetAsync();
+            }
+            else if (roll < 75)
+            {
+                kind = "one-way-c2s";
+                length = TimeSpan.FromMilliseconds(random.Next(100, 400));
+                await h.Net.DropClientToServerAsync();
+            }
+            else
+            {
+                kind = "one-way-s2c";
+                length = TimeSpan.FromMilliseconds(random.Next(100, 400));
+                await h.Net.DropServerToClientAsync();
+            }
+
+            counts[kind] = counts.GetValueOrDefault(kind) + 1;
+            await Task.Delay(length); // the fault's duration
+            await h.Net.HealAsync();
+            await Task.Delay(random.Next(50, 250)); // healthy time between faults
+        }
+
+        var faults = counts.Values.Sum();
+        h.Say($"{faults} fault cycles in {clock.Elapsed.TotalSeconds:F0} s: {string.Join(", ", counts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"))}");
+        await stop.CancelAsync();
+        await publisher.WaitAsync(TimeSpan.FromSeconds(90));
+        Assert.True(faults >= Cycles, $"only {faults} fault cycles within the time limit");
+        Assert.True(failed.Count == 0, $"{failed.Count} publishes failed: {string.Join("; ", failed.Take(3).Select(x => x!.ToJsonString()))}");
+        var states = h.Clients.Events.Where(e => (string?)e["ev"] == "state").ToList();
+        h.Say($"{acked.Count} publishes acknowledged; client state changes: {string.Join(", ", states.GroupBy(e => $"{e["new"]}({e["reason"]})").Select(g => $"{g.Key}={g.Count()}"))}");
+        await h.AssertConvergedAsync(h.Clients, acked, TimeSpan.FromSeconds(30));
+
+        // Nothing left on the server once every client is gone: no connection (its /healthz), no socket (ss).
+        await h.Clients.RequestAsync(new JsonObject { ["cmd"] = "quit" });
+        await h.Observer.RequestAsync(new JsonObject { ["cmd"] = "quit" });
+        await using var probe = AgentProcess.Start(h.Net.ServerNs);
+        var connections = -1;
+        var noConnection = await Harness.PollAsync(
+            async () => (connections = (int)(await probe.RequestAsync(new JsonObject { ["cmd"] = "health", ["url"] = h.Net.HealthUrl.ToString() }))["body"]!["connections"]!) == 0,
+            TimeSpan.FromSeconds(10));
+        Assert.True(noConnection is not null, $"{connections} Lifeline connections left on the server after every client left");
+        // TIME-WAIT is the kernel's (the server closed first); anything else is a socket the server process holds. A TCP
+        // connection accepted during a reconnect attempt whose client gave up while its packets were dropped never sent
+        // an HTTP request: Kestrel holds it until its request-headers timeout (30 s), not Lifeline's hello timeout.
+        var held = new List<(string State, string Peer)>();
+        var noSocket = await Harness.PollAsync(
+            async () => (held = [.. (await h.Net.ServerSocketsToClientsAsync()).Where(s => s.State != "TIME-WAIT")]).Count == 0,
+            TimeSpan.FromSeconds(40));
+        h.Say($"server: no connection {Ms(noConnection)} ms after the last client left, no socket held after {Ms(noSocket)} ms; VmRSS {h.Server.RssKb() / 1024} MB");
+        Assert.True(noSocket is not null, "sockets left on the server: " + string.Join(", ", held));
+    }
+
     /// <summary>
     /// Measured with the server's own log timestamps from the moment the fault was in place (polling /healthz only
     /// confirms it). The server decides a connection is dead ("heartbeat timeout": close 4000 sent, teardown started)
