@@ -151,6 +151,7 @@ internal sealed class Member
     private readonly ConcurrentDictionary<string, List<string>> _violations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string Epoch, long Offset, bool Snapshot)> _last = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _applied = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _snapshots = new(StringComparer.Ordinal);
     private int _seq;
 
     public Member(string user, Uri url, string[] channels, int seed, Action<JsonObject> emit)
@@ -196,6 +197,10 @@ internal sealed class Member
     private void Check(string channel, ChannelChangedEventArgs e)
     {
         _applied.AddOrUpdate(channel, 1, static (_, n) => n + 1);
+        if (e.IsSnapshot)
+        {
+            _snapshots.AddOrUpdate(channel, 1, static (_, n) => n + 1);
+        }
         var had = _last.TryGetValue(channel, out var prev);
         var v = _violations[channel];
         if (!had && !e.IsSnapshot)
@@ -231,8 +236,9 @@ internal sealed class Member
         var tasks = new List<(string Channel, string Marker, Task<long> Task)>();
         for (var i = 0; i < count; i++)
         {
-            var channel = Channels[i % Channels.Length];
-            var marker = $"{User}-{tag}-{Interlocked.Increment(ref _seq)}";
+            var seq = Interlocked.Increment(ref _seq);
+            var channel = Channels[seq % Channels.Length]; // rotates over every channel across calls
+            var marker = $"{User}-{tag}-{seq}";
             var patch = new JsonObject { ["last"] = marker, ["log"] = new JsonObject { [marker] = true } };
             tasks.Add((channel.Name, marker, channel.PublishAsync(patch, cts.Token)));
         }
@@ -266,6 +272,7 @@ internal sealed class Member
             ["epoch"] = ch.Position?.Epoch,
             ["offset"] = ch.Position?.Offset,
             ["applied"] = _applied.GetValueOrDefault(ch.Name),
+            ["snapshots"] = _snapshots.GetValueOrDefault(ch.Name),
             ["state"] = ch.Position is null ? null : JsonNode.Parse(ch.GetState().GetRawText()),
             ["violations"] = new JsonArray([.. Snapshot(_violations[ch.Name]).Select(s => (JsonNode)JsonValue.Create(s))]),
         })]),

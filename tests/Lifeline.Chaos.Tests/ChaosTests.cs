@@ -240,6 +240,52 @@ public sealed class ChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Scenario6_BandwidthBelowThePublishRate_SlowConsumerClosedWith1013_RecoversFromItsOffset()
+    {
+        ServerProcess.Environment = new Dictionary<string, string> { ["Lifeline__SendQueueLimit"] = "64" };
+        Harness h;
+        try
+        {
+            h = await Harness.StartAsync(output, clients: 2, channels: 1, seed: Seed, "--history-size", "10000");
+        }
+        finally
+        {
+            ServerProcess.Environment = null;
+        }
+
+        await using (h)
+        {
+            await h.Net.ThrottleAsync(32); // 32 kbit/s from the server to the clients
+            var throttled = Stopwatch.StartNew();
+            h.Say("server -> clients throttled to 32 kbit/s (tbf); send queue limit 64 messages; the observer publishes on loopback");
+            var acked = new List<JsonNode?>();
+            for (var round = 0; round < 20 && h.Clients.Events.Count(e => (int?)e["code"] == 1013) < h.Users.Length; round++)
+            {
+                var r = await h.Observer.RequestAsync(new JsonObject { ["cmd"] = "publish", ["count"] = 200, ["tag"] = $"b{round}" });
+                Assert.Empty(r["failed"]!.AsArray());
+                acked.AddRange(r["acked"]!.AsArray().Select(x => x!.DeepClone()));
+            }
+
+            foreach (var u in h.Users)
+            {
+                Assert.NotNull(await h.Clients.WaitForEventAsync(e => (string?)e["user"] == u && (string?)e["new"] == "Reconnecting" && (int?)e["code"] == 1013, TimeSpan.FromSeconds(20)));
+            }
+
+            h.Say($"every client closed with 1013 (slow consumer) {Ms(throttled.Elapsed)} ms into the throttle, after {acked.Count} publishes");
+            await h.Net.UnthrottleAsync();
+            await h.AssertConvergedAsync(h.Clients, acked, TimeSpan.FromSeconds(30));
+            var status = (await h.Clients.RequestAsync(new JsonObject { ["cmd"] = "status" }))["clients"]!.AsArray();
+            foreach (var c in status)
+            {
+                var ch = c!["channels"]![0]!;
+                Assert.True((int)ch["snapshots"]! == 1, $"{c["user"]}: {ch["snapshots"]} snapshots: it did not recover from its offset (history 10000)");
+            }
+
+            h.Say($"recovered from their offsets (deltas, no new snapshot) {Ms(throttled.Elapsed)} ms after the throttle began");
+        }
+    }
+
+    [Fact]
     public async Task Scenario7_LongSeededRun_200FaultCycles_InvariantsHold()
     {
         const int Cycles = 200;

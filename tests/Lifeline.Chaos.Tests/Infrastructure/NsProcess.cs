@@ -14,7 +14,7 @@ public class NsProcess : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly List<string> _lines = [];
 
-    protected NsProcess(string ns, string dll, IEnumerable<string> args)
+    protected NsProcess(string ns, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("ip")
         {
@@ -32,6 +32,11 @@ public class NsProcess : IAsyncDisposable
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("Lifeline__", StringComparison.OrdinalIgnoreCase)).ToList())
         {
             start.Environment.Remove(key);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
 
         Process = new Process { StartInfo = start };
@@ -115,10 +120,13 @@ public sealed class ServerProcess : NsProcess
 {
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private ServerProcess(string ns, IEnumerable<string> args)
-        : base(ns, ChaosPaths.CliDll, args)
+    private ServerProcess(string ns, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)
+        : base(ns, ChaosPaths.CliDll, args, environment)
     {
     }
+
+    /// <summary>Settings without a flag come from the environment (<c>Lifeline__SendQueueLimit</c>).</summary>
+    public static IReadOnlyDictionary<string, string>? Environment { get; set; }
 
     public static async Task<ServerProcess> StartAsync(ChaosNetwork net, params string[] extra)
     {
@@ -128,7 +136,7 @@ public sealed class ServerProcess : NsProcess
             "serve", "--bind", net.ServerIp, "--port", ChaosNetwork.ServerPort.ToString(CultureInfo.InvariantCulture),
             "--heartbeat-interval", "1s", "--heartbeat-timeout", "1s", "--auth", "dev", "--presence-grace", "2s", .. extra,
         ];
-        var server = new ServerProcess(net.ServerNs, args);
+        var server = new ServerProcess(net.ServerNs, args, Environment);
         var exited = server.Process.WaitForExitAsync();
         var first = await Task.WhenAny(server._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(30)));
         if (first != server._listening.Task)
