@@ -76,7 +76,7 @@ public sealed class ChaosNetwork : IAsyncDisposable
             if (parts.Length == 4 && parts[0] == "llc" && int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var owner)
                 && owner != Environment.ProcessId && !Directory.Exists($"/proc/{owner}"))
             {
-                await Shell.TryAsync("ip", "netns", "delete", name);
+                await DeleteAsync(name);
             }
         }
     }
@@ -104,7 +104,7 @@ public sealed class ChaosNetwork : IAsyncDisposable
         Shell.MustAsync("ip", "netns", "exec", ServerNs, "tc", "qdisc", "replace", "dev", "vs", "root", "tbf",
             "rate", $"{kbit}kbit", "burst", "4kb", "latency", "400ms");
 
-    public Task UnthrottleAsync() => Shell.TryAsync("ip", "netns", "exec", ServerNs, "tc", "qdisc", "del", "dev", "vs", "root");
+    public Task UnthrottleAsync() => Shell.MustAsync("ip", "netns", "exec", ServerNs, "tc", "qdisc", "del", "dev", "vs", "root");
 
     /// <summary>The server namespace's TCP sockets on the server port whose peer is in the clients' namespace: (state, peer).</summary>
     public async Task<List<(string State, string Peer)>> ServerSocketsToClientsAsync()
@@ -142,7 +142,44 @@ public sealed class ChaosNetwork : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Shell.TryAsync("ip", "netns", "delete", ServerNs);
-        await Shell.TryAsync("ip", "netns", "delete", ClientNs);
+        await DeleteAsync(ServerNs);
+        await DeleteAsync(ClientNs);
+    }
+
+    /// <summary>
+    /// Kills what still runs inside the namespace (a server or agent the test started, orphaned when a test host
+    /// died) so that it cannot keep the namespace alive, then deletes it (which deletes its veth end and rules).
+    /// </summary>
+    private static async Task DeleteAsync(string name)
+    {
+        try
+        {
+            var (code, pids, _) = await Shell.RunAsync("ip", ["netns", "pids", name]);
+            if (code == 0)
+            {
+                foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    if (int.TryParse(pid, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                    {
+                        try
+                        {
+                            using var p = System.Diagnostics.Process.GetProcessById(id);
+                            p.Kill();
+                        }
+                        catch (ArgumentException)
+                        {
+                        }
+                        catch (InvalidOperationException)
+                        {
+                        }
+                    }
+                }
+            }
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        await Shell.TryAsync("ip", "netns", "delete", name);
     }
 }
