@@ -383,6 +383,13 @@ public sealed class ChaosTests(ITestOutputHelper output)
             async () => (held = [.. (await h.Net.ServerSocketsToClientsAsync()).Where(s => s.State != "TIME-WAIT")]).Count == 0,
             TimeSpan.FromSeconds(40));
         h.Say($"server: no connection {Ms(noConnection)} ms after the last client left, no socket held after {Ms(noSocket)} ms; VmRSS {h.Server.RssKb() / 1024} MB");
+        if (noSocket is null)
+        {
+            // Evidence for the diagnosis: the kernel's view (timers, queues) and what the server logged last.
+            var detail = await Shell.RunAsync("ip", ["netns", "exec", h.Net.ServerNs, "ss", "-tanoi", "dst", h.Net.ClientIp]);
+            h.Say("held sockets (ss -tanoi):\n" + detail.Stdout + "\nserver log tail:\n" + h.Server.Log);
+        }
+
         Assert.True(noSocket is not null, "sockets left on the server: " + string.Join(", ", held));
     }
 
