@@ -79,6 +79,15 @@ need_pkg redis-server redis-server || missing_dep "redis-server (Debian package 
 need_pkg redis-cli redis-tools || missing_dep "redis-cli (Debian package redis-tools) for the Redis Cluster tests"
 # Lifeline.Cli.Tests run deploy/nginx/lifeline.conf in a real nginx (a foreground child process on a free loopback port).
 need_pkg nginx nginx || missing_dep "nginx (Debian package nginx) for the proxy tests"
+# ---------------------------------------------------------------- chaos tests' system tools
+# tests/Lifeline.Chaos.Tests (run by hand for now; see docs/operations.md, "Chaos tests") creates network namespaces, veth pairs, nftables rules and tbf
+# qdiscs: it needs root plus ip/tc/ss (iproute2) and nft (nftables). Without them those tests fail with a clear
+# message (they never skip); under CI the missing package is counted as a failure here as well.
+need_pkg ip iproute2 || missing_dep "chaos tests: 'ip' (Debian iproute2)"
+need_pkg nft nftables || missing_dep "chaos tests: 'nft' (Debian nftables)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: WARNING: not root: tests/Lifeline.Chaos.Tests will fail (network namespaces need root; CI runs as root)" >&2
+fi
 
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then
