@@ -57,6 +57,9 @@ internal sealed partial class Connection
         [LoggerMessage(16, LogLevel.Warning, "{At} connection {ConnectionId} closed for abusing the rate limit user={UserId} remote={RemoteEndPoint}", EventName = "RateLimitAbused")]
         public static partial void RateLimitAbused(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint);
 
+        [LoggerMessage(17, LogLevel.Error, "Connection {ConnectionId}: a message handler failed", EventName = "HandlerFailed")]
+        public static partial void HandlerFailed(ILogger logger, Exception exception, string connectionId);
+
         [LoggerMessage(14, LogLevel.Error, "Connection {ConnectionId}: the authenticator failed", EventName = "AuthenticatorFailed")]
         public static partial void AuthenticatorFailed(ILogger logger, Exception exception, string connectionId);
     }
