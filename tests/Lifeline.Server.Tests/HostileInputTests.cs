@@ -13,6 +13,7 @@ namespace Lifeline.Server.Tests;
 /// Issue 9: hostile input. Each named case sends one attack and asserts the exact reply or close code, then that a
 /// bystander subscribed to <c>room:1</c> on the same server kept its connection and its state. Then a seeded fuzz run.
 /// </summary>
+[Collection(HostileInputCollection.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output)
 {
     private const string Room = "room:1";
@@ -475,4 +476,14 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         await attacker.SendJsonAsync(new { type = "ping", n = 4242 });
         Assert.Equal(4242, (await attacker.ReceiveTypeAsync("pong")).GetProperty("n").GetInt64());
     }
+}
+
+/// <summary>
+/// The security and hostile-input suites (the fuzz run saturates both cores for seconds) run alone, one test at a time, so that it neither starves the
+/// timing-sensitive load tests of other classes nor is starved by them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HostileInputCollection
+{
+    public const string Name = "Hostile input (not parallel)";
 }

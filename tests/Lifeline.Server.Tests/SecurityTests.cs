@@ -14,6 +14,7 @@ using Xunit;
 namespace Lifeline.Server.Tests;
 
 /// <summary>Issue 9: origin check, limits, authentication, session-token secrecy.</summary>
+[Collection(HostileInputCollection.Name)]
 public sealed class SecurityTests
 {
     // ------------------------------------------------------------------ origin

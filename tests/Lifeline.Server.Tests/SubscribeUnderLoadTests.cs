@@ -67,7 +67,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
             var extra = random.Next(0, 200);
             while (target < 0 || mirror.Offset < target)
             {
-                var m = (await client.ReceiveAsync())!.Value;
+                var m = await client.ReceiveAsync() ?? throw new InvalidOperationException($"closed {client.CloseStatus} {client.CloseDescription}");
                 if (m.GetProperty("type").GetString() == "subscribed")
                 {
                     target = m.GetProperty("offset").GetInt64() + (publisher.IsCompleted ? 0 : extra);
@@ -91,7 +91,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
                 var id = requestId;
                 while (true)
                 {
-                    var m = (await client.ReceiveAsync())!.Value;
+                    var m = await client.ReceiveAsync() ?? throw new InvalidOperationException($"closed {client.CloseStatus} {client.CloseDescription}");
                     if (m.GetProperty("type").GetString() == "reply" && m.GetProperty("id").GetInt64() == id)
                     {
                         break;
