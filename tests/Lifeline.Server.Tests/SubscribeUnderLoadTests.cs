@@ -11,6 +11,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
     [Fact]
     public async Task Twenty_clients_resubscribing_under_a_flat_out_publisher_see_consecutive_offsets_and_the_final_state()
     {
+        using var heavy = await HeavyTestGate.EnterAsync();
         const int Seed = 20261128;
         const int Clients = 20;
         const int MaxPublishes = 40_000;
