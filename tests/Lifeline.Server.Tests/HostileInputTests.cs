@@ -14,8 +14,19 @@ namespace Lifeline.Server.Tests;
 /// bystander subscribed to <c>room:1</c> on the same server kept its connection and its state. Then a seeded fuzz run.
 /// </summary>
 [Collection(HostileInputCollection.Name)]
-public sealed class HostileInputTests(ITestOutputHelper output)
+public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
 {
+    // Each test holds the heavy-test gate: no test of this class overlaps the CPU-heavy load test (see HeavyTestGate).
+    private IDisposable? _heavy;
+
+    public async Task InitializeAsync() => _heavy = await HeavyTestGate.EnterAsync();
+
+    public Task DisposeAsync()
+    {
+        _heavy?.Dispose();
+        return Task.CompletedTask;
+    }
+
     private const string Room = "room:1";
 
     /// <summary>What the attacker must get back.</summary>
@@ -193,8 +204,6 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         var seed = int.TryParse(Environment.GetEnvironmentVariable("LIFELINE_FUZZ_SEED"), out var s) ? s : 20261128;
         var total = int.TryParse(Environment.GetEnvironmentVariable("LIFELINE_FUZZ_MESSAGES"), out var m) ? Math.Max(m, 100_000) : 100_000;
         output.WriteLine($"fuzz seed {seed} (override with LIFELINE_FUZZ_SEED), {total} messages");
-
-        using var heavy = await HeavyTestGate.EnterAsync();
 
         // The rate limit is lifted so that the fuzz reaches the parser and the handlers instead of the token bucket.
         await using var server = await TestServer.StartAsync(o =>

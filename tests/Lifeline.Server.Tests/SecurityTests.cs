@@ -15,8 +15,19 @@ namespace Lifeline.Server.Tests;
 
 /// <summary>Issue 9: origin check, limits, authentication, session-token secrecy.</summary>
 [Collection(HostileInputCollection.Name)]
-public sealed class SecurityTests
+public sealed class SecurityTests : IAsyncLifetime
 {
+    // Each test holds the heavy-test gate: no test of this class overlaps the CPU-heavy load test (see HeavyTestGate).
+    private IDisposable? _heavy;
+
+    public async Task InitializeAsync() => _heavy = await HeavyTestGate.EnterAsync();
+
+    public Task DisposeAsync()
+    {
+        _heavy?.Dispose();
+        return Task.CompletedTask;
+    }
+
     // ------------------------------------------------------------------ origin
 
     [Fact]
