@@ -41,7 +41,15 @@ public static class ClientMessageParser
                 return ParseResult.Fatal("payload is not a JSON object");
             }
 
-            return ParseObject(root);
+            try
+            {
+                return ParseObject(root);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A string with a lone surrogate escape (\ud800) is JSON but not Unicode text: an invalid payload.
+                return ParseResult.Fatal($"payload is not valid text: {ex.Message}");
+            }
         }
     }
 
@@ -96,6 +104,36 @@ public static class ClientMessageParser
         return element.ValueKind == JsonValueKind.Number
             && element.TryGetInt64(out value)
             && value is >= 0 and <= ProtocolConstants.MaxSafeInteger;
+    }
+
+    /// <summary>
+    /// Decodes every string and member name of <paramref name="element"/>, so that one that is not Unicode text (a lone
+    /// surrogate escape such as <c>\ud800</c>) throws here, where the parser turns it into a fatal payload error,
+    /// instead of later, when the patch is applied or sent to other clients. Depth is bounded by the parse's MaxDepth.
+    /// </summary>
+    private static void EnsureText(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    EnsureText(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    EnsureText(item);
+                }
+
+                break;
+        }
     }
 
     private static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "...");
@@ -191,6 +229,7 @@ public static class ClientMessageParser
                 return Fail<PublishMessage>($"publish.key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
             }
 
+            EnsureText(patch);
             return new PublishMessage(channel, patch.Clone(), key);
         }
 

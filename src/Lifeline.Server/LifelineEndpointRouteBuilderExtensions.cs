@@ -5,16 +5,19 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Lifeline.Server;
 
 /// <summary>Maps the Lifeline WebSocket endpoint.</summary>
-public static class LifelineEndpointRouteBuilderExtensions
+public static partial class LifelineEndpointRouteBuilderExtensions
 {
     /// <summary>
     /// Maps the WebSocket endpoint at <paramref name="pattern"/> (default <c>/ws</c>). Requests that are not
     /// WebSocket upgrades get 400; upgrades during shutdown get 503. WebSocket-level keep-alive pings are off:
-    /// Lifeline's application-level heartbeat replaces them. Compression (permessage-deflate) is off.
+    /// Lifeline's application-level heartbeat replaces them. Compression (permessage-deflate) is off. Upgrades from a
+    /// browser origin that is neither the server's own nor in <see cref="LifelineOptions.AllowedOrigins"/> get 403;
+    /// upgrades while <see cref="LifelineOptions.MaxPendingHandshakes"/> connections await their hello get 503.
     /// </summary>
     /// <param name="endpoints">The route builder.</param>
     /// <param name="pattern">The path.</param>
@@ -55,11 +58,46 @@ public static class LifelineEndpointRouteBuilderExtensions
             return;
         }
 
-        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        if (!OriginPolicy.IsAllowed(context.Request, runtime.Options.AllowedOrigins))
         {
-            DangerousEnableCompression = false,
-            KeepAliveInterval = TimeSpan.Zero,
-        });
+            UpgradeLog.OriginRefused(runtime.UpgradeLogger, context.Request.Headers.Origin.ToString(), context.Connection.RemoteIpAddress?.ToString());
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        if (!runtime.Limits.TryEnterHandshake(runtime.Options.MaxPendingHandshakes))
+        {
+            UpgradeLog.TooManyHandshakes(runtime.UpgradeLogger, runtime.Options.MaxPendingHandshakes, context.Connection.RemoteIpAddress?.ToString());
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "1";
+            return;
+        }
+
+        WebSocket socket;
+        try
+        {
+            socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                DangerousEnableCompression = false,
+                KeepAliveInterval = TimeSpan.Zero,
+            });
+        }
+        catch
+        {
+            runtime.Limits.ExitHandshake();
+            throw;
+        }
+
+        // The connection owns the handshake slot from here: it leaves it when its hello is accepted or at teardown.
         await new Connection(socket, context, runtime).RunAsync();
+    }
+
+    private static partial class UpgradeLog
+    {
+        [LoggerMessage(20, LogLevel.Warning, "WebSocket upgrade refused with 403: origin {Origin} is not allowed remote={RemoteAddress}", EventName = "OriginRefused")]
+        public static partial void OriginRefused(ILogger logger, string origin, string? remoteAddress);
+
+        [LoggerMessage(21, LogLevel.Warning, "WebSocket upgrade refused with 503: {Max} connections are already waiting for their hello remote={RemoteAddress}", EventName = "TooManyHandshakes")]
+        public static partial void TooManyHandshakes(ILogger logger, int max, string? remoteAddress);
     }
 }

@@ -46,6 +46,33 @@ public sealed class LifelineOptions
     /// <summary>Default of <see cref="MaxChannelNameLength"/>: 128 characters.</summary>
     public const int DefaultMaxChannelNameLength = 128;
 
+    /// <summary>Default of <see cref="MaxMessagesPerSecond"/>: 200 messages per second.</summary>
+    public const int DefaultMaxMessagesPerSecond = 200;
+
+    /// <summary>Default of <see cref="MessageBurst"/>: 1000 messages.</summary>
+    public const int DefaultMessageBurst = 1000;
+
+    /// <summary>Default of <see cref="RateLimitAbuseThreshold"/>: 100 refused messages.</summary>
+    public const int DefaultRateLimitAbuseThreshold = 100;
+
+    /// <summary>Default of <see cref="MaxSubscriptionsPerConnection"/>: 256 channels.</summary>
+    public const int DefaultMaxSubscriptionsPerConnection = 256;
+
+    /// <summary>Default of <see cref="MaxConnectionsPerUser"/>: 100 connections.</summary>
+    public const int DefaultMaxConnectionsPerUser = 100;
+
+    /// <summary>Default of <see cref="MaxConnectionsPerAddress"/>: 1000 connections.</summary>
+    public const int DefaultMaxConnectionsPerAddress = 1000;
+
+    /// <summary>Default of <see cref="MaxJsonDepth"/>: 32 levels.</summary>
+    public const int DefaultMaxJsonDepth = 32;
+
+    /// <summary>Default of <see cref="MaxPatchSize"/>: 32 KiB.</summary>
+    public const int DefaultMaxPatchSize = 32 * 1024;
+
+    /// <summary>Default of <see cref="MaxPendingHandshakes"/>: 1000 connections.</summary>
+    public const int DefaultMaxPendingHandshakes = 1000;
+
     /// <summary>
     /// How often the server sends an application-level <c>ping</c> to each connection.
     /// The default is 30 seconds (<see cref="DefaultHeartbeatInterval"/>).
@@ -123,6 +150,74 @@ public sealed class LifelineOptions
     /// The default is 128 (<see cref="DefaultMaxChannelNameLength"/>).
     /// </summary>
     public int MaxChannelNameLength { get; set; } = DefaultMaxChannelNameLength;
+
+    /// <summary>
+    /// Browser origins (<c>scheme://host[:port]</c>, for example <c>https://app.example.com</c>) allowed to open a
+    /// WebSocket in addition to the server's own origin (same-origin is always allowed). An entry ending in <c>:*</c>
+    /// (for example <c>http://localhost:*</c>) allows any port; the single entry <c>*</c> allows every origin (turns
+    /// the check off). An upgrade whose <c>Origin</c> header is refused gets HTTP 403 before the WebSocket is accepted.
+    /// Requests without an <c>Origin</c> header (non-browser clients, which cannot be hijacked cross-site) are allowed.
+    /// The default is empty: same-origin only.
+    /// </summary>
+    public IList<string> AllowedOrigins { get; } = [];
+
+    /// <summary>
+    /// The sustained rate of client messages per connection (a token bucket refilled at this rate, holding at most
+    /// <see cref="MessageBurst"/>); messages over it get <c>rate_limited</c> (<c>pong</c> is never refused).
+    /// The default is 200 (<see cref="DefaultMaxMessagesPerSecond"/>).
+    /// </summary>
+    public int MaxMessagesPerSecond { get; set; } = DefaultMaxMessagesPerSecond;
+
+    /// <summary>
+    /// How many client messages a connection may send at once before <see cref="MaxMessagesPerSecond"/> applies
+    /// (the token bucket's size). The default is 1000 (<see cref="DefaultMessageBurst"/>).
+    /// </summary>
+    public int MessageBurst { get; set; } = DefaultMessageBurst;
+
+    /// <summary>
+    /// Abuse of the rate limit: when more than this many messages of a connection were refused with
+    /// <c>rate_limited</c> with no full second free of refusals between them, the connection is closed with 1008
+    /// (<c>rate_limit_abused</c>). The default is 100 (<see cref="DefaultRateLimitAbuseThreshold"/>).
+    /// </summary>
+    public int RateLimitAbuseThreshold { get; set; } = DefaultRateLimitAbuseThreshold;
+
+    /// <summary>
+    /// The most channels one connection may be subscribed to at once; a subscribe beyond it gets
+    /// <c>limit_exceeded</c>. The default is 256 (<see cref="DefaultMaxSubscriptionsPerConnection"/>).
+    /// </summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = DefaultMaxSubscriptionsPerConnection;
+
+    /// <summary>
+    /// The most open connections of one authenticated user on this server; one more is closed with 1008
+    /// (<c>too_many_connections</c>) after its hello. The default is 100 (<see cref="DefaultMaxConnectionsPerUser"/>).
+    /// </summary>
+    public int MaxConnectionsPerUser { get; set; } = DefaultMaxConnectionsPerUser;
+
+    /// <summary>
+    /// The most connections from one remote IP address on this server (behind a reverse proxy, configure the
+    /// forwarded-headers middleware so that this is the client's address); one more is closed with 1008
+    /// (<c>too_many_connections</c>). The default is 1000 (<see cref="DefaultMaxConnectionsPerAddress"/>).
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; set; } = DefaultMaxConnectionsPerAddress;
+
+    /// <summary>
+    /// The deepest JSON nesting accepted in a client message; a deeper one closes with 1007.
+    /// The default is 32 (<see cref="DefaultMaxJsonDepth"/>).
+    /// </summary>
+    public int MaxJsonDepth { get; set; } = DefaultMaxJsonDepth;
+
+    /// <summary>
+    /// The largest <c>publish.patch</c> accepted, in UTF-8 bytes of its JSON text; a larger one gets
+    /// <c>limit_exceeded</c>. The default is 32768 (<see cref="DefaultMaxPatchSize"/>).
+    /// </summary>
+    public int MaxPatchSize { get; set; } = DefaultMaxPatchSize;
+
+    /// <summary>
+    /// The most connections that may be waiting for their <c>hello</c> at once on this server; further upgrade
+    /// requests are refused with HTTP 503 (and <c>Retry-After: 1</c>) before the WebSocket is accepted.
+    /// The default is 1000 (<see cref="DefaultMaxPendingHandshakes"/>).
+    /// </summary>
+    public int MaxPendingHandshakes { get; set; } = DefaultMaxPendingHandshakes;
 
     /// <summary>The application's connection hooks. The default does nothing.</summary>
     public LifelineEvents Events { get; set; } = new();

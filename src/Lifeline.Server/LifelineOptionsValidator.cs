@@ -46,12 +46,34 @@ public sealed class LifelineOptionsValidator : IValidateOptions<LifelineOptions>
             failures.Add($"{nameof(options.MaxFrameSize)} must be at least 1024 bytes (was {options.MaxFrameSize}).");
         }
 
+        AtLeast(failures, nameof(options.MaxMessagesPerSecond), options.MaxMessagesPerSecond, 1);
+        AtLeast(failures, nameof(options.MessageBurst), options.MessageBurst, 1);
+        AtLeast(failures, nameof(options.RateLimitAbuseThreshold), options.RateLimitAbuseThreshold, 1);
+        AtLeast(failures, nameof(options.MaxSubscriptionsPerConnection), options.MaxSubscriptionsPerConnection, 1);
+        AtLeast(failures, nameof(options.MaxConnectionsPerUser), options.MaxConnectionsPerUser, 1);
+        AtLeast(failures, nameof(options.MaxConnectionsPerAddress), options.MaxConnectionsPerAddress, 1);
+        AtLeast(failures, nameof(options.MaxJsonDepth), options.MaxJsonDepth, 2);
+        AtLeast(failures, nameof(options.MaxPatchSize), options.MaxPatchSize, 2);
+        AtLeast(failures, nameof(options.MaxPendingHandshakes), options.MaxPendingHandshakes, 1);
+        if (options.AllowedOrigins is null || options.AllowedOrigins.Any(o => !Internal.OriginPolicy.IsValidEntry(o)))
+        {
+            failures.Add($"{nameof(options.AllowedOrigins)} entries must be '*' or scheme://host[:port|:*] (was {string.Join(", ", options.AllowedOrigins ?? [])}).");
+        }
+
         if (options.Events is null)
         {
             failures.Add($"{nameof(options.Events)} must not be null.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void AtLeast(List<string> failures, string name, int value, int minimum)
+    {
+        if (value < minimum)
+        {
+            failures.Add($"{name} must be at least {minimum} (was {value}).");
+        }
     }
 
     private static void Positive(List<string> failures, string name, TimeSpan value)

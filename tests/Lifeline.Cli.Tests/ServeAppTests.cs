@@ -15,6 +15,32 @@ namespace Lifeline.Cli.Tests;
 /// <summary>The serve application built in-process by <see cref="ServeCommand.BuildApp"/>, on a real Kestrel port.</summary>
 public class ServeAppTests
 {
+    [Theory]
+    [InlineData("http://localhost:5173", 101)]
+    [InlineData("https://localhost:8443", 101)]
+    [InlineData("http://127.0.0.1:3000", 101)]
+    [InlineData("http://[::1]:9000", 101)]
+    [InlineData("http://evil.example", 403)]
+    [InlineData("http://localhost.evil.example:5173", 403)]
+    public async Task Serve_AllowsLocalhostOriginsOnAnyPort_AndRefusesOthersWith403(string origin, int expected)
+    {
+        await using var app = await StartAsync(["--port", "0"]);
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.SetRequestHeader("Origin", origin);
+        using var cts = new CancellationTokenSource(WsTestClient.Timeout);
+        try
+        {
+            await socket.ConnectAsync(WsUri(app, "/ws"), cts.Token);
+        }
+        catch (System.Net.WebSockets.WebSocketException)
+        {
+        }
+
+        Assert.Equal(expected, (int)socket.HttpStatusCode);
+        socket.Abort();
+    }
+
     [Fact]
     public async Task Healthz_IsOkWithConnectionCount_ThenDrainingWith503()
     {

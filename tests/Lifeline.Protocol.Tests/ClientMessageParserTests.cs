@@ -29,6 +29,19 @@ public sealed class ClientMessageParserTests
         return Assert.IsType<T>(result.Message);
     }
 
+    [Theory]
+    [InlineData("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"a\\ud800\"}")]
+    [InlineData("{\"type\":\"hello\",\"v\":1,\"token\":\"\\udc00\"}")]
+    [InlineData("{\"type\":\"publish\",\"id\":1,\"channel\":\"a\",\"patch\":{\"b\":\"\\ud800\"}}")]
+    [InlineData("{\"type\":\"publish\",\"id\":1,\"channel\":\"a\",\"patch\":{\"b\":[{\"\\ud800\":1}]}}")]
+    public void LoneSurrogateEscapes_AreFatal_NotThrown(string json)
+    {
+        var result = Parse(json);
+
+        Assert.True(result.IsFatal, result.ErrorMessage);
+        Assert.Contains("not valid text", result.ErrorMessage, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void NotUtf8_IsFatal()
     {

@@ -11,6 +11,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
     [Fact]
     public async Task Twenty_clients_resubscribing_under_a_flat_out_publisher_see_consecutive_offsets_and_the_final_state()
     {
+        using var heavy = await HeavyTestGate.EnterAsync();
         const int Seed = 20261128;
         const int Clients = 20;
         const int MaxPublishes = 40_000;
@@ -69,7 +70,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
             var extra = random.Next(0, 200);
             while (target < 0 || mirror.Offset < target)
             {
-                var m = (await client.ReceiveAsync())!.Value;
+                var m = await client.ReceiveAsync() ?? throw new InvalidOperationException($"closed {client.CloseStatus} {client.CloseDescription}");
                 if (m.GetProperty("type").GetString() == "subscribed")
                 {
                     target = m.GetProperty("offset").GetInt64() + (publisher.IsCompleted ? 0 : extra);
@@ -93,7 +94,7 @@ public sealed class SubscribeUnderLoadTests(ITestOutputHelper output)
                 var id = requestId;
                 while (true)
                 {
-                    var m = (await client.ReceiveAsync())!.Value;
+                    var m = await client.ReceiveAsync() ?? throw new InvalidOperationException($"closed {client.CloseStatus} {client.CloseDescription}");
                     if (m.GetProperty("type").GetString() == "reply" && m.GetProperty("id").GetInt64() == id)
                     {
                         break;

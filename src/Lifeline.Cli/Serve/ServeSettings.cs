@@ -183,7 +183,22 @@ internal sealed record ServeSettings
         options.SendQueueLimit = SendQueueLimit;
         options.MaxFrameSize = MaxFrameSize;
         options.PresenceGracePeriod = PresenceGrace;
+        foreach (var origin in LocalOrigins)
+        {
+            options.AllowedOrigins.Add(origin);
+        }
     }
+
+    /// <summary>
+    /// The browser origins <c>lifeline serve</c> allows besides its own: pages served from localhost, 127.0.0.1 or [::1]
+    /// on any port, over http or https (a development tool; a page from any other site is refused with 403).
+    /// </summary>
+    public static IReadOnlyList<string> LocalOrigins { get; } =
+    [
+        "http://localhost:*", "https://localhost:*",
+        "http://127.0.0.1:*", "https://127.0.0.1:*",
+        "http://[::1]:*", "https://[::1]:*",
+    ];
 
     /// <summary>Copies the engine settings into <paramref name="options"/>: history bounds, and idempotency keys remembered for the resume window.</summary>
     /// <param name="options">The in-memory engine's options.</param>

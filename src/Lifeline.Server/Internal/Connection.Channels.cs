@@ -68,6 +68,15 @@ internal sealed partial class Connection
             return;
         }
 
+        lock (_subscriptions)
+        {
+            if (!_subscriptions.ContainsKey(request.Channel) && _subscriptions.Count >= _runtime.Options.MaxSubscriptionsPerConnection)
+            {
+                Refuse(request.Id, ErrorCodes.LimitExceeded, $"at most {_runtime.Options.MaxSubscriptionsPerConnection} subscriptions per connection");
+                return;
+            }
+        }
+
         Subscription? previous;
         bool counted;
         lock (_subscriptions)
@@ -163,6 +172,12 @@ internal sealed partial class Connection
 
     private async Task PublishAsync(PublishMessage request)
     {
+        if (System.Text.Encoding.UTF8.GetByteCount(request.Patch.GetRawText()) > _runtime.Options.MaxPatchSize)
+        {
+            Refuse(request.Id, ErrorCodes.LimitExceeded, $"publish.patch is larger than {_runtime.Options.MaxPatchSize} bytes");
+            return;
+        }
+
         if (!await AdmitAsync(request.Id, ChannelOperation.Publish, request.Channel, request.Patch))
         {
             return;

@@ -51,6 +51,15 @@ internal sealed partial class Connection
         [LoggerMessage(13, LogLevel.Error, "Connection {ConnectionId}: teardown failed", EventName = "TeardownFailed")]
         public static partial void TeardownFailed(ILogger logger, Exception exception, string connectionId);
 
+        [LoggerMessage(15, LogLevel.Warning, "{At} connection {ConnectionId} refused: too many connections per {Scope} (limit {Limit}) remote={RemoteEndPoint}", EventName = "TooManyConnections")]
+        public static partial void TooManyConnections(ILogger logger, string at, string connectionId, IPEndPoint? remoteEndPoint, string scope, int limit);
+
+        [LoggerMessage(16, LogLevel.Warning, "{At} connection {ConnectionId} closed for abusing the rate limit user={UserId} remote={RemoteEndPoint}", EventName = "RateLimitAbused")]
+        public static partial void RateLimitAbused(ILogger logger, string at, string connectionId, string? userId, IPEndPoint? remoteEndPoint);
+
+        [LoggerMessage(17, LogLevel.Error, "Connection {ConnectionId}: a message handler failed", EventName = "HandlerFailed")]
+        public static partial void HandlerFailed(ILogger logger, Exception exception, string connectionId);
+
         [LoggerMessage(14, LogLevel.Error, "Connection {ConnectionId}: the authenticator failed", EventName = "AuthenticatorFailed")]
         public static partial void AuthenticatorFailed(ILogger logger, Exception exception, string connectionId);
     }

@@ -9,7 +9,7 @@ internal sealed partial class Connection
 
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> payload)
     {
-        var parsed = ClientMessageParser.Parse(payload);
+        var parsed = ClientMessageParser.Parse(payload, _runtime.Options.MaxJsonDepth);
         if (parsed.IsFatal)
         {
             Log.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, parsed.ErrorMessage!);
@@ -20,6 +20,16 @@ internal sealed partial class Connection
         if (State == ConnectionState.Handshaking)
         {
             await HandleHelloAsync(parsed);
+            return;
+        }
+
+        if (!TakeRateToken(parsed.Message is PongMessage))
+        {
+            if (State == ConnectionState.Open)
+            {
+                Refuse(parsed.Id, ErrorCodes.RateLimited, $"over {_runtime.Options.MaxMessagesPerSecond} messages per second");
+            }
+
             return;
         }
 
@@ -90,6 +100,23 @@ internal sealed partial class Connection
         }
 
         UserId = auth.UserId;
+        if (UserId is not null)
+        {
+            if (!_runtime.Limits.TryAcquireUser(UserId, _runtime.Options.MaxConnectionsPerUser))
+            {
+                Log.TooManyConnections(_runtime.Logger, Now(), Id, RemoteEndPoint, "user", _runtime.Options.MaxConnectionsPerUser);
+                StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
+                return;
+            }
+
+            _countedUser = UserId;
+            if (State != ConnectionState.Handshaking)
+            {
+                ReleaseConnectionCounts(); // teardown already ran its release; give this one back too
+                return;
+            }
+        }
+
         var resumed = await TryResumeAsync(hello.Resume);
         if (!resumed)
         {
@@ -103,6 +130,7 @@ internal sealed partial class Connection
             return; // teardown began meanwhile (hello deadline, shutdown)
         }
 
+        LeaveHandshakeSlot();
         _runtime.Metrics.ConnectionOpened();
         var options = _runtime.Options;
         if (resumed)

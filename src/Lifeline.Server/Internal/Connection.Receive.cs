@@ -57,7 +57,17 @@ internal sealed partial class Connection
                             StartTeardown(CloseCode.MessageTooBig, DisconnectInitiator.Server);
                             break;
                         default:
-                            await HandleFrameAsync(buffer.AsMemory(0, count));
+                            try
+                            {
+                                await HandleFrameAsync(buffer.AsMemory(0, count));
+                            }
+                            catch (Exception ex) when (ex is not (OperationCanceledException or WebSocketException or IOException or ObjectDisposedException))
+                            {
+                                // A bug must not leave the connection half torn down: close 1011 through the one teardown path.
+                                Log.HandlerFailed(_runtime.Logger, ex, Id);
+                                StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
+                            }
+
                             break;
                     }
                 }
@@ -104,6 +114,12 @@ internal sealed partial class Connection
         if (peek.MessageType == WebSocketMessageType.Close)
         {
             return (FrameKind.Close, [], 0);
+        }
+
+        if (peek.EndOfMessage)
+        {
+            // An empty message: the zero-byte read consumed it whole. Reading on would merge it into the next one.
+            return (peek.MessageType == WebSocketMessageType.Binary ? FrameKind.Binary : FrameKind.Text, [], 0);
         }
 
         var max = _runtime.Options.MaxMessageSize;

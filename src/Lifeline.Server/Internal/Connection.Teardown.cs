@@ -40,6 +40,7 @@ internal sealed partial class Connection
             // 1. mark Closing; cancel the connection's token (stops its loops, fails its pending operations)
             wasOpen = TryChangeState(ConnectionState.Open, ConnectionState.Closing);
             TryChangeState(ConnectionState.Handshaking, ConnectionState.Closing);
+            LeaveHandshakeSlot();
             Log.Closing(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, code.Code, code.Reason, initiator);
             await _cts.CancelAsync();
 
@@ -73,6 +74,9 @@ internal sealed partial class Connection
         }
         finally
         {
+            LeaveHandshakeSlot();
+            ReleaseConnectionCounts();
+
             // 7. metrics and one log line
             var elapsed = Elapsed;
             _runtime.Metrics.ConnectionClosed(code, wasOpen, elapsed);

@@ -32,6 +32,9 @@ internal sealed partial class Connection
     private readonly TaskCompletionSource _closeReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _startedAt;
     private int _state;
+    private int _holdsHandshakeSlot = 1;
+    private string? _countedAddress;
+    private string? _countedUser;
 
     public Connection(WebSocket socket, HttpContext http, LifelineRuntime runtime)
     {
@@ -74,8 +77,42 @@ internal sealed partial class Connection
         _runtime.Registry.Add(this);
         _runtime.Scheduler.Register(this);
         Log.Accepted(_runtime.Logger, Now(), Id, RemoteEndPoint);
+        var address = _http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
+        if (_runtime.Limits.TryAcquireAddress(address, _runtime.Options.MaxConnectionsPerAddress))
+        {
+            _countedAddress = address;
+        }
+        else
+        {
+            Log.TooManyConnections(_runtime.Logger, Now(), Id, RemoteEndPoint, "address", _runtime.Options.MaxConnectionsPerAddress);
+            StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
+        }
+
         await ReceiveLoopAsync();
         await _closed.Task;
+    }
+
+    /// <summary>Gives the pending-handshake slot back (once): the hello was accepted, or teardown began.</summary>
+    private void LeaveHandshakeSlot()
+    {
+        if (Interlocked.Exchange(ref _holdsHandshakeSlot, 0) == 1)
+        {
+            _runtime.Limits.ExitHandshake();
+        }
+    }
+
+    /// <summary>Gives the per-address and per-user connection counts back (teardown, once).</summary>
+    private void ReleaseConnectionCounts()
+    {
+        if (Interlocked.Exchange(ref _countedAddress, null) is { } address)
+        {
+            _runtime.Limits.ReleaseAddress(address);
+        }
+
+        if (Interlocked.Exchange(ref _countedUser, null) is { } user)
+        {
+            _runtime.Limits.ReleaseUser(user);
+        }
     }
 
     private string Now() => _runtime.Time.GetUtcNow().ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);

@@ -43,6 +43,12 @@ internal sealed class LifelineRuntime(
 
     public IChannelPolicy ChannelPolicy { get; } = channelPolicy;
 
+    /// <summary>Counters behind the per-address, per-user and pending-handshake limits.</summary>
+    public ConnectionLimits Limits { get; } = new();
+
+    /// <summary>Logs of the upgrade path (origin refusals, overload).</summary>
+    public ILogger UpgradeLogger { get; } = loggerFactory.CreateLogger("Lifeline.Server.Upgrade");
+
     /// <summary>True once shutdown began: new upgrades are refused and every connection is closed with 1001.</summary>
     public bool Draining => _draining;
 

@@ -23,13 +23,36 @@ public sealed class RawClient : IAsyncDisposable
 
     public string? CloseDescription => Socket.CloseStatusDescription;
 
-    public static async Task<RawClient> ConnectAsync(Uri uri)
+    public static async Task<RawClient> ConnectAsync(Uri uri, Action<ClientWebSocketOptions>? configure = null)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
         using var cts = new CancellationTokenSource(TestTimeouts.Default);
         await socket.ConnectAsync(uri, cts.Token);
         return new RawClient(socket);
+    }
+
+    /// <summary>Tries an upgrade; returns the HTTP status of the answer (101 when it was accepted; the socket is then closed).</summary>
+    public static async Task<int> TryUpgradeAsync(Uri uri, Action<ClientWebSocketOptions>? configure = null)
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
+        using var cts = new CancellationTokenSource(TestTimeouts.Default);
+        try
+        {
+            await socket.ConnectAsync(uri, cts.Token);
+        }
+        catch (WebSocketException)
+        {
+            return (int)socket.HttpStatusCode;
+        }
+
+        socket.Abort();
+        return (int)socket.HttpStatusCode;
     }
 
     /// <summary>Connects and completes the hello; returns the welcome.</summary>
