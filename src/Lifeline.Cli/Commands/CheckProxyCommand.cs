@@ -40,7 +40,7 @@ internal sealed class CheckProxyCommand
         Description = $"The server's heartbeat interval. Default: {DurationParser.Format(LifelineOptions.DefaultHeartbeatInterval)}.",
         HelpName = "duration",
         DefaultValueFactory = _ => LifelineOptions.DefaultHeartbeatInterval,
-        CustomParser = ParseDuration,
+        CustomParser = static r => DurationOptionParser.Positive(r) ?? TimeSpan.Zero,
     };
 
     public Option<TimeSpan> HeartbeatTimeout { get; } = new("--heartbeat-timeout")
@@ -48,7 +48,7 @@ internal sealed class CheckProxyCommand
         Description = $"The server's heartbeat timeout. Default: {DurationParser.Format(LifelineOptions.DefaultHeartbeatTimeout)}.",
         HelpName = "duration",
         DefaultValueFactory = _ => LifelineOptions.DefaultHeartbeatTimeout,
-        CustomParser = ParseDuration,
+        CustomParser = static r => DurationOptionParser.Positive(r) ?? TimeSpan.Zero,
     };
 
     /// <summary>Creates the command.</summary>
@@ -97,17 +97,5 @@ internal sealed class CheckProxyCommand
             : $"{file}: {findings.Count(f => f.Severity == Severity.Error)} error(s), {findings.Count(f => f.Severity == Severity.Warning)} warning(s) in {locations} location(s)";
         await output.WriteLineAsync(summary);
         return findings.Count == 0 ? ExitCodes.Success : ExitCodes.ProxyProblems;
-    }
-
-    private static TimeSpan ParseDuration(ArgumentResult result)
-    {
-        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        if (DurationParser.TryParse(text, out var value, out var problem) && value > TimeSpan.Zero)
-        {
-            return value;
-        }
-
-        result.AddError($"{(result.Parent as OptionResult)?.Option.Name}: {problem ?? "must be longer than zero"}");
-        return TimeSpan.Zero;
     }
 }

@@ -53,7 +53,7 @@ internal sealed class DoctorCommand
     {
         Description = $"Time between the two samples of the socket table (500ms, 2s, 1m): CLOSE_WAIT sockets seen in both are at least this old. Default: {DurationParser.Format(DefaultInterval)}.",
         HelpName = "duration",
-        CustomParser = ParseDuration,
+        CustomParser = DurationOptionParser.Positive,
     };
 
     public Option<int> MaxCloseWait { get; } = new("--max-close-wait")
@@ -67,7 +67,7 @@ internal sealed class DoctorCommand
     {
         Description = $"Bound on the metrics scrape. Default: {DurationParser.Format(DefaultTimeout)}.",
         HelpName = "duration",
-        CustomParser = ParseDuration,
+        CustomParser = DurationOptionParser.Positive,
     };
 
     /// <summary>Creates the command with its options and action.</summary>
@@ -99,24 +99,5 @@ internal sealed class DoctorCommand
             result.GetValue(Timeout) ?? DefaultTimeout);
         var healthy = await DoctorReport.RunAsync(settings, result.InvocationConfiguration.Output, cancellationToken);
         return healthy ? ExitCodes.Success : ExitCodes.DoctorFoundProblems;
-    }
-
-    private static TimeSpan? ParseDuration(ArgumentResult result)
-    {
-        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        var name = (result.Parent as OptionResult)?.Option.Name ?? "duration";
-        if (!DurationParser.TryParse(text, out var value, out var problem))
-        {
-            result.AddError($"{name}: {problem}");
-            return null;
-        }
-
-        if (value <= TimeSpan.Zero)
-        {
-            result.AddError($"{name}: must be longer than zero (was '{text}')");
-            return null;
-        }
-
-        return value;
     }
 }

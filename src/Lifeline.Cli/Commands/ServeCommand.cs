@@ -204,27 +204,9 @@ internal sealed class ServeCommand
     {
         Description = description + " Written as 500ms, 5s, 2m or 1h.",
         HelpName = "duration",
-        CustomParser = ParsePositiveDuration,
+        CustomParser = DurationOptionParser.Positive,
     };
 
-    private static TimeSpan? ParsePositiveDuration(ArgumentResult result)
-    {
-        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        var name = (result.Parent as OptionResult)?.Option.Name ?? "duration";
-        if (!DurationParser.TryParse(text, out var value, out var problem))
-        {
-            result.AddError($"{name}: {problem}");
-            return null;
-        }
-
-        if (value <= TimeSpan.Zero)
-        {
-            result.AddError($"{name}: must be longer than zero (was '{text}')");
-            return null;
-        }
-
-        return value;
-    }
 
     private static int? ParseSize(ArgumentResult result)
     {
