@@ -125,7 +125,8 @@ else
       END { if (bn > 0) printf "%d %d %d\n", bp, bf, bn; else printf "%d %d %d\n", mp, mf, mn }' "$LOG_DIR/dotnet-test.log")
     passed=$((passed + dn_pass))
     failed=$((failed + dn_fail))
-    expected_assemblies=$(find tests -mindepth 2 -maxdepth 2 -name '*.Tests.csproj' | wc -l)
+    # The solution's test projects (tests/Lifeline.Chaos.Tests is run by hand for now: see docs/operations.md).
+    expected_assemblies=$(dotnet sln Lifeline.sln list | grep -c 'Tests\.csproj$')
     if [ "$dn_assemblies" -lt "$expected_assemblies" ]; then
       note_failure "dotnet test reported $dn_assemblies of $expected_assemblies test assemblies (a test host crashed or was aborted?)"
     elif [ "$test_rc" -ne 0 ] && [ "$dn_fail" -eq 0 ]; then
