@@ -28,18 +28,6 @@ import {
 import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
 import { VERSION } from "./version.js";
 
-export {
-  CLOSE_AFTER_ERROR_MS,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_OFFLINE_QUEUE_LIMIT,
-  DEFAULT_WATCHDOG_SLACK_MS,
-  MAX_KEY_LENGTH,
-  type ConnectionState,
-  type Initiator,
-  type LifelineClientOptions,
-  type StateChange,
-};
-
 /** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
 const ABANDON_CODE = 4000;
 

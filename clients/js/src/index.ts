@@ -2,8 +2,8 @@
  * @lifeline/client: the browser client of Lifeline, real-time state sync over WebSockets.
  * See README.md for usage and PROTOCOL.md for the wire contract.
  */
+export { LifelineClient } from "./client.js";
 export {
-  LifelineClient,
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
@@ -13,7 +13,7 @@ export {
   type Initiator,
   type LifelineClientOptions,
   type StateChange,
-} from "./client.js";
+} from "./options.js";
 export { LifelineChannel, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
 export { systemClock, type Clock, type TimerHandle } from "./clock.js";
 export { CloseCodes, closeCodeInfo, parseRetryAfterMs, type CloseCodeInfo } from "./closeCodes.js";

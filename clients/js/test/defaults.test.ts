@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_OFFLINE_QUEUE_LIMIT, DEFAULT_WATCHDOG_SLACK_MS } from "../src/client.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_OFFLINE_QUEUE_LIMIT, DEFAULT_WATCHDOG_SLACK_MS } from "../src/options.js";
 import * as api from "../src/index.js";
 import { DEFAULT_BASE_MS, DEFAULT_CAP_MS } from "../src/retry.js";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CLOSE_AFTER_ERROR_MS, DEFAULT_CONNECT_TIMEOUT_MS, LifelineClient } from "../src/client.js";
+import { LifelineClient } from "../src/client.js";
+import { CLOSE_AFTER_ERROR_MS, DEFAULT_CONNECT_TIMEOUT_MS } from "../src/options.js";
 import { LifelineClosedError } from "../src/errors.js";
 import { FakeClock } from "./support/fakeClock.js";
 import { createHarness, openHarness, reconnect } from "./support/harness.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_WATCHDOG_SLACK_MS } from "../src/client.js";
+import { DEFAULT_WATCHDOG_SLACK_MS } from "../src/options.js";
 import { createHarness } from "./support/harness.js";
 
 describe("receive watchdog and heartbeat", () => {

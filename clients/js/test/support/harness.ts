@@ -1,4 +1,5 @@
-import { LifelineClient, type LifelineClientOptions, type StateChange } from "../../src/client.js";
+import { LifelineClient } from "../../src/client.js";
+import type { LifelineClientOptions, StateChange } from "../../src/options.js";
 import type { LifelineError } from "../../src/errors.js";
 import { FakeClock } from "./fakeClock.js";
 import { FakeSocket } from "./fakeSocket.js";
