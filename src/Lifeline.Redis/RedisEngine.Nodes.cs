@@ -6,8 +6,9 @@ namespace Lifeline.Redis;
 public sealed partial class RedisEngine
 {
     /// <summary>
-    /// Every third of <see cref="RedisEngineOptions.NodeTtl"/>: refresh this node's liveness key, then clean up after
-    /// nodes whose key expired (their presence members are removed and the leaves published, once).
+    /// Every third of <see cref="RedisEngineOptions.NodeTtl"/>: refresh this node's liveness key, clean up after
+    /// nodes whose key expired (their presence members are removed and the leaves published, once), and drop from this
+    /// node's channel index the channels where it holds no member any more.
     /// </summary>
     private async Task RunNodeLoopAsync(CancellationToken stopping)
     {
@@ -19,6 +20,7 @@ public sealed partial class RedisEngine
             {
                 await HeartbeatAsync().ConfigureAwait(false);
                 await ReapDeadNodesAsync().ConfigureAwait(false);
+                await PruneChannelIndexAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException or ObjectDisposedException)
             {

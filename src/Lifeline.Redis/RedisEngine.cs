@@ -184,12 +184,12 @@ public sealed partial class RedisEngine : ILifelineEngine
         ArgumentNullException.ThrowIfNull(memberKey);
         Check(channel, cancellationToken);
 
-        // The index first, so that it always covers what the node holds (a dead node's members are found through it).
-        await CallAsync(() => Db.SetAddAsync(_keys.NodeChannels(NodeId), channel)).ConfigureAwait(false);
+        var field = RedisKeys.MemberField(user, memberKey);
+        await IndexMemberAsync(channel, field).ConfigureAwait(false);
         var joined = await EvalAsync(
             RedisScripts.AddPresence,
             [_keys.Members(channel), _keys.Users(channel)],
-            [RedisKeys.MemberField(user, memberKey), user, NodeId, NowMs, _publishCommand, _keys.PubSub(channel)]).ConfigureAwait(false);
+            [field, user, NodeId, NowMs, _publishCommand, _keys.PubSub(channel)]).ConfigureAwait(false);
         return (long)joined == 1;
     }
 
@@ -200,7 +200,10 @@ public sealed partial class RedisEngine : ILifelineEngine
         ArgumentNullException.ThrowIfNull(memberKey);
         ArgumentNullException.ThrowIfNull(reason);
         Check(channel, cancellationToken);
-        return await RemoveMemberAsync(channel, RedisKeys.MemberField(user, memberKey), user, reason, holder: string.Empty).ConfigureAwait(false);
+        var field = RedisKeys.MemberField(user, memberKey);
+        var left = await RemoveMemberAsync(channel, field, user, reason, holder: string.Empty).ConfigureAwait(false);
+        await UnindexMemberAsync(channel, field).ConfigureAwait(false);
+        return left;
     }
 
     /// <inheritdoc />

@@ -166,6 +166,83 @@ public sealed class RedisEngineTests(RedisFixture redis) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheNodesChannelIndex_ForgetsChannelsWhereItHoldsNoMember_AndStillCoversTheOthers()
+    {
+        var (node, connection) = await NodeAsync();
+        var index = new Lifeline.Redis.Internal.RedisKeys(_prefix).NodeChannels(node.NodeId);
+        var db = connection.GetDatabase();
+        var (gone, shared, kept) = (NewChannel(), NewChannel(), NewChannel());
+        await node.AddPresenceAsync(gone, "alice", "s1");
+        await node.AddPresenceAsync(shared, "alice", "s1");
+        await node.AddPresenceAsync(shared, "bob", "s2");
+        await node.AddPresenceAsync(kept, "carol", "s3");
+
+        await node.RemovePresenceAsync(gone, "alice", "s1", "unsubscribe");
+        await node.RemovePresenceAsync(shared, "alice", "s1", "unsubscribe");
+
+        Assert.Equal(1, await node.PruneChannelIndexAsync());
+        Assert.Equal(new[] { kept, shared }.Order(StringComparer.Ordinal), (await db.SetMembersAsync(index)).Select(c => c.ToString()).Order(StringComparer.Ordinal));
+
+        // Removing a member that is not there (a second teardown) leaves the others indexed.
+        await node.RemovePresenceAsync(shared, "alice", "s1", "unsubscribe");
+        Assert.Equal(0, await node.PruneChannelIndexAsync());
+
+        await node.RemovePresenceAsync(shared, "bob", "s2", "unsubscribe");
+        await node.RemovePresenceAsync(kept, "carol", "s3", "unsubscribe");
+        Assert.Equal(2, await node.PruneChannelIndexAsync());
+        Assert.Empty(await db.SetMembersAsync(index));
+    }
+
+    [Fact]
+    public async Task PruningRacingJoinsAndLeaves_NeverDropsAChannelWhereTheNodeHoldsAMember()
+    {
+        const int channels = 8;
+        const int rounds = 150;
+        var (node, connection) = await NodeAsync();
+        var index = new Lifeline.Redis.Internal.RedisKeys(_prefix).NodeChannels(node.NodeId);
+        var names = Enumerable.Range(0, channels).Select(_ => NewChannel()).ToArray();
+        var random = new Random(20261128);
+        var plans = Enumerable.Range(0, channels).Select(_ => Enumerable.Range(0, rounds).Select(_ => random.Next(3)).ToArray()).ToArray();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var prunes = 0;
+        var churn = Task.WhenAll(names.Select((channel, i) => Task.Run(async () =>
+        {
+            foreach (var step in plans[i])
+            {
+                stop.Token.ThrowIfCancellationRequested();
+                if (step == 0)
+                {
+                    await node.RemovePresenceAsync(channel, "u", "m", "unsubscribe");
+                }
+                else
+                {
+                    await node.AddPresenceAsync(channel, "u", "m");
+                }
+            }
+        })));
+        var pruner = Task.Run(async () =>
+        {
+            while (!churn.IsCompleted && !stop.IsCancellationRequested)
+            {
+                await node.PruneChannelIndexAsync();
+                prunes++;
+            }
+        });
+        await churn;
+        await pruner;
+        await node.PruneChannelIndexAsync();
+
+        Assert.True(prunes > 0);
+        var indexed = (await connection.GetDatabase().SetMembersAsync(index)).Select(c => c.ToString()).ToHashSet();
+        foreach (var channel in names)
+        {
+            var holdsMember = (await node.GetPresenceAsync(channel)).Count > 0;
+            Assert.Equal(holdsMember, indexed.Contains(channel));
+        }
+    }
+
+    [Fact]
     public async Task RedisDown_PublishFailsUnavailable_AndWhenItReturnsEmpty_ObserversAreToldTheEpochChanged()
     {
         await using var own = await RedisServer.StartAsync();
