@@ -20,6 +20,15 @@ internal static partial class ResourceLimits
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setrlimit(int resource, in RLimit limit);
 
+    /// <summary>The soft open-file limit after <see cref="RaiseOpenFiles"/> (0 before).</summary>
+    public static ulong OpenFiles { get; private set; }
+
+    /// <summary>
+    /// How many connections one process can hold: the open-file limit less a margin for the runtime's own descriptors.
+    /// The servers inherit the generator's limit, so this bounds both sides.
+    /// </summary>
+    public static int MaxConnections => OpenFiles == 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, OpenFiles - Math.Min(OpenFiles / 2, 500UL));
+
     /// <summary>Raises the open-file limit towards <paramref name="wanted"/> (capped by /proc/sys/fs/nr_open); returns the soft limit now in force.</summary>
     public static ulong RaiseOpenFiles(ulong wanted)
     {
@@ -32,6 +41,7 @@ internal static partial class ResourceLimits
         var target = Math.Min(wanted, nrOpen);
         if (limit.Current >= target)
         {
+            OpenFiles = limit.Current;
             return limit.Current;
         }
 
@@ -43,7 +53,8 @@ internal static partial class ResourceLimits
             _ = setrlimit(RlimitNofile, raised);
         }
 
-        return getrlimit(RlimitNofile, out limit) == 0 ? limit.Current : 0;
+        OpenFiles = getrlimit(RlimitNofile, out limit) == 0 ? limit.Current : 0;
+        return OpenFiles;
     }
 
     private static ulong ReadNrOpen()

@@ -20,6 +20,7 @@ internal sealed class BenchClient : IFrameHandler
     private int _pings;
     private int _errors;
     private long _closedAt;
+    private long _lastSentMs;
 
     private BenchClient(IProtocolAdapter adapter, DeliverySink? sink)
     {
@@ -69,7 +70,11 @@ internal sealed class BenchClient : IFrameHandler
         return client;
     }
 
-    public bool Send(ReadOnlySpan<byte> message) => _socket?.SendText(message) ?? false;
+    public bool Send(ReadOnlySpan<byte> message)
+    {
+        _lastSentMs = Environment.TickCount64;
+        return _socket?.SendText(message) ?? false;
+    }
 
     /// <summary>Subscribes and waits for the server's confirmation.</summary>
     public async Task<bool> SubscribeAsync(string channel, int id, TimeSpan timeout, CancellationToken cancellationToken)
@@ -114,6 +119,11 @@ internal sealed class BenchClient : IFrameHandler
     void IFrameHandler.OnText(RawWebSocket socket, ReadOnlySpan<byte> payload)
     {
         _socket ??= socket;
+        if (_adapter.KeepAliveAfterMs > 0 && Environment.TickCount64 - _lastSentMs > _adapter.KeepAliveAfterMs)
+        {
+            Send(_adapter.KeepAliveMessage);
+        }
+
         var separator = _adapter.Separator;
         while (!payload.IsEmpty)
         {

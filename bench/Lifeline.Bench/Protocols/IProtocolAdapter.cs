@@ -23,6 +23,15 @@ internal interface IProtocolAdapter
     /// <summary>True when the connection is usable as soon as it is upgraded (no handshake reply to wait for).</summary>
     bool ReadyOnOpen { get; }
 
+    /// <summary>
+    /// A message the client sends on its own when it has sent nothing for <see cref="KeepAliveAfterMs"/> (SignalR clients
+    /// ping on their own timer: a server busy sending data does not ping, yet times out a silent client); empty when none.
+    /// </summary>
+    ReadOnlySpan<byte> KeepAliveMessage { get; }
+
+    /// <summary>See <see cref="KeepAliveMessage"/>.</summary>
+    int KeepAliveAfterMs { get; }
+
     byte[] Subscribe(string channel, int id);
 
     byte[] Publish(string channel, int id, string payload);

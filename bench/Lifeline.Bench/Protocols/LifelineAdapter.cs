@@ -19,6 +19,10 @@ internal sealed class LifelineAdapter : IProtocolAdapter
 
     public bool ReadyOnOpen => false;
 
+    public ReadOnlySpan<byte> KeepAliveMessage => [];
+
+    public int KeepAliveAfterMs => 0;
+
     public byte[] Subscribe(string channel, int id) =>
         Encoding.UTF8.GetBytes($$"""{"type":"subscribe","id":{{id}},"channel":"{{channel}}"}""");
 

@@ -24,6 +24,10 @@ internal sealed class SignalRAdapter : IProtocolAdapter
 
     public bool ReadyOnOpen => false;
 
+    public ReadOnlySpan<byte> KeepAliveMessage => "{\"type\":6}\u001e"u8;
+
+    public int KeepAliveAfterMs => 5000;
+
     public byte[] Subscribe(string channel, int id) =>
         Encoding.UTF8.GetBytes($$"""{"type":1,"invocationId":"{{id}}","target":"Subscribe","arguments":["{{channel}}"]}{{RecordSeparator}}""");
 

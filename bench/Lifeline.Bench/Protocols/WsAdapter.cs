@@ -21,6 +21,10 @@ internal sealed class WsAdapter : IProtocolAdapter
 
     public bool ReadyOnOpen => true;
 
+    public ReadOnlySpan<byte> KeepAliveMessage => [];
+
+    public int KeepAliveAfterMs => 0;
+
     public byte[] Subscribe(string channel, int id) =>
         Encoding.UTF8.GetBytes($$"""{"type":"subscribe","id":{{id}},"channel":"{{channel}}"}""");
 
