@@ -57,7 +57,7 @@ internal sealed class W1IdleMemory : IWorkload
         {
             var warmup = await ClientPool.ConnectAsync(adapter, process.EndPoint, 100, null, cancellationToken);
             ClientPool.AbortAll(warmup.Clients);
-            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            await Task.Delay(context.Seconds("settle_s", 2), cancellationToken);
             var baseline = process.RssBytes();
 
             var first = await ClientPool.ConnectAsync(adapter, process.EndPoint, n, null, cancellationToken, firstIndex: 0);
@@ -119,7 +119,7 @@ internal sealed class W1IdleMemory : IWorkload
     {
         var window = context.Seconds("cpu_window_s", 60);
         // Let the connects' work finish (and one heartbeat round pass) before the CPU window starts.
-        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
+        await Task.Delay(context.Seconds("settle_s", 2), cancellationToken);
         var heldAtStart = clients.Count(c => !c.IsClosed);
         var cpuBefore = process.CpuTime();
         await Task.Delay(window > minimumHold ? window : minimumHold, cancellationToken);
