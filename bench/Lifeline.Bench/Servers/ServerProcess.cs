@@ -58,6 +58,8 @@ internal sealed class ServerProcess : IAsyncDisposable
         info.ArgumentList.Add(((long)options.HeartbeatInterval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--heartbeat-timeout-ms");
         info.ArgumentList.Add(((long)options.HeartbeatTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        info.ArgumentList.Add("--parent-pid");
+        info.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.UseShellExecute = false;

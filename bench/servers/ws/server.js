@@ -1,6 +1,6 @@
 'use strict';
 // The Node `ws` anchor of the Lifeline benchmarks (bench/Lifeline.Bench drives it).
-//   node server.js --port P --heartbeat-interval-ms I
+//   node server.js --port P --heartbeat-interval-ms I [--heartbeat-timeout-ms T (unused: ws's timeout is one interval)] [--parent-pid PID]
 // Messages (JSON text frames), equivalent to the Lifeline and SignalR benchmark servers:
 //   {"type":"subscribe","id":1,"channel":"c"} -> {"type":"subscribed","id":1}
 //   {"type":"publish","id":2,"channel":"c","data":"..."} -> {"type":"message","channel":"c","data":"..."} to every
@@ -63,6 +63,14 @@ const interval = setInterval(() => {
 
 wss.on('close', () => clearInterval(interval));
 wss.on('listening', () => console.log(`READY ${wss.address().port} ${process.pid}`));
+
+// Exit when the generator is gone, however it ended (even SIGKILL): no server outlives its run.
+const parentPid = option('--parent-pid', 0);
+if (parentPid > 0) {
+  setInterval(() => {
+    try { process.kill(parentPid, 0); } catch { process.exit(0); }
+  }, 1000).unref();
+}
 
 function stop() { wss.close(); for (const ws of wss.clients) ws.terminate(); process.exit(0); }
 process.on('SIGTERM', stop);
