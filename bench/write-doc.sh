@@ -61,6 +61,11 @@ for name in "${names[@]}"; do
     printf '### %s\n\nNo results (the workload failed; see the run log).\n\n' "$name"
   fi
 done
+# Hand-written findings (targets, profiling, what changed) kept next to the generator; not generated.
+if [ -f bench/findings.md ]; then
+  cat bench/findings.md
+  echo
+fi
 cat <<DOC
 ## Commands
 
