@@ -77,6 +77,9 @@ fi
 # A missing server makes those tests fail: they never skip.
 need_pkg redis-server redis-server || missing_dep "redis-server (Debian package redis-server) for Lifeline.Redis.Tests"
 need_pkg redis-cli redis-tools || missing_dep "redis-cli (Debian package redis-tools) for the Redis Cluster tests"
+# Lifeline.Bench.Tests (the load generator's smoke run) start the Node ws anchor (bench/servers/ws; npm ci on first use).
+need_pkg node nodejs || missing_dep "node (Debian package nodejs) for Lifeline.Bench.Tests (the ws anchor)"
+need_pkg npm npm || missing_dep "npm (Debian package npm) for Lifeline.Bench.Tests (the ws anchor's packages)"
 # Lifeline.Cli.Tests run deploy/nginx/lifeline.conf in a real nginx (a foreground child process on a free loopback port).
 need_pkg nginx nginx || missing_dep "nginx (Debian package nginx) for the proxy tests"
 # ---------------------------------------------------------------- chaos tests' system tools

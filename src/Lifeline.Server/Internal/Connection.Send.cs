@@ -17,7 +17,7 @@ internal sealed partial class Connection
 {
     private readonly Lock _sendLock = new();
     private readonly Queue<QueuedMessage> _sendQueue = new();
-    private long[] _batchPublishedAt = new long[16]; // writer-only: publish timestamps of the batch being written
+    private long[] _batchPublishedAt = []; // writer-only: publish timestamps of the batch being written (allocated on the first delivery: idle connections hold none)
     private List<(long Sequence, long HelloAt)>? _resyncMarks; // under _sendLock; rare (one per resubscribed channel)
     private long _enqueued; // under _sendLock: messages ever queued
     private long _written; // under _sendLock: messages ever written
@@ -170,7 +170,7 @@ internal sealed partial class Connection
 
         if (deliveries == _batchPublishedAt.Length)
         {
-            Array.Resize(ref _batchPublishedAt, deliveries * 2);
+            Array.Resize(ref _batchPublishedAt, Math.Max(16, deliveries * 2));
         }
 
         _batchPublishedAt[deliveries++] = publishedAt;

@@ -1,0 +1,14 @@
+using Lifeline.Bench.Servers;
+
+namespace Lifeline.Bench.Protocols;
+
+internal static class Adapters
+{
+    public static IProtocolAdapter For(ServerKind kind) => kind switch
+    {
+        ServerKind.Lifeline => LifelineAdapter.Instance,
+        ServerKind.SignalR => SignalRAdapter.Instance,
+        ServerKind.Ws => WsAdapter.Instance,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+}

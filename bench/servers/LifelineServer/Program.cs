@@ -1,0 +1,22 @@
+using Lifeline.Bench.Servers;
+using Lifeline.Server;
+
+// Lifeline through AddLifeline/MapLifeline at /ws. The per-address, per-user, handshake and rate limits are raised: the
+// generator opens up to 100,000 connections from a few loopback addresses, and one publisher sends as fast as it can.
+// SignalR and ws have no such limits, so they are off here to compare the connection layers alone.
+var settings = BenchSettings.Parse(args);
+var builder = BenchHost.CreateBuilder(settings);
+builder.Services.AddLifeline(o =>
+{
+    o.HeartbeatInterval = settings.HeartbeatInterval;
+    o.HeartbeatTimeout = settings.HeartbeatTimeout;
+    o.MaxConnectionsPerAddress = int.MaxValue;
+    o.MaxConnectionsPerUser = int.MaxValue;
+    o.MaxPendingHandshakes = int.MaxValue;
+    o.MaxMessagesPerSecond = 1_000_000;
+    o.MessageBurst = 1_000_000;
+});
+
+var app = builder.Build();
+app.MapLifeline("/ws");
+await BenchHost.RunAsync(app, settings);

@@ -1,0 +1,17 @@
+using Lifeline.Bench.Servers;
+using Lifeline.Bench.SignalRServer;
+
+// ASP.NET Core SignalR, JSON hub protocol, hub at /hub (clients skip negotiation and open the WebSocket directly).
+// Heartbeat equivalent to Lifeline's: the server pings every interval (KeepAliveInterval); a client that sends nothing
+// for interval + timeout (ClientTimeoutInterval) is dropped. The benchmark client answers each ping with a ping.
+var settings = BenchSettings.Parse(args);
+var builder = BenchHost.CreateBuilder(settings);
+builder.Services.AddSignalR(o =>
+{
+    o.KeepAliveInterval = settings.HeartbeatInterval;
+    o.ClientTimeoutInterval = settings.HeartbeatInterval + settings.HeartbeatTimeout;
+});
+
+var app = builder.Build();
+app.MapHub<BenchHub>("/hub");
+await BenchHost.RunAsync(app, settings);

@@ -1,0 +1,98 @@
+using Lifeline.Bench.Runner;
+using Lifeline.Bench.Servers;
+using Xunit.Abstractions;
+
+namespace Lifeline.Bench.Tests;
+
+/// <summary>
+/// Smoke run of the load generator: every workload at tiny sizes against one server (one test per server, so xunit
+/// runs the three side by side). Asserts only that the generator ran and its numbers are sane (every client connected,
+/// deliveries arrived, every metric present), never a figure: performance is bench/run.sh's job.
+/// </summary>
+public abstract class GeneratorSmokeTests
+{
+    private const string Workloads = "w1-idle,w2-fanout,w2-paced,w4-churn";
+
+#if DEBUG
+    private const string Configuration = "Debug";
+#else
+    private const string Configuration = "Release";
+#endif
+
+    private static readonly string[] TinySizes =
+    [
+        "connections=40", "max_connections=80", "step=40", "cpu_window_s=1", "heartbeat_interval_s=1", "heartbeat_timeout_s=1", "settle_s=0.2",
+        "subscribers=20", "messages=50", "window=4", "rate=20", "seconds=1", "cycles=30", "concurrency=8",
+    ];
+
+    private readonly ITestOutputHelper _output;
+
+    protected GeneratorSmokeTests(ITestOutputHelper output) => _output = output;
+
+    private protected async Task RunAsync(ServerKind server)
+    {
+        var paths = BenchPaths.Discover(configuration: Configuration);
+        if (server == ServerKind.Ws)
+        {
+            await WsServerDependencies.EnsureAsync(paths);
+        }
+
+        var outDir = Path.Combine(Path.GetTempPath(), $"lifeline-bench-smoke-{server.Name()}-{Guid.NewGuid():N}");
+        var args = new List<string> { Workloads, "--servers", server.Name(), "--runs", "1", "--out", outDir, "--configuration", Configuration };
+        foreach (var size in TinySizes)
+        {
+            args.Add("--param");
+            args.Add(size);
+        }
+
+        using var log = new StringWriter();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        IReadOnlyList<WorkloadReport> reports;
+        try
+        {
+            reports = await BenchRun.ExecuteAsync(BenchOptions.Parse(args), log, cts.Token);
+        }
+        finally
+        {
+            _output.WriteLine(log.ToString());
+        }
+
+        Assert.Equal(Workloads.Split(','), reports.Select(r => r.Workload.Name));
+        foreach (var report in reports)
+        {
+            var run = Assert.Single(report.Runs);
+            Assert.Equal(server, run.Server);
+            Assert.True(BenchRun.IsComplete(report), $"{report.Workload.Name}: metrics missing; notes: {string.Join("; ", run.Result.Notes)}");
+            Assert.True(File.Exists(Path.Combine(outDir, report.Workload.Name + ".json")));
+            Assert.True(File.Exists(Path.Combine(outDir, report.Workload.Name + ".md")));
+        }
+
+        var values = reports.ToDictionary(r => r.Workload.Name, r => r.Runs[0].Result);
+        Assert.Equal(80, values["w1-idle"].Values["max_held"]); // every client connected and answered its heartbeats
+        Assert.True(values["w1-idle"].Values["rss_mb"] > 0);
+        Assert.True(values["w2-fanout"].Values["deliveries_per_s"] > 0);
+        Assert.Empty(values["w2-fanout"].Notes); // nothing missing, nobody disconnected, nothing refused
+        Assert.Equal(1.0, values["w2-paced"].Values["delivered_fraction"]);
+        Assert.True(values["w4-churn"].Values["cycles_per_s"] > 0);
+        Assert.DoesNotContain(values["w4-churn"].Notes, n => n.Contains("failed", StringComparison.Ordinal));
+        Directory.Delete(outDir, recursive: true);
+    }
+}
+
+public sealed class LifelineGeneratorSmokeTests(ITestOutputHelper output) : GeneratorSmokeTests(output)
+{
+    [Fact]
+    public Task Generator_runs_every_workload_against_lifeline() => RunAsync(ServerKind.Lifeline);
+}
+
+public sealed class SignalRGeneratorSmokeTests(ITestOutputHelper output) : GeneratorSmokeTests(output)
+{
+    [Fact]
+    public Task Generator_runs_every_workload_against_signalr() => RunAsync(ServerKind.SignalR);
+}
+
+public sealed class WsGeneratorSmokeTests(ITestOutputHelper output) : GeneratorSmokeTests(output)
+{
+    [Fact]
+    public Task Generator_runs_every_workload_against_ws() => RunAsync(ServerKind.Ws);
+}
