@@ -37,8 +37,8 @@ internal sealed class TwoNodeFanOut : IWorkload
 
     public string Describe(WorkloadContext context) =>
         "A `redis-server` (Debian package) on a free loopback port started by the workload (`--save '' --appendonly no`, temp directory), "
-        + $"two Lifeline nodes (`bench/servers/LifelineServer --redis 127.0.0.1:PORT`, i.e. `AddLifelineRedis`), {context.Int("subscribers", 200):N0} subscribers "
-        + $"of one channel split evenly over the two nodes, one publisher connected to node A sending {context.Int("messages", 200):N0} patches with a "
+        + $"two Lifeline nodes (`bench/servers/LifelineServer --redis 127.0.0.1:PORT`, i.e. `AddLifelineRedis`), {context.Int("subscribers", 100):N0} subscribers "
+        + $"of one channel split evenly over the two nodes, one publisher connected to node A sending {context.Int("messages", 100):N0} patches with a "
         + $"{context.Int("payload_bytes", 64)}-character payload (about 100 bytes per delivered delta), at most {context.Int("window", 8)} unacknowledged. "
         + "Deliveries per second = deliveries / (last delivery - first publish). Latency = receive time - send time stamped in the payload "
         + "(one clock: every process on this machine). Reference in the same run: the same load on one node with the in-memory engine. "
@@ -53,7 +53,7 @@ internal sealed class TwoNodeFanOut : IWorkload
             return result;
         }
 
-        var load = new Load(context.Int("subscribers", 200), context.Int("messages", 200), context.Int("payload_bytes", 64), context.Int("window", 8), context.Seconds("limit_s", 60));
+        var load = new Load(context.Int("subscribers", 100), context.Int("messages", 100), context.Int("payload_bytes", 64), context.Int("window", 8), context.Seconds("limit_s", 60));
         await using (var redis = await RedisProcess.StartAsync(cancellationToken))
         {
             var redisArgs = new[] { "--redis", redis.Configuration };

@@ -36,7 +36,7 @@ internal sealed class W5ReconnectStorm : IWorkload
     ];
 
     public string Describe(WorkloadContext context) =>
-        $"{context.Int("clients", 500):N0} clients connected and subscribed (Lifeline: a channel of {context.Int("channels", 100)}, resubscribed with `since`; "
+        $"{context.Int("clients", 200):N0} clients connected and subscribed (Lifeline: a channel of {context.Int("channels", 100)}, resubscribed with `since`; "
         + "SignalR: the hub's Subscribe (a group join); ws: the subscribe message), then the server is killed (SIGKILL) and started again on the same port. "
         + "Every client uses the same policy (PROTOCOL.md \"Reconnection\"): attempt k after a uniformly random delay in [0, min(30 s, 1 s * 2^k)) (full jitter), "
         + "one attempt at a time; resynced = Lifeline hello + subscribe with since -> snapshot in the new epoch, SignalR handshake + Subscribe completion, ws subscribed. "
@@ -45,7 +45,7 @@ internal sealed class W5ReconnectStorm : IWorkload
 
     public async Task<RunResult> RunOnceAsync(WorkloadContext context, ServerKind server, CancellationToken cancellationToken)
     {
-        var n = context.Int("clients", 500);
+        var n = context.Int("clients", 200);
         var channels = Math.Max(1, context.Int("channels", 100));
         var limit = context.Seconds("limit_s", 60);
         var result = new RunResult();
@@ -72,7 +72,7 @@ internal sealed class W5ReconnectStorm : IWorkload
             }
 
             loops.AddRange(clients.Select(c => c.RunAsync(stop.Token)));
-            await Task.Delay(1000, cancellationToken);
+            await Task.Delay(500, cancellationToken);
             context.Info($"  {server.Name()}: {n - failed} clients subscribed; killing the server");
 
             log.Reset();
