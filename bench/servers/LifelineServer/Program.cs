@@ -19,6 +19,12 @@ builder.Services.AddLifeline(o =>
     o.MaxPendingHandshakes = int.MaxValue;
     o.MaxMessagesPerSecond = 1_000_000;
     o.MessageBurst = 1_000_000;
+
+    // Diagnosis only (W3): BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS shortens the wait for the peer's close frame.
+    if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS"), out var closeMs) && closeMs > 0)
+    {
+        o.CloseHandshakeTimeout = TimeSpan.FromMilliseconds(closeMs);
+    }
 });
 if (redis is not null)
 {
