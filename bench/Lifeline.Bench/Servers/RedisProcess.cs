@@ -39,6 +39,7 @@ internal sealed class RedisProcess : IAsyncDisposable
 
     public static async Task<RedisProcess> StartAsync(CancellationToken cancellationToken)
     {
+        SweepLeftovers();
         var directory = Directory.CreateTempSubdirectory("benchnet-redis.").FullName;
         var port = FreePort();
         var info = new ProcessStartInfo("redis-server") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
@@ -48,6 +49,7 @@ internal sealed class RedisProcess : IAsyncDisposable
         }
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start redis-server");
+        File.WriteAllText(Path.Combine(directory, "owner"), string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} {process.Id}"));
         var redis = new RedisProcess(process, directory, port);
         Live[redis] = 0;
         process.OutputDataReceived += (_, _) => { };
@@ -107,6 +109,34 @@ internal sealed class RedisProcess : IAsyncDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>Kills redis-servers (and deletes their directories) left by a generator that is gone (kill -9).</summary>
+    private static void SweepLeftovers()
+    {
+        foreach (var directory in Directory.EnumerateDirectories(Path.GetTempPath(), "benchnet-redis.*"))
+        {
+            var owner = Path.Combine(directory, "owner");
+            var pids = File.Exists(owner) ? File.ReadAllText(owner).Split(' ') : [];
+            if (pids.Length != 2 || !int.TryParse(pids[0], CultureInfo.InvariantCulture, out var generator) || Directory.Exists($"/proc/{generator}"))
+            {
+                continue;
+            }
+
+            if (int.TryParse(pids[1], CultureInfo.InvariantCulture, out var pid) && File.Exists($"/proc/{pid}/cmdline")
+                && File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("redis-server", StringComparison.Ordinal))
+            {
+                _ = Net.Native.Signal(pid, 9);
+            }
+
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
