@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -100,9 +101,31 @@ internal sealed class Namespaces : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops every packet both ways on the veth, in one nft transaction.</summary>
-    public Task DropAllAsync() =>
-        NftAsync("add rule inet benchnet input iifname \"bns\" drop ; add rule inet benchnet output oifname \"bns\" drop");
+    /// <summary>
+    /// Drops every packet both ways on the veth, in one nft transaction. <c>nft -f -</c> is started and given the rules
+    /// first; closing its input commits them, so the returned cut time (Stopwatch, taken just before that) is off by the
+    /// commit alone, not by process start-up. Also returns how long the commit took (the uncertainty of the cut).
+    /// </summary>
+    public async Task<(long Cut, TimeSpan Commit)> DropAllAsync()
+    {
+        var info = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "netns", "exec", ServerNs, "nft", "-f", "-" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var nft = Process.Start(info) ?? throw new InvalidOperationException("cannot start nft");
+        var stderr = nft.StandardError.ReadToEndAsync();
+        await nft.StandardInput.WriteAsync("add rule inet benchnet input iifname \"bns\" drop\nadd rule inet benchnet output oifname \"bns\" drop\n");
+        await nft.StandardInput.FlushAsync();
+        await Task.Delay(300); // nft has started and waits for the end of its input
+        var cut = Stopwatch.GetTimestamp();
+        nft.StandardInput.Close();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await nft.WaitForExitAsync(cts.Token);
+        var commit = Stopwatch.GetElapsedTime(cut);
+        return nft.ExitCode == 0 ? (cut, commit) : throw new InvalidOperationException($"nft exited with {nft.ExitCode}: {await stderr}");
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -43,7 +43,7 @@ internal sealed class W3HalfOpen : IWorkload
             + $"ws pings every {interval} s and terminates a socket whose previous ping got no pong (the classic pattern). "
             + $"After {context.Double("idle_s", 2.5)} s idle, nftables drops every packet both ways on the veth; the server namespace's "
             + $"/proc/PID/net/tcp is polled every {context.Int("poll_ms", 10)} ms. Teardown = the connection's server socket leaves ESTABLISHED "
-            + $"(time measured from just before the nft command). Lifeline target: teardown never later than interval + timeout + 0.25 s = {interval + timeout + 0.25} s, "
+            + $"(time measured from the moment `nft -f -`, already running with the rules, is told to commit them). Lifeline target: teardown never later than interval + timeout + 0.25 s = {interval + timeout + 0.25} s, "
             + $"and no server socket left in any TCP state 1 s after teardown. Observation ends when no socket is left (or {context.Double("linger_s", 2)} s after the last state 1 s after teardown was taken), at most {context.Double("max_wait_s", 10)} s after the cut.");
     }
 
@@ -80,8 +80,11 @@ internal sealed class W3HalfOpen : IWorkload
             }
 
             context.Info($"  {server.Name()}: {tracked.Count} established; cutting the veth");
-            var cut = Stopwatch.GetTimestamp();
-            await net.DropAllAsync();
+            var (cut, commit) = await net.DropAllAsync();
+            if (commit > TimeSpan.FromMilliseconds(20))
+            {
+                result.Notes.Add($"the nft commit took {commit.TotalMilliseconds:0} ms (uncertainty of the cut time)");
+            }
             var observation = await ObserveAsync(process, tracked, cut, pollMs, maxWait, context.Seconds("linger_s", 2), cancellationToken);
             Report(observation, tracked.Count, (interval + timeout).TotalSeconds, maxWait.TotalSeconds, result);
         }

@@ -94,14 +94,17 @@ internal sealed class W5ReconnectStorm : IWorkload
                     result.Notes.Add("graceful stop: the server did not exit within 30 s (killed)");
                 }
 
+                var exited = Stopwatch.GetElapsedTime(stopped).TotalSeconds;
+
                 await process.DisposeAsync();
                 process = await ServerProcess.StartAsync(server, options, context.Paths, cancellationToken);
+                var ready = Stopwatch.GetElapsedTime(stopped).TotalSeconds;
                 var graceful = await WaitAsync(clients, log, stopped, limit, cancellationToken);
                 result.Set("graceful_resynced_s", graceful.ResyncedSeconds);
                 result.Set("graceful_lost", graceful.Lost);
                 result.Set("graceful_peak_accepts_per_s_100ms", graceful.Peak100Ms);
                 result.Set("graceful_hinted", log.Hinted);
-                result.Notes.Add($"graceful stop: attempts from {graceful.Attempt(0):0.00} s (first) over {graceful.Attempt(50):0.00} s (p50) to {graceful.Attempt(100):0.00} s (last), {graceful.AttemptsPerClient:0.00} per client");
+                result.Notes.Add($"graceful stop: old server exited {exited:0.00} s after SIGTERM, new one ready at {ready:0.00} s; attempts from {graceful.Attempt(0):0.00} s (first) over {graceful.Attempt(50):0.00} s (p50) to {graceful.Attempt(100):0.00} s (last), {graceful.AttemptsPerClient:0.00} per client");
             }
         }
         finally
