@@ -91,10 +91,10 @@ internal sealed class StormClient
         }
     }
 
-    /// <summary>Reconnects every time the connection is lost, until cancelled.</summary>
+    /// <summary>Reconnects every time the connection is lost, until cancelled (at most 1,000 losses, 100 attempts each).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested && _current is { } connection)
+        for (var losses = 0; losses < 1000 && !cancellationToken.IsCancellationRequested && _current is { } connection; losses++)
         {
             await connection.Closed.WaitAsync(cancellationToken);
             _current = null;
@@ -104,7 +104,7 @@ internal sealed class StormClient
                 Interlocked.Increment(ref _log.Hinted);
             }
 
-            for (var k = 1; ; k++)
+            for (var k = 1; k <= 100; k++)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(delay), cancellationToken);
                 if (await AttemptAsync(TimeSpan.FromSeconds(10), cancellationToken))
@@ -200,8 +200,19 @@ internal sealed class StormConnection : IFrameHandler
 
     private void OnMessage(RawWebSocket socket, string message)
     {
-        using var json = JsonDocument.Parse(message);
-        var root = json.RootElement;
+        try
+        {
+            using var json = JsonDocument.Parse(message);
+            OnMessage(socket, json.RootElement);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            // not a message this client needs (or malformed): ignored
+        }
+    }
+
+    private void OnMessage(RawWebSocket socket, JsonElement root)
+    {
         switch (_kind)
         {
             case ServerKind.Lifeline:

@@ -114,9 +114,20 @@ internal sealed class TwoNodeFanOut : IWorkload
             publisher.EnablePublishing(load.Window);
             var expected = (long)subscribers.Count * load.Messages;
             var started = Stopwatch.GetTimestamp();
-            for (var id = 1; id <= load.Messages && !publisher.IsClosed; id++)
+            using (var publishing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                await publisher.PublishAsync(Channel, id, load.Payload, cancellationToken);
+                publishing.CancelAfter(load.Limit);
+                try
+                {
+                    for (var id = 1; id <= load.Messages && !publisher.IsClosed; id++)
+                    {
+                        await publisher.PublishAsync(Channel, id, load.Payload, publishing.Token);
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    result.Notes.Add($"publishing stopped after {load.Limit.TotalSeconds} s: replies stopped coming");
+                }
             }
 
             await WaitAsync(() => sinkA.Count + sinkB.Count, expected, load.Limit, cancellationToken);
