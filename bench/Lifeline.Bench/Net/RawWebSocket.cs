@@ -44,13 +44,26 @@ internal sealed class RawWebSocket
         _mask = (uint)Random.Shared.Next(1, int.MaxValue);
     }
 
+    /// <summary>
+    /// Creates the client sockets of the current async flow when set (e.g. inside another network namespace); a plain
+    /// <see cref="Socket"/> otherwise.
+    /// </summary>
+    public static AsyncLocal<Func<Socket>?> SocketFactory { get; } = new();
+
+    /// <summary>Status code of the close frame the server sent; 0 when none came.</summary>
+    public int CloseStatus { get; private set; }
+
+    /// <summary>Reason of the close frame the server sent; empty when none came.</summary>
+    public string CloseReason { get; private set; } = "";
+
     /// <summary>True once the connection has ended.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
     /// <summary>Connects from <paramref name="local"/> (any port), upgrades at <paramref name="path"/>, and starts receiving.</summary>
     public static async Task<RawWebSocket> ConnectAsync(IPEndPoint server, IPAddress? local, string path, IFrameHandler handler, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = SocketFactory.Value?.Invoke() ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.NoDelay = true;
         try
         {
             if (local is not null)
@@ -277,6 +290,8 @@ internal sealed class RawWebSocket
                 SendFrame(0xA, payload);
                 break;
             case 0x8: // close: echo the status code, then drop the socket
+                CloseStatus = payload.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(payload) : 1005;
+                CloseReason = payload.Length > 2 ? Encoding.UTF8.GetString(payload[2..]) : "";
                 SendFrame(0x8, payload.Length >= 2 ? payload[..2] : []);
                 Abort();
                 break;

@@ -15,6 +15,15 @@ internal sealed record ServerOptions(TimeSpan HeartbeatInterval, TimeSpan Heartb
     public static readonly ServerOptions Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5));
 
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Command put in front of the server's (e.g. <c>ip netns exec NS</c>, which execs: the pid stays the server's).</summary>
+    public IReadOnlyList<string> CommandPrefix { get; init; } = [];
+
+    /// <summary>Extra arguments after the standard ones (e.g. <c>--redis 127.0.0.1:6390</c> for the Lifeline server).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+
+    /// <summary>Port to listen on; 0 picks a free loopback port.</summary>
+    public int Port { get; init; }
 }
 
 /// <summary>
@@ -50,8 +59,8 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>Starts <paramref name="kind"/> and waits for its READY line.</summary>
     public static async Task<ServerProcess> StartAsync(ServerKind kind, ServerOptions options, BenchPaths paths, CancellationToken cancellationToken)
     {
-        var port = FreePort();
-        var info = paths.ServerCommand(kind);
+        var port = options.Port > 0 ? options.Port : FreePort();
+        var info = WithPrefix(paths.ServerCommand(kind), options.CommandPrefix);
         info.ArgumentList.Add("--port");
         info.ArgumentList.Add(port.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--heartbeat-interval-ms");
@@ -60,6 +69,11 @@ internal sealed class ServerProcess : IAsyncDisposable
         info.ArgumentList.Add(((long)options.HeartbeatTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--parent-pid");
         info.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        foreach (var extra in options.ExtraArguments)
+        {
+            info.ArgumentList.Add(extra);
+        }
+
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.UseShellExecute = false;
@@ -127,6 +141,30 @@ internal sealed class ServerProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>Asks the server to stop gracefully (SIGTERM); <see cref="WaitForExitAsync"/> waits for it.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited)
+        {
+            Net.Native.Signal(_process.Id, Net.Native.SigTerm);
+        }
+    }
+
+    /// <summary>Waits until the server has exited, at most <paramref name="timeout"/>; true when it has.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Kills every server still running (exit paths, Ctrl-C).</summary>
     public static void KillAll()
     {
@@ -158,6 +196,22 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             ready.TrySetResult();
         }
+    }
+
+    private static ProcessStartInfo WithPrefix(ProcessStartInfo info, IReadOnlyList<string> prefix)
+    {
+        if (prefix.Count == 0)
+        {
+            return info;
+        }
+
+        var wrapped = new ProcessStartInfo(prefix[0]) { WorkingDirectory = info.WorkingDirectory };
+        foreach (var arg in prefix.Skip(1).Append(info.FileName).Concat(info.ArgumentList))
+        {
+            wrapped.ArgumentList.Add(arg);
+        }
+
+        return wrapped;
     }
 
     private static int FreePort()

@@ -1,10 +1,14 @@
 using Lifeline.Bench.Servers;
+using Lifeline.Redis;
 using Lifeline.Server;
 
 // Lifeline through AddLifeline/MapLifeline at /ws. The per-address, per-user, handshake and rate limits are raised: the
 // generator opens up to 100,000 connections from a few loopback addresses, and one publisher sends as fast as it can.
 // SignalR and ws have no such limits, so they are off here to compare the connection layers alone.
-var settings = BenchSettings.Parse(args);
+// --redis HOST:PORT (two-node workload): the Redis engine instead of the in-memory one.
+var redisAt = Array.IndexOf(args, "--redis");
+var redis = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
+var settings = BenchSettings.Parse(redisAt >= 0 ? [.. args[..redisAt], .. args[(redisAt + 2)..]] : args);
 var builder = BenchHost.CreateBuilder(settings);
 builder.Services.AddLifeline(o =>
 {
@@ -15,7 +19,17 @@ builder.Services.AddLifeline(o =>
     o.MaxPendingHandshakes = int.MaxValue;
     o.MaxMessagesPerSecond = 1_000_000;
     o.MessageBurst = 1_000_000;
+
+    // Diagnosis only (W3): BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS shortens the wait for the peer's close frame.
+    if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS"), out var closeMs) && closeMs > 0)
+    {
+        o.CloseHandshakeTimeout = TimeSpan.FromMilliseconds(closeMs);
+    }
 });
+if (redis is not null)
+{
+    builder.Services.AddLifelineRedis(o => o.Configuration = redis);
+}
 
 var app = builder.Build();
 app.MapLifeline("/ws");

@@ -46,7 +46,9 @@ internal static class BenchHost
         builder.Services.Configure<SocketTransportOptions>(o => o.Backlog = BenchSettings.Backlog);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, settings.Port);
+            // BENCH_LISTEN_ADDRESS: the network workloads run the server inside a namespace, on its veth address.
+            var address = System.Environment.GetEnvironmentVariable("BENCH_LISTEN_ADDRESS");
+            k.Listen(string.IsNullOrEmpty(address) ? IPAddress.Loopback : IPAddress.Parse(address), settings.Port);
             k.Limits.MaxConcurrentConnections = null;
             k.Limits.MaxConcurrentUpgradedConnections = null;
         });

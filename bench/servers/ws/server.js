@@ -18,7 +18,8 @@ const port = option('--port', 0);
 const intervalMs = option('--heartbeat-interval-ms', 10000);
 const channels = new Map(); // channel -> Set of sockets
 
-const wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 4096, perMessageDeflate: false, clientTracking: true });
+const host = process.env.BENCH_LISTEN_ADDRESS || '127.0.0.1'; // a namespace's veth address in the network workloads
+const wss = new WebSocketServer({ host, port, backlog: 4096, perMessageDeflate: false, clientTracking: true });
 
 function heartbeat() { this.isAlive = true; }
 
