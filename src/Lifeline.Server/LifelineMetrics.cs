@@ -90,7 +90,11 @@ public sealed class LifelineMetrics : IDisposable
 
     internal void ConnectionOpened() => Interlocked.Increment(ref _active);
 
-    internal void ConnectionClosed(CloseCode code, bool wasOpen, TimeSpan duration)
+    /// <summary>
+    /// One connection torn down. The close-code distribution counts every close; the heartbeat-timeout and
+    /// slow-consumer counters count only the server's own decisions (a client may send 4000 or 1013 itself).
+    /// </summary>
+    internal void ConnectionClosed(CloseCode code, DisconnectInitiator initiator, bool wasOpen, TimeSpan duration)
     {
         if (wasOpen)
         {
@@ -99,6 +103,11 @@ public sealed class LifelineMetrics : IDisposable
 
         _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)));
         _duration.Record(duration.TotalSeconds);
+        if (initiator != DisconnectInitiator.Server)
+        {
+            return;
+        }
+
         if (code.Code == CloseCode.HeartbeatTimeout.Code)
         {
             Interlocked.Increment(ref _heartbeatTimeouts);

@@ -1,3 +1,4 @@
+using Lifeline.Protocol;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
@@ -59,6 +60,40 @@ public class MetricsTests
     [InlineData(4321, "other")]
     [InlineData(3000, "other")]
     public void CloseCodeLabel_IsATableCode_OrOther(int code, string label) => Assert.Equal(label, LifelineMetrics.CodeLabel(code));
+
+    [Theory]
+    [InlineData(DisconnectInitiator.Server, 1)]
+    [InlineData(DisconnectInitiator.Client, 0)]
+    [InlineData(DisconnectInitiator.Application, 0)]
+    public void HeartbeatTimeoutAndSlowConsumerCounters_CountOnlyTheServersOwnDecisions(DisconnectInitiator initiator, long expected)
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new LifelineMetrics(factory);
+
+        metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
+        metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(expected, ObserveCounter(factory, "ws_heartbeat_timeouts"));
+        Assert.Equal(expected, ObserveCounter(factory, "ws_slow_consumer_closes"));
+    }
+
+    private static long ObserveCounter(IMeterFactory factory, string name)
+    {
+        var value = -1L;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name == LifelineMetrics.MeterName && instrument.Name == name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, measurement, _, _) => value = measurement);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return value;
+    }
 
     /// <summary>Reads the gauge of the instance made by <paramref name="factory"/> (other tests' servers run in parallel).</summary>
     private static int Observe(IMeterFactory factory)

@@ -79,7 +79,7 @@ internal sealed partial class Connection
 
             // 7. metrics and one log line
             var elapsed = Elapsed;
-            _runtime.Metrics.ConnectionClosed(code, wasOpen, elapsed);
+            _runtime.Metrics.ConnectionClosed(code, initiator, wasOpen, elapsed);
             Volatile.Write(ref _state, (int)ConnectionState.Closed);
             Log.Closed(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, code.Code, code.Reason, initiator, (long)elapsed.TotalMilliseconds);
             _cts.Dispose();
