@@ -22,9 +22,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
     /// <summary>The bound the issue sets for the server's teardown of a dead connection: interval + timeout + 1 s.</summary>
     private static readonly TimeSpan TeardownBound = Harness.Interval + Harness.Timeout + TimeSpan.FromSeconds(1);
 
-    /// <summary>The close handshake's time limit before the socket is aborted (PROTOCOL.md, server default).</summary>
-    private static readonly TimeSpan CloseHandshake = TimeSpan.FromSeconds(1);
-
     [Fact]
     public async Task Scenario1_FullPartition_LongerThanHeartbeat_ServerTearsDown_LeaveOnce_ClientsReconnectAndConverge()
     {
@@ -41,7 +38,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await h.Net.DropAllAsync();
         h.Say("partition: 100% loss both ways");
         var gone = await Harness.PollAsync(async () => await h.ConnectionsAsync() == 1, TeardownBound + TimeSpan.FromSeconds(3));
-        var socketsGone = await Harness.PollAsync(async () => (await h.Net.ServerSocketsToClientsAsync()).Count == 0, TimeSpan.FromSeconds(5));
+        // The teardown aborts with a reset: the kernel drops the socket at once, no TIME-WAIT or FIN-WAIT (issue 8: no
+        // socket in any state 1 s after teardown).
+        var socketsGone = await Harness.PollAsync(async () => (await h.Net.ServerSocketsToClientsAsync()).Count == 0, TimeSpan.FromSeconds(1));
         h.Say($"server teardown (healthz connections back to the observer's 1) after {Ms(gone)} ms; no server socket to the clients after {Ms(cut.Elapsed)} ms total");
         AssertTeardownWithinBound(h, cutAt, gone);
         Assert.True(socketsGone is not null, "server sockets to the clients remain: " + string.Join(", ", await h.Net.ServerSocketsToClientsAsync()));
@@ -398,8 +397,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
     /// <summary>
     /// Measured with the server's own log timestamps from the moment the fault was in place (polling /healthz only
     /// confirms it). The server decides a connection is dead ("heartbeat timeout": close 4000 sent, teardown started)
-    /// within interval + timeout + 1 s, the issue's bound; the teardown then completes when the peer answers the close
-    /// or, cut off, when the close handshake times out (PROTOCOL.md: 1 s) and the socket is aborted.
+    /// and completes its teardown ("closed": the close frame tried for at most 100 ms, the socket aborted with a reset,
+    /// channels left, hook run) within interval + timeout + 1 s, the issue's bound.
     /// </summary>
     private static void AssertTeardownWithinBound(Harness h, DateTime cutAt, TimeSpan? polled)
     {
@@ -412,10 +411,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(closed.Count >= h.Users.Length, $"{closed.Count} 'closed' log lines for {h.Users.Length} connections:\n{h.Server.Log}");
         var detected = timeouts.Count > 0 ? timeouts.Max(c => c.At) - cutAt : TimeSpan.Zero;
         var slowest = closed.Max(c => c.At) - cutAt;
-        h.Say($"server: heartbeat timeouts at {string.Join(", ", timeouts.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(detected)}, bound {Ms(TeardownBound)}); " +
-            $"closed at {string.Join(", ", closed.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(slowest)}, bound {Ms(TeardownBound + CloseHandshake)}); /healthz saw it after {Ms(polled)} ms");
+        h.Say($"server: heartbeat timeouts at {string.Join(", ", timeouts.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(detected)}); " +
+            $"closed at {string.Join(", ", closed.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(slowest)}, bound {Ms(TeardownBound)}); /healthz saw it after {Ms(polled)} ms");
         Assert.True(detected <= TeardownBound, $"dead connections detected after {Ms(detected)} ms, bound {Ms(TeardownBound)} ms:\n{string.Join('\n', timeouts.Select(c => c.Line))}");
-        Assert.True(slowest <= TeardownBound + CloseHandshake, $"teardown took {Ms(slowest)} ms, bound {Ms(TeardownBound + CloseHandshake)} ms:\n{string.Join('\n', closed.Select(c => c.Line))}");
+        Assert.True(slowest <= TeardownBound, $"teardown took {Ms(slowest)} ms, bound {Ms(TeardownBound)} ms:\n{string.Join('\n', closed.Select(c => c.Line))}");
     }
 
     private static bool IsLeave(JsonObject e, string user) =>
