@@ -166,7 +166,9 @@ public sealed class ProxyMember
         Client = new LifelineClient(url, new LifelineClientOptions
         {
             Token = user,
-            ConnectTimeout = TimeSpan.FromSeconds(2),
+            // Generous: a first connect through 150 ms each way on a cold, loaded machine must not be retried (the
+            // scenarios count the proxy's connections to prove nobody reconnected).
+            ConnectTimeout = TimeSpan.FromSeconds(10),
             ReconnectPolicy = new ExponentialBackoffRetryPolicy
             {
                 BaseDelay = TimeSpan.FromMilliseconds(100),
