@@ -107,7 +107,8 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
-    /// The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
+    /// A subscribe's catch-up (the deltas recovered from the history) counts as one entry per <see cref="MaxFrameSize"/>
+    /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>
     public int SendQueueLimit { get; set; } = DefaultSendQueueLimit;
 
