@@ -34,7 +34,8 @@ public sealed class InProcessServer : IAsyncDisposable
     /// <summary>Every teardown (the disconnected hook), with its <see cref="System.Diagnostics.Stopwatch"/> timestamp.</summary>
     public IReadOnlyList<(DisconnectedContext Context, long At)> Disconnects => [.. _disconnects];
 
-    public static async Task<InProcessServer> StartAsync()
+    /// <summary>Starts the server; <paramref name="heartbeatTimeout"/> defaults to <see cref="Harness.Timeout"/> (1 s).</summary>
+    public static async Task<InProcessServer> StartAsync(TimeSpan? heartbeatTimeout = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -44,7 +45,7 @@ public sealed class InProcessServer : IAsyncDisposable
         builder.Services.AddLifeline(o =>
         {
             o.HeartbeatInterval = Harness.Interval;
-            o.HeartbeatTimeout = Harness.Timeout;
+            o.HeartbeatTimeout = heartbeatTimeout ?? Harness.Timeout;
             o.PresenceGracePeriod = TimeSpan.FromSeconds(2);
             o.Events.OnDisconnected = c =>
             {
