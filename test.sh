@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: the .NET solution (protocol, engine, server, tool; with promtool for the
-# /metrics and alert-rule tests), the browser client (clients/js) and the dashboard in headless Chromium
-# (tests/dashboard). One command for a fresh Debian machine (as root, or a developer with sudo) and for CI.
+# /metrics and alert-rule tests), then the chaos suite alone (tests/Lifeline.Chaos.Tests: network faults, as root),
+# the browser client (clients/js) and the dashboard in headless Chromium (tests/dashboard). One command for a fresh
+# Debian machine (as root, or a developer with sudo) and for CI.
 #
 #   ./test.sh                 build once (Release), run every test, print "N passed, M failed"
 #   CONFIGURATION=Debug ./test.sh
@@ -83,14 +84,28 @@ need_pkg npm npm || missing_dep "npm (Debian package npm) for Lifeline.Bench.Tes
 # Lifeline.Cli.Tests run deploy/nginx/lifeline.conf in a real nginx (a foreground child process on a free loopback port).
 need_pkg nginx nginx || missing_dep "nginx (Debian package nginx) for the proxy tests"
 # ---------------------------------------------------------------- chaos tests' system tools
-# tests/Lifeline.Chaos.Tests (run by hand for now; see docs/operations.md, "Chaos tests") creates network namespaces, veth pairs, nftables rules and tbf
-# qdiscs: it needs root plus ip/tc/ss (iproute2) and nft (nftables). Without them those tests fail with a clear
-# message (they never skip); under CI the missing package is counted as a failure here as well.
+# tests/Lifeline.Chaos.Tests (the chaos step below; docs/operations.md, "Chaos tests") creates network namespaces, veth
+# pairs, nftables rules and tbf qdiscs: it needs root plus ip/tc/ss (iproute2) and nft (nftables). Without them those
+# tests fail with a clear message (they never skip); under CI the missing package is counted as a failure here as well.
 need_pkg ip iproute2 || missing_dep "chaos tests: 'ip' (Debian iproute2)"
 need_pkg nft nftables || missing_dep "chaos tests: 'nft' (Debian nftables)"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "test.sh: WARNING: not root: tests/Lifeline.Chaos.Tests will fail (network namespaces need root; CI runs as root)" >&2
-fi
+
+# dotnet_counts LOG: "passed failed assemblies" from a `dotnet test` log. One summary per test assembly. Minimal
+# verbosity: "Passed!  - Failed:     0, Passed:   100, ..."; normal or detailed verbosity: a block "Total tests: 100" /
+# "     Passed: 100" / "     Failed: 1".
+dotnet_counts() {
+  awk '
+    /^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+/ {
+      line = $0; sub(/.*Failed: +/, "", line); mf += line + 0
+      line = $0; sub(/.*Passed: +/, "", line); mp += line + 0
+      mn++
+    }
+    /^Total tests: +[0-9]+$/ { bn++; block = 1; next }
+    /^ +Total time:/ { block = 0 }
+    block && /^ +Passed: +[0-9]+$/ { bp += $NF }
+    block && /^ +Failed: +[0-9]+$/ { bf += $NF }
+    END { if (bn > 0) printf "%d %d %d\n", bp, bf, bn; else printf "%d %d %d\n", mp, mf, mn }' "$1"
+}
 
 # ---------------------------------------------------------------- .NET
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -113,28 +128,50 @@ else
       2>&1 | tee "$LOG_DIR/dotnet-test.log"
     test_rc=${PIPESTATUS[0]}
     set -e
-    # One summary per test assembly. Minimal verbosity: "Passed!  - Failed:     0, Passed:   100, ...";
-    # normal verbosity: a block "Total tests: 100" / "     Passed: 100" / "     Failed: 1".
-    read -r dn_pass dn_fail dn_assemblies < <(awk '
-      /^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+/ {
-        line = $0; sub(/.*Failed: +/, "", line); mf += line + 0
-        line = $0; sub(/.*Passed: +/, "", line); mp += line + 0
-        mn++
-      }
-      /^Total tests: +[0-9]+$/ { bn++; block = 1; next }
-      /^ +Total time:/ { block = 0 }
-      block && /^ +Passed: +[0-9]+$/ { bp += $NF }
-      block && /^ +Failed: +[0-9]+$/ { bf += $NF }
-      END { if (bn > 0) printf "%d %d %d\n", bp, bf, bn; else printf "%d %d %d\n", mp, mf, mn }' "$LOG_DIR/dotnet-test.log")
+    read -r dn_pass dn_fail dn_assemblies < <(dotnet_counts "$LOG_DIR/dotnet-test.log")
     passed=$((passed + dn_pass))
     failed=$((failed + dn_fail))
-    # The solution's test projects (tests/Lifeline.Chaos.Tests is run by hand for now: see docs/operations.md).
+    # The solution's test projects (tests/Lifeline.Chaos.Tests is not in the solution: it runs alone, below).
     expected_assemblies=$(dotnet sln Lifeline.sln list | grep -c 'Tests\.csproj$')
     if [ "$dn_assemblies" -lt "$expected_assemblies" ]; then
       note_failure "dotnet test reported $dn_assemblies of $expected_assemblies test assemblies (a test host crashed or was aborted?)"
     elif [ "$test_rc" -ne 0 ] && [ "$dn_fail" -eq 0 ]; then
       note_failure "dotnet test exited with $test_rc but reported no failed test"
     fi
+  fi
+fi
+
+# ---------------------------------------------------------------- chaos suite (tests/Lifeline.Chaos.Tests)
+# Serial, after the solution's tests and alone on the machine: it measures time (teardown within interval + timeout +
+# 1 s, recovery bounds), so it must not share the cores with the other test assemblies. That is why it is not in
+# Lifeline.sln (a solution-wide `dotnet test` runs the assemblies concurrently). Scenarios 1-7 need root (network
+# namespaces); 8-10 (the fault-injecting proxy, loopback) do not. Under CI without root the step is a failure.
+if [ "${build_rc:-1}" -eq 0 ]; then
+  chaos_filter=()
+  if [ "$(id -u)" -ne 0 ]; then
+    missing_dep "chaos scenarios 1-7 (network namespaces need root; CI runs as root)"
+    chaos_filter=(--filter "FullyQualifiedName~ProxyTests")
+  fi
+
+  echo "== chaos suite: dotnet test tests/Lifeline.Chaos.Tests ${chaos_filter[*]+"${chaos_filter[*]}"}"
+  set +e
+  chaos_started=$(date +%s)
+  {
+    dotnet build tests/Lifeline.Chaos.Tests -c "$CONFIGURATION" -nologo &&
+      dotnet test tests/Lifeline.Chaos.Tests -c "$CONFIGURATION" --no-build -nologo \
+        --logger "console;verbosity=detailed" ${chaos_filter[@]+"${chaos_filter[@]}"} \
+        --blame-hang-timeout 6m --blame-hang-dump-type none
+  } 2>&1 | tee "$LOG_DIR/chaos-test.log"
+  chaos_rc=${PIPESTATUS[0]}
+  set -e
+  read -r ch_pass ch_fail ch_assemblies < <(dotnet_counts "$LOG_DIR/chaos-test.log")
+  passed=$((passed + ch_pass))
+  failed=$((failed + ch_fail))
+  echo "== chaos suite: $ch_pass passed, $ch_fail failed in $(($(date +%s) - chaos_started)) s"
+  if [ "$ch_assemblies" -ne 1 ]; then
+    note_failure "chaos suite: no test summary (build failed or the test host crashed? exit $chaos_rc; see $LOG_DIR/chaos-test.log)"
+  elif [ "$chaos_rc" -ne 0 ] && [ "$ch_fail" -eq 0 ]; then
+    note_failure "chaos suite: dotnet test exited with $chaos_rc but reported no failed test"
   fi
 fi
 

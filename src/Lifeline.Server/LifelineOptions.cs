@@ -28,6 +28,14 @@ public sealed class LifelineOptions
     /// <summary>Default of <see cref="CloseHandshakeTimeout"/>: 1 second.</summary>
     public static readonly TimeSpan DefaultCloseHandshakeTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long the server gives the close frame (4000 <c>heartbeat_timeout</c>) to a peer it has just declared dead
+    /// before it aborts the socket with a TCP reset: 100 milliseconds, a constant (at most
+    /// <see cref="CloseHandshakeTimeout"/>). Within it the frame is written and, should the peer still be there, its
+    /// answer completes a clean close; a cut-off peer costs no more than this, not a whole close handshake.
+    /// </summary>
+    public static readonly TimeSpan DeadPeerCloseTimeout = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Default of <see cref="DrainTimeout"/>: 10 seconds.</summary>
     public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(10);
 
@@ -99,7 +107,8 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
-    /// The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
+    /// A subscribe's catch-up (the deltas recovered from the history) counts as one entry per <see cref="MaxFrameSize"/>
+    /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>
     public int SendQueueLimit { get; set; } = DefaultSendQueueLimit;
 
@@ -110,7 +119,8 @@ public sealed class LifelineOptions
     public int MaxFrameSize { get; set; } = DefaultMaxFrameSize;
 
     /// <summary>
-    /// How long the close handshake may take before the socket is aborted with a TCP reset.
+    /// How long the close handshake may take before the socket is aborted with a TCP reset. A connection closed for a
+    /// heartbeat timeout gets <see cref="DeadPeerCloseTimeout"/> instead (its peer was just declared dead).
     /// The default is 1 second (<see cref="DefaultCloseHandshakeTimeout"/>).
     /// </summary>
     public TimeSpan CloseHandshakeTimeout { get; set; } = DefaultCloseHandshakeTimeout;

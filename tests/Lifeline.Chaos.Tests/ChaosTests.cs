@@ -22,8 +22,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
     /// <summary>The bound the issue sets for the server's teardown of a dead connection: interval + timeout + 1 s.</summary>
     private static readonly TimeSpan TeardownBound = Harness.Interval + Harness.Timeout + TimeSpan.FromSeconds(1);
 
-    /// <summary>The close handshake's time limit before the socket is aborted (PROTOCOL.md, server default).</summary>
-    private static readonly TimeSpan CloseHandshake = TimeSpan.FromSeconds(1);
+    /// <summary>Scenario 6: from the link's return to every client at the server's position (see the scenario).</summary>
+    private static readonly TimeSpan RecoveryBound = TimeSpan.FromSeconds(8);
 
     [Fact]
     public async Task Scenario1_FullPartition_LongerThanHeartbeat_ServerTearsDown_LeaveOnce_ClientsReconnectAndConverge()
@@ -41,7 +41,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await h.Net.DropAllAsync();
         h.Say("partition: 100% loss both ways");
         var gone = await Harness.PollAsync(async () => await h.ConnectionsAsync() == 1, TeardownBound + TimeSpan.FromSeconds(3));
-        var socketsGone = await Harness.PollAsync(async () => (await h.Net.ServerSocketsToClientsAsync()).Count == 0, TimeSpan.FromSeconds(5));
+        // The teardown aborts with a reset: the kernel drops the socket at once, no TIME-WAIT or FIN-WAIT (issue 8: no
+        // socket in any state 1 s after teardown).
+        var socketsGone = await Harness.PollAsync(async () => (await h.Net.ServerSocketsToClientsAsync()).Count == 0, TimeSpan.FromSeconds(1));
         h.Say($"server teardown (healthz connections back to the observer's 1) after {Ms(gone)} ms; no server socket to the clients after {Ms(cut.Elapsed)} ms total");
         AssertTeardownWithinBound(h, cutAt, gone);
         Assert.True(socketsGone is not null, "server sockets to the clients remain: " + string.Join(", ", await h.Net.ServerSocketsToClientsAsync()));
@@ -257,24 +259,40 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             await h.Net.ThrottleAsync(32); // 32 kbit/s from the server to the clients
             var throttled = Stopwatch.StartNew();
+            var throttledAt = DateTime.UtcNow;
             h.Say("server -> clients throttled to 32 kbit/s (tbf); send queue limit 64 messages; the observer publishes on loopback");
             var acked = new List<JsonNode?>();
-            for (var round = 0; round < 20 && h.Clients.Events.Count(e => (int?)e["code"] == 1013) < h.Users.Length; round++)
+            // The server's side is what the scenario is about: its log says it closed each client as a slow consumer.
+            // Whether the client reads the 1013 depends on the close frame getting through the throttled link before
+            // the 1 s close bound resets the connection (and on the reset not being dropped by tbf): the client sees
+            // 1013, or 1006, or its watchdog fires. Either way it reconnects.
+            bool AllClosedSlow() => h.Users.All(u => h.Server.ClosedSince(throttledAt, h.Net.ClientIp)
+                .Any(c => c.Line.Contains($"user={u} ", StringComparison.Ordinal) && c.Line.Contains("code=1013 reason=slow_consumer", StringComparison.Ordinal)));
+            for (var round = 0; round < 20 && !AllClosedSlow(); round++)
             {
                 var r = await h.Observer.RequestAsync(new JsonObject { ["cmd"] = "publish", ["count"] = 200, ["tag"] = $"b{round}" });
                 Assert.Empty(r["failed"]!.AsArray());
                 acked.AddRange(r["acked"]!.AsArray().Select(x => x!.DeepClone()));
             }
 
+            Assert.NotNull(await Harness.PollAsync(() => Task.FromResult(AllClosedSlow()), TimeSpan.FromSeconds(10)));
             foreach (var u in h.Users)
             {
-                Assert.NotNull(await h.Clients.WaitForEventAsync(e => (string?)e["user"] == u && (string?)e["new"] == "Reconnecting" && (int?)e["code"] == 1013, TimeSpan.FromSeconds(20)));
+                Assert.NotNull(await h.Clients.WaitForEventAsync(e => (string?)e["user"] == u && (string?)e["new"] == "Reconnecting", TimeSpan.FromSeconds(10)));
             }
 
-            h.Say($"every client closed with 1013 (slow consumer) {Ms(throttled.Elapsed)} ms into the throttle, after {acked.Count} publishes");
+            h.Say($"the server closed every client with 1013 (slow consumer) within {Ms(throttled.Elapsed)} ms of the throttle, after {acked.Count} publishes; " +
+                $"the clients saw {string.Join("/", h.Clients.Events.Where(e => (string?)e["new"] == "Reconnecting").Select(e => $"{e["code"] ?? "-"}").Distinct())}");
             await h.Net.UnthrottleAsync();
-            // Generous: the clients replay hundreds of deltas, possibly after a backoff; a loaded CI machine is slow.
-            await h.AssertConvergedAsync(h.Clients, acked, TimeSpan.FromSeconds(60));
+            var unthrottledAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var recovery = Stopwatch.StartNew();
+            // The bound: a client whose connection still looks open notices within its watchdog (interval + timeout +
+            // slack, ~2.5 s); an attempt begun under the throttle gives up after the agent's 2 s connect timeout; the
+            // next comes after at most 0.5 s of backoff; the catch-up (thousands of deltas, packed into frames) takes
+            // well under a second on the veth. 8 s leaves room for a loaded machine. Before the catch-up was packed
+            // the resumed client was closed with 1013 by its own catch-up on every attempt: 10-31 s.
+            await h.AssertConvergedAsync(h.Clients, acked, RecoveryBound);
+            var recovered = recovery.Elapsed;
             var status = (await h.Clients.RequestAsync(new JsonObject { ["cmd"] = "status" }))["clients"]!.AsArray();
             foreach (var c in status)
             {
@@ -282,7 +300,21 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 Assert.True((int)ch["snapshots"]! == 1, $"{c["user"]}: {ch["snapshots"]} snapshots: it did not recover from its offset (history 10000)");
             }
 
-            h.Say($"recovered from their offsets (deltas, no new snapshot) {Ms(throttled.Elapsed)} ms after the throttle began");
+            // Slow-consumer decisions (the server's "slow consumer" lines) after the link was back: none. The "closed"
+            // line of a decision made under the throttle may come up to the 1 s close bound later, after the unthrottle.
+            var unthrottledUtc = DateTimeOffset.FromUnixTimeMilliseconds(unthrottledAt).UtcDateTime;
+            var decisions = h.Server.Log.Split('\n')
+                .Where(l => l.Contains(" slow consumer user=", StringComparison.Ordinal) && l.Length > 24)
+                .Select(l => DateTime.TryParseExact(l[..24], "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at : DateTime.MaxValue)
+                .ToList();
+            Assert.True(decisions.Count(at => at < unthrottledUtc) >= h.Users.Length, "the server's slow-consumer lines were not found (log format?)");
+            var after = decisions.Count(at => at >= unthrottledUtc);
+            h.Say($"recovered from their offsets (deltas, no new snapshot) {Ms(recovered)} ms after the link was back (bound {Ms(RecoveryBound)}); " +
+                $"slow-consumer decisions after the unthrottle: {after}");
+            h.Say("client states (ms relative to the unthrottle): " + string.Join("; ", h.Clients.Events.Where(e => (string?)e["ev"] == "state")
+                .Select(e => $"{e["user"]} {e["new"]}({e["reason"]},{e["code"]})@{(long)e["t"]! - unthrottledAt}")));
+            Assert.Equal(0, after);
         }
     }
 
@@ -366,6 +398,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         h.Say($"{acked.Count} publishes acknowledged; client state changes: {string.Join(", ", states.GroupBy(e => $"{e["new"]}({e["reason"]})").Select(g => $"{g.Key}={g.Count()}"))}");
         await h.AssertConvergedAsync(h.Clients, acked, TimeSpan.FromSeconds(30));
 
+        // The check below sees what the process holds: now, every client's live connection.
+        var live = await h.Net.ServerProcessSocketsToClientsAsync();
+        Assert.True(live.Count(s => s.State == "ESTAB") >= h.Users.Length, "ss -p does not show the server's live connections: " + string.Join(", ", live));
+
         // Nothing left on the server once every client is gone: no connection (its /healthz), no socket (ss).
         await h.Clients.RequestAsync(new JsonObject { ["cmd"] = "quit" });
         await h.Observer.RequestAsync(new JsonObject { ["cmd"] = "quit" });
@@ -375,29 +411,35 @@ public sealed class ChaosTests(ITestOutputHelper output)
             async () => (connections = (int)(await probe.RequestAsync(new JsonObject { ["cmd"] = "health", ["url"] = h.Net.HealthUrl.ToString() }))["body"]!["connections"]!) == 0,
             TimeSpan.FromSeconds(10));
         Assert.True(noConnection is not null, $"{connections} Lifeline connections left on the server after every client left");
-        // TIME-WAIT is the kernel's (the server closed first); anything else is a socket the server process holds. A TCP
-        // connection accepted during a reconnect attempt whose client gave up while its packets were dropped never sent
-        // an HTTP request: Kestrel holds it until its request-headers timeout (30 s), not Lifeline's hello timeout.
+        // No socket the server process holds (ss -p names it as the owner). A TCP connection accepted during a reconnect
+        // attempt whose client vanished before its upgrade request arrived (the request answered with a reset by the
+        // fault, the client's own reset lost) never sends a byte: `ss -i` showed them with segs_in 2-3 and no bytes
+        // received. Kestrel's default keep-alive timeout held them for 130 s; `lifeline serve` closes them after its
+        // handshake timeout (10 s here; Kestrel checks once a second). What the kernel keeps after the process closed
+        // its side is not the server's: TIME-WAIT, and FIN-WAIT-2 orphans whose peer's FIN or reset was lost in a fault
+        // (seen on a loaded machine: 13 of them, gone after tcp_fin_timeout, 60 s). They are counted, not failed.
         var held = new List<(string State, string Peer)>();
         var noSocket = await Harness.PollAsync(
-            async () => (held = [.. (await h.Net.ServerSocketsToClientsAsync()).Where(s => s.State != "TIME-WAIT")]).Count == 0,
-            TimeSpan.FromSeconds(40));
-        h.Say($"server: no connection {Ms(noConnection)} ms after the last client left, no socket held after {Ms(noSocket)} ms; VmRSS {h.Server.RssKb() / 1024} MB");
+            async () => (held = await h.Net.ServerProcessSocketsToClientsAsync()).Count == 0,
+            Harness.HandshakeTimeout + TimeSpan.FromSeconds(5));
+        var kernel = (await h.Net.ServerSocketsToClientsAsync()).GroupBy(s => s.State).Select(g => $"{g.Key}={g.Count()}").ToList();
+        h.Say($"server: no connection {Ms(noConnection)} ms after the last client left, no socket held by the process after {Ms(noSocket)} ms " +
+            $"(kernel: {(kernel.Count == 0 ? "none" : string.Join(", ", kernel))}); VmRSS {h.Server.RssKb() / 1024} MB");
         if (noSocket is null)
         {
-            // Evidence for the diagnosis: the kernel's view (timers, queues) and what the server logged last.
-            var detail = await Shell.RunAsync("ip", ["netns", "exec", h.Net.ServerNs, "ss", "-tanoi", "dst", h.Net.ClientIp]);
-            h.Say("held sockets (ss -tanoi):\n" + detail.Stdout + "\nserver log tail:\n" + h.Server.Log);
+            // Evidence for the diagnosis: the kernel's view (owner, timers, queues) and what the server logged last.
+            var detail = await Shell.RunAsync("ip", ["netns", "exec", h.Net.ServerNs, "ss", "-tanoip", "dst", h.Net.ClientIp]);
+            h.Say("held sockets (ss -tanoip):\n" + detail.Stdout + "\nserver log tail:\n" + h.Server.Log);
         }
 
-        Assert.True(noSocket is not null, "sockets left on the server: " + string.Join(", ", held));
+        Assert.True(noSocket is not null, "sockets the server process still holds: " + string.Join(", ", held));
     }
 
     /// <summary>
     /// Measured with the server's own log timestamps from the moment the fault was in place (polling /healthz only
     /// confirms it). The server decides a connection is dead ("heartbeat timeout": close 4000 sent, teardown started)
-    /// within interval + timeout + 1 s, the issue's bound; the teardown then completes when the peer answers the close
-    /// or, cut off, when the close handshake times out (PROTOCOL.md: 1 s) and the socket is aborted.
+    /// and completes its teardown ("closed": the close frame tried for at most 100 ms, the socket aborted with a reset,
+    /// channels left, hook run) within interval + timeout + 1 s, the issue's bound.
     /// </summary>
     private static void AssertTeardownWithinBound(Harness h, DateTime cutAt, TimeSpan? polled)
     {
@@ -410,10 +452,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(closed.Count >= h.Users.Length, $"{closed.Count} 'closed' log lines for {h.Users.Length} connections:\n{h.Server.Log}");
         var detected = timeouts.Count > 0 ? timeouts.Max(c => c.At) - cutAt : TimeSpan.Zero;
         var slowest = closed.Max(c => c.At) - cutAt;
-        h.Say($"server: heartbeat timeouts at {string.Join(", ", timeouts.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(detected)}, bound {Ms(TeardownBound)}); " +
-            $"closed at {string.Join(", ", closed.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(slowest)}, bound {Ms(TeardownBound + CloseHandshake)}); /healthz saw it after {Ms(polled)} ms");
+        h.Say($"server: heartbeat timeouts at {string.Join(", ", timeouts.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(detected)}); " +
+            $"closed at {string.Join(", ", closed.Select(c => Ms(c.At - cutAt)))} ms (slowest {Ms(slowest)}, bound {Ms(TeardownBound)}); /healthz saw it after {Ms(polled)} ms");
         Assert.True(detected <= TeardownBound, $"dead connections detected after {Ms(detected)} ms, bound {Ms(TeardownBound)} ms:\n{string.Join('\n', timeouts.Select(c => c.Line))}");
-        Assert.True(slowest <= TeardownBound + CloseHandshake, $"teardown took {Ms(slowest)} ms, bound {Ms(TeardownBound + CloseHandshake)} ms:\n{string.Join('\n', closed.Select(c => c.Line))}");
+        Assert.True(slowest <= TeardownBound, $"teardown took {Ms(slowest)} ms, bound {Ms(TeardownBound)} ms:\n{string.Join('\n', closed.Select(c => c.Line))}");
     }
 
     private static bool IsLeave(JsonObject e, string user) =>

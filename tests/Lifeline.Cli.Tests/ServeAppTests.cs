@@ -172,6 +172,56 @@ public class ServeAppTests
         Assert.DoesNotContain("https://", html, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Issue 5, scenario 7's held sockets: a reconnect attempt whose client vanished after the TCP handshake (its reset
+    /// or FIN lost) leaves a connection that never sends a request, or stops inside the request headers. Kestrel's
+    /// defaults held those for 130 s (keep-alive timeout) and 30 s (request-headers timeout); <c>lifeline serve</c>
+    /// closes them after its handshake timeout (here 1 s; Kestrel checks once a second).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Serve_ClosesAConnectionThatNeverCompletesItsRequest_AfterTheHandshakeTimeout(bool partialHeaders)
+    {
+        await using var app = await StartAsync(["--port", "0", "--handshake-timeout", "1s"]);
+        var uri = BaseUri(app);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        if (partialHeaders)
+        {
+            await stream.WriteAsync("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"u8.ToArray());
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var buffer = new byte[1024];
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // Kestrel's defaults: 130 s and 30 s
+        int read;
+        do
+        {
+            read = await stream.ReadAsync(buffer, limit.Token); // a 408 response may come first; then the end of the stream
+        }
+        while (read > 0);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"closed after {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void Serve_BoundsKestrelsKeepAliveAndRequestHeadersTimeoutsByTheHandshakeTimeout()
+    {
+        var app = ServeCommand.BuildApp(["--port", "0", "--handshake-timeout", "7s"]).App;
+        try
+        {
+            var limits = app.Services.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>().Value.Limits;
+            Assert.Equal(TimeSpan.FromSeconds(7), limits.KeepAliveTimeout);
+            Assert.Equal(TimeSpan.FromSeconds(7), limits.RequestHeadersTimeout);
+        }
+        finally
+        {
+            ((IDisposable)app).Dispose();
+        }
+    }
+
     internal static Uri BaseUri(WebApplication app) => new(ServeHost.ListeningUrls(app).Single());
 
     internal static Uri WsUri(WebApplication app, string path) => new("ws" + ServeHost.ListeningUrls(app).Single()[4..] + path);

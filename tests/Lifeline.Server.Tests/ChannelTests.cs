@@ -279,6 +279,34 @@ public sealed class ChannelTests
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(server_.State.GetRawText()), mirror.State));
     }
 
+    [Fact]
+    public async Task A_catch_up_longer_than_the_send_queue_limit_is_delivered_not_closed_as_a_slow_consumer()
+    {
+        // Chaos scenario 6: a client that resumed 500 deltas behind was closed with 1013 by its own catch-up, at once,
+        // on every reconnect (each delta was one entry against the 16-message queue). The catch-up is packed into
+        // frame-sized entries; the bound judges how fast the client reads.
+        await using var server = await TestServer.StartAsync(o => o.SendQueueLimit = 16);
+        for (var i = 1; i <= 500; i++)
+        {
+            await server.Lifeline.PublishAsync("c", JsonDocument.Parse($"{{\"n\":{i},\"pad\":\"{new string('p', 100)}\"}}").RootElement);
+        }
+
+        var epoch = (await server.Lifeline.GetChannelAsync("c")).Epoch;
+        var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
+        await using var __ = client;
+        await client.SendJsonAsync(new { type = "subscribe", id = 1, channel = "c", since = new { epoch, offset = 1 } });
+        Assert.True((await client.ReceiveTypeAsync("subscribed")).GetProperty("recovered").GetBoolean());
+        for (var expected = 2L; expected <= 500; expected++)
+        {
+            var delta = await client.ReceiveTypeAsync("delta");
+            Assert.Equal(expected, delta.GetProperty("offset").GetInt64());
+        }
+
+        Assert.Empty(server.Disconnects.Calls);
+        Assert.Equal(WebSocketState.Open, client.Socket.State);
+        Assert.Empty(server.Logs.Named("SlowConsumer"));
+    }
+
     private sealed class ReadOnlyPolicy : IChannelPolicy
     {
         public ValueTask<ChannelDecision> DecideAsync(ChannelRequest request, CancellationToken cancellationToken) =>

@@ -93,6 +93,7 @@ public sealed class TeardownTests
             o.HeartbeatInterval = interval;
             o.HeartbeatTimeout = timeout;
             o.SendQueueLimit = 1_000_000; // so that the heartbeat, not the slow-consumer bound, ends it
+            o.CloseHandshakeTimeout = TimeSpan.FromSeconds(10); // a peer declared dead must not get this one
         });
         var (client, welcome) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         await using var _ = client;
@@ -112,9 +113,15 @@ public sealed class TeardownTests
         var elapsed = clock.Elapsed;
 
         Assert.Equal(4000, disconnect.CloseCode.Code);
-        // ping due within one interval, pong deadline one timeout later, close bound 1 s, then reset
-        Assert.True(elapsed < interval + timeout + TimeSpan.FromSeconds(1) + TimeSpan.FromSeconds(3), $"teardown took {elapsed}");
+        // ping due within one interval, pong deadline one timeout later, then the close frame best-effort within
+        // LifelineOptions.DeadPeerCloseTimeout (100 ms; the send is blocked, so it cannot go out), then the reset
+        Assert.True(elapsed < interval + timeout + TimeSpan.FromSeconds(3), $"teardown took {elapsed}");
         Assert.Single(server.Logs.Named("ConnectionReset"));
+        // By the server's own timestamps: from the heartbeat timeout to the end of teardown takes the short dead-peer
+        // bound (plus scheduling), never the 10 s close handshake configured above.
+        var detectedAt = At(Assert.Single(server.Logs.Named("HeartbeatTimeout")));
+        var closedAt = At(Assert.Single(server.Logs.Named("ConnectionClosed")));
+        Assert.True(closedAt - detectedAt < TimeSpan.FromSeconds(2), $"teardown after the heartbeat timeout took {(closedAt - detectedAt).TotalMilliseconds} ms");
         await WaitUntilAsync(() => !Lifeline.Server.TcpSocketTable.ForLocalPort(server.Port).Any(e => e.Remote.Port == clientPort));
         await AssertEmptyAsync(server);
     }
@@ -330,4 +337,7 @@ public sealed class TeardownTests
             await Task.Delay(20);
         }
     }
+
+    private static DateTime At(TestLogSink.LogEntry entry) =>
+        DateTime.Parse((string)entry.State["At"]!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal);
 }

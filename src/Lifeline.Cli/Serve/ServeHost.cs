@@ -78,6 +78,7 @@ internal static class ServeHost
         var settings = ServeSettings.Resolve(builder.Configuration, flags);
 
         builder.WebHost.UseUrls(settings.ListenUrl);
+        builder.WebHost.ConfigureKestrel(kestrel => ApplyConnectionLimits(kestrel.Limits, settings.HandshakeTimeout));
         ConfigureLogging(builder.Logging, settings.LogFormat);
         builder.Services.Configure<HostOptions>(o =>
         {
@@ -133,6 +134,23 @@ internal static class ServeHost
         }
 
         return new ServeApp(app, settings);
+    }
+
+    /// <summary>
+    /// Bounds what Kestrel holds before a connection reaches Lifeline by the hello's own bound, the handshake timeout
+    /// (default 10 s): a TCP connection that sends no request (Kestrel's <see cref="Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits.KeepAliveTimeout"/>,
+    /// 130 s by default, applies to it) or whose request headers do not all arrive
+    /// (<see cref="Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits.RequestHeadersTimeout"/>, 30 s by default)
+    /// is closed after that long. Such connections are what a reconnect attempt leaves behind when its client vanishes
+    /// between the TCP handshake and the upgrade request (its reset or FIN lost on the way): the server never hears of
+    /// it and, with Kestrel's defaults, holds an ESTABLISHED socket for 130 s. Kestrel checks these limits once a second.
+    /// </summary>
+    /// <param name="limits">Kestrel's limits.</param>
+    /// <param name="handshakeTimeout">The handshake timeout (<see cref="LifelineOptions.HandshakeTimeout"/>).</param>
+    internal static void ApplyConnectionLimits(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits limits, TimeSpan handshakeTimeout)
+    {
+        limits.KeepAliveTimeout = handshakeTimeout;
+        limits.RequestHeadersTimeout = handshakeTimeout;
     }
 
     /// <summary>Starts <paramref name="serve"/>, logs the startup line, waits for SIGTERM/Ctrl+C (or <paramref name="cancellationToken"/>), stops gracefully.</summary>

@@ -145,10 +145,8 @@ internal sealed class Subscription(Connection connection, string channel)
                 Connection.Send(new SnapshotMessage(Channel, plan.Epoch, plan.Offset, state));
             }
 
-            foreach (var delta in plan.ToSend)
-            {
-                Connection.Send(new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts));
-            }
+            // Packed into frame-sized entries: a long catch-up must not look like a slow consumer (SendPacked).
+            Connection.SendPacked(plan.ToSend.Select(static delta => (ServerMessage)new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts)));
 
             _epoch = plan.Epoch;
             _lastOffset = plan.LastOffset;

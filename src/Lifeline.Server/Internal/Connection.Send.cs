@@ -87,6 +87,44 @@ internal sealed partial class Connection
         return true;
     }
 
+    /// <summary>
+    /// Queues a run of messages the server produced at once (a subscribe's catch-up: recovered deltas) packed into as
+    /// few queue entries as <see cref="LifelineOptions.MaxFrameSize"/> allows, line-feed separated exactly as the
+    /// writer would pack them. A catch-up of thousands of deltas thus counts as a few entries against
+    /// <see cref="LifelineOptions.SendQueueLimit"/>: the bound judges how fast the client reads, not how far behind it
+    /// was when it resumed (before, a resume more than SendQueueLimit deltas behind was closed with 1013 at once,
+    /// again and again).
+    /// </summary>
+    /// <param name="messages">The messages, in order.</param>
+    /// <returns>False when the connection is closing or the queue overflowed.</returns>
+    public bool SendPacked(IEnumerable<ServerMessage> messages)
+    {
+        var max = _runtime.Options.MaxFrameSize;
+        var packed = new ArrayBufferWriter<byte>();
+        foreach (var message in messages)
+        {
+            var bytes = ProtocolSerializer.Serialize(message);
+            if (packed.WrittenCount > 0 && packed.WrittenCount + 1 + bytes.Length > max)
+            {
+                if (!Send(packed.WrittenSpan.ToArray()))
+                {
+                    return false;
+                }
+
+                packed.ResetWrittenCount();
+            }
+
+            if (packed.WrittenCount > 0)
+            {
+                packed.Write([ProtocolConstants.MessageSeparator]);
+            }
+
+            packed.Write(bytes);
+        }
+
+        return packed.WrittenCount == 0 || Send(packed.WrittenSpan.ToArray());
+    }
+
     private async Task WriteLoopAsync()
     {
         await Task.Yield(); // never write on the caller's thread (the sweep, a publisher's fan-out)

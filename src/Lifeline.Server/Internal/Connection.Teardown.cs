@@ -92,7 +92,12 @@ internal sealed partial class Connection
         var clean = false;
         if (code.Code != CloseCode.Abnormal.Code && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            using var bound = new CancellationTokenSource(_runtime.Options.CloseHandshakeTimeout, _runtime.Time);
+            // A peer declared dead (no pong) gets the close frame best-effort within a short bound, not a whole
+            // close handshake: then the reset below. Anyone else gets CloseHandshakeTimeout to answer.
+            var limit = code.Code == CloseCode.HeartbeatTimeout.Code
+                ? TimeSpan.FromTicks(Math.Min(LifelineOptions.DeadPeerCloseTimeout.Ticks, _runtime.Options.CloseHandshakeTimeout.Ticks))
+                : _runtime.Options.CloseHandshakeTimeout;
+            using var bound = new CancellationTokenSource(limit, _runtime.Time);
             try
             {
                 await _socket.CloseOutputAsync((WebSocketCloseStatus)code.Code, Truncate(code.Reason), bound.Token);

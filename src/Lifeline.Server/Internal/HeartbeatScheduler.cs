@@ -35,13 +35,14 @@ internal sealed class HeartbeatScheduler : IDisposable
     public bool PingsPaused { get; set; }
 
     /// <summary>
-    /// A quarter of the shorter of interval and timeout, between 10 ms and 1 s: a missing pong is detected at most
-    /// a quarter of the timeout late, and the default 30 s / 5 s costs one sweep per second.
+    /// A tenth of the shorter of interval and timeout, between 10 ms and 1 s: a ping goes out and a missing pong is
+    /// detected at most a tenth of the timeout late each (1 s / 1 s: every 100 ms; the default 30 s / 5 s: every
+    /// 500 ms, two passes per second).
     /// </summary>
     public static TimeSpan SweepPeriod(TimeSpan interval, TimeSpan timeout)
     {
-        var quarter = TimeSpan.FromTicks(Math.Min(interval.Ticks, timeout.Ticks) / 4);
-        return TimeSpan.FromTicks(Math.Clamp(quarter.Ticks, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
+        var tenth = TimeSpan.FromTicks(Math.Min(interval.Ticks, timeout.Ticks) / 10);
+        return TimeSpan.FromTicks(Math.Clamp(tenth.Ticks, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
     }
 
     public void Register(Connection connection) => _entries.TryAdd(connection, 0);

@@ -123,6 +123,28 @@ public sealed class ChaosNetwork : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// The server namespace's sockets on the server port to the clients that a process holds (<c>ss -p</c> names an
+    /// owner): what the server still has open. The others are the kernel's orphans (TIME-WAIT, FIN-WAIT-2 after the
+    /// process closed its side), which the kernel drops by itself (2 MSL, <c>tcp_fin_timeout</c>).
+    /// </summary>
+    public async Task<List<(string State, string Peer)>> ServerProcessSocketsToClientsAsync()
+    {
+        var text = await Shell.MustAsync("ip", "netns", "exec", ServerNs, "ss", "-tanpH");
+        var result = new List<(string, string)>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 5 && f[3].EndsWith($":{ServerPort}", StringComparison.Ordinal) && f[4].StartsWith(ClientIp + ":", StringComparison.Ordinal)
+                && line.Contains("users:(", StringComparison.Ordinal))
+            {
+                result.Add((f[0], f[4]));
+            }
+        }
+
+        return result;
+    }
+
     private async Task RulesAsync(string? input, string? output)
     {
         await HealAsync();

@@ -15,6 +15,9 @@ public sealed class Harness : IAsyncDisposable
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>The server's handshake timeout (its default): also what Kestrel gives a connection that sends no request.</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
     private readonly ITestOutputHelper _output;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
