@@ -90,6 +90,6 @@ public class DocsTests
         }
 
         Assert.Contains("[interval/2, interval]", notes, StringComparison.Ordinal);
-        Assert.Contains("min(interval, timeout) / 10, clamped to [10 ms, 1 s]", notes, StringComparison.Ordinal);
+        Assert.Contains("min(interval, timeout) / 20, clamped to [10 ms, 1 s]", notes, StringComparison.Ordinal);
     }
 }

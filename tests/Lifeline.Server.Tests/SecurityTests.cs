@@ -289,7 +289,7 @@ public sealed class SecurityTests : IAsyncLifetime
     {
         await using var server = await TestServer.StartAsync(services: s =>
         {
-            s.AddAuthentication(HeaderAuthHandler.Scheme).AddScheme<AuthenticationSchemeOptions, HeaderAuthHandler>(HeaderAuthHandler.Scheme, null);
+            s.AddAuthentication(HeaderAuthHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, HeaderAuthHandler>(HeaderAuthHandler.SchemeName, null);
             s.AddSingleton<ILifelineAuthenticator, HttpContextUserAuthenticator>();
         });
         var client = await RawClient.ConnectAsync(server.WsUri, o => o.SetRequestHeader(HeaderAuthHandler.Header, "alice"));
@@ -307,7 +307,7 @@ public sealed class SecurityTests : IAsyncLifetime
     private sealed class HeaderAuthHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder)
         : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
     {
-        public const string Scheme = "TestHeader";
+        public const string SchemeName = "TestHeader";
         public const string Header = "X-Test-User";
 
         protected override Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -317,8 +317,8 @@ public sealed class SecurityTests : IAsyncLifetime
                 return Task.FromResult(AuthenticateResult.NoResult());
             }
 
-            var identity = new ClaimsIdentity([new Claim("sub", user)], Scheme);
-            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme)));
+            var identity = new ClaimsIdentity([new Claim("sub", user)], SchemeName);
+            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
         }
     }
 
