@@ -120,7 +120,11 @@ public sealed class PresenceAndResumeTests
         // Regression, found by the client's convergence test: every teardown started a grace timer, and whichever ran
         // out while the session happened to be away again (a later, short disconnection) broadcast a leave, cutting
         // the later disconnection's grace period short. Only the latest teardown's grace period may decide.
-        await using var server = await StartAsync(grace: TimeSpan.FromSeconds(3));
+        // On fake time (grace timers, and everything else of the server's): no machine load can shift the order.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await TestServer.StartAsync(
+            o => o.PresenceGracePeriod = TimeSpan.FromSeconds(3),
+            s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>().AddSingleton<TimeProvider>(time));
         await using var observer = await JoinAsync(server, "obs", "room");
         var first = await RawClient.ConnectAsync(server.WsUri);
         first.AutoPong = true;
@@ -129,15 +133,18 @@ public sealed class PresenceAndResumeTests
         await first.ReceiveTypeAsync("snapshot");
         Assert.True(IsPresence(await observer.ReceiveTypeAsync("presence"), "join", "alice"));
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        first.Socket.Abort(); // teardown 1: its grace period ends at about 3 s
+        first.Socket.Abort(); // teardown 1 at t=0: its grace period ends at t=3 s
         await server.Disconnects.WaitForCountAsync(1);
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Presence.PendingLeaves == 1);
         var second = await ResumeAndSubscribeAsync(server, session);
-        await DelayUntilAsync(clock, TimeSpan.FromSeconds(2));
-        second.Socket.Abort(); // teardown 2 at about 2 s: its grace period ends at about 5 s
+        time.Advance(TimeSpan.FromSeconds(2));
+        second.Socket.Abort(); // teardown 2 at t=2 s: its grace period ends at t=5 s
         await server.Disconnects.WaitForCountAsync(2);
-        await DelayUntilAsync(clock, TimeSpan.FromSeconds(3.5)); // teardown 1's grace period ran out while alice was away
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Presence.PendingLeaves == 2);
+        time.Advance(TimeSpan.FromSeconds(1.5)); // t=3.5 s: teardown 1's grace period ran out while alice was away
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Presence.PendingLeaves == 1);
         await using var third = await ResumeAndSubscribeAsync(server, session);
+        time.Advance(TimeSpan.FromSeconds(2)); // t=5.5 s: teardown 2's grace period ran out, alice is back
 
         await TeardownTests.WaitUntilAsync(() => server.Runtime.Presence.PendingLeaves == 0);
         Assert.DoesNotContain(await DrainAsync(observer), m => m.GetProperty("type").GetString() == "presence");
@@ -154,9 +161,6 @@ public sealed class PresenceAndResumeTests
         await client.ReceiveTypeAsync("snapshot");
         return client;
     }
-
-    private static Task DelayUntilAsync(System.Diagnostics.Stopwatch clock, TimeSpan at) =>
-        at > clock.Elapsed ? Task.Delay(at - clock.Elapsed) : Task.CompletedTask;
 
     [Fact]
     public async Task Resuming_another_users_session_starts_a_fresh_session()

@@ -30,7 +30,14 @@ internal static class BenchRun
         return reports;
     }
 
-    /// <summary>True when every run of every server produced every metric.</summary>
-    public static bool IsComplete(WorkloadReport report) =>
-        report.Runs.All(r => report.Workload.Metrics.All(m => r.Result.Values.TryGetValue(m.Key, out var v) && !double.IsNaN(v)));
+    /// <summary>True when every run of every server produced every metric expected of that server.</summary>
+    public static bool IsComplete(WorkloadReport report) => report.Runs.All(r => MissingMetrics(report.Workload, r).Count == 0);
+
+    /// <summary>The metrics a run should have produced and did not (Lifeline-only metrics are not expected of the anchors).</summary>
+    public static IReadOnlyList<string> MissingMetrics(IWorkload workload, RunRecord run) =>
+        workload.Metrics
+            .Where(m => run.Server == ServerKind.Lifeline || !m.LifelineOnly)
+            .Where(m => !run.Result.Values.TryGetValue(m.Key, out var v) || double.IsNaN(v))
+            .Select(m => m.Key)
+            .ToList();
 }

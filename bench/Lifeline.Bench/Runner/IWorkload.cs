@@ -14,7 +14,8 @@ internal enum Better
 /// <param name="Label">Column label in docs/benchmarks.md.</param>
 /// <param name="Unit">Unit shown after the figures.</param>
 /// <param name="Better">Direction, for the ratios.</param>
-internal sealed record MetricSpec(string Key, string Label, string Unit, Better Better);
+/// <param name="LifelineOnly">A figure only the Lifeline server can produce (e.g. W5's graceful stop with retry hints): not expected from the anchors.</param>
+internal sealed record MetricSpec(string Key, string Label, string Unit, Better Better, bool LifelineOnly = false);
 
 /// <summary>
 /// A benchmark workload. Found by reflection: a new workload is one new file with a class implementing this

@@ -29,10 +29,10 @@ internal sealed class W5ReconnectStorm : IWorkload
         new("last_attempt_s", "last reconnect attempt after the kill", "s", Better.Lower),
         new("attempts_per_client", "connect attempts per client", "attempts", Better.Lower),
         new("restart_s", "server restart (kill to READY)", "s", Better.Lower),
-        new("graceful_resynced_s", "graceful stop (Lifeline): SIGTERM to every client resynced", "s", Better.Lower),
-        new("graceful_lost", "graceful stop: clients lost", "clients", Better.Lower),
-        new("graceful_peak_accepts_per_s_100ms", "graceful stop: peak accept rate, busiest 100 ms", "1/s", Better.Lower),
-        new("graceful_hinted", "graceful stop: clients that got a retry_after_ms hint", "clients", Better.Higher),
+        new("graceful_resynced_s", "graceful stop (Lifeline): SIGTERM to every client resynced", "s", Better.Lower, LifelineOnly: true),
+        new("graceful_lost", "graceful stop: clients lost", "clients", Better.Lower, LifelineOnly: true),
+        new("graceful_peak_accepts_per_s_100ms", "graceful stop: peak accept rate, busiest 100 ms", "1/s", Better.Lower, LifelineOnly: true),
+        new("graceful_hinted", "graceful stop: clients that got a retry_after_ms hint", "clients", Better.Higher, LifelineOnly: true),
     ];
 
     public string Describe(WorkloadContext context) =>
