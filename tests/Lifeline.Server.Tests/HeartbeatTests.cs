@@ -91,14 +91,21 @@ public sealed class HeartbeatTests
     [Fact]
     public async Task Paused_pings_send_nothing_and_time_nobody_out()
     {
-        await using var server = await StartAsync();
+        // A generous pong timeout: once pings resume, the first ping must reach the client before its deadline even on
+        // a starved test host (a 300 ms deadline counts from when the ping is queued, and a loaded CI machine once
+        // kept the writer from running that long: the client saw the 4000 close instead of the ping).
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.HeartbeatInterval = Interval;
+            o.HeartbeatTimeout = TimeSpan.FromSeconds(5);
+        });
         server.Lifeline.PingsPaused = true;
         var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         await using var __ = client;
 
-        // Nothing at all may arrive for several heartbeat periods (this wait is the assertion, not a synchronization).
+        // Nothing at all may arrive for several heartbeat intervals (this wait is the assertion, not a synchronization).
         var receive = client.ReceiveAsync();
-        var first = await Task.WhenAny(receive, Task.Delay((Interval + Timeout) * 3));
+        var first = await Task.WhenAny(receive, Task.Delay(Interval * 6));
         Assert.NotSame(receive, first);
         Assert.Equal(1, server.Lifeline.ConnectionCount);
 
