@@ -20,7 +20,7 @@ public class MetricsTests
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         metrics.ListeningPorts = () => [port];
 
-        Assert.Equal(0, Observe(factory));
+        Assert.Equal(0, Observe<int>(factory, "ws_tcp_close_wait_sockets"));
 
         var held = new List<Socket>();
         try
@@ -34,14 +34,14 @@ public class MetricsTests
             }
 
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (Observe(factory) != 2)
+            while (Observe<int>(factory, "ws_tcp_close_wait_sockets") != 2)
             {
-                Assert.True(DateTime.UtcNow < deadline, $"gauge says {Observe(factory)}, expected 2 sockets in CLOSE_WAIT");
+                Assert.True(DateTime.UtcNow < deadline, $"gauge says {Observe<int>(factory, "ws_tcp_close_wait_sockets")}, expected 2 sockets in CLOSE_WAIT");
                 await Task.Delay(20); // polling /proc/net/tcp, bounded
             }
 
             metrics.ListeningPorts = () => [port + 1];
-            Assert.Equal(0, Observe(factory));
+            Assert.Equal(0, Observe<int>(factory, "ws_tcp_close_wait_sockets"));
         }
         finally
         {
@@ -74,13 +74,15 @@ public class MetricsTests
         metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
         metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
 
-        Assert.Equal(expected, ObserveCounter(factory, "ws_heartbeat_timeouts"));
-        Assert.Equal(expected, ObserveCounter(factory, "ws_slow_consumer_closes"));
+        Assert.Equal(expected, Observe<long>(factory, "ws_heartbeat_timeouts"));
+        Assert.Equal(expected, Observe<long>(factory, "ws_slow_consumer_closes"));
     }
 
-    private static long ObserveCounter(IMeterFactory factory, string name)
+    /// <summary>Reads the observable instrument <paramref name="name"/> of the instance made by <paramref name="factory"/> (other tests' servers run in parallel).</summary>
+    private static T Observe<T>(IMeterFactory factory, string name)
+        where T : struct
     {
-        var value = -1L;
+        T? value = null;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
@@ -89,27 +91,9 @@ public class MetricsTests
                 l.EnableMeasurementEvents(instrument);
             }
         };
-        listener.SetMeasurementEventCallback<long>((_, measurement, _, _) => value = measurement);
+        listener.SetMeasurementEventCallback<T>((_, measurement, _, _) => value = measurement);
         listener.Start();
         listener.RecordObservableInstruments();
-        return value;
-    }
-
-    /// <summary>Reads the gauge of the instance made by <paramref name="factory"/> (other tests' servers run in parallel).</summary>
-    private static int Observe(IMeterFactory factory)
-    {
-        var value = -1;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name == LifelineMetrics.MeterName && instrument.Name == "ws_tcp_close_wait_sockets")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((_, measurement, _, _) => value = measurement);
-        listener.Start();
-        listener.RecordObservableInstruments();
-        return value;
+        return value ?? throw new InvalidOperationException($"instrument {name} reported nothing");
     }
 }
