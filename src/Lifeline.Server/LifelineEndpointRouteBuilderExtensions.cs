@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
-using Lifeline.Server.Internal;
+using Lifeline.Server.Connections;
+using Lifeline.Server.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -89,7 +90,7 @@ public static partial class LifelineEndpointRouteBuilderExtensions
         }
 
         // The connection owns the handshake slot from here: it leaves it when its hello is accepted or at teardown.
-        await new Connection(socket, context, runtime).RunAsync();
+        await new Connection(new WebSocketTransport(socket, context, runtime.Time), context, runtime).RunAsync();
     }
 
     private static partial class UpgradeLog

@@ -90,6 +90,9 @@ public sealed class LifelineMetrics : IDisposable
 
     internal void ConnectionOpened() => Interlocked.Increment(ref _active);
 
+    /// <summary>Undoes <see cref="ConnectionOpened"/> for a connection whose teardown began before it could open.</summary>
+    internal void ConnectionOpenAborted() => Interlocked.Decrement(ref _active);
+
     /// <summary>
     /// One connection torn down. The close-code distribution counts every close; the heartbeat-timeout and
     /// slow-consumer counters count only the server's own decisions (a client may send 4000 or 1013 itself).

@@ -55,7 +55,7 @@ public sealed class LifelineOptionsValidator : IValidateOptions<LifelineOptions>
         AtLeast(failures, nameof(options.MaxJsonDepth), options.MaxJsonDepth, 2);
         AtLeast(failures, nameof(options.MaxPatchSize), options.MaxPatchSize, 2);
         AtLeast(failures, nameof(options.MaxPendingHandshakes), options.MaxPendingHandshakes, 1);
-        if (options.AllowedOrigins is null || options.AllowedOrigins.Any(o => !Internal.OriginPolicy.IsValidEntry(o)))
+        if (options.AllowedOrigins is null || options.AllowedOrigins.Any(o => !Transport.OriginPolicy.IsValidEntry(o)))
         {
             failures.Add($"{nameof(options.AllowedOrigins)} entries must be '*' or scheme://host[:port|:*] (was {string.Join(", ", options.AllowedOrigins ?? [])}).");
         }

@@ -2,13 +2,13 @@ using System.Text.Json;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Server.Channels;
-using Lifeline.Server.Internal;
+using Lifeline.Server.Connections;
 
 namespace Lifeline.Server;
 
 /// <summary>
 /// The application's handle on this node's Lifeline server (from DI): live connection figures, disconnecting
-/// users, draining, and the test switch that pauses heartbeats.
+/// users, draining.
 /// </summary>
 public sealed class LifelineServer
 {
@@ -26,19 +26,21 @@ public sealed class LifelineServer
     public bool IsDraining => _runtime.Draining;
 
     /// <summary>
-    /// Test switch: while true the server sends no pings and enforces no pong deadline, so clients can show that
-    /// their receive watchdog detects a silent server. Never set this in production.
+    /// Test switch (internal: not part of the public API; <c>lifeline serve --test-endpoints</c> and the test suites
+    /// reach it): while true the server sends no pings and enforces no pong deadline, so clients can show that their
+    /// receive watchdog detects a silent server.
     /// </summary>
-    public bool PingsPaused
+    internal bool PingsPaused
     {
         get => _runtime.Scheduler.PingsPaused;
         set => _runtime.Scheduler.PingsPaused = value;
     }
 
     /// <summary>
-    /// Publishes a merge patch from application code (a background job, an HTTP endpoint): the same validation
-    /// (channel name, patch is an object within <see cref="LifelineOptions.MaxMessageSize"/>, <see cref="IChannelPolicy"/>
-    /// with no user), offsets and fan-out as a client publish.
+    /// Publishes a merge patch from application code (a background job, an HTTP endpoint): the same validation as a
+    /// client publish (channel name; <see cref="PublishValidator"/>: the patch is a JSON object of at most
+    /// <see cref="LifelineOptions.MaxPatchSize"/> UTF-8 bytes nested at most <see cref="LifelineOptions.MaxJsonDepth"/> - 1
+    /// levels, the key 1 to 128 characters; then <see cref="IChannelPolicy"/> with no user), offsets and fan-out.
     /// </summary>
     /// <param name="channel">The channel.</param>
     /// <param name="patch">The merge patch; must be a JSON object.</param>
@@ -49,19 +51,9 @@ public sealed class LifelineServer
     public async Task<PublishResult> PublishAsync(string channel, JsonElement patch, string? key = null, CancellationToken cancellationToken = default)
     {
         CheckChannel(channel);
-        if (patch.ValueKind != JsonValueKind.Object)
+        if (_runtime.PublishValidator.Validate(patch, key) is { } problem)
         {
-            throw new LifelineRequestException(ErrorCodes.InvalidMessage, "patch must be a JSON object");
-        }
-
-        if (patch.GetRawText().Length > _runtime.Options.MaxMessageSize)
-        {
-            throw new LifelineRequestException(ErrorCodes.LimitExceeded, $"patch is larger than {_runtime.Options.MaxMessageSize} bytes");
-        }
-
-        if (key is { Length: 0 or > ProtocolConstants.MaxKeyLength })
-        {
-            throw new LifelineRequestException(ErrorCodes.LimitExceeded, $"key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
+            throw new LifelineRequestException(problem.Code, problem.Message);
         }
 
         var decision = await _runtime.ChannelPolicy.DecideAsync(new ChannelRequest(ChannelOperation.Publish, channel, null, null, patch), cancellationToken);
@@ -116,7 +108,9 @@ public sealed class LifelineServer
     /// <summary>
     /// Refuses new connections and closes every connection with 1001 and a <c>retry_after_ms</c> hint spread
     /// uniformly over <see cref="LifelineOptions.ShutdownRetrySpread"/>, in parallel, within
-    /// <see cref="LifelineOptions.DrainTimeout"/>; connections still open after that are aborted. Called on host stop.
+    /// <see cref="LifelineOptions.DrainTimeout"/>. Connections whose teardown has not finished by then (a close handshake
+    /// or an OnDisconnected hook still running) get their transport reset, so that a close waiting on the peer ends at
+    /// once; their teardown then completes on its own. Called on host stop.
     /// </summary>
     /// <returns>When every connection is gone.</returns>
     public async Task DrainAsync()
@@ -135,9 +129,10 @@ public sealed class LifelineServer
         }
         catch (TimeoutException)
         {
+            // Every connection is already tearing down (StartTeardown would be a no-op): reset what is left.
             foreach (var c in _runtime.Registry.All)
             {
-                c.StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Server);
+                c.AbortTransport();
             }
         }
     }

@@ -1,6 +1,6 @@
 using Lifeline.Engine;
 using Lifeline.Server.Channels;
-using Lifeline.Server.Internal;
+using Lifeline.Server.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

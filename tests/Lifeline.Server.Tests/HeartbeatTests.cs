@@ -117,11 +117,11 @@ public sealed class HeartbeatTests
     [Fact]
     public void Sweep_period_is_a_twentieth_of_the_shorter_deadline_between_10ms_and_1s()
     {
-        Assert.Equal(TimeSpan.FromMilliseconds(250), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5)));
-        Assert.Equal(TimeSpan.FromMilliseconds(50), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
-        Assert.Equal(TimeSpan.FromMilliseconds(50), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)));
-        Assert.Equal(TimeSpan.FromSeconds(1), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1)));
-        Assert.Equal(TimeSpan.FromMilliseconds(10), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(100)));
-        Assert.Equal(TimeSpan.FromMilliseconds(10), Internal.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)));
+        Assert.Equal(TimeSpan.FromMilliseconds(250), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5)));
+        Assert.Equal(TimeSpan.FromMilliseconds(50), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
+        Assert.Equal(TimeSpan.FromMilliseconds(50), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)));
+        Assert.Equal(TimeSpan.FromSeconds(1), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1)));
+        Assert.Equal(TimeSpan.FromMilliseconds(10), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(TimeSpan.FromMilliseconds(10), Connections.HeartbeatScheduler.SweepPeriod(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50)));
     }
 }

@@ -83,7 +83,7 @@ public sealed partial class OptionsAndLoggingTests
         foreach (var name in new[] { "ConnectionAccepted", "ConnectionOpened", "ConnectionClosing", "ConnectionClosed" })
         {
             var entry = Assert.Single(server.Logs.Named(name));
-            Assert.Matches(TimestampPattern(), (string)entry.State["At"]!);
+            Assert.Matches(TimestampPattern(), entry.State["At"]!.ToString()!);
             Assert.Equal(id, entry.State["ConnectionId"]);
             Assert.NotNull(entry.State["RemoteEndPoint"]);
         }

@@ -105,7 +105,7 @@ public sealed class TeardownTests
         var chunk = Encoding.UTF8.GetBytes("{\"type\":\"filler\",\"x\":\"" + new string('x', 64 * 1024) + "\"}");
         for (var i = 0; i < 512; i++)
         {
-            Assert.True(connection.Send(chunk));
+            Assert.True(connection.Enqueue(chunk));
         }
 
         var clock = Stopwatch.StartNew();
@@ -339,5 +339,5 @@ public sealed class TeardownTests
     }
 
     private static DateTime At(TestLogSink.LogEntry entry) =>
-        DateTime.Parse((string)entry.State["At"]!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal);
+        DateTime.Parse(entry.State["At"]!.ToString()!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal);
 }

@@ -27,9 +27,9 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
     /// Subscribes: registers for live deltas, reads what the client needs from <paramref name="since"/>, queues the
     /// <c>subscribed</c> reply, the snapshot or recovered deltas, then the buffered live deltas; no gap, no duplicate.
     /// </summary>
-    public async Task<Subscription> SubscribeAsync(Internal.Connection connection, long? id, string channel, Position? since, CancellationToken ct)
+    public async Task<Subscription> SubscribeAsync(ISubscriber subscriber, long? id, string channel, Position? since, CancellationToken ct)
     {
-        var subscription = new Subscription(connection, channel);
+        var subscription = new Subscription(subscriber, channel);
         var local = await AttachAsync(channel, subscription, ct);
         try
         {
@@ -80,16 +80,16 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
         try
         {
             await Task.Yield(); // never run the engine read inside the fan-out (it may hold the channel lock)
-            Log.Resync(logger, subscription.Channel, subscription.Connection.Id);
-            await CatchUpAsync(subscription, subscription.LastPosition, id: null, subscription.Connection.Aborted);
+            Log.Resync(logger, subscription.Channel, subscription.Subscriber.Id);
+            await CatchUpAsync(subscription, subscription.LastPosition, id: null, subscription.Subscriber.Aborted);
         }
         catch (OperationCanceledException)
         {
         }
         catch (Exception ex)
         {
-            Log.ResyncFailed(logger, ex, subscription.Channel, subscription.Connection.Id);
-            subscription.Connection.StartTeardown(CloseCode.InternalError.WithReason("resync_failed"), DisconnectInitiator.Server, ex);
+            Log.ResyncFailed(logger, ex, subscription.Channel, subscription.Subscriber.Id);
+            subscription.Subscriber.Abort(CloseCode.InternalError.WithReason("resync_failed"), ex);
         }
     }
 

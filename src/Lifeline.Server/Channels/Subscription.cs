@@ -1,6 +1,5 @@
 using Lifeline.Engine;
 using Lifeline.Protocol;
-using Lifeline.Server.Internal;
 
 namespace Lifeline.Server.Channels;
 
@@ -10,7 +9,7 @@ namespace Lifeline.Server.Channels;
 /// gets no gap and no duplicate. Once live, a delta is forwarded only when it is the next offset of the current
 /// epoch; anything else (a hole, another epoch) puts the subscription back into buffering for a resync.
 /// </summary>
-internal sealed class Subscription(Connection connection, string channel)
+internal sealed class Subscription(ISubscriber subscriber, string channel)
 {
     private readonly Lock _lock = new();
     private List<ChannelDelta>? _buffer = [];
@@ -19,7 +18,7 @@ internal sealed class Subscription(Connection connection, string channel)
     private long _lastOffset;
     private bool _active = true;
 
-    public Connection Connection { get; } = connection;
+    public ISubscriber Subscriber { get; } = subscriber;
 
     public string Channel { get; } = channel;
 
@@ -79,7 +78,7 @@ internal sealed class Subscription(Connection connection, string channel)
             }
 
             _lastOffset = delta.Offset;
-            Connection.Send(bytes, acceptedAt);
+            Subscriber.Enqueue(bytes, acceptedAt);
             return true;
         }
     }
@@ -99,7 +98,7 @@ internal sealed class Subscription(Connection connection, string channel)
             }
             else
             {
-                Connection.Send(bytes);
+                Subscriber.Enqueue(bytes);
             }
         }
     }
@@ -137,16 +136,16 @@ internal sealed class Subscription(Connection connection, string channel)
 
             if (reply is not null)
             {
-                Connection.Send(reply(plan));
+                Subscriber.Enqueue(reply(plan));
             }
 
             if (plan.Snapshot is { } state)
             {
-                Connection.Send(new SnapshotMessage(Channel, plan.Epoch, plan.Offset, state));
+                Subscriber.Enqueue(new SnapshotMessage(Channel, plan.Epoch, plan.Offset, state));
             }
 
             // Packed into frame-sized entries: a long catch-up must not look like a slow consumer (SendPacked).
-            Connection.SendPacked(plan.ToSend.Select(static delta => (ServerMessage)new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts)));
+            Subscriber.EnqueuePacked(plan.ToSend.Select(static delta => (ServerMessage)new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts)));
 
             _epoch = plan.Epoch;
             _lastOffset = plan.LastOffset;
@@ -159,7 +158,7 @@ internal sealed class Subscription(Connection connection, string channel)
             _buffer = null;
             foreach (var p in _bufferedPresence ?? [])
             {
-                Connection.Send(p);
+                Subscriber.Enqueue(p);
             }
 
             _bufferedPresence = null;

@@ -8,7 +8,7 @@ using Lifeline.Client.Tests.Infrastructure;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Server;
-using Lifeline.Server.Internal;
+using Lifeline.Server.Connections;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -312,7 +312,7 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
             else if (roll < 90)
             {
                 // The network fails under a live connection: the server's loops notice, then tear down.
-                target.AbortTransportForTest();
+                target.AbortTransport();
                 stats.TransportResets++;
             }
             else

@@ -34,7 +34,7 @@ public sealed class TestServer : IAsyncDisposable
 
     public LifelineServer Lifeline => _app.Services.GetRequiredService<LifelineServer>();
 
-    internal Lifeline.Server.Internal.LifelineRuntime Runtime => _app.Services.GetRequiredService<Lifeline.Server.Internal.LifelineRuntime>();
+    internal Lifeline.Server.Connections.LifelineRuntime Runtime => _app.Services.GetRequiredService<Lifeline.Server.Connections.LifelineRuntime>();
 
     public static async Task<TestServer> StartAsync(Action<LifelineOptions>? configure = null, Action<IServiceCollection>? services = null, int port = 0)
     {

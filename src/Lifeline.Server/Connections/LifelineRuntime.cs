@@ -3,7 +3,7 @@ using Lifeline.Server.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Connections;
 
 /// <summary>The node-wide services every connection shares, resolved once.</summary>
 internal sealed class LifelineRuntime(
@@ -42,6 +42,12 @@ internal sealed class LifelineRuntime(
     public PresenceTracker Presence { get; } = presence;
 
     public IChannelPolicy ChannelPolicy { get; } = channelPolicy;
+
+    /// <summary>The one rule set for publish content (client publishes and <see cref="LifelineServer.PublishAsync"/>).</summary>
+    public PublishValidator PublishValidator { get; } = new(options.Value);
+
+    /// <summary>Seams for tests (never set in production): see <see cref="ConnectionTestHooks"/>.</summary>
+    public ConnectionTestHooks TestHooks { get; } = new();
 
     /// <summary>Counters behind the per-address, per-user and pending-handshake limits.</summary>
     public ConnectionLimits Limits { get; } = new();

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Transport;
 
 /// <summary>
 /// The check against cross-site WebSocket hijacking: a browser always sends <c>Origin</c> with an upgrade, so a page

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Transport;
 
 /// <summary>
 /// Lets the connection's teardown decide how the TCP connection ends. The WebSockets middleware wraps the upgraded

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Lifeline.Engine;
 
-namespace Lifeline.Engine;
+namespace Lifeline.Server.Channels;
 
 /// <summary>
 /// The merge step of subscribing (position, buffer, merge, verdict): the server registers its observer first and

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Connections;
 
 /// <summary>Random identifiers from the cryptographic generator, base64url without padding.</summary>
 internal static class Ids

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Connections;
 
 /// <summary>Every live connection of this node, by id. Teardown removes each exactly once.</summary>
 internal sealed class ConnectionRegistry

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Connections;
 
 /// <summary>
 /// Node-wide counters behind the connection limits: connections per remote address and per user, and connections

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Hosting;
 
-namespace Lifeline.Server.Internal;
+namespace Lifeline.Server.Connections;
 
 /// <summary>
 /// Drains the server when the host stops (SIGTERM, Ctrl+C, StopAsync). <see cref="IHostedLifecycleService.StoppingAsync"/>

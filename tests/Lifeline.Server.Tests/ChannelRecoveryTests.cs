@@ -1,11 +1,19 @@
 using System.Text.Json;
-using static Lifeline.Engine.Tests.TestSupport;
+using Lifeline.Engine;
+using Lifeline.Server.Channels;
 
-namespace Lifeline.Engine.Tests;
+namespace Lifeline.Server.Tests;
 
 /// <summary>The merge of a recovery read with the live deltas buffered while it ran.</summary>
 public sealed class ChannelRecoveryTests
 {
+    private static JsonElement J(string json) => JsonDocument.Parse(json).RootElement.Clone();
+
+    private static void JsonEqual(string expected, JsonElement actual) =>
+        Assert.True(
+            System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(expected), System.Text.Json.Nodes.JsonNode.Parse(actual.GetRawText())),
+            $"expected {expected}, got {actual.GetRawText()}");
+
     private const string Channel = "room";
     private const string Epoch = "e1";
 

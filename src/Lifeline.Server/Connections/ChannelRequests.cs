@@ -1,0 +1,112 @@
+using System.Text.Json;
+using Lifeline.Engine;
+using Lifeline.Protocol;
+using Lifeline.Server.Channels;
+
+namespace Lifeline.Server.Connections;
+
+/// <summary>Channel requests of an open connection: subscribe, unsubscribe, publish, presence. Each validates before anything changes.</summary>
+internal static class ChannelRequests
+{
+    public static async Task HandleAsync(Connection connection, LifelineRuntime runtime, ClientMessage message)
+    {
+        try
+        {
+            switch (message)
+            {
+                case SubscribeMessage subscribe:
+                    await SubscribeAsync(connection, runtime, subscribe);
+                    break;
+                case UnsubscribeMessage unsubscribe:
+                    if (await connection.Subscriptions.UnsubscribeAsync(unsubscribe.Channel, connection.UserId, connection.SessionId!))
+                    {
+                        connection.Enqueue(new ReplyMessage(unsubscribe.Id, true));
+                    }
+                    else
+                    {
+                        Refuse(connection, unsubscribe.Id, ErrorCodes.NotSubscribed, $"not subscribed to '{unsubscribe.Channel}'");
+                    }
+
+                    break;
+                case PublishMessage publish:
+                    await PublishAsync(connection, runtime, publish);
+                    break;
+                case PresenceRequestMessage presence:
+                    if (await AdmitAsync(connection, runtime, presence.Id, ChannelOperation.Presence, presence.Channel, default))
+                    {
+                        var members = await runtime.Engine.GetPresenceAsync(presence.Channel, connection.Aborted);
+                        connection.Enqueue(new ReplyMessage(presence.Id, true) { Members = members });
+                    }
+
+                    break;
+                default:
+                    connection.Enqueue(new ErrorMessage(message.Id, ErrorCodes.UnknownType, $"unknown message type '{message.Type}'"));
+                    break;
+            }
+        }
+        catch (OperationCanceledException) when (connection.Aborted.IsCancellationRequested)
+        {
+            // the connection is going away; nobody is left to answer
+        }
+        catch (EngineUnavailableException ex)
+        {
+            Refuse(connection, message.Id, ErrorCodes.Unavailable, ex.Message);
+        }
+    }
+
+    /// <summary>Answers a request with <c>ok:false</c> (or an <c>error</c> when it had no id).</summary>
+    public static void Refuse(Connection connection, long? id, string code, string message) =>
+        connection.Enqueue(id is null ? new ErrorMessage(null, code, message) : new ReplyMessage(id, false) { Error = new ErrorInfo(code, message) });
+
+    private static async Task SubscribeAsync(Connection connection, LifelineRuntime runtime, SubscribeMessage request)
+    {
+        if (!await AdmitAsync(connection, runtime, request.Id, ChannelOperation.Subscribe, request.Channel, default))
+        {
+            return;
+        }
+
+        var max = runtime.Options.MaxSubscriptionsPerConnection;
+        var outcome = await connection.Subscriptions.SubscribeAsync(request.Id, request.Channel, request.Since, max, connection.UserId, connection.SessionId!, connection.MarkResyncWhenWritten);
+        if (outcome == SubscribeOutcome.LimitExceeded)
+        {
+            Refuse(connection, request.Id, ErrorCodes.LimitExceeded, $"at most {max} subscriptions per connection");
+        }
+    }
+
+    private static async Task PublishAsync(Connection connection, LifelineRuntime runtime, PublishMessage request)
+    {
+        if (runtime.PublishValidator.Validate(request.Patch, request.Key) is { } problem)
+        {
+            Refuse(connection, request.Id, problem.Code, problem.Message);
+            return;
+        }
+
+        if (!await AdmitAsync(connection, runtime, request.Id, ChannelOperation.Publish, request.Channel, request.Patch))
+        {
+            return;
+        }
+
+        var scope = connection.UserId ?? "session:" + connection.SessionId;
+        var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key), connection.Aborted);
+        connection.Enqueue(new ReplyMessage(request.Id, true) { Offset = result.Offset });
+    }
+
+    /// <summary>Channel-name rules, then the application's policy. Refusals are answered here.</summary>
+    private static async Task<bool> AdmitAsync(Connection connection, LifelineRuntime runtime, long? id, ChannelOperation operation, string channel, JsonElement patch)
+    {
+        if (ChannelNames.Validate(channel, runtime.Options.MaxChannelNameLength) is { } problem)
+        {
+            Refuse(connection, id, ErrorCodes.InvalidChannel, problem);
+            return false;
+        }
+
+        var decision = await runtime.ChannelPolicy.DecideAsync(new ChannelRequest(operation, channel, connection.UserId, connection.Id, patch), connection.Aborted);
+        if (!decision.Allowed)
+        {
+            Refuse(connection, id, decision.Code, decision.Message);
+            return false;
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,308 @@
+using System.Net;
+using Lifeline.Protocol;
+using Lifeline.Server.Channels;
+using Lifeline.Server.Transport;
+using Microsoft.AspNetCore.Http;
+
+namespace Lifeline.Server.Connections;
+
+/// <summary>The lifecycle states of a connection; they only move forward.</summary>
+internal enum ConnectionState
+{
+    /// <summary>Accepted; waiting for a valid hello.</summary>
+    Handshaking,
+
+    /// <summary>Welcomed: heartbeats run, requests are served.</summary>
+    Open,
+
+    /// <summary>Teardown began (it runs exactly once).</summary>
+    Closing,
+
+    /// <summary>Teardown finished: transport released, hooks run.</summary>
+    Closed,
+}
+
+/// <summary>
+/// One client connection over one <see cref="IConnectionTransport"/>, and its one state machine
+/// <c>Handshaking -> Open -> Closing -> Closed</c>. It owns the receive loop, the welcome-then-open step and the one
+/// teardown path (<c>Connection.Teardown.cs</c>); what the messages mean is <see cref="MessageDispatcher"/>'s, the
+/// send queue is <see cref="SendQueue"/>'s, the deadlines <see cref="ConnectionHeartbeat"/>'s, the channels
+/// <see cref="ConnectionSubscriptions"/>'. Every field is declared and written in this file.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Teardown, which runs exactly once on every path, disposes the token source.")]
+internal sealed partial class Connection : ISubscriber
+{
+    private readonly IConnectionTransport _transport;
+    private readonly LifelineRuntime _runtime;
+    private readonly SendQueue _queue;
+    private readonly ConnectionHeartbeat _heartbeat;
+    private readonly MessageDispatcher _dispatcher;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _startedAt;
+    private readonly long _handshakeDeadline;
+    private readonly string _address;
+    private int _state; // a ConnectionState, changed only by TryChangeState, TryBeginClosing and MarkClosed
+
+    public Connection(IConnectionTransport transport, HttpContext http, LifelineRuntime runtime)
+    {
+        _transport = transport;
+        _runtime = runtime;
+        Http = http;
+        Id = Ids.NewConnectionId();
+        _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
+        _startedAt = runtime.Time.GetTimestamp();
+        _handshakeDeadline = _startedAt + runtime.ToTimestampTicks(runtime.Options.HandshakeTimeout);
+        _queue = new SendQueue(transport, runtime.Options, runtime.Metrics, runtime.Time, OnSendFailed);
+        _heartbeat = new ConnectionHeartbeat(runtime.ToTimestampTicks(runtime.Options.HeartbeatInterval), runtime.ToTimestampTicks(runtime.Options.HeartbeatTimeout));
+        Counts = new ConnectionCounts(runtime.Limits);
+        Subscriptions = new ConnectionSubscriptions(this, runtime.Hub, runtime.Presence);
+        _dispatcher = new MessageDispatcher(this, runtime);
+    }
+
+    public string Id { get; }
+
+    public IPEndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
+
+    /// <summary>The upgrade request (for the authenticator).</summary>
+    public HttpContext Http { get; }
+
+    /// <summary>The authenticated user, known once the hello was accepted.</summary>
+    public string? UserId { get; private set; }
+
+    /// <summary>The session token, known once the hello was accepted. Never logged.</summary>
+    public string? SessionToken { get; private set; }
+
+    /// <summary>The session's public id (a hash of the token), known once the hello was accepted.</summary>
+    public string? SessionId { get; private set; }
+
+    /// <summary>When the hello was received: the start of <c>state_sync_latency_seconds{phase="resync"}</c>.</summary>
+    public long HelloAt { get; private set; }
+
+    /// <summary>This connection's share of the node-wide connection limits.</summary>
+    public ConnectionCounts Counts { get; }
+
+    /// <summary>The channels this connection is subscribed to, and its presence memberships.</summary>
+    public ConnectionSubscriptions Subscriptions { get; }
+
+    public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
+
+    /// <summary>Signalled when teardown begins: stops loops and fails the connection's pending operations.</summary>
+    public CancellationToken Aborted => _cts.Token;
+
+    /// <summary>Completes when teardown has finished (transport released, hooks run).</summary>
+    public Task Closed => _closed.Task;
+
+    /// <summary>Messages waiting to be written.</summary>
+    public int SendQueueDepth => _queue.Depth;
+
+    /// <summary>Runs the connection until it is torn down. The HTTP request ends when this returns.</summary>
+    public async Task RunAsync()
+    {
+        _runtime.Registry.Add(this);
+        _runtime.Scheduler.Register(this);
+        ConnectionLog.Accepted(_runtime.Logger, Now(), Id, RemoteEndPoint);
+        if (!Counts.TryAcquireAddress(_address, _runtime.Options.MaxConnectionsPerAddress))
+        {
+            ConnectionLog.TooManyConnections(_runtime.Logger, Now(), Id, RemoteEndPoint, "address", _runtime.Options.MaxConnectionsPerAddress);
+            StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
+        }
+
+        await ReceiveLoopAsync();
+        await _closed.Task;
+    }
+
+    /// <summary>
+    /// The receive loop: the only reader of the transport for the connection's whole life. It never awaits teardown,
+    /// so after the server starts a close it keeps reading (and discarding data) until the peer's close arrives or
+    /// the transport fails, which is what lets teardown complete the close handshake.
+    /// </summary>
+    private async Task ReceiveLoopAsync()
+    {
+        var options = _runtime.Options;
+        while (true)
+        {
+            using var message = await _transport.ReceiveAsync(options.MaxMessageSize);
+            switch (message.Kind)
+            {
+                case TransportMessageKind.Close:
+                    StartTeardown(message.Close ?? CloseCode.Abnormal, DisconnectInitiator.Client);
+                    return;
+                case TransportMessageKind.Ended:
+                    StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, message.Error);
+                    return;
+                case TransportMessageKind.Rejected:
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the WebSocket layer");
+                    StartTeardown(CloseCode.InvalidPayload, DisconnectInitiator.Server, message.Error);
+                    return;
+            }
+
+            if (State >= ConnectionState.Closing)
+            {
+                continue; // closing: discard data until the peer's close
+            }
+
+            switch (message.Kind)
+            {
+                case TransportMessageKind.Binary:
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.UnsupportedData.Code, "binary frame");
+                    StartTeardown(CloseCode.UnsupportedData, DisconnectInitiator.Server);
+                    break;
+                case TransportMessageKind.TooBig:
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.MessageTooBig.Code, $"message over {options.MaxMessageSize} bytes");
+                    StartTeardown(CloseCode.MessageTooBig, DisconnectInitiator.Server);
+                    break;
+                default:
+                    try
+                    {
+                        await _dispatcher.HandleAsync(message.Payload);
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or System.Net.WebSockets.WebSocketException)
+                    {
+                        StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, ex);
+                        return;
+                    }
+                    catch (Exception ex)
+                    {
+                        // A bug must not leave the connection half torn down: close 1011 through the one teardown path.
+                        ConnectionLog.HandlerFailed(_runtime.Logger, ex, Id);
+                        StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The authenticator accepted the hello for <paramref name="userId"/>.</summary>
+    public void Authenticated(string? userId) => UserId = userId;
+
+    /// <summary>The session this connection continues (resumed) or starts.</summary>
+    public void AssignSession(string token)
+    {
+        SessionToken = token;
+        SessionId = Ids.SessionId(token);
+    }
+
+    /// <summary>
+    /// Counts the connection as open, queues the welcome, arms the first ping, then moves <c>Handshaking -> Open</c>.
+    /// In this order the heartbeat sweep (which acts on Open connections only) cannot queue a ping ahead of the
+    /// welcome, so the client's first message is always the welcome; and a client that has its welcome finds the
+    /// connection counted in <c>ws_connections_active</c>.
+    /// </summary>
+    /// <param name="welcome">The welcome.</param>
+    /// <param name="helloAt">When the hello was received (timestamp).</param>
+    /// <returns>False when teardown began meanwhile.</returns>
+    public bool TryOpen(WelcomeMessage welcome, long helloAt)
+    {
+        HelloAt = helloAt;
+        Counts.LeaveHandshakeSlot();
+        _runtime.Metrics.ConnectionOpened();
+        if (welcome.Resumed)
+        {
+            _runtime.Metrics.SessionResumed();
+        }
+
+        if (Enqueue(welcome))
+        {
+            _heartbeat.Arm(_runtime.Time.GetTimestamp());
+            if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
+            {
+                _runtime.TestHooks.Opened?.Invoke(this);
+                return true;
+            }
+        }
+
+        _runtime.Metrics.ConnectionOpenAborted(); // teardown, which began meanwhile, does not count an Open connection down
+        return false;
+    }
+
+    /// <summary>Called by the scheduler's sweep. Never blocks: sends are queued, teardown is started, not awaited.</summary>
+    public void OnHeartbeatTick(long now, bool pingsPaused)
+    {
+        switch (State)
+        {
+            case ConnectionState.Handshaking when now >= _handshakeDeadline:
+                ConnectionLog.HelloTimeout(_runtime.Logger, Now(), Id, RemoteEndPoint);
+                StartTeardown(CloseCode.ProtocolError.WithReason("hello_timeout"), DisconnectInitiator.Server);
+                return;
+            case ConnectionState.Open when !pingsPaused:
+                break;
+            default:
+                return;
+        }
+
+        switch (_heartbeat.Tick(now, out var ping))
+        {
+            case HeartbeatAction.Timeout:
+                ConnectionLog.HeartbeatTimeout(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, _heartbeat.PingCounter);
+                StartTeardown(CloseCode.HeartbeatTimeout, DisconnectInitiator.Server);
+                break;
+            case HeartbeatAction.Ping:
+                Enqueue(new ServerPing(ping));
+                break;
+        }
+    }
+
+    /// <summary>A pong from the client.</summary>
+    public void OnPong(long n) => _heartbeat.OnPong(n);
+
+    /// <inheritdoc/>
+    public bool Enqueue(ReadOnlyMemory<byte> utf8, long publishedAt = 0) => Accepted(_queue.Enqueue(utf8, publishedAt));
+
+    /// <inheritdoc/>
+    public bool Enqueue(ServerMessage message) => Enqueue(ProtocolSerializer.Serialize(message));
+
+    /// <inheritdoc/>
+    public bool EnqueuePacked(IEnumerable<ServerMessage> messages) => Accepted(_queue.EnqueuePacked(messages));
+
+    /// <summary>Counts <c>state_sync_latency_seconds{phase="resync"}</c> once everything queued so far is written.</summary>
+    public void MarkResyncWhenWritten() => _queue.MarkResyncWhenWritten(HelloAt);
+
+    /// <inheritdoc/>
+    public void Abort(CloseCode code, Exception? error) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Connection.StartTeardown(s.Code, DisconnectInitiator.Server, s.Error), (Connection: this, Code: code, Error: error), preferLocal: false);
+
+    /// <summary>
+    /// Resets the transport the way a network failure would, without starting teardown: the receive loop sees the
+    /// failure and tears down through the one teardown path (1006, <see cref="DisconnectInitiator.Network"/>).
+    /// The drain's fallback uses it for connections whose teardown is stuck; tests use it to simulate a network cut.
+    /// </summary>
+    public void AbortTransport() => _transport.Abort();
+
+    /// <summary>A queue overflow is a slow consumer: closed with 1013, off the caller's thread (it may hold a channel lock).</summary>
+    private bool Accepted(EnqueueResult result)
+    {
+        if (result == EnqueueResult.Overflow)
+        {
+            ConnectionLog.SlowConsumer(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, _runtime.Options.SendQueueLimit);
+            Abort(CloseCode.TryAgainLater.WithReason("slow_consumer"), null);
+        }
+
+        return result == EnqueueResult.Queued;
+    }
+
+    private void OnSendFailed(Exception error) => StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, error);
+
+    private bool TryChangeState(ConnectionState from, ConnectionState to) =>
+        Interlocked.CompareExchange(ref _state, (int)to, (int)from) == (int)from;
+
+    /// <summary>Moves Handshaking or Open to Closing; only the first caller succeeds: that is the teardown's guard.</summary>
+    private bool TryBeginClosing(out bool wasOpen)
+    {
+        wasOpen = false;
+        if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Closing))
+        {
+            return true;
+        }
+
+        wasOpen = TryChangeState(ConnectionState.Open, ConnectionState.Closing);
+        return wasOpen;
+    }
+
+    private void MarkClosed() => Volatile.Write(ref _state, (int)ConnectionState.Closed);
+
+    private LogTime Now() => LogTime.Now(_runtime.Time);
+
+    private TimeSpan Elapsed => _runtime.Time.GetElapsedTime(_startedAt);
+}

@@ -1,0 +1,272 @@
+using System.Buffers;
+using Lifeline.Protocol;
+
+namespace Lifeline.Server.Transport;
+
+/// <summary>What <see cref="SendQueue.Enqueue"/> did with a message.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>Queued; the writer will send it.</summary>
+    Queued,
+
+    /// <summary>The queue is closed (teardown began, or it overflowed before): dropped.</summary>
+    Closed,
+
+    /// <summary>The queue was full: it is now closed and the caller must close the connection as a slow consumer (1013).</summary>
+    Overflow,
+}
+
+/// <summary>
+/// A connection's bounded send queue and its writer, on top of a <see cref="IConnectionTransport"/>. Messages arrive
+/// already serialized (a message for many recipients is serialized once and the same bytes are queued to each). The
+/// writer runs only while something is queued, so idle connections hold no task; it packs whatever is queued into
+/// one frame (line-feed separated) up to the frame limit, so a busy connection costs one send per batch.
+/// Each entry carries the timestamp at which the engine accepted the publish it delivers (0 for other messages);
+/// after the frame is written the writer reports <c>state_sync_latency_seconds{phase="delivery"}</c> for those
+/// entries. Entries are structs and the timestamps of a batch go to a reused buffer: nothing is allocated per message.
+/// The queue owns its closed state: once closed (teardown, overflow, a failed send) nothing more is queued or written.
+/// </summary>
+internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions options, LifelineMetrics metrics, TimeProvider time, Action<Exception> onSendFailed)
+{
+    private readonly Lock _lock = new();
+    private readonly Queue<QueuedMessage> _queue = new();
+    private long[] _batchPublishedAt = []; // writer-only: publish timestamps of the batch being written (allocated on the first delivery: idle connections hold none)
+    private List<(long Sequence, long HelloAt)>? _resyncMarks; // under _lock; rare (one per resubscribed channel)
+    private long _enqueued; // under _lock: messages ever queued
+    private long _written; // under _lock: messages ever written
+    private bool _writerRunning; // under _lock
+    private bool _closed; // under _lock
+
+    /// <summary>Serialized bytes, and when the engine accepted the publish they deliver (a <see cref="TimeProvider"/> timestamp; 0: not a delivery).</summary>
+    private readonly record struct QueuedMessage(ReadOnlyMemory<byte> Bytes, long PublishedAt);
+
+    /// <summary>Messages waiting to be written.</summary>
+    public int Depth
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Count;
+            }
+        }
+    }
+
+    /// <summary>Queues serialized bytes; an overflow closes the queue and is reported to the caller.</summary>
+    /// <param name="utf8">The message.</param>
+    /// <param name="publishedAt">For a live delta: when the engine accepted its publish (timestamp); else 0.</param>
+    /// <returns>What happened.</returns>
+    public EnqueueResult Enqueue(ReadOnlyMemory<byte> utf8, long publishedAt = 0)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return EnqueueResult.Closed;
+            }
+
+            if (_queue.Count >= options.SendQueueLimit)
+            {
+                _closed = true;
+                return EnqueueResult.Overflow;
+            }
+
+            _queue.Enqueue(new QueuedMessage(utf8, publishedAt));
+            _enqueued++;
+            metrics.SendQueueChanged(1);
+            if (_writerRunning)
+            {
+                return EnqueueResult.Queued;
+            }
+
+            _writerRunning = true;
+        }
+
+        _ = WriteLoopAsync();
+        return EnqueueResult.Queued;
+    }
+
+    /// <summary>
+    /// Packs a run of messages the server produced at once (a subscribe's catch-up: recovered deltas) into as few
+    /// entries as the frame limit allows, line-feed separated exactly as the writer would pack them. A catch-up of
+    /// thousands of deltas thus counts as a few entries against <see cref="LifelineOptions.SendQueueLimit"/>: the
+    /// bound judges how fast the client reads, not how far behind it was when it resumed.
+    /// </summary>
+    /// <param name="messages">The messages, in order.</param>
+    /// <returns>What happened to the last entry queued (the first one that was not queued, if any).</returns>
+    public EnqueueResult EnqueuePacked(IEnumerable<ServerMessage> messages)
+    {
+        var max = options.MaxFrameSize;
+        var packed = new ArrayBufferWriter<byte>();
+        foreach (var message in messages)
+        {
+            var bytes = ProtocolSerializer.Serialize(message);
+            if (packed.WrittenCount > 0 && packed.WrittenCount + 1 + bytes.Length > max)
+            {
+                if (Enqueue(packed.WrittenSpan.ToArray()) is not EnqueueResult.Queued and var refused)
+                {
+                    return refused;
+                }
+
+                packed.ResetWrittenCount();
+            }
+
+            if (packed.WrittenCount > 0)
+            {
+                packed.Write([ProtocolConstants.MessageSeparator]);
+            }
+
+            packed.Write(bytes);
+        }
+
+        return packed.WrittenCount == 0 ? EnqueueResult.Queued : Enqueue(packed.WrittenSpan.ToArray());
+    }
+
+    /// <summary>
+    /// Reports <c>state_sync_latency_seconds{phase="resync"}</c> (hello received -> now) once everything queued so far
+    /// (a subscribe's reply and catch-up) has been written; at once when it already has been.
+    /// </summary>
+    /// <param name="helloAt">When the hello was received (timestamp).</param>
+    public void MarkResyncWhenWritten(long helloAt)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            if (_written >= _enqueued)
+            {
+                metrics.ResyncWritten(time.GetElapsedTime(helloAt));
+                return;
+            }
+
+            (_resyncMarks ??= []).Add((_enqueued, helloAt));
+        }
+    }
+
+    /// <summary>Closes the queue: what is still queued is dropped and nothing more is written.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            metrics.SendQueueChanged(-_queue.Count);
+            _queue.Clear();
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        await Task.Yield(); // never write on the caller's thread (the sweep, a publisher's fan-out)
+        var maxFrame = options.MaxFrameSize;
+        while (true)
+        {
+            ReadOnlyMemory<byte> frame;
+            byte[]? rented = null;
+            var deliveries = 0;
+            int taken;
+            lock (_lock)
+            {
+                if (_queue.Count == 0 || _closed)
+                {
+                    _writerRunning = false;
+                    return;
+                }
+
+                var first = _queue.Dequeue();
+                taken = 1;
+                NoteDelivery(first.PublishedAt, ref deliveries);
+                if (_queue.Count == 0 || first.Bytes.Length + 1 + _queue.Peek().Bytes.Length > maxFrame)
+                {
+                    frame = first.Bytes;
+                }
+                else
+                {
+                    rented = ArrayPool<byte>.Shared.Rent(maxFrame);
+                    first.Bytes.Span.CopyTo(rented);
+                    var length = first.Bytes.Length;
+                    while (_queue.Count > 0 && length + 1 + _queue.Peek().Bytes.Length <= maxFrame)
+                    {
+                        var next = _queue.Dequeue();
+                        rented[length++] = ProtocolConstants.MessageSeparator;
+                        next.Bytes.Span.CopyTo(rented.AsSpan(length));
+                        length += next.Bytes.Length;
+                        NoteDelivery(next.PublishedAt, ref deliveries);
+                        taken++;
+                    }
+
+                    frame = rented.AsMemory(0, length);
+                }
+
+                metrics.SendQueueChanged(-taken);
+            }
+
+            try
+            {
+                await transport.SendAsync(frame);
+                RecordWritten(taken, deliveries);
+            }
+            catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+            {
+                lock (_lock)
+                {
+                    _writerRunning = false;
+                }
+
+                onSendFailed(ex);
+                return;
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
+                }
+            }
+        }
+    }
+
+    /// <summary>Keeps a batch entry's publish timestamp (writer only; the buffer grows to the largest batch, once).</summary>
+    private void NoteDelivery(long publishedAt, ref int deliveries)
+    {
+        if (publishedAt == 0)
+        {
+            return;
+        }
+
+        if (deliveries == _batchPublishedAt.Length)
+        {
+            Array.Resize(ref _batchPublishedAt, Math.Max(16, deliveries * 2));
+        }
+
+        _batchPublishedAt[deliveries++] = publishedAt;
+    }
+
+    /// <summary>After a frame went out: delivery latencies of its deltas, and resync marks now reached.</summary>
+    private void RecordWritten(int taken, int deliveries)
+    {
+        var now = time.GetTimestamp();
+        for (var i = 0; i < deliveries; i++)
+        {
+            metrics.DeliveryWritten(time.GetElapsedTime(_batchPublishedAt[i], now));
+        }
+
+        lock (_lock)
+        {
+            _written += taken;
+            if (_resyncMarks is { Count: > 0 } marks)
+            {
+                for (var i = marks.Count - 1; i >= 0; i--)
+                {
+                    if (marks[i].Sequence <= _written)
+                    {
+                        metrics.ResyncWritten(time.GetElapsedTime(marks[i].HelloAt, now));
+                        marks.RemoveAt(i);
+                    }
+                }
+            }
+        }
+    }
+}

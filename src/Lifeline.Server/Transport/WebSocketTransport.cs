@@ -1,0 +1,199 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using Lifeline.Protocol;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Lifeline.Server.Transport;
+
+/// <summary>
+/// The transport over an ASP.NET Core WebSocket (<c>MapLifeline</c>): one client message per text message, one frame
+/// of server messages per text message, the close handshake bounded and then a TCP reset (SO_LINGER 0) so that a
+/// dead peer leaves nothing in CLOSE_WAIT or FIN-WAIT.
+/// </summary>
+internal sealed class WebSocketTransport : IConnectionTransport
+{
+    private const int InitialReceiveBuffer = 4096;
+
+    private readonly WebSocket _socket;
+    private readonly HttpContext _http;
+    private readonly TimeProvider _time;
+
+    // Completed when the peer's close frame arrived or the receive side ended: what CloseAsync waits for.
+    private readonly TaskCompletionSource _closeReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
+    private volatile bool _gracefulAfterFault;
+
+    public WebSocketTransport(WebSocket socket, HttpContext http, TimeProvider time)
+    {
+        _socket = socket;
+        _http = http;
+        _time = time;
+        RemoteEndPoint = http.Connection.RemoteIpAddress is { } ip ? new IPEndPoint(ip, http.Connection.RemotePort) : null;
+    }
+
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>
+    /// Reads one whole message. Idle connections hold no buffer: a zero-byte read waits for data, then a pooled
+    /// buffer is rented for the message only. Oversized and binary messages are reported without being buffered.
+    /// </summary>
+    public async ValueTask<TransportMessage> ReceiveAsync(int maxMessageSize)
+    {
+        try
+        {
+            return await ReceiveMessageAsync(maxMessageSize);
+        }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null)
+        {
+            // The WebSocket layer itself refused the peer's input (invalid UTF-8 in a text frame, a malformed frame):
+            // it has already sent its close frame (1007/1002). The TCP connection then ends gracefully so the frame
+            // is delivered, instead of being reset.
+            _gracefulAfterFault = true;
+            _closeReceived.TrySetResult();
+            return TransportMessage.Of(TransportMessageKind.Rejected, error: ex);
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            _closeReceived.TrySetResult();
+            return TransportMessage.Of(TransportMessageKind.Ended, error: ex);
+        }
+    }
+
+    private async ValueTask<TransportMessage> ReceiveMessageAsync(int max)
+    {
+        var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+        if (peek.MessageType == WebSocketMessageType.Close)
+        {
+            return PeerClosed();
+        }
+
+        if (peek.EndOfMessage)
+        {
+            // An empty message: the zero-byte read consumed it whole. Reading on would merge it into the next one.
+            return TransportMessage.Of(peek.MessageType == WebSocketMessageType.Binary ? TransportMessageKind.Binary : TransportMessageKind.Text);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
+        var count = 0;
+        try
+        {
+            while (true)
+            {
+                if (count == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, max + 1));
+                    buffer.AsSpan(0, count).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(count), CancellationToken.None);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return PeerClosed();
+                }
+
+                count += result.Count;
+                if (result.MessageType == WebSocketMessageType.Binary || count > max)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return TransportMessage.Of(result.MessageType == WebSocketMessageType.Binary ? TransportMessageKind.Binary : TransportMessageKind.TooBig);
+                }
+
+                if (result.EndOfMessage)
+                {
+                    return new TransportMessage(TransportMessageKind.Text, buffer, count);
+                }
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private TransportMessage PeerClosed()
+    {
+        var status = _socket.CloseStatus is { } s ? (int)s : CloseCode.Abnormal.Code;
+        var code = CloseCode.FromCode(status);
+        var reason = string.IsNullOrEmpty(_socket.CloseStatusDescription) ? code.Reason : _socket.CloseStatusDescription;
+        _closeReceived.TrySetResult();
+        return TransportMessage.Of(TransportMessageKind.Close, code.WithReason(reason));
+    }
+
+    // Not cancellable on purpose: cancelling a WebSocket send aborts the socket. A send blocked by a peer that stopped
+    // reading is ended by teardown, which aborts the socket when its close cannot go out.
+    public ValueTask SendAsync(ReadOnlyMemory<byte> frame) =>
+        _socket.SendAsync(frame, WebSocketMessageType.Text, true, CancellationToken.None);
+
+    public async Task<bool> CloseAsync(CloseCode code, TimeSpan bound)
+    {
+        var clean = false;
+        if (code.Code != CloseCode.Abnormal.Code && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
+            using var timeout = new CancellationTokenSource(bound, _time);
+            try
+            {
+                await _socket.CloseOutputAsync((WebSocketCloseStatus)code.Code, Truncate(code.Reason), timeout.Token);
+                await _closeReceived.Task.WaitAsync(timeout.Token);
+                clean = _socket.State == WebSocketState.Closed;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // the close frame could not go out, or no answer within the bound: the peer is presumed dead
+            }
+        }
+
+        var reset = false;
+        if (_gracefulAfterFault)
+        {
+            (_http.Features.Get<IHttpRequestLifetimeFeature>() as AbortGate)?.Suppress();
+        }
+        else if (!clean)
+        {
+            LingerZero();
+            _socket.Abort();
+            _http.Abort();
+            reset = true;
+        }
+
+        _socket.Dispose();
+        return reset;
+    }
+
+    /// <summary>
+    /// Aborts the TCP connection with a reset (SO_LINGER 0): nothing lingers in FIN-WAIT or CLOSE_WAIT for a peer that
+    /// is gone, and a send blocked on a full TCP window fails at once.
+    /// </summary>
+    public void Abort()
+    {
+        LingerZero();
+        _http.Abort();
+    }
+
+    private void LingerZero()
+    {
+        try
+        {
+            if (_http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+            {
+                socket.LingerState = new LingerOption(true, 0);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // already gone
+        }
+    }
+
+    /// <summary>A close reason is at most 123 UTF-8 bytes (RFC 6455 5.5.1).</summary>
+    private static string Truncate(string reason) =>
+        System.Text.Encoding.UTF8.GetByteCount(reason) <= 123 ? reason : reason[..Math.Min(reason.Length, 40)];
+}
