@@ -5,10 +5,12 @@ namespace Lifeline.Server;
 
 /// <summary>
 /// The one catalogue of Lifeline's instruments (System.Diagnostics.Metrics, meter <see cref="MeterName"/>).
-/// Instrument names are chosen so that the Prometheus exporter (<c>MapLifelineMetrics</c>) exposes exactly the names in
-/// <see cref="PrometheusNames"/>: counters get the <c>_total</c> suffix from the exporter, units in braces add nothing,
-/// and the unit <c>s</c> of a name already ending in <c>_seconds</c> adds nothing either. Labels stay low-cardinality
-/// (close code, sync phase).
+/// Instrument names are chosen so that the Prometheus exporter (<c>MapLifelineMetrics</c>, project
+/// Lifeline.Server.Prometheus) exposes exactly the names in <see cref="PrometheusNames"/>: counters get the
+/// <c>_total</c> suffix from the exporter, units in braces add nothing, and the unit <c>s</c> of a name already ending
+/// in <c>_seconds</c> adds nothing either. Labels stay low-cardinality (close code, sync phase). This library depends
+/// on no exporter: Lifeline.Server.Prometheus adds the one instrument that reads the kernel,
+/// <c>ws_tcp_close_wait_sockets</c>, to this same meter.
 /// </summary>
 public sealed class LifelineMetrics : IDisposable
 {
@@ -27,7 +29,10 @@ public sealed class LifelineMetrics : IDisposable
     /// </summary>
     public static readonly IReadOnlyList<double> SyncLatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-    /// <summary>Every metric name as Prometheus shows it (DESIGN.md "Observability"), with its type.</summary>
+    /// <summary>
+    /// Every metric name of meter <see cref="MeterName"/> as Prometheus shows it (DESIGN.md "Observability"), with its
+    /// type. <c>ws_tcp_close_wait_sockets</c> is declared by Lifeline.Server.Prometheus on this meter.
+    /// </summary>
     public static readonly IReadOnlyDictionary<string, string> PrometheusNames = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["ws_connections_active"] = "gauge",
@@ -37,7 +42,7 @@ public sealed class LifelineMetrics : IDisposable
         ["ws_sessions_resumed_total"] = "counter",
         ["ws_slow_consumer_closes_total"] = "counter",
         ["ws_send_queue_depth"] = "gauge",
-        ["ws_tcp_close_wait_sockets"] = "gauge",
+        ["ws_tcp_close_wait_sockets"] = "gauge", // declared on this meter by Lifeline.Server.Prometheus (reads /proc/net/tcp)
         ["ws_connection_duration_seconds"] = "histogram",
     };
 
@@ -53,7 +58,6 @@ public sealed class LifelineMetrics : IDisposable
     private long _heartbeatTimeouts;
     private long _slowConsumers;
     private long _sessionsResumed;
-    private volatile Func<IReadOnlyCollection<int>>? _listeningPorts;
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
@@ -74,18 +78,6 @@ public sealed class LifelineMetrics : IDisposable
             + "phase=resync: hello received to a resubscribed channel's catch-up written to the socket",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [.. SyncLatencyBuckets] });
         _meter.CreateObservableGauge("ws_send_queue_depth", () => Interlocked.Read(ref _sendQueueDepth), "{message}", "Messages waiting in send queues, all connections");
-        _meter.CreateObservableGauge("ws_tcp_close_wait_sockets", ObserveCloseWait, "{socket}",
-            "TCP sockets in CLOSE_WAIT on the server's listening ports (/proc/net/tcp and tcp6): the peer closed, this process has not");
-    }
-
-    /// <summary>
-    /// Where <c>ws_tcp_close_wait_sockets</c> looks: the listening ports, read at each collection (so port 0 resolved
-    /// by Kestrel after start is seen). Set by <c>MapLifelineMetrics</c>; null reports nothing.
-    /// </summary>
-    internal Func<IReadOnlyCollection<int>>? ListeningPorts
-    {
-        get => _listeningPorts;
-        set => _listeningPorts = value;
     }
 
     internal void ConnectionOpened() => Interlocked.Increment(ref _active);
@@ -146,18 +138,6 @@ public sealed class LifelineMetrics : IDisposable
         }
 
         return "other";
-    }
-
-    private IEnumerable<Measurement<int>> ObserveCloseWait()
-    {
-        var ports = _listeningPorts?.Invoke();
-        if (ports is null || ports.Count == 0)
-        {
-            return [];
-        }
-
-        var count = TcpSocketTable.Read().Count(e => e.State == TcpState.CloseWait && ports.Contains(e.Local.Port));
-        return [new Measurement<int>(count)];
     }
 
     /// <inheritdoc />

@@ -8,8 +8,9 @@ using Lifeline.Server;
 namespace Lifeline.Cli.Tests;
 
 /// <summary>
-/// <c>lifeline serve</c> as a real process exposes <c>/metrics</c> (OpenTelemetry's Prometheus exporter): the names
-/// DESIGN.md lists, with values that follow real traffic, and nothing that <c>promtool check metrics</c> reports.
+/// <c>lifeline serve</c> as a real process exposes <c>/metrics</c> (OpenTelemetry's Prometheus exporter, through
+/// Lifeline.Server.Prometheus): the names DESIGN.md lists, with values that follow real traffic, the process's resident
+/// memory, GC heap and thread-pool queue, and nothing that <c>promtool check metrics</c> reports.
 /// </summary>
 public class MetricsEndpointTests
 {
@@ -101,6 +102,15 @@ public class MetricsEndpointTests
 
                 var delivery = samples.Single(s => s.Name == "state_sync_latency_seconds_sum" && s.Labels["phase"] == "delivery").Value;
                 Assert.InRange(delivery, 0, 10); // seconds, not milliseconds
+
+                // Process and runtime metrics (Lifeline.Server.Prometheus: the OpenTelemetry process and runtime
+                // instrumentation), so that "RSS grows alongside CLOSE_WAIT" can be read from this one endpoint.
+                Assert.Contains("# TYPE process_memory_usage_bytes gauge\n", busy.Text, StringComparison.Ordinal);
+                Assert.InRange(PrometheusText.Sum(samples, "process_memory_usage_bytes") ?? 0, 1024 * 1024, 64L * 1024 * 1024 * 1024); // bytes: a live process's RSS
+                Assert.Contains("# TYPE dotnet_gc_last_collection_heap_size_bytes gauge\n", busy.Text, StringComparison.Ordinal);
+                Assert.Contains(samples, s => s.Name == "dotnet_gc_last_collection_heap_size_bytes" && s.Labels["gc_heap_generation"] == "gen0");
+                Assert.Contains("# TYPE dotnet_thread_pool_queue_length gauge\n", busy.Text, StringComparison.Ordinal);
+                Assert.Contains(samples, s => s.Name == "dotnet_thread_pool_queue_length");
 
                 await AssertPromtoolReportsNothingAsync(promtool, busy.Text);
             }

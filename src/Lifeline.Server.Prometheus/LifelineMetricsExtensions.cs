@@ -1,16 +1,21 @@
+using Lifeline.Server.Prometheus;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
 
+// Namespace Lifeline.Server, not Lifeline.Server.Prometheus: the `using Lifeline.Server;` that finds AddLifeline and
+// MapLifeline finds these too, so an application that moves to this package changes a project reference, not its code.
 namespace Lifeline.Server;
 
 /// <summary>
-/// Exposes <see cref="LifelineMetrics"/> in the Prometheus text format through the OpenTelemetry Prometheus exporter,
-/// and serves the operator dashboard.
+/// Exposes <see cref="LifelineMetrics"/>, <c>ws_tcp_close_wait_sockets</c> and the process and .NET runtime metrics in
+/// the Prometheus text format through the OpenTelemetry Prometheus exporter, and serves the operator dashboard
+/// (package Lifeline.Server.Prometheus; the core Lifeline.Server only emits System.Diagnostics.Metrics).
 /// </summary>
 public static class LifelineMetricsExtensions
 {
@@ -21,19 +26,48 @@ public static class LifelineMetricsExtensions
     public const string DefaultDashboardPath = "/dashboard";
 
     /// <summary>
-    /// Registers OpenTelemetry metrics for the <see cref="LifelineMetrics.MeterName"/> meter with the Prometheus
-    /// exporter. Scrapes are not cached (each scrape reads the instruments and /proc/net/tcp afresh). Call
+    /// Registers OpenTelemetry metrics with the Prometheus exporter: the <see cref="LifelineMetrics.MeterName"/> meter
+    /// (with <c>ws_tcp_close_wait_sockets</c>), the process instrumentation (resident memory
+    /// <c>process_memory_usage_bytes</c>, CPU time, threads) and the .NET runtime instrumentation (GC heap, thread-pool
+    /// queue, allocations). Scrapes are not cached (each scrape reads the instruments and /proc/net/tcp afresh). Call
     /// <see cref="MapLifelineMetrics"/> to expose the endpoint.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <returns>The service collection.</returns>
     public static IServiceCollection AddLifelineMetrics(this IServiceCollection services)
     {
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(LifelineMetrics.MeterName)
-            .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        services.AddMetrics();
+        services.TryAddSingleton<CloseWaitGauge>();
+        services.AddOpenTelemetry().WithMetrics(metrics =>
+        {
+            metrics
+                .AddMeter(LifelineMetrics.MeterName)
+                .AddProcessInstrumentation()
+                .AddRuntimeInstrumentation();
+            foreach (var (instrument, name) in CountRenames)
+            {
+                metrics.AddView(instrument, name);
+            }
+
+            metrics.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
+        });
         return services;
     }
+
+    /// <summary>
+    /// Gauges of the process and runtime instrumentation whose OpenTelemetry names end in <c>.count</c>: exported as
+    /// they are they would end in <c>_count</c>, which Prometheus reserves for histograms and summaries
+    /// (<c>promtool check metrics</c> reports each one). They are exported under the plural of their unit instead.
+    /// </summary>
+    internal static readonly IReadOnlyList<(string Instrument, string Name)> CountRenames =
+    [
+        ("process.thread.count", "process.threads"),
+        ("process.unix.file_descriptor.count", "process.unix.file_descriptors"),
+        ("dotnet.thread_pool.thread.count", "dotnet.thread_pool.threads"),
+        ("dotnet.process.cpu.count", "dotnet.process.cpus"),
+        ("dotnet.assembly.count", "dotnet.assemblies"),
+        ("dotnet.timer.count", "dotnet.timers"),
+    ];
 
     /// <summary>
     /// Maps the Prometheus scraping endpoint at <paramref name="pattern"/> and points <c>ws_tcp_close_wait_sockets</c>
@@ -45,11 +79,11 @@ public static class LifelineMetricsExtensions
     /// <returns>The endpoint convention builder.</returns>
     public static IEndpointConventionBuilder MapLifelineMetrics(this IEndpointRouteBuilder endpoints, string pattern = DefaultMetricsPath)
     {
-        var metrics = endpoints.ServiceProvider.GetRequiredService<LifelineMetrics>();
+        var closeWait = endpoints.ServiceProvider.GetRequiredService<CloseWaitGauge>();
         var server = endpoints.ServiceProvider.GetService<IServer>();
         if (server is not null)
         {
-            metrics.ListeningPorts = () => ListeningPorts(server);
+            closeWait.ListeningPorts = () => ListeningPorts(server);
         }
 
         return endpoints.MapPrometheusScrapingEndpoint(pattern);

@@ -1,11 +1,11 @@
 using System.Reflection;
 
-namespace Lifeline.Server;
+namespace Lifeline.Server.Prometheus;
 
 /// <summary>The dashboard page, an embedded resource (<c>dashboard.html</c>) with the metrics path filled in.</summary>
 internal static class DashboardPage
 {
-    private const string ResourceName = "Lifeline.Server.dashboard.html";
+    private const string ResourceName = "Lifeline.Server.Prometheus.dashboard.html";
 
     public static string Render(string metricsPath)
     {
