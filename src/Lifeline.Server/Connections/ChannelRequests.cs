@@ -55,8 +55,10 @@ internal static class ChannelRequests
     }
 
     /// <summary>Answers a request with <c>ok:false</c> (or an <c>error</c> when it had no id).</summary>
-    public static void Refuse(Connection connection, long? id, string code, string message) =>
-        connection.Enqueue(id is null ? new ErrorMessage(null, code, message) : new ReplyMessage(id, false) { Error = new ErrorInfo(code, message) });
+    public static void Refuse(Connection connection, long? id, string code, string message) => connection.Enqueue(Refusal(id, code, message));
+
+    private static ServerMessage Refusal(long? id, string code, string message) =>
+        id is null ? new ErrorMessage(null, code, message) : new ReplyMessage(id, false) { Error = new ErrorInfo(code, message) };
 
     private static async Task SubscribeAsync(Connection connection, LifelineRuntime runtime, SubscribeMessage request)
     {
@@ -86,9 +88,24 @@ internal static class ChannelRequests
             return;
         }
 
-        var scope = connection.UserId ?? "session:" + connection.SessionId;
-        var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key), connection.Aborted);
-        connection.Enqueue(new ReplyMessage(request.Id, true) { Offset = result.Offset });
+        // The reply's place is taken before the engine runs: the embedded engine fans the delta out (to this connection
+        // too) inside PublishAsync, and PROTOCOL.md promises the reply first.
+        var slot = connection.ReserveReply();
+        ServerMessage? reply = null;
+        try
+        {
+            var scope = connection.UserId ?? "session:" + connection.SessionId;
+            var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key), connection.Aborted);
+            reply = new ReplyMessage(request.Id, true) { Offset = result.Offset };
+        }
+        catch (EngineUnavailableException ex)
+        {
+            reply = Refusal(request.Id, ErrorCodes.Unavailable, ex.Message);
+        }
+        finally
+        {
+            connection.FillReply(slot, reply);
+        }
     }
 
     /// <summary>Channel-name rules, then the application's policy. Refusals are answered here.</summary>

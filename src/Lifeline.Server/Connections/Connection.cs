@@ -256,6 +256,26 @@ internal sealed partial class Connection : ISubscriber
     /// <inheritdoc/>
     public bool EnqueuePacked(IEnumerable<ServerMessage> messages) => Accepted(_queue.EnqueuePacked(messages));
 
+    /// <summary>
+    /// Holds the place of a reply whose content is not known yet (a publish's, while the engine applies it): whatever
+    /// is queued meanwhile, the delta that publish causes included, goes out after the reply.
+    /// </summary>
+    /// <returns>The place, for <see cref="FillReply"/>; null when the connection is closing.</returns>
+    public ReservedSlot? ReserveReply()
+    {
+        Accepted(_queue.Reserve(out var slot));
+        return slot;
+    }
+
+    /// <summary>Gives a reserved place its reply (null: nothing; the place is skipped).</summary>
+    public void FillReply(ReservedSlot? slot, ServerMessage? reply)
+    {
+        if (slot is not null)
+        {
+            _queue.Fill(slot, reply is null ? ReadOnlyMemory<byte>.Empty : ProtocolSerializer.Serialize(reply));
+        }
+    }
+
     /// <summary>Counts <c>state_sync_latency_seconds{phase="resync"}</c> once everything queued so far is written.</summary>
     public void MarkResyncWhenWritten() => _queue.MarkResyncWhenWritten(HelloAt);
 

@@ -25,6 +25,9 @@ internal enum EnqueueResult
 /// after the frame is written the writer reports <c>state_sync_latency_seconds{phase="delivery"}</c> for those
 /// entries. Entries are structs and the timestamps of a batch go to a reused buffer: nothing is allocated per message.
 /// The queue owns its closed state: once closed (teardown, overflow, a failed send) nothing more is queued or written.
+/// A reply whose content is not known yet can hold its place (<see cref="Reserve"/>, then <see cref="Fill"/>): what is
+/// queued after it waits until it is filled. That is how a publish's reply precedes the delta the publish caused, even
+/// when the engine fans the delta out before it returns.
 /// </summary>
 internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions options, LifelineMetrics metrics, TimeProvider time, Action<Exception> onSendFailed)
 {
@@ -37,8 +40,17 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     private bool _writerRunning; // under _lock
     private bool _closed; // under _lock
 
-    /// <summary>Serialized bytes, and when the engine accepted the publish they deliver (a <see cref="TimeProvider"/> timestamp; 0: not a delivery).</summary>
-    private readonly record struct QueuedMessage(ReadOnlyMemory<byte> Bytes, long PublishedAt);
+    /// <summary>
+    /// Serialized bytes, and when the engine accepted the publish they deliver (a <see cref="TimeProvider"/> timestamp;
+    /// 0: not a delivery); or a reserved place (<see cref="Slot"/>) whose bytes come later.
+    /// </summary>
+    private readonly record struct QueuedMessage(ReadOnlyMemory<byte> Bytes, long PublishedAt, ReservedSlot? Slot = null)
+    {
+        /// <summary>False for a reserved place that was not filled yet: the writer stops before it.</summary>
+        public bool Ready => Slot is null || Slot.Filled;
+
+        public ReadOnlyMemory<byte> Payload => Slot is null ? Bytes : Slot.Bytes;
+    }
 
     /// <summary>Messages waiting to be written.</summary>
     public int Depth
@@ -56,7 +68,45 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     /// <param name="utf8">The message.</param>
     /// <param name="publishedAt">For a live delta: when the engine accepted its publish (timestamp); else 0.</param>
     /// <returns>What happened.</returns>
-    public EnqueueResult Enqueue(ReadOnlyMemory<byte> utf8, long publishedAt = 0)
+    public EnqueueResult Enqueue(ReadOnlyMemory<byte> utf8, long publishedAt = 0) => Add(new QueuedMessage(utf8, publishedAt));
+
+    /// <summary>Holds a place for a message whose bytes are not known yet; what is queued later waits behind it.</summary>
+    /// <param name="slot">The place, to <see cref="Fill"/> exactly once; null unless the result is <see cref="EnqueueResult.Queued"/>.</param>
+    /// <returns>What happened.</returns>
+    public EnqueueResult Reserve(out ReservedSlot? slot)
+    {
+        var reserved = new ReservedSlot();
+        var result = Add(new QueuedMessage(default, 0, reserved));
+        slot = result == EnqueueResult.Queued ? reserved : null;
+        return result;
+    }
+
+    /// <summary>Gives a reserved place its bytes (empty: the place is skipped) and lets the writer go on past it.</summary>
+    /// <param name="slot">The place.</param>
+    /// <param name="utf8">The message, or empty.</param>
+    public void Fill(ReservedSlot slot, ReadOnlyMemory<byte> utf8)
+    {
+        lock (_lock)
+        {
+            if (slot.Filled)
+            {
+                return;
+            }
+
+            slot.Bytes = utf8;
+            slot.Filled = true;
+            if (_closed || _writerRunning || _queue.Count == 0)
+            {
+                return;
+            }
+
+            _writerRunning = true;
+        }
+
+        _ = WriteLoopAsync();
+    }
+
+    private EnqueueResult Add(QueuedMessage entry)
     {
         lock (_lock)
         {
@@ -71,7 +121,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
                 return EnqueueResult.Overflow;
             }
 
-            _queue.Enqueue(new QueuedMessage(utf8, publishedAt));
+            _queue.Enqueue(entry);
             _enqueued++;
             metrics.SendQueueChanged(1);
             if (_writerRunning)
@@ -169,32 +219,47 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             int taken;
             lock (_lock)
             {
-                if (_queue.Count == 0 || _closed)
+                // Skip reserved places filled with nothing; stop before one that is not filled yet (Fill restarts us).
+                taken = 0;
+                while (_queue.Count > 0 && _queue.Peek() is { Ready: true, Payload.IsEmpty: true, Slot: not null })
                 {
+                    _queue.Dequeue();
+                    taken++;
+                }
+
+                if (_queue.Count == 0 || _closed || !_queue.Peek().Ready)
+                {
+                    metrics.SendQueueChanged(-taken);
+                    _written += taken;
                     _writerRunning = false;
                     return;
                 }
 
                 var first = _queue.Dequeue();
-                taken = 1;
+                taken++;
                 NoteDelivery(first.PublishedAt, ref deliveries);
-                if (_queue.Count == 0 || first.Bytes.Length + 1 + _queue.Peek().Bytes.Length > maxFrame)
+                if (_queue.Count == 0 || !_queue.Peek().Ready || first.Payload.Length + 1 + _queue.Peek().Payload.Length > maxFrame)
                 {
-                    frame = first.Bytes;
+                    frame = first.Payload;
                 }
                 else
                 {
                     rented = ArrayPool<byte>.Shared.Rent(maxFrame);
-                    first.Bytes.Span.CopyTo(rented);
-                    var length = first.Bytes.Length;
-                    while (_queue.Count > 0 && length + 1 + _queue.Peek().Bytes.Length <= maxFrame)
+                    first.Payload.Span.CopyTo(rented);
+                    var length = first.Payload.Length;
+                    while (_queue.Count > 0 && _queue.Peek() is { Ready: true } next && length + 1 + next.Payload.Length <= maxFrame)
                     {
-                        var next = _queue.Dequeue();
-                        rented[length++] = ProtocolConstants.MessageSeparator;
-                        next.Bytes.Span.CopyTo(rented.AsSpan(length));
-                        length += next.Bytes.Length;
-                        NoteDelivery(next.PublishedAt, ref deliveries);
+                        _queue.Dequeue();
                         taken++;
+                        if (next.Payload.IsEmpty && next.Slot is not null)
+                        {
+                            continue; // a reserved place filled with nothing
+                        }
+
+                        rented[length++] = ProtocolConstants.MessageSeparator;
+                        next.Payload.Span.CopyTo(rented.AsSpan(length));
+                        length += next.Payload.Length;
+                        NoteDelivery(next.PublishedAt, ref deliveries);
                     }
 
                     frame = rented.AsMemory(0, length);
@@ -269,4 +334,14 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
         }
     }
+}
+
+/// <summary>A place held in a <see cref="SendQueue"/> for a message whose bytes come later (<see cref="SendQueue.Fill"/>).</summary>
+internal sealed class ReservedSlot
+{
+    /// <summary>The message, once filled (empty: skipped).</summary>
+    public ReadOnlyMemory<byte> Bytes { get; set; }
+
+    /// <summary>True once filled; the writer does not pass an unfilled place.</summary>
+    public bool Filled { get; set; }
 }

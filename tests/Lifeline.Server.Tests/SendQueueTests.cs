@@ -1,0 +1,115 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text;
+using System.Threading.Channels;
+using Lifeline.Protocol;
+using Lifeline.Server.Transport;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Lifeline.Server.Tests;
+
+/// <summary><see cref="SendQueue"/> on a transport that records its frames: packing, reserved places, closing, overflow.</summary>
+public sealed class SendQueueTests
+{
+    [Fact]
+    public async Task Messages_queued_behind_a_reserved_place_wait_until_it_is_filled_then_go_out_after_it()
+    {
+        var (queue, frames) = Create();
+        Assert.Equal(EnqueueResult.Queued, queue.Reserve(out var slot));
+        Assert.Equal(EnqueueResult.Queued, queue.Enqueue(Bytes("delta")));
+
+        Assert.False(frames.Reader.TryRead(out _)); // nothing passes the unfilled place (the writer has yielded by now or will stop before it)
+        queue.Fill(slot!, Bytes("reply"));
+
+        Assert.Equal(["reply", "delta"], await ReadMessagesAsync(frames, 2));
+    }
+
+    [Fact]
+    public async Task A_place_filled_with_nothing_is_skipped()
+    {
+        var (queue, frames) = Create();
+        queue.Enqueue(Bytes("a"));
+        queue.Reserve(out var slot);
+        queue.Enqueue(Bytes("b"));
+        queue.Fill(slot!, ReadOnlyMemory<byte>.Empty);
+
+        Assert.Equal(["a", "b"], await ReadMessagesAsync(frames, 2));
+        Assert.Equal(0, queue.Depth);
+    }
+
+    [Fact]
+    public void Overflow_closes_the_queue_and_later_messages_are_refused()
+    {
+        var (queue, _) = Create(limit: 2, blockSends: true);
+        Assert.Equal(EnqueueResult.Queued, queue.Enqueue(Bytes("1")));
+        Assert.Equal(EnqueueResult.Queued, queue.Enqueue(Bytes("2")));
+        var third = queue.Enqueue(Bytes("3"));
+        var fourth = queue.Enqueue(Bytes("4"));
+
+        // The writer may already have taken the first message: the third or the fourth overflows, and after it nothing is queued.
+        Assert.Contains(EnqueueResult.Overflow, new[] { third, fourth });
+        Assert.Equal(EnqueueResult.Closed, queue.Enqueue(Bytes("5")));
+        Assert.Equal(EnqueueResult.Closed, queue.Reserve(out var slot));
+        Assert.Null(slot);
+    }
+
+    [Fact]
+    public void A_closed_queue_drops_what_it_held()
+    {
+        var (queue, _) = Create(blockSends: true);
+        queue.Enqueue(Bytes("1"));
+        queue.Enqueue(Bytes("2"));
+        queue.Close();
+        Assert.Equal(0, queue.Depth);
+        Assert.Equal(EnqueueResult.Closed, queue.Enqueue(Bytes("3")));
+    }
+
+    private static ReadOnlyMemory<byte> Bytes(string s) => Encoding.UTF8.GetBytes(s);
+
+    private static async Task<List<string>> ReadMessagesAsync(Channel<string> frames, int count)
+    {
+        var messages = new List<string>();
+        while (messages.Count < count)
+        {
+            var frame = await frames.Reader.ReadAsync().AsTask().WaitAsync(Infrastructure.TestTimeouts.Default);
+            messages.AddRange(frame.Split('\n'));
+        }
+
+        return messages;
+    }
+
+    private static (SendQueue Queue, Channel<string> Frames) Create(int limit = 100, bool blockSends = false)
+    {
+        var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var metrics = new LifelineMetrics(services.GetRequiredService<IMeterFactory>());
+        var options = new LifelineOptions { SendQueueLimit = limit };
+        var frames = Channel.CreateUnbounded<string>();
+        var transport = new RecordingTransport(frames, blockSends);
+        return (new SendQueue(transport, options, metrics, TimeProvider.System, _ => { }), frames);
+    }
+
+    /// <summary>Records each frame; with <c>blockSends</c> a send never completes (a peer that stopped reading).</summary>
+    private sealed class RecordingTransport(Channel<string> frames, bool blockSends) : IConnectionTransport
+    {
+        public IPEndPoint? RemoteEndPoint => null;
+
+        public ValueTask<TransportMessage> ReceiveAsync(int maxMessageSize) => new(TransportMessage.Of(TransportMessageKind.Ended));
+
+        public ValueTask SendAsync(ReadOnlyMemory<byte> frame)
+        {
+            if (blockSends)
+            {
+                return new ValueTask(new TaskCompletionSource().Task);
+            }
+
+            frames.Writer.TryWrite(Encoding.UTF8.GetString(frame.Span));
+            return ValueTask.CompletedTask;
+        }
+
+        public Task<bool> CloseAsync(CloseCode code, TimeSpan bound) => Task.FromResult(false);
+
+        public void Abort()
+        {
+        }
+    }
+}
