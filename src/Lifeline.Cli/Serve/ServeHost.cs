@@ -14,7 +14,6 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
 namespace Lifeline.Cli.Serve;
@@ -31,9 +30,6 @@ internal sealed record ServeApp(WebApplication App, ServeSettings Settings);
 /// </summary>
 internal static class ServeHost
 {
-    /// <summary>The timestamp on every console log line: millisecond UTC, ISO 8601.</summary>
-    public const string TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-
     /// <summary>The health endpoint's path.</summary>
     public const string HealthPath = "/healthz";
 
@@ -79,7 +75,7 @@ internal static class ServeHost
 
         builder.WebHost.UseUrls(settings.ListenUrl);
         builder.WebHost.ConfigureKestrel(kestrel => ApplyConnectionLimits(kestrel.Limits, settings.Get(ServeSettingTable.HandshakeTimeout)));
-        ConfigureLogging(builder.Logging, settings.Get(ServeSettingTable.LogFormat));
+        ConsoleLogging.Configure(builder.Logging, settings.Get(ServeSettingTable.LogFormat));
         builder.Services.Configure<HostOptions>(o =>
         {
             // The drain runs inside the host's stop; give it its whole timeout and a margin.
@@ -209,32 +205,6 @@ internal static class ServeHost
             var json = new JsonConfigurationSource { Path = Path.Combine(baseDir, "appsettings.json"), Optional = true, ReloadOnChange = false };
             json.ResolveFileProvider();
             sources.Insert(index, json);
-        }
-    }
-
-    private static void ConfigureLogging(ILoggingBuilder logging, LogFormat format)
-    {
-        logging.ClearProviders();
-        if (format == LogFormat.Json)
-        {
-            logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
-            logging.AddConsoleFormatter<JsonLineFormatter, JsonConsoleFormatterOptions>(o =>
-            {
-                o.TimestampFormat = TimestampFormat;
-                o.UseUtcTimestamp = true;
-                o.IncludeScopes = false;
-            });
-        }
-        else
-        {
-            logging.AddSimpleConsole(o =>
-            {
-                o.TimestampFormat = TimestampFormat + " ";
-                o.UseUtcTimestamp = true;
-                o.SingleLine = true;
-                o.IncludeScopes = false;
-                o.ColorBehavior = LoggerColorBehavior.Default;
-            });
         }
     }
 
