@@ -10,6 +10,13 @@ public sealed record AuthenticationContext(string? Token, HttpContext HttpContex
 /// <summary>The authenticator's verdict.</summary>
 public readonly record struct AuthenticationResult
 {
+    /// <summary>
+    /// The longest user id that <see cref="JwtTokenAuthenticator"/> (its user claim) and <c>lifeline serve --auth dev</c>
+    /// (the token) accept; they also refuse control characters. <see cref="Success"/> does not check it: an authenticator
+    /// of your own should keep to it too, since user ids are logged and used as keys.
+    /// </summary>
+    public const int MaxUserIdLength = 128;
+
     /// <summary>True when the client may connect.</summary>
     public bool Succeeded { get; private init; }
 
@@ -49,31 +56,4 @@ public sealed class AnonymousAuthenticator : ILifelineAuthenticator
     /// <inheritdoc />
     public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken) =>
         ValueTask.FromResult(AuthenticationResult.Anonymous);
-}
-
-/// <summary>
-/// FOR DEVELOPMENT AND TESTS ONLY: takes <c>hello.token</c> as the user id, unchecked (no token: anonymous).
-/// Anyone can claim to be anyone. Selected by <c>lifeline serve --auth dev</c>.
-/// </summary>
-public sealed class DevTokenAuthenticator : ILifelineAuthenticator
-{
-    /// <summary>The longest token accepted as a user id.</summary>
-    public const int MaxUserIdLength = 128;
-
-    /// <inheritdoc />
-    public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken)
-    {
-        var token = context.Token;
-        if (string.IsNullOrEmpty(token))
-        {
-            return ValueTask.FromResult(AuthenticationResult.Anonymous);
-        }
-
-        if (token.Length > MaxUserIdLength || token.Any(char.IsControl))
-        {
-            return ValueTask.FromResult(AuthenticationResult.Fail("invalid_token"));
-        }
-
-        return ValueTask.FromResult(AuthenticationResult.Success(token));
-    }
 }

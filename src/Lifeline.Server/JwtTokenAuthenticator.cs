@@ -144,7 +144,7 @@ public sealed class JwtTokenAuthenticator : ILifelineAuthenticator
             }
 
             if (!claims.TryGetProperty(_options.UserIdClaim, out var sub) || sub.ValueKind != JsonValueKind.String
-                || sub.GetString() is not { Length: > 0 and <= DevTokenAuthenticator.MaxUserIdLength } user
+                || sub.GetString() is not { Length: > 0 and <= AuthenticationResult.MaxUserIdLength } user
                 || user.Any(char.IsControl))
             {
                 return AuthenticationResult.Fail(Invalid);

@@ -22,7 +22,7 @@ public class ChannelFlagsTests
         Assert.Equal(TimeSpan.FromSeconds(30), server.ResumeWindow);
         Assert.Equal(TimeSpan.FromSeconds(2), server.PresenceGracePeriod);
         Assert.Equal(7, ((MemoryEngine)app.Services.GetRequiredService<ILifelineEngine>()).HistorySize);
-        Assert.Equal(7, settings.HistorySize);
+        Assert.Equal(7, settings.Get(Serve.ServeSettingTable.HistorySize));
     }
 
     [Theory]

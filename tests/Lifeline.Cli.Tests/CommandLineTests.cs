@@ -28,7 +28,7 @@ public class CommandLineTests
     {
         var serve = ServeCommand.Create();
         var flags = serve.ReadFlags(serve.Command.Parse([]));
-        Assert.Equal(new ServeFlags(), flags);
+        Assert.Equal(ServeFlags.None, flags);
     }
 
     [Fact]
@@ -43,19 +43,17 @@ public class CommandLineTests
         Assert.Empty(result.Errors);
         var flags = serve.ReadFlags(result);
         Assert.Equal(
-            new ServeFlags
-            {
-                Bind = "0.0.0.0",
-                Port = 9000,
-                Path = "/live",
-                HeartbeatInterval = TimeSpan.FromMilliseconds(500),
-                HeartbeatTimeout = TimeSpan.FromSeconds(2),
-                HandshakeTimeout = TimeSpan.FromMinutes(1),
-                MaxMessageSize = 1024 * 1024,
-                Auth = AuthMode.Dev,
-                LogFormat = LogFormat.Json,
-                TestEndpoints = true,
-            },
+            ServeFlags.None
+                .With(ServeSettingTable.Bind, "0.0.0.0")
+                .With(ServeSettingTable.Port, 9000)
+                .With(ServeSettingTable.Path, "/live")
+                .With(ServeSettingTable.HeartbeatInterval, TimeSpan.FromMilliseconds(500))
+                .With(ServeSettingTable.HeartbeatTimeout, TimeSpan.FromSeconds(2))
+                .With(ServeSettingTable.HandshakeTimeout, TimeSpan.FromMinutes(1))
+                .With(ServeSettingTable.MaxMessageSize, 1024 * 1024)
+                .With(ServeSettingTable.Auth, AuthMode.Dev)
+                .With(ServeSettingTable.LogFormat, LogFormat.Json)
+                .With(ServeSettingTable.TestEndpoints, true),
             flags);
     }
 

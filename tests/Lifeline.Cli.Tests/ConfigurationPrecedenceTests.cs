@@ -41,15 +41,15 @@ public sealed class ConfigurationPrecedenceTests : IDisposable
         var (app, settings) = ServeCommand.BuildApp(["--heartbeat-interval", "2s"], _contentRoot);
         using (app as IDisposable)
         {
-            Assert.Equal(TimeSpan.FromSeconds(2), settings.HeartbeatInterval);       // flag
-            Assert.Equal(TimeSpan.FromSeconds(3), settings.HeartbeatTimeout);        // environment, TimeSpan style
-            Assert.Equal(TimeSpan.FromSeconds(4), settings.HandshakeTimeout);        // current directory's appsettings.json
-            Assert.Equal("/live", settings.Path);                                    // current directory over binary directory
-            Assert.Equal(128 * 1024, settings.MaxMessageSize);                       // binary directory's appsettings.json
-            Assert.Equal(AuthMode.Dev, settings.Auth);                               // environment
-            Assert.Equal(9000, settings.Port);                                       // environment
-            Assert.Equal(LogFormat.Text, settings.LogFormat);                        // default
-            Assert.Equal("127.0.0.1", settings.Bind);                                // default
+            Assert.Equal(TimeSpan.FromSeconds(2), settings.Get(ServeSettingTable.HeartbeatInterval));       // flag
+            Assert.Equal(TimeSpan.FromSeconds(3), settings.Get(ServeSettingTable.HeartbeatTimeout));        // environment, TimeSpan style
+            Assert.Equal(TimeSpan.FromSeconds(4), settings.Get(ServeSettingTable.HandshakeTimeout));        // current directory's appsettings.json
+            Assert.Equal("/live", settings.Get(ServeSettingTable.Path));                                    // current directory over binary directory
+            Assert.Equal(128 * 1024, settings.Get(ServeSettingTable.MaxMessageSize));                       // binary directory's appsettings.json
+            Assert.Equal(AuthMode.Dev, settings.Get(ServeSettingTable.Auth));                               // environment
+            Assert.Equal(9000, settings.Get(ServeSettingTable.Port));                                       // environment
+            Assert.Equal(LogFormat.Text, settings.Get(ServeSettingTable.LogFormat));                        // default
+            Assert.Equal("127.0.0.1", settings.Get(ServeSettingTable.Bind));                                // default
 
             var options = app.Services.GetRequiredService<IOptions<LifelineOptions>>().Value;
             Assert.Equal(TimeSpan.FromSeconds(2), options.HeartbeatInterval);

@@ -28,15 +28,15 @@ public class DocsTests
     {
         var defaults = new Dictionary<string, string>
         {
-            ["--bind"] = $"`{ServeSettings.DefaultBind}`",
-            ["--port"] = $"`{ServeSettings.DefaultPort}`",
-            ["--path"] = $"`{ServeSettings.DefaultPath}`",
+            ["--bind"] = $"`{ServeSettingTable.Bind.Default}`",
+            ["--port"] = $"`{ServeSettingTable.Port.Default}`",
+            ["--path"] = $"`{ServeSettingTable.Path.Default}`",
             ["--heartbeat-interval"] = $"`{DurationParser.Format(LifelineOptions.DefaultHeartbeatInterval)}`",
             ["--heartbeat-timeout"] = $"`{DurationParser.Format(LifelineOptions.DefaultHeartbeatTimeout)}`",
             ["--handshake-timeout"] = $"`{DurationParser.Format(LifelineOptions.DefaultHandshakeTimeout)}`",
             ["--max-message-size"] = $"`{SizeParser.Format(LifelineOptions.DefaultMaxMessageSize)}`",
-            ["--auth"] = $"`{ServeSettings.DefaultAuth.ToString().ToLowerInvariant()}`",
-            ["--log-format"] = $"`{ServeSettings.DefaultLogFormat.ToString().ToLowerInvariant()}`",
+            ["--auth"] = $"`{ServeSettingTable.Auth.Default.ToString().ToLowerInvariant()}`",
+            ["--log-format"] = $"`{ServeSettingTable.LogFormat.Default.ToString().ToLowerInvariant()}`",
             ["--test-endpoints"] = "off",
             ["--history-size"] = $"`{Lifeline.Engine.MemoryEngineOptions.DefaultHistorySize}`",
             ["--history-age"] = $"`{DurationParser.Format(TimeSpan.FromSeconds(Lifeline.Engine.MemoryEngineOptions.DefaultHistoryAgeSeconds))}`",

@@ -12,17 +12,17 @@ public class ServeSettingsTests
     [Fact]
     public void DefaultsAreTheDocumentedOnes()
     {
-        var s = ServeSettings.Resolve(Config(), new ServeFlags());
-        Assert.Equal("127.0.0.1", s.Bind);
-        Assert.Equal(8080, s.Port);
-        Assert.Equal("/ws", s.Path);
-        Assert.Equal(TimeSpan.FromSeconds(30), s.HeartbeatInterval);
-        Assert.Equal(TimeSpan.FromSeconds(5), s.HeartbeatTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(10), s.HandshakeTimeout);
-        Assert.Equal(64 * 1024, s.MaxMessageSize);
-        Assert.Equal(AuthMode.Anonymous, s.Auth);
-        Assert.Equal(LogFormat.Text, s.LogFormat);
-        Assert.False(s.TestEndpoints);
+        var s = ServeSettings.Resolve(Config(), ServeFlags.None);
+        Assert.Equal("127.0.0.1", s.Get(ServeSettingTable.Bind));
+        Assert.Equal(8080, s.Get(ServeSettingTable.Port));
+        Assert.Equal("/ws", s.Get(ServeSettingTable.Path));
+        Assert.Equal(TimeSpan.FromSeconds(30), s.Get(ServeSettingTable.HeartbeatInterval));
+        Assert.Equal(TimeSpan.FromSeconds(5), s.Get(ServeSettingTable.HeartbeatTimeout));
+        Assert.Equal(TimeSpan.FromSeconds(10), s.Get(ServeSettingTable.HandshakeTimeout));
+        Assert.Equal(64 * 1024, s.Get(ServeSettingTable.MaxMessageSize));
+        Assert.Equal(AuthMode.Anonymous, s.Get(ServeSettingTable.Auth));
+        Assert.Equal(LogFormat.Text, s.Get(ServeSettingTable.LogFormat));
+        Assert.False(s.Get(ServeSettingTable.TestEndpoints));
         Assert.Equal("http://127.0.0.1:8080", s.ListenUrl);
 
         // The server's own defaults flow through unchanged.
@@ -60,21 +60,21 @@ public class ServeSettingsTests
                 ("Lifeline:DrainTimeout", "00:00:20"),
                 ("Lifeline:SendQueueLimit", "100"),
                 ("Lifeline:MaxFrameSize", "128KiB")),
-            new ServeFlags());
-        Assert.Equal("0.0.0.0", s.Bind);
-        Assert.Equal(9000, s.Port);
-        Assert.Equal("/live", s.Path);
-        Assert.Equal(TimeSpan.FromSeconds(5), s.HeartbeatInterval);
-        Assert.Equal(TimeSpan.FromSeconds(2), s.HeartbeatTimeout);
-        Assert.Equal(TimeSpan.FromMilliseconds(1500), s.HandshakeTimeout);
-        Assert.Equal(1024 * 1024, s.MaxMessageSize);
-        Assert.Equal(AuthMode.Dev, s.Auth);
-        Assert.Equal(LogFormat.Json, s.LogFormat);
-        Assert.True(s.TestEndpoints);
-        Assert.Equal(TimeSpan.FromSeconds(20), s.DrainTimeout);
+            ServeFlags.None);
+        Assert.Equal("0.0.0.0", s.Get(ServeSettingTable.Bind));
+        Assert.Equal(9000, s.Get(ServeSettingTable.Port));
+        Assert.Equal("/live", s.Get(ServeSettingTable.Path));
+        Assert.Equal(TimeSpan.FromSeconds(5), s.Get(ServeSettingTable.HeartbeatInterval));
+        Assert.Equal(TimeSpan.FromSeconds(2), s.Get(ServeSettingTable.HeartbeatTimeout));
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), s.Get(ServeSettingTable.HandshakeTimeout));
+        Assert.Equal(1024 * 1024, s.Get(ServeSettingTable.MaxMessageSize));
+        Assert.Equal(AuthMode.Dev, s.Get(ServeSettingTable.Auth));
+        Assert.Equal(LogFormat.Json, s.Get(ServeSettingTable.LogFormat));
+        Assert.True(s.Get(ServeSettingTable.TestEndpoints));
+        Assert.Equal(TimeSpan.FromSeconds(20), s.Get(ServeSettingTable.DrainTimeout));
         Assert.Equal(TimeSpan.FromSeconds(25), s.ShutdownTimeout);
-        Assert.Equal(100, s.SendQueueLimit);
-        Assert.Equal(128 * 1024, s.MaxFrameSize);
+        Assert.Equal(100, s.Get(ServeSettingTable.SendQueueLimit));
+        Assert.Equal(128 * 1024, s.Get(ServeSettingTable.MaxFrameSize));
     }
 
     [Fact]
@@ -87,20 +87,18 @@ public class ServeSettingsTests
             ("Lifeline:Auth", "dev"),
             ("Lifeline:LogFormat", "json"),
             ("Lifeline:TestEndpoints", "true"));
-        var s = ServeSettings.Resolve(config, new ServeFlags
-        {
-            Port = 9100,
-            HeartbeatInterval = TimeSpan.FromMilliseconds(500),
-            Auth = AuthMode.Anonymous,
-            LogFormat = LogFormat.Text,
-            TestEndpoints = false,
-        });
-        Assert.Equal(9100, s.Port);
-        Assert.Equal(TimeSpan.FromMilliseconds(500), s.HeartbeatInterval);
-        Assert.Equal(TimeSpan.FromSeconds(3), s.HeartbeatTimeout); // no flag: configuration
-        Assert.Equal(AuthMode.Anonymous, s.Auth);
-        Assert.Equal(LogFormat.Text, s.LogFormat);
-        Assert.False(s.TestEndpoints);
+        var s = ServeSettings.Resolve(config, ServeFlags.None
+            .With(ServeSettingTable.Port, 9100)
+            .With(ServeSettingTable.HeartbeatInterval, TimeSpan.FromMilliseconds(500))
+            .With(ServeSettingTable.Auth, AuthMode.Anonymous)
+            .With(ServeSettingTable.LogFormat, LogFormat.Text)
+            .With(ServeSettingTable.TestEndpoints, false));
+        Assert.Equal(9100, s.Get(ServeSettingTable.Port));
+        Assert.Equal(TimeSpan.FromMilliseconds(500), s.Get(ServeSettingTable.HeartbeatInterval));
+        Assert.Equal(TimeSpan.FromSeconds(3), s.Get(ServeSettingTable.HeartbeatTimeout)); // no flag: configuration
+        Assert.Equal(AuthMode.Anonymous, s.Get(ServeSettingTable.Auth));
+        Assert.Equal(LogFormat.Text, s.Get(ServeSettingTable.LogFormat));
+        Assert.False(s.Get(ServeSettingTable.TestEndpoints));
     }
 
     [Fact]
@@ -115,7 +113,7 @@ public class ServeSettingsTests
                 ("Lifeline:LogFormat", "xml"),
                 ("Lifeline:TestEndpoints", "maybe"),
                 ("Lifeline:Path", "ws")),
-            new ServeFlags()));
+            ServeFlags.None));
         Assert.Contains("Lifeline:Port='eighty' is not a whole number", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:HeartbeatInterval: '5' has no unit", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:MaxMessageSize: '64KB'", ex.Message, StringComparison.Ordinal);
@@ -130,7 +128,7 @@ public class ServeSettingsTests
     [InlineData(65536)]
     public void PortOutOfRangeIsRefused(int port)
     {
-        var ex = Assert.Throws<ServeSettingsException>(() => ServeSettings.Resolve(Config(), new ServeFlags { Port = port }));
+        var ex = Assert.Throws<ServeSettingsException>(() => ServeSettings.Resolve(Config(), ServeFlags.None.With(ServeSettingTable.Port, port)));
         Assert.Contains("port must be between 0 and 65535", ex.Message, StringComparison.Ordinal);
     }
 
@@ -139,5 +137,5 @@ public class ServeSettingsTests
     [InlineData("::1", 9000, "http://[::1]:9000")]
     [InlineData("localhost", 0, "http://localhost:0")]
     public void ListenUrl(string bind, int port, string expected) =>
-        Assert.Equal(expected, (new ServeSettings { Bind = bind, Port = port }).ListenUrl);
+        Assert.Equal(expected, ServeSettings.Defaults.With(ServeSettingTable.Bind, bind).With(ServeSettingTable.Port, port).ListenUrl);
 }

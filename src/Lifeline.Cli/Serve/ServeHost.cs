@@ -14,7 +14,6 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
 namespace Lifeline.Cli.Serve;
@@ -31,9 +30,6 @@ internal sealed record ServeApp(WebApplication App, ServeSettings Settings);
 /// </summary>
 internal static class ServeHost
 {
-    /// <summary>The timestamp on every console log line: millisecond UTC, ISO 8601.</summary>
-    public const string TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-
     /// <summary>The health endpoint's path.</summary>
     public const string HealthPath = "/healthz";
 
@@ -78,8 +74,8 @@ internal static class ServeHost
         var settings = ServeSettings.Resolve(builder.Configuration, flags);
 
         builder.WebHost.UseUrls(settings.ListenUrl);
-        builder.WebHost.ConfigureKestrel(kestrel => ApplyConnectionLimits(kestrel.Limits, settings.HandshakeTimeout));
-        ConfigureLogging(builder.Logging, settings.LogFormat);
+        builder.WebHost.ConfigureKestrel(kestrel => ApplyConnectionLimits(kestrel.Limits, settings.Get(ServeSettingTable.HandshakeTimeout)));
+        ConsoleLogging.Configure(builder.Logging, settings.Get(ServeSettingTable.LogFormat));
         builder.Services.Configure<HostOptions>(o =>
         {
             // The drain runs inside the host's stop; give it its whole timeout and a margin.
@@ -88,7 +84,7 @@ internal static class ServeHost
                 o.ShutdownTimeout = settings.ShutdownTimeout;
             }
         });
-        if (settings.Auth == AuthMode.Dev)
+        if (settings.Get(ServeSettingTable.Auth) == AuthMode.Dev)
         {
             builder.Services.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
         }
@@ -96,14 +92,14 @@ internal static class ServeHost
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);
         builder.Services.AddLifelineMetrics();
-        if (settings.Redis is { } redis)
+        if (settings.Get(ServeSettingTable.Redis) is not null)
         {
             // The engine's other settings (NodeTtl, HistorySize, ...) come from configuration section Lifeline:RedisEngine.
             var engineSection = builder.Configuration.GetSection(ServeSettings.SectionName + ":RedisEngine");
             builder.Services.AddLifelineRedis(o =>
             {
                 engineSection.Bind(o);
-                o.Configuration = redis;
+                settings.Apply(o);
             });
         }
 
@@ -117,7 +113,7 @@ internal static class ServeHost
         try
         {
             // MapLifeline resolves the server's options: impossible values (zero durations, tiny sizes) fail here.
-            app.MapLifeline(settings.Path);
+            app.MapLifeline(settings.Get(ServeSettingTable.Path));
             app.MapLifelineMetrics(MetricsPath);
             app.MapLifelineDashboard(DashboardPath, MetricsPath);
         }
@@ -127,8 +123,8 @@ internal static class ServeHost
             throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
         }
 
-        BrowserAssets.Map(app, settings.Path);
-        if (settings.TestEndpoints)
+        BrowserAssets.Map(app, settings.Get(ServeSettingTable.Path));
+        if (settings.Get(ServeSettingTable.TestEndpoints))
         {
             MapTestEndpoints(app);
         }
@@ -161,30 +157,30 @@ internal static class ServeHost
     {
         var (app, settings) = serve;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(ServeLog.Category);
-        if (settings.Auth == AuthMode.Dev)
+        if (settings.Get(ServeSettingTable.Auth) == AuthMode.Dev)
         {
             ServeLog.DevAuthenticator(logger);
         }
 
-        if (settings.TestEndpoints)
+        if (settings.Get(ServeSettingTable.TestEndpoints))
         {
             ServeLog.TestEndpointsEnabled(logger);
         }
 
         var server = app.Services.GetRequiredService<LifelineServer>();
         using var stopping = app.Lifetime.ApplicationStopping.Register(() =>
-            ServeLog.Stopping(logger, server.ConnectionCount, DurationParser.Format(settings.DrainTimeout)));
+            ServeLog.Stopping(logger, server.ConnectionCount, DurationParser.Format(settings.Get(ServeSettingTable.DrainTimeout))));
 
         await app.StartAsync(cancellationToken);
         var urls = ListeningUrls(app);
         ServeLog.Listening(
             logger,
             string.Join(' ', urls),
-            string.Join(' ', urls.Select(u => "ws" + u[4..] + settings.Path)),
+            string.Join(' ', urls.Select(u => "ws" + u[4..] + settings.Get(ServeSettingTable.Path))),
             string.Join(' ', urls.Select(u => u + HealthPath)),
-            settings.Auth.ToString().ToLowerInvariant(),
-            DurationParser.Format(settings.HeartbeatInterval),
-            DurationParser.Format(settings.HeartbeatTimeout));
+            ServeSettingTable.Auth.Kind.Format(settings.Get(ServeSettingTable.Auth)),
+            DurationParser.Format(settings.Get(ServeSettingTable.HeartbeatInterval)),
+            DurationParser.Format(settings.Get(ServeSettingTable.HeartbeatTimeout)));
 
         await app.WaitForShutdownAsync(cancellationToken);
         ServeLog.Stopped(logger);
@@ -209,32 +205,6 @@ internal static class ServeHost
             var json = new JsonConfigurationSource { Path = Path.Combine(baseDir, "appsettings.json"), Optional = true, ReloadOnChange = false };
             json.ResolveFileProvider();
             sources.Insert(index, json);
-        }
-    }
-
-    private static void ConfigureLogging(ILoggingBuilder logging, LogFormat format)
-    {
-        logging.ClearProviders();
-        if (format == LogFormat.Json)
-        {
-            logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
-            logging.AddConsoleFormatter<JsonLineFormatter, JsonConsoleFormatterOptions>(o =>
-            {
-                o.TimestampFormat = TimestampFormat;
-                o.UseUtcTimestamp = true;
-                o.IncludeScopes = false;
-            });
-        }
-        else
-        {
-            logging.AddSimpleConsole(o =>
-            {
-                o.TimestampFormat = TimestampFormat + " ";
-                o.UseUtcTimestamp = true;
-                o.SingleLine = true;
-                o.IncludeScopes = false;
-                o.ColorBehavior = LoggerColorBehavior.Default;
-            });
         }
     }
 

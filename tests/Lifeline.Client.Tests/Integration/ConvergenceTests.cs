@@ -648,6 +648,13 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
     }
 
     /// <summary>The real server on 127.0.0.1:0 with the dev authenticator (token = user id) and a short heartbeat.</summary>
+    /// <summary>The token is the user id (the authenticator of <c>lifeline serve --auth dev</c> left the server library for the CLI).</summary>
+    private sealed class DevTokenAuthenticator : ILifelineAuthenticator
+    {
+        public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(string.IsNullOrEmpty(context.Token) ? AuthenticationResult.Anonymous : AuthenticationResult.Success(context.Token));
+    }
+
     private sealed class ConvergenceServer : IAsyncDisposable
     {
         private readonly WebApplication _app;

@@ -1,0 +1,186 @@
+using System.Globalization;
+using Lifeline.Engine;
+using Lifeline.Protocol;
+using Lifeline.Server;
+
+namespace Lifeline.Cli.Serve;
+
+/// <summary>
+/// Every setting of <c>lifeline serve</c>, each declared once: configuration key (section <c>Lifeline</c>, environment
+/// variable <c>Lifeline__{Key}</c>), flag, kind (parser), default, help text, checks and where it applies. The options
+/// of <c>serve</c> (in this order in <c>serve --help</c>), the configuration readers, the resolution (flag, else
+/// configuration, else default) and the copies into the server's and engines' options all come from here
+/// (<see cref="ServeSettings"/>, <see cref="Commands.ServeCommand"/>). A new setting is one more entry (and its line in
+/// the README, which a test checks).
+/// </summary>
+internal static class ServeSettingTable
+{
+    // Filled by Add in declaration order (static initializers run top to bottom): this list must stay first.
+    private static readonly List<ServeSetting> Entries = [];
+
+    public static readonly ServeSetting<string> Bind = Add(new ServeSetting<string>(nameof(Bind), SettingKinds.Text, "127.0.0.1")
+    {
+        Flag = "--bind",
+        HelpName = "address",
+        Help = "IP address or host name to listen on; 0.0.0.0 listens on every IPv4 interface. Default: {default} (loopback only).",
+        ToHost = true,
+    });
+
+    public static readonly ServeSetting<int> Port = Add(new ServeSetting<int>(nameof(Port), SettingKinds.WholeNumber, 8080)
+    {
+        Flag = "--port",
+        HelpName = "port",
+        Help = "TCP port to listen on (0: any free port, printed at start-up). Default: {default}.",
+        Validate = v => v is < 0 or > 65535 ? $"port must be between 0 and 65535 (was {v.ToString(CultureInfo.InvariantCulture)})" : null,
+        ToHost = true,
+    });
+
+    public static readonly ServeSetting<string> Path = Add(new ServeSetting<string>(nameof(Path), SettingKinds.Text, ProtocolConstants.DefaultPath)
+    {
+        Flag = "--path",
+        HelpName = "path",
+        Help = "Path of the WebSocket endpoint. Default: {default}.",
+        Validate = v => v.StartsWith('/') ? null : $"path must start with '/' (was '{v}')",
+        ToHost = true,
+    });
+
+    public static readonly ServeSetting<TimeSpan> HeartbeatInterval = Add(new ServeSetting<TimeSpan>(nameof(HeartbeatInterval), SettingKinds.Duration, LifelineOptions.DefaultHeartbeatInterval)
+    {
+        Flag = "--heartbeat-interval",
+        Help = "How often the server sends a ping to each connection. Default: {default}.",
+        ToServer = (o, v) => o.HeartbeatInterval = v,
+        ToHost = true, // the start-up line
+    });
+
+    public static readonly ServeSetting<TimeSpan> HeartbeatTimeout = Add(new ServeSetting<TimeSpan>(nameof(HeartbeatTimeout), SettingKinds.Duration, LifelineOptions.DefaultHeartbeatTimeout)
+    {
+        Flag = "--heartbeat-timeout",
+        Help = "How long a pong may take before the connection is closed with 4000 (heartbeat_timeout). Default: {default}.",
+        ToServer = (o, v) => o.HeartbeatTimeout = v,
+        ToHost = true, // the start-up line
+    });
+
+    public static readonly ServeSetting<TimeSpan> HandshakeTimeout = Add(new ServeSetting<TimeSpan>(nameof(HandshakeTimeout), SettingKinds.Duration, LifelineOptions.DefaultHandshakeTimeout)
+    {
+        Flag = "--handshake-timeout",
+        Help = "How long a client may take to send hello after the upgrade; later: close 1002 (hello_timeout). Default: {default}.",
+        ToServer = (o, v) => o.HandshakeTimeout = v,
+        ToHost = true, // Kestrel's keep-alive and request-headers timeouts (ServeHost.ApplyConnectionLimits)
+    });
+
+    public static readonly ServeSetting<int> MaxMessageSize = Add(new ServeSetting<int>(nameof(MaxMessageSize), SettingKinds.Size, LifelineOptions.DefaultMaxMessageSize)
+    {
+        Flag = "--max-message-size",
+        Help = "Largest client message accepted, in bytes, or with a KiB/MiB suffix (65536, 64KiB, 1MiB); larger: close 1009. Default: {default}.",
+        ToServer = (o, v) => o.MaxMessageSize = v,
+    });
+
+    public static readonly ServeSetting<AuthMode> Auth = Add(new ServeSetting<AuthMode>(nameof(Auth), SettingKinds.Choice<AuthMode>(), AuthMode.Anonymous)
+    {
+        Flag = "--auth",
+        Help = "How hello.token is authenticated. anonymous: tokens are ignored, every client is anonymous. "
+            + "dev: the token is taken as the user id, unchecked; FOR DEVELOPMENT AND TESTS ONLY, anyone can claim to be anyone. Default: {default}.",
+        ToHost = true, // the authenticator
+    });
+
+    public static readonly ServeSetting<LogFormat> LogFormat = Add(new ServeSetting<LogFormat>(nameof(LogFormat), SettingKinds.Choice<LogFormat>(), Serve.LogFormat.Text)
+    {
+        Flag = "--log-format",
+        Help = "Console log format. text: one line per event, starting with a millisecond UTC timestamp. "
+            + "json: one JSON object per line (Timestamp with milliseconds, EventId, LogLevel, Category, Message, State). Default: {default}.",
+        ToHost = true,
+    });
+
+    public static readonly ServeSetting<bool> TestEndpoints = Add(new ServeSetting<bool>(nameof(TestEndpoints), SettingKinds.Switch, false)
+    {
+        Flag = "--test-endpoints",
+        Help = "FOR TESTS ONLY: enable POST /_test/pause-pings and POST /_test/resume-pings, which stop and restart the server's pings "
+            + "so that client tests can show their receive watchdog detects a silent server. Off by default.",
+        ToHost = true,
+    });
+
+    public static readonly ServeSetting<int> HistorySize = Add(new ServeSetting<int>(nameof(HistorySize), SettingKinds.WholeNumber, MemoryEngineOptions.DefaultHistorySize)
+    {
+        Flag = "--history-size",
+        HelpName = "count",
+        Help = "How many deltas each channel keeps for recovery (subscribe with since); older ones are answered with a snapshot. Default: {default}.",
+        Validate = v => v < 1 ? $"history size must be at least 1 (was {v.ToString(CultureInfo.InvariantCulture)})" : null,
+        ToMemoryEngine = (o, v) => o.HistorySize = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> HistoryAge = Add(new ServeSetting<TimeSpan>(nameof(HistoryAge), SettingKinds.Duration, TimeSpan.FromSeconds(MemoryEngineOptions.DefaultHistoryAgeSeconds))
+    {
+        Flag = "--history-age",
+        Help = "How long each channel keeps a delta for recovery. Default: {default}.",
+        Validate = v => v <= TimeSpan.Zero ? "history age must be positive" : null,
+        ToMemoryEngine = (o, v) => o.HistoryAge = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> ResumeWindow = Add(new ServeSetting<TimeSpan>(nameof(ResumeWindow), SettingKinds.Duration, LifelineOptions.DefaultResumeWindow)
+    {
+        Flag = "--resume-window",
+        Help = "How long after a connection ends its session can be resumed with hello.resume; publish idempotency keys are remembered as long. Default: {default}.",
+        ToServer = (o, v) => o.ResumeWindow = v,
+        ToMemoryEngine = (o, v) => o.IdempotencyWindow = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> PresenceGrace = Add(new ServeSetting<TimeSpan>(nameof(PresenceGrace), SettingKinds.Duration, LifelineOptions.DefaultPresenceGracePeriod)
+    {
+        Flag = "--presence-grace",
+        Help = "How long after an abnormal close a user stays present, waiting for a resume, before the leave is broadcast (a normal close leaves at once). Default: {default}.",
+        Validate = v => v < TimeSpan.Zero ? "presence grace must not be negative" : null,
+        ToServer = (o, v) => o.PresenceGracePeriod = v,
+    });
+
+    public static readonly ServeSetting<string?> Redis = Add(new ServeSetting<string?>(nameof(Redis), SettingKinds.OptionalText, null)
+    {
+        Flag = "--redis",
+        HelpName = "host:port",
+        Help = "Run as one node of several on Redis (the Redis engine: fan-out across nodes, shared history, presence and sessions), "
+            + "for example localhost:6379 or a StackExchange.Redis configuration string such as host1:7000,host2:7000 for a cluster. "
+            + "Redis being down does not stop the node: publishes fail with unavailable and /healthz says degraded. Default: {default} (the embedded in-memory engine, one node).",
+        ToRedisEngine = (o, v) => o.Configuration = v!,
+        ToHost = true, // set: the Redis engine instead of the in-memory one
+    });
+
+    // Configuration only (no flag).
+    public static readonly ServeSetting<TimeSpan> DrainTimeout = Add(new ServeSetting<TimeSpan>(nameof(DrainTimeout), SettingKinds.Duration, LifelineOptions.DefaultDrainTimeout)
+    {
+        ToServer = (o, v) => o.DrainTimeout = v,
+        ToHost = true, // the host's shutdown timeout (ServeSettings.ShutdownTimeout) and the stopping line
+    });
+
+    public static readonly ServeSetting<TimeSpan> ShutdownRetrySpread = Add(new ServeSetting<TimeSpan>(nameof(ShutdownRetrySpread), SettingKinds.Duration, LifelineOptions.DefaultShutdownRetrySpread)
+    {
+        ToServer = (o, v) => o.ShutdownRetrySpread = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> CloseHandshakeTimeout = Add(new ServeSetting<TimeSpan>(nameof(CloseHandshakeTimeout), SettingKinds.Duration, LifelineOptions.DefaultCloseHandshakeTimeout)
+    {
+        ToServer = (o, v) => o.CloseHandshakeTimeout = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> DisconnectedHookTimeout = Add(new ServeSetting<TimeSpan>(nameof(DisconnectedHookTimeout), SettingKinds.Duration, LifelineOptions.DefaultDisconnectedHookTimeout)
+    {
+        ToServer = (o, v) => o.DisconnectedHookTimeout = v,
+    });
+
+    public static readonly ServeSetting<int> SendQueueLimit = Add(new ServeSetting<int>(nameof(SendQueueLimit), SettingKinds.WholeNumber, LifelineOptions.DefaultSendQueueLimit)
+    {
+        ToServer = (o, v) => o.SendQueueLimit = v,
+    });
+
+    public static readonly ServeSetting<int> MaxFrameSize = Add(new ServeSetting<int>(nameof(MaxFrameSize), SettingKinds.Size, LifelineOptions.DefaultMaxFrameSize)
+    {
+        ToServer = (o, v) => o.MaxFrameSize = v,
+    });
+
+    /// <summary>Every setting, in the order of <c>serve --help</c> (then those read from configuration only).</summary>
+    public static IReadOnlyList<ServeSetting> All => Entries;
+
+    private static ServeSetting<T> Add<T>(ServeSetting<T> setting)
+    {
+        Entries.Add(setting);
+        return setting;
+    }
+}
