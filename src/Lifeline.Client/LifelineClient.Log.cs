@@ -7,79 +7,79 @@ public sealed partial class LifelineClient
 {
     internal static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Client state {OldState} -> {NewState} at {TimestampMs} (reason {Reason}, close code {CloseCode})", EventName = "StateChanged")]
+        [LoggerMessage(1301, LogLevel.Information, "Client state {OldState} -> {NewState} at {TimestampMs} (reason {Reason}, close code {CloseCode})", EventName = "StateChanged")]
         public static partial void StateChanged(ILogger logger, ClientState oldState, ClientState newState, string reason, int? closeCode, long timestampMs);
 
-        [LoggerMessage(2, LogLevel.Debug, "Connecting to {Url} (connection {ConnectionNumber}, retry {Retry})", EventName = "Connecting")]
+        [LoggerMessage(1302, LogLevel.Debug, "Connecting to {Url} (connection {ConnectionNumber}, retry {Retry})", EventName = "Connecting")]
         public static partial void Connecting(ILogger logger, Uri url, long connectionNumber, int retry);
 
-        [LoggerMessage(3, LogLevel.Information, "Welcome on connection {ConnectionNumber}: server id {ServerConnectionId}, user {User}, resumed {Resumed}, heartbeat {IntervalMs} + {TimeoutMs} ms", EventName = "Welcomed")]
+        [LoggerMessage(1303, LogLevel.Information, "Welcome on connection {ConnectionNumber}: server id {ServerConnectionId}, user {User}, resumed {Resumed}, heartbeat {IntervalMs} + {TimeoutMs} ms", EventName = "Welcomed")]
         public static partial void Welcomed(ILogger logger, long connectionNumber, string serverConnectionId, string? user, bool resumed, long intervalMs, long timeoutMs);
 
-        [LoggerMessage(4, LogLevel.Information, "Connection ended: {Reason} (close code {CloseCode}, reconnect allowed {ShouldReconnect})", EventName = "ConnectionEnded")]
+        [LoggerMessage(1304, LogLevel.Information, "Connection ended: {Reason} (close code {CloseCode}, reconnect allowed {ShouldReconnect})", EventName = "ConnectionEnded")]
         public static partial void ConnectionEnded(ILogger logger, string reason, int? closeCode, bool shouldReconnect, Exception? exception);
 
-        [LoggerMessage(5, LogLevel.Information, "Reconnect attempt {Attempt} in {DelayMs} ms after {Reason}", EventName = "ReconnectScheduled")]
+        [LoggerMessage(1305, LogLevel.Information, "Reconnect attempt {Attempt} in {DelayMs} ms after {Reason}", EventName = "ReconnectScheduled")]
         public static partial void ReconnectScheduled(ILogger logger, int attempt, long delayMs, string reason);
 
-        [LoggerMessage(6, LogLevel.Warning, "The retry policy gave up after {Retries} retries; last failure: {Reason}", EventName = "RetryGaveUp")]
+        [LoggerMessage(1306, LogLevel.Warning, "The retry policy gave up after {Retries} retries; last failure: {Reason}", EventName = "RetryGaveUp")]
         public static partial void RetryGaveUp(ILogger logger, int retries, string reason);
 
-        [LoggerMessage(7, LogLevel.Error, "The retry policy threw; the client stops reconnecting", EventName = "RetryPolicyFailed")]
+        [LoggerMessage(1307, LogLevel.Error, "The retry policy threw; the client stops reconnecting", EventName = "RetryPolicyFailed")]
         public static partial void RetryPolicyFailed(ILogger logger, Exception exception);
 
-        [LoggerMessage(8, LogLevel.Warning, "Nothing received on connection {ConnectionNumber} for {TimeoutMs} ms; aborting it", EventName = "WatchdogFired")]
+        [LoggerMessage(1308, LogLevel.Warning, "Nothing received on connection {ConnectionNumber} for {TimeoutMs} ms; aborting it", EventName = "WatchdogFired")]
         public static partial void WatchdogFired(ILogger logger, long connectionNumber, long timeoutMs);
 
-        [LoggerMessage(9, LogLevel.Warning, "Dropped a malformed message on connection {ConnectionNumber}: {Problem}", EventName = "MalformedMessage")]
+        [LoggerMessage(1309, LogLevel.Warning, "Dropped a malformed message on connection {ConnectionNumber}: {Problem}", EventName = "MalformedMessage")]
         public static partial void MalformedMessage(ILogger logger, long connectionNumber, string problem);
 
-        [LoggerMessage(10, LogLevel.Error, "An application handler for {EventName} threw", EventName = "HandlerFailed")]
+        [LoggerMessage(1310, LogLevel.Error, "An application handler for {EventName} threw", EventName = "HandlerFailed")]
         public static partial void HandlerFailed(ILogger logger, string eventName, Exception exception);
 
-        [LoggerMessage(11, LogLevel.Warning, "Server error on connection {ConnectionNumber}: {Code} {Message} (request {RequestId})", EventName = "ServerError")]
+        [LoggerMessage(1311, LogLevel.Warning, "Server error on connection {ConnectionNumber}: {Code} {Message} (request {RequestId})", EventName = "ServerError")]
         public static partial void ServerError(ILogger logger, long connectionNumber, string code, string message, long? requestId);
 
-        [LoggerMessage(12, LogLevel.Warning, "Gap on channel {Channel}: expected offset {Expected}, received {Received}; subscribing again", EventName = "ChannelGap")]
+        [LoggerMessage(1312, LogLevel.Warning, "Gap on channel {Channel}: expected offset {Expected}, received {Received}; subscribing again", EventName = "ChannelGap")]
         public static partial void ChannelGap(ILogger logger, string channel, long expected, long received);
 
-        [LoggerMessage(13, LogLevel.Debug, "Subscribing to {Channel} again since {Epoch}:{Offset}", EventName = "Resubscribing")]
+        [LoggerMessage(1313, LogLevel.Debug, "Subscribing to {Channel} again since {Epoch}:{Offset}", EventName = "Resubscribing")]
         public static partial void Resubscribing(ILogger logger, string channel, string? epoch, long? offset);
 
-        [LoggerMessage(14, LogLevel.Warning, "The server refused the subscription to {Channel}: {Code} {Message}", EventName = "SubscribeRefused")]
+        [LoggerMessage(1314, LogLevel.Warning, "The server refused the subscription to {Channel}: {Code} {Message}", EventName = "SubscribeRefused")]
         public static partial void SubscribeRefused(ILogger logger, string channel, string? code, string message);
 
-        [LoggerMessage(15, LogLevel.Debug, "Close handshake on connection {ConnectionNumber} did not complete; aborting", EventName = "CloseHandshakeFailed")]
+        [LoggerMessage(1315, LogLevel.Debug, "Close handshake on connection {ConnectionNumber} did not complete; aborting", EventName = "CloseHandshakeFailed")]
         public static partial void CloseHandshakeFailed(ILogger logger, long connectionNumber, Exception exception);
 
-        [LoggerMessage(16, LogLevel.Information, "The server closed connection {ConnectionNumber}: {CloseCode} {Reason}", EventName = "ServerClosed")]
+        [LoggerMessage(1316, LogLevel.Information, "The server closed connection {ConnectionNumber}: {CloseCode} {Reason}", EventName = "ServerClosed")]
         public static partial void ServerClosed(ILogger logger, long connectionNumber, int? closeCode, string reason);
 
-        [LoggerMessage(17, LogLevel.Warning, "Dropped a binary frame of {Length} bytes on connection {ConnectionNumber}", EventName = "BinaryFrameDropped")]
+        [LoggerMessage(1317, LogLevel.Warning, "Dropped a binary frame of {Length} bytes on connection {ConnectionNumber}", EventName = "BinaryFrameDropped")]
         public static partial void BinaryFrameDropped(ILogger logger, long connectionNumber, int length);
 
-        [LoggerMessage(18, LogLevel.Error, "The receive loop of connection {ConnectionNumber} failed", EventName = "ReceiveLoopFailed")]
+        [LoggerMessage(1318, LogLevel.Error, "The receive loop of connection {ConnectionNumber} failed", EventName = "ReceiveLoopFailed")]
         public static partial void ReceiveLoopFailed(ILogger logger, long connectionNumber, Exception exception);
 
-        [LoggerMessage(19, LogLevel.Debug, "Ignored a message of unknown type on connection {ConnectionNumber}", EventName = "UnknownMessageType")]
+        [LoggerMessage(1319, LogLevel.Debug, "Ignored a message of unknown type on connection {ConnectionNumber}", EventName = "UnknownMessageType")]
         public static partial void UnknownMessageType(ILogger logger, long connectionNumber);
 
-        [LoggerMessage(20, LogLevel.Error, "Handling a {Type} message on connection {ConnectionNumber} failed", EventName = "MessageHandlingFailed")]
+        [LoggerMessage(1320, LogLevel.Error, "Handling a {Type} message on connection {ConnectionNumber} failed", EventName = "MessageHandlingFailed")]
         public static partial void MessageHandlingFailed(ILogger logger, long connectionNumber, string type, Exception exception);
 
-        [LoggerMessage(21, LogLevel.Warning, "Ignored a second welcome on connection {ConnectionNumber}", EventName = "DuplicateWelcome")]
+        [LoggerMessage(1321, LogLevel.Warning, "Ignored a second welcome on connection {ConnectionNumber}", EventName = "DuplicateWelcome")]
         public static partial void DuplicateWelcome(ILogger logger, long connectionNumber);
 
-        [LoggerMessage(22, LogLevel.Debug, "Sent {Count} queued publishes on connection {ConnectionNumber}", EventName = "QueueFlushed")]
+        [LoggerMessage(1322, LogLevel.Debug, "Sent {Count} queued publishes on connection {ConnectionNumber}", EventName = "QueueFlushed")]
         public static partial void QueueFlushed(ILogger logger, long connectionNumber, int count);
 
-        [LoggerMessage(23, LogLevel.Debug, "Connection {ConnectionNumber} torn down", EventName = "Disconnected")]
+        [LoggerMessage(1323, LogLevel.Debug, "Connection {ConnectionNumber} torn down", EventName = "Disconnected")]
         public static partial void Disconnected(ILogger logger, long connectionNumber);
 
-        [LoggerMessage(24, LogLevel.Error, "The client's supervisor failed", EventName = "SupervisorFailed")]
+        [LoggerMessage(1324, LogLevel.Error, "The client's supervisor failed", EventName = "SupervisorFailed")]
         public static partial void SupervisorFailed(ILogger logger, Exception exception);
 
-        [LoggerMessage(25, LogLevel.Critical, "Impossible state move {OldState} -> {NewState} refused", EventName = "ImpossibleStateChange")]
+        [LoggerMessage(1325, LogLevel.Critical, "Impossible state move {OldState} -> {NewState} refused", EventName = "ImpossibleStateChange")]
         public static partial void ImpossibleStateChange(ILogger logger, ClientState oldState, ClientState newState);
     }
 }
