@@ -132,7 +132,7 @@ internal sealed partial class Connection : ISubscriber
                     StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, message.Error);
                     return;
                 case TransportMessageKind.Rejected:
-                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the WebSocket layer");
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the transport (malformed framing or invalid UTF-8)");
                     StartTeardown(CloseCode.InvalidPayload, DisconnectInitiator.Server, message.Error);
                     return;
             }
@@ -157,7 +157,7 @@ internal sealed partial class Connection : ISubscriber
                     {
                         await _dispatcher.HandleAsync(message.Payload);
                     }
-                    catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or System.Net.WebSockets.WebSocketException)
+                    catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
                     {
                         StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, ex);
                         return;
