@@ -1,3 +1,9 @@
+// The public face of one channel: its events, name, state accessors, and the subscribe, unsubscribe, publish and
+// presence calls, plus the handlers the client's message loop calls for this channel's messages. It owns the channel's
+// lock (_sync) and the two parts that lock guards: ChannelReplica (Internal/ChannelReplica.cs: the local state and its
+// position, how deltas apply) and ChannelSubscription (Internal/ChannelSubscription.cs: which connection the channel
+// is subscribed and synchronized on, and who waits for that). Each handler takes the lock, asks both parts, and
+// raises events and settles waiters after releasing it. Publishing is the client's (its offline queue).
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -21,15 +27,8 @@ public sealed class LifelineChannel
 {
     private readonly LifelineClient _client;
     private readonly Lock _sync = new();
-    private readonly List<Waiter> _waiters = [];
-    private JsonObject _state = [];
-    private Position? _position;
-    private bool _desired;
-    private bool _awaitingSnapshot;
-    private long _syncTarget = -1;
-    private ClientConnection? _subscribeInFlight;
-    private ClientConnection? _subscribedOn;
-    private ClientConnection? _syncedOn;
+    private readonly ChannelReplica _replica = new();
+    private readonly ChannelSubscription _subscription = new();
 
     internal LifelineChannel(LifelineClient client, string name)
     {
@@ -56,7 +55,7 @@ public sealed class LifelineChannel
         {
             lock (_sync)
             {
-                return _desired;
+                return _subscription.IsDesired;
             }
         }
     }
@@ -68,7 +67,7 @@ public sealed class LifelineChannel
         {
             lock (_sync)
             {
-                return _position;
+                return _replica.Position;
             }
         }
     }
@@ -81,7 +80,7 @@ public sealed class LifelineChannel
         lock (_sync)
         {
             using var writer = new Utf8JsonWriter(buffer);
-            _state.WriteTo(writer);
+            _replica.WriteTo(writer);
         }
 
         using var document = JsonDocument.Parse(buffer.WrittenMemory);
@@ -97,7 +96,7 @@ public sealed class LifelineChannel
         ArgumentNullException.ThrowIfNull(typeInfo);
         lock (_sync)
         {
-            return _state.Deserialize(typeInfo);
+            return _replica.Deserialize(typeInfo);
         }
     }
 
@@ -121,17 +120,15 @@ public sealed class LifelineChannel
             throw new InvalidOperationException("the client is closed; call ConnectAsync first");
         }
 
-        Waiter waiter;
+        Task? synced;
         lock (_sync)
         {
-            _desired = true;
-            if (_syncedOn is { IsEnded: false })
-            {
-                return;
-            }
+            synced = _subscription.Want();
+        }
 
-            waiter = new Waiter(_subscribeInFlight);
-            _waiters.Add(waiter);
+        if (synced is null)
+        {
+            return;
         }
 
         if (_client.ReadyConnection is { } conn && TryBeginSubscribe(conn))
@@ -139,7 +136,7 @@ public sealed class LifelineChannel
             _client.StartSubscribe(conn, this, resync: false);
         }
 
-        await waiter.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await synced.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -150,20 +147,13 @@ public sealed class LifelineChannel
     public async Task UnsubscribeAsync(CancellationToken cancellationToken = default)
     {
         _client.ThrowIfDisposed();
-        List<Waiter> cancelled;
+        ChannelSubscription.WaiterBatch cancelled;
         lock (_sync)
         {
-            _desired = false;
-            _syncedOn = null;
-            _subscribedOn = null;
-            cancelled = [.. _waiters];
-            _waiters.Clear();
+            cancelled = _subscription.Drop();
         }
 
-        foreach (var w in cancelled)
-        {
-            w.Completion.TrySetException(new OperationCanceledException("the channel was unsubscribed"));
-        }
+        cancelled.Cancel();
 
         if (_client.ReadyConnection is not { } conn)
         {
@@ -243,72 +233,46 @@ public sealed class LifelineChannel
     {
         lock (_sync)
         {
-            if (!_desired || _subscribeInFlight == conn || conn.IsEnded)
-            {
-                return false;
-            }
-
-            _subscribeInFlight = conn;
-            _syncedOn = null;
-            foreach (var w in _waiters)
-            {
-                if (w.Connection is null || w.Connection.IsEnded)
-                {
-                    w.Connection = conn;
-                }
-            }
-
-            return true;
+            return _subscription.TryBegin(conn);
         }
     }
 
     internal void OnSubscribed(ClientConnection conn, SubscribedMessage subscribed)
     {
-        List<Waiter>? done;
+        ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
-            if (!_desired)
+            if (!_subscription.IsDesired)
             {
                 return;
             }
 
-            _subscribedOn = conn;
-            _syncTarget = subscribed.Offset;
-
-            // The reply is in: from here deltas arrive in order, so a gap found now is a real one to recover from.
-            if (_subscribeInFlight == conn)
-            {
-                _subscribeInFlight = null;
-            }
-
-            // Not recovered (or another epoch): a snapshot follows; deltas until then belong to nothing we hold.
-            _awaitingSnapshot = !subscribed.Recovered || _position is null || _position.Epoch != subscribed.Epoch;
-            done = TakeWaitersIfCaughtUp();
+            _subscription.OnSubscribed(conn, subscribed.Offset);
+            _replica.OnSubscribed(subscribed);
+            done = _subscription.TakeWaitersIfSynced(_replica);
         }
 
-        Complete(done);
+        done.Complete();
     }
 
     internal void OnSnapshot(SnapshotMessage snapshot)
     {
         ChannelChangedEventArgs args;
-        List<Waiter>? done;
+        ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
-            if (!_desired)
+            if (!_subscription.IsDesired)
             {
                 return;
             }
 
-            _state = JsonNode.Parse(snapshot.State.GetRawText()) as JsonObject ?? [];
-            _position = new Position(snapshot.Epoch, snapshot.Offset);
-            _awaitingSnapshot = false;
+            _replica.ReplaceWith(snapshot);
             args = new ChannelChangedEventArgs(Name, snapshot.Epoch, snapshot.Offset, isSnapshot: true, null, null);
-            done = TakeWaitersIfCaughtUp();
+            done = _subscription.TakeWaitersIfSynced(_replica);
         }
 
         _client.Raise(Changed, args, nameof(Changed), this);
-        Complete(done);
+        done.Complete();
     }
 
     /// <summary>Applies a delta in order.</summary>
@@ -316,39 +280,37 @@ public sealed class LifelineChannel
     internal bool OnDelta(ClientConnection conn, DeltaMessage delta)
     {
         ChannelChangedEventArgs args;
-        List<Waiter>? done;
+        ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
-            if (!_desired || _awaitingSnapshot || _position is not { } position)
+            if (!_subscription.IsDesired)
             {
                 return false;
             }
 
-            if (delta.Offset <= position.Offset)
+            switch (_replica.Apply(delta))
             {
-                // Duplicate (for example live delivery overlapping recovery): already applied.
-                return false;
-            }
+                case DeltaOutcome.Applied:
+                    break;
+                case DeltaOutcome.Gap:
+                    // A gap while our subscribe is still in flight on this connection is not real yet: its reply is not in.
+                    if (_subscription.IsInFlightOn(conn))
+                    {
+                        return false;
+                    }
 
-            if (delta.Offset != position.Offset + 1)
-            {
-                if (_subscribeInFlight == conn)
-                {
+                    LifelineClient.Log.ChannelGap(_client.Logger, Name, _replica.Position!.Offset + 1, delta.Offset);
+                    return true;
+                default:
                     return false;
-                }
-
-                LifelineClient.Log.ChannelGap(_client.Logger, Name, position.Offset + 1, delta.Offset);
-                return true;
             }
 
-            JsonMergePatch.ApplyToObject(_state, delta.Patch);
-            _position = position with { Offset = delta.Offset };
-            args = new ChannelChangedEventArgs(Name, position.Epoch, delta.Offset, isSnapshot: false, delta.Patch, delta.Ts);
-            done = TakeWaitersIfCaughtUp();
+            args = new ChannelChangedEventArgs(Name, _replica.Position!.Epoch, delta.Offset, isSnapshot: false, delta.Patch, delta.Ts);
+            done = _subscription.TakeWaitersIfSynced(_replica);
         }
 
         _client.Raise(Changed, args, nameof(Changed), this);
-        Complete(done);
+        done.Complete();
         return false;
     }
 
@@ -356,7 +318,7 @@ public sealed class LifelineChannel
     {
         lock (_sync)
         {
-            if (!_desired)
+            if (!_subscription.IsDesired)
             {
                 return;
             }
@@ -368,125 +330,35 @@ public sealed class LifelineChannel
     /// <summary>The subscribe request sent on <paramref name="conn"/> got its reply (or failed to be sent).</summary>
     internal void OnSubscribeEnded(ClientConnection conn, Exception? error, bool refused)
     {
-        List<Waiter>? failed = null;
+        ChannelSubscription.WaiterBatch failed;
         lock (_sync)
         {
-            if (_subscribeInFlight == conn)
-            {
-                _subscribeInFlight = null;
-            }
-
-            if (refused)
-            {
-                _desired = false;
-                failed = [.. _waiters];
-                _waiters.Clear();
-            }
+            failed = _subscription.OnSubscribeEnded(conn, refused);
         }
 
-        Fail(failed, error);
+        failed.Fail(error);
     }
 
     /// <summary>The connection ended: subscribes waiting on it fail; the channel itself stays subscribed.</summary>
     internal void OnConnectionEnded(ClientConnection conn)
     {
-        List<Waiter> failed = [];
+        ChannelSubscription.WaiterBatch failed;
         lock (_sync)
         {
-            if (_subscribeInFlight == conn)
-            {
-                _subscribeInFlight = null;
-            }
-
-            if (_subscribedOn == conn)
-            {
-                _subscribedOn = null;
-            }
-
-            if (_syncedOn == conn)
-            {
-                _syncedOn = null;
-            }
-
-            _waiters.RemoveAll(w =>
-            {
-                if (w.Connection != conn)
-                {
-                    return false;
-                }
-
-                failed.Add(w);
-                return true;
-            });
+            failed = _subscription.OnConnectionEnded(conn);
         }
 
-        Fail(failed, new LifelineDisconnectedException("the connection was lost before the subscription completed; the channel stays subscribed and is subscribed again on reconnect"));
+        failed.Fail(new LifelineDisconnectedException("the connection was lost before the subscription completed; the channel stays subscribed and is subscribed again on reconnect"));
     }
 
     internal void FailWaiters(Exception error)
     {
-        List<Waiter> failed;
+        ChannelSubscription.WaiterBatch failed;
         lock (_sync)
         {
-            failed = [.. _waiters];
-            _waiters.Clear();
-            _subscribeInFlight = null;
-            _subscribedOn = null;
-            _syncedOn = null;
+            failed = _subscription.Reset();
         }
 
-        Fail(failed, error);
-    }
-
-    private List<Waiter>? TakeWaitersIfCaughtUp()
-    {
-        if (_subscribedOn is not { } conn || _awaitingSnapshot || _position is null || _position.Offset < _syncTarget)
-        {
-            return null;
-        }
-
-        _syncedOn = conn;
-        if (_waiters.Count == 0)
-        {
-            return null;
-        }
-
-        List<Waiter> done = [.. _waiters];
-        _waiters.Clear();
-        return done;
-    }
-
-    private static void Complete(List<Waiter>? waiters)
-    {
-        if (waiters is null)
-        {
-            return;
-        }
-
-        foreach (var w in waiters)
-        {
-            w.Completion.TrySetResult();
-        }
-    }
-
-    private static void Fail(List<Waiter>? waiters, Exception? error)
-    {
-        if (waiters is null)
-        {
-            return;
-        }
-
-        foreach (var w in waiters)
-        {
-            w.Completion.TrySetException(error ?? new LifelineDisconnectedException());
-        }
-    }
-
-    /// <summary>A caller of SubscribeAsync, bound to the connection its subscribe went out on (null while offline).</summary>
-    private sealed class Waiter(ClientConnection? connection)
-    {
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public ClientConnection? Connection { get; set; } = connection;
+        failed.Fail(error);
     }
 }

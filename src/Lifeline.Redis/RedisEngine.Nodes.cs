@@ -1,3 +1,5 @@
+// The node loop: this node's liveness key, the clean-up after nodes whose key expired (their presence members leave,
+// once), and this node's own leave on shutdown. It declares no fields; it runs on the loop started by the constructor.
 using Lifeline.Redis.Internal;
 using StackExchange.Redis;
 

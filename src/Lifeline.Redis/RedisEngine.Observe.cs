@@ -1,8 +1,13 @@
+// Fan-out on this node: one pub/sub subscription per channel with local observers, kept in _observed and changed
+// under _observeGate (both declared and written only here), delivery of every delta once and in offset order by
+// ObservedChannel (which reads holes from RedisChannelStore), and the re-check of every observed channel after the
+// connection is restored.
 using System.Collections.Concurrent;
 using System.Globalization;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Redis.Internal;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Lifeline.Redis;
@@ -38,14 +43,14 @@ public sealed partial class RedisEngine
     /// <summary>Subscribes first, then reads where the channel is: deltas at or below that offset are not delivered.</summary>
     private async Task<ObservedChannel> StartObservingAsync(string channel)
     {
-        var observed = new ObservedChannel(channel, this);
+        var observed = new ObservedChannel(channel, _store, _logger);
         var pubSub = UsesShardedPubSub ? RedisChannel.Sharded(_keys.PubSub(channel)) : RedisChannel.Literal(_keys.PubSub(channel));
         var queue = await CallAsync(() => _redis.GetSubscriber().SubscribeAsync(pubSub)).ConfigureAwait(false);
         observed.Queue = queue;
         queue.OnMessage(observed.HandleAsync);
         try
         {
-            var head = await HeadAsync(channel).ConfigureAwait(false);
+            var head = await _store.HeadAsync(channel).ConfigureAwait(false);
             observed.Start(head.Epoch, head.Offset);
             return observed;
         }
@@ -124,7 +129,7 @@ public sealed partial class RedisEngine
     /// stay in offset order.
     /// </summary>
 #pragma warning disable CA1001 // _gate never allocates a wait handle (only WaitAsync is used), so there is nothing to dispose
-    private sealed class ObservedChannel(string name, RedisEngine engine)
+    private sealed class ObservedChannel(string name, RedisChannelStore store, ILogger logger)
 #pragma warning restore CA1001
     {
         private readonly Lock _lock = new();
@@ -203,7 +208,7 @@ public sealed partial class RedisEngine
             }
             catch (Exception ex)
             {
-                RedisLog.MessageFailed(engine._logger, Name, ex);
+                RedisLog.MessageFailed(logger, Name, ex);
             }
             finally
             {
@@ -226,7 +231,7 @@ public sealed partial class RedisEngine
 
             try
             {
-                var head = await engine.HeadAsync(Name).ConfigureAwait(false);
+                var head = await store.HeadAsync(Name).ConfigureAwait(false);
                 if (!string.Equals(head.Epoch, _epoch, StringComparison.Ordinal))
                 {
                     ChangeEpoch(head.Epoch);
@@ -244,7 +249,7 @@ public sealed partial class RedisEngine
             }
             catch (Exception ex)
             {
-                RedisLog.ContinuityCheckFailed(engine._logger, Name, ex);
+                RedisLog.ContinuityCheckFailed(logger, Name, ex);
                 ResyncAll(_epoch, _lastOffset);
             }
             finally
@@ -275,17 +280,17 @@ public sealed partial class RedisEngine
                 await FillAsync(offset - 1).ConfigureAwait(false);
             }
 
-            Deliver(new ChannelDelta(Name, epoch, offset, ParseJson(parts[4]), ts));
+            Deliver(new ChannelDelta(Name, epoch, offset, RedisText.ParseJson(parts[4]), ts));
         }
 
         /// <summary>Delivers the deltas after the last delivered one up to <paramref name="upTo"/> from the history.</summary>
         private async Task FillAsync(long upTo)
         {
             var from = _lastOffset + 1;
-            var read = await engine.ReadAsync(Name, new Position(_epoch, _lastOffset), upTo).ConfigureAwait(false);
+            var read = await store.ReadAsync(Name, new Position(_epoch, _lastOffset), upTo).ConfigureAwait(false);
             if (read.Recovered && string.Equals(read.Epoch, _epoch, StringComparison.Ordinal) && read.Deltas.Count == upTo - _lastOffset)
             {
-                RedisLog.GapFilled(engine._logger, Name, from, upTo);
+                RedisLog.GapFilled(logger, Name, from, upTo);
                 foreach (var delta in read.Deltas)
                 {
                     Deliver(delta);
@@ -294,13 +299,13 @@ public sealed partial class RedisEngine
                 return;
             }
 
-            RedisLog.GapUnrecoverable(engine._logger, Name, from, upTo);
+            RedisLog.GapUnrecoverable(logger, Name, from, upTo);
             ResyncAll(_epoch, upTo);
         }
 
         private void ChangeEpoch(string epoch)
         {
-            RedisLog.EpochChanged(engine._logger, Name, _epoch, epoch);
+            RedisLog.EpochChanged(logger, Name, _epoch, epoch);
             ResyncAll(epoch, 0);
         }
 
@@ -319,7 +324,7 @@ public sealed partial class RedisEngine
                     }
                     catch (Exception ex)
                     {
-                        RedisLog.ObserverFailed(engine._logger, Name, nameof(IChannelObserver.OnEpochChanged), ex);
+                        RedisLog.ObserverFailed(logger, Name, nameof(IChannelObserver.OnEpochChanged), ex);
                     }
                 }
             }
@@ -338,7 +343,7 @@ public sealed partial class RedisEngine
                     }
                     catch (Exception ex)
                     {
-                        RedisLog.ObserverFailed(engine._logger, Name, nameof(IChannelObserver.OnDelta), ex);
+                        RedisLog.ObserverFailed(logger, Name, nameof(IChannelObserver.OnDelta), ex);
                     }
                 }
             }
@@ -364,7 +369,7 @@ public sealed partial class RedisEngine
                     }
                     catch (Exception ex)
                     {
-                        RedisLog.ObserverFailed(engine._logger, Name, nameof(IChannelObserver.OnPresence), ex);
+                        RedisLog.ObserverFailed(logger, Name, nameof(IChannelObserver.OnPresence), ex);
                     }
                 }
             }

@@ -1,3 +1,5 @@
+// This node's index of the channels where it holds presence members: _held and _indexLock, declared and written only
+// here, and the Redis set the other nodes read to clean up after this node if it dies.
 using Lifeline.Redis.Internal;
 
 namespace Lifeline.Redis;

@@ -1,10 +1,10 @@
-using System.Buffers;
-using System.Buffers.Text;
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
+// RedisEngine's entry point: construction and connection (the multiplexer, who owns it, the key names, the clock, the
+// logger, the pub/sub publish command), the ILifelineEngine members, presence changes, sessions, and disposal. It
+// declares and writes every field of the engine except the observed channels (RedisEngine.Observe.cs) and the node's
+// presence index (RedisEngine.PresenceIndex.cs). Channel streams (publish, idempotent publish, read, head, compaction)
+// are RedisChannelStore's (Internal/RedisChannelStore.cs), and every Redis call goes through RedisCalls
+// (Internal/RedisCalls.cs); this file only wires them and checks arguments.
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Redis.Internal;
@@ -50,12 +50,13 @@ namespace Lifeline.Redis;
 public sealed partial class RedisEngine : ILifelineEngine
 {
     private readonly IConnectionMultiplexer _redis;
+    private readonly RedisCalls _calls;
+    private readonly RedisChannelStore _store;
     private readonly bool _ownsConnection;
     private readonly RedisKeys _keys;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _publishCommand;
-    private readonly ConcurrentDictionary<string, byte> _compacting = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _nodeLoop;
     private int _disposed;
@@ -78,14 +79,16 @@ public sealed partial class RedisEngine : ILifelineEngine
         options.Validate();
         Options = options;
         _redis = redis;
+        _calls = new RedisCalls(redis);
         _ownsConnection = ownsConnection;
         _keys = new RedisKeys(options.KeyPrefix);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        NodeId = options.NodeId ?? RandomId(9);
+        NodeId = options.NodeId ?? RedisText.RandomId(9);
         var (server, version) = ServerVersion(redis);
         UsesShardedPubSub = options.UseShardedPubSub ?? (version is not null && version.Major >= 7);
         _publishCommand = UsesShardedPubSub ? "SPUBLISH" : "PUBLISH";
+        _store = new RedisChannelStore(_calls, _keys, options, _time, _logger, _publishCommand);
         redis.ConnectionFailed += OnConnectionFailed;
         redis.ConnectionRestored += OnConnectionRestored;
         var versionText = version?.ToString() ?? "unknown";
@@ -153,17 +156,14 @@ public sealed partial class RedisEngine : ILifelineEngine
             throw new ArgumentException("a channel patch must be a JSON object", nameof(request));
         }
 
-        var patch = Compact(request.Patch);
-        return request.Key is null
-            ? await PublishCoreAsync(request.Channel, patch).ConfigureAwait(false)
-            : await PublishOnceAsync(request.Channel, patch, request.IdempotencyScope ?? string.Empty, request.Key, cancellationToken).ConfigureAwait(false);
+        return await _store.PublishAsync(request.Channel, request.Patch, request.IdempotencyScope, request.Key, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask<RecoveryResult> RecoverAsync(string channel, Position? since, CancellationToken cancellationToken = default)
     {
         Check(channel, cancellationToken);
-        var read = await ReadAsync(channel, since, upTo: -1).ConfigureAwait(false);
+        var read = await _store.ReadAsync(channel, since, upTo: -1).ConfigureAwait(false);
         return read.Recovered
             ? new RecoveryResult(channel, read.Epoch, read.Offset, Recovered: true, read.Deltas, default)
             : new RecoveryResult(channel, read.Epoch, read.Offset, Recovered: false, [], read.State);
@@ -173,7 +173,7 @@ public sealed partial class RedisEngine : ILifelineEngine
     public async ValueTask<ChannelSnapshot> GetSnapshotAsync(string channel, CancellationToken cancellationToken = default)
     {
         Check(channel, cancellationToken);
-        var read = await ReadAsync(channel, since: null, upTo: -1).ConfigureAwait(false);
+        var read = await _store.ReadAsync(channel, since: null, upTo: -1).ConfigureAwait(false);
         return new ChannelSnapshot(channel, read.Epoch, read.Offset, read.State);
     }
 
@@ -282,183 +282,6 @@ public sealed partial class RedisEngine : ILifelineEngine
         _stopping.Dispose();
     }
 
-    private async Task<PublishResult> PublishCoreAsync(string channel, string patch)
-    {
-        var result = (RedisResult[])(await EvalAsync(
-            RedisScripts.Publish,
-            [_keys.Meta(channel), _keys.History(channel), _keys.Pending(channel)],
-            [NowMs, RandomId(8), patch, Options.HistorySize, (long)Options.HistoryAge.TotalMilliseconds,
-                (long)Options.EmptyChannelTtl.TotalMilliseconds, _publishCommand, _keys.PubSub(channel)]).ConfigureAwait(false))!;
-        var published = new PublishResult(result[0].ToString(), (long)result[1], (long)result[2], Duplicate: false);
-        if ((long)result[3] >= Options.CompactionThreshold)
-        {
-            StartCompaction(channel);
-        }
-
-        return published;
-    }
-
-    private async Task<PublishResult> PublishOnceAsync(string channel, string patch, string scope, string key, CancellationToken cancellationToken)
-    {
-        var idempotencyKey = _keys.Idempotency(scope, key);
-        var token = RandomId(12);
-        var claimTtl = (long)Options.IdempotencyClaimTimeout.TotalMilliseconds;
-
-        // Wait for another node's (or task's) claim at most twice its lifetime; the claim expires by itself if that publisher died.
-        var giveUpAt = TimeProvider.System.GetTimestamp() + (long)(2 * Options.IdempotencyClaimTimeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
-        var delay = TimeSpan.FromMilliseconds(1);
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var claim = (RedisResult[])(await EvalAsync(RedisScripts.ClaimKey, [idempotencyKey], [NowMs, token, claimTtl]).ConfigureAwait(false))!;
-            switch (claim[0].ToString())
-            {
-                case "c":
-                    PublishResult result;
-                    try
-                    {
-                        result = await PublishCoreAsync(channel, patch).ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        await TryAbandonAsync(idempotencyKey, token).ConfigureAwait(false);
-                        throw;
-                    }
-
-                    var expiresAt = result.Ts + (long)Options.IdempotencyWindow.TotalMilliseconds;
-                    var ttl = Math.Max(1, expiresAt - NowMs);
-                    await EvalAsync(
-                        RedisScripts.CompleteKey,
-                        [idempotencyKey],
-                        [token, channel, result.Epoch, result.Offset, result.Ts, expiresAt, ttl]).ConfigureAwait(false);
-                    return result;
-                case "d":
-                    var firstChannel = claim[1].ToString();
-                    if (!string.Equals(firstChannel, channel, StringComparison.Ordinal))
-                    {
-                        RedisLog.IdempotencyKeyReused(_logger, scope, firstChannel, channel);
-                    }
-
-                    return new PublishResult(claim[2].ToString(), (long)claim[3], (long)claim[4], Duplicate: true);
-                default:
-                    if (TimeProvider.System.GetTimestamp() > giveUpAt)
-                    {
-                        throw new EngineUnavailableException("an earlier publish with the same idempotency key is still in flight");
-                    }
-
-                    // Real time on purpose: this polls Redis for another publisher's progress, whatever the engine's clock says.
-                    await Task.Delay(delay, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
-                    break;
-            }
-        }
-    }
-
-    private async Task TryAbandonAsync(RedisKey idempotencyKey, string token)
-    {
-        try
-        {
-            await EvalAsync(RedisScripts.AbandonKey, [idempotencyKey], [token]).ConfigureAwait(false);
-        }
-        catch (EngineUnavailableException)
-        {
-            // The claim expires by itself after IdempotencyClaimTimeout.
-        }
-    }
-
-    /// <summary>One atomic read: the deltas after <paramref name="since"/> up to <paramref name="upTo"/> (-1: the current offset), or a snapshot.</summary>
-    private async Task<ChannelRead> ReadAsync(string channel, Position? since, long upTo)
-    {
-        var result = (RedisResult[])(await EvalAsync(
-            RedisScripts.Recover,
-            [_keys.Meta(channel), _keys.History(channel), _keys.Pending(channel)],
-            [NowMs, RandomId(8), (long)Options.HistoryAge.TotalMilliseconds, (long)Options.EmptyChannelTtl.TotalMilliseconds,
-                since?.Epoch ?? string.Empty, since?.Offset ?? 0, upTo]).ConfigureAwait(false))!;
-        var epoch = result[0].ToString();
-        var offset = (long)result[1];
-        switch (result[2].ToString())
-        {
-            case "R":
-                var deltas = new ChannelDelta[(result.Length - 3) / 3];
-                for (var i = 0; i < deltas.Length; i++)
-                {
-                    var id = result[3 + (3 * i)].ToString();
-                    deltas[i] = new ChannelDelta(
-                        channel,
-                        epoch,
-                        long.Parse(id.AsSpan(0, id.IndexOf('-', StringComparison.Ordinal)), CultureInfo.InvariantCulture),
-                        ParseJson(result[5 + (3 * i)].ToString()),
-                        (long)result[4 + (3 * i)]);
-                }
-
-                return new ChannelRead(epoch, offset, Recovered: true, deltas, default);
-            case "G":
-                return new ChannelRead(epoch, offset, Recovered: false, [], default);
-            default:
-                var snapshotOffset = (long)result[3];
-                var state = JsonNode.Parse(result[4].ToString())!.AsObject();
-                var patches = result.Length - 5;
-                for (var i = 0; i < patches; i++)
-                {
-                    JsonMergePatch.ApplyToObject(state, ParseJson(result[5 + i].ToString()));
-                }
-
-                var json = state.ToJsonString();
-                if (patches >= Options.CompactionThreshold)
-                {
-                    await TryCompactAsync(channel, epoch, snapshotOffset, snapshotOffset + patches, json).ConfigureAwait(false);
-                }
-
-                return new ChannelRead(epoch, offset, Recovered: false, [], ParseJson(json));
-        }
-    }
-
-    /// <summary>The channel's epoch (created when missing) and offset.</summary>
-    private async Task<(string Epoch, long Offset)> HeadAsync(string channel)
-    {
-        var result = (RedisResult[])(await EvalAsync(
-            RedisScripts.Head,
-            [_keys.Meta(channel), _keys.History(channel), _keys.Pending(channel)],
-            [RandomId(8), (long)Options.EmptyChannelTtl.TotalMilliseconds]).ConfigureAwait(false))!;
-        return (result[0].ToString(), (long)result[1]);
-    }
-
-    private void StartCompaction(string channel)
-    {
-        if (!_compacting.TryAdd(channel, 0))
-        {
-            return;
-        }
-
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await ReadAsync(channel, since: null, upTo: -1).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                RedisLog.CompactionFailed(_logger, channel, ex);
-            }
-            finally
-            {
-                _compacting.TryRemove(channel, out _);
-            }
-        });
-    }
-
-    private async Task TryCompactAsync(string channel, string epoch, long expected, long target, string state)
-    {
-        try
-        {
-            await EvalAsync(RedisScripts.Compact, [_keys.Meta(channel), _keys.Pending(channel)], [epoch, expected, target, state]).ConfigureAwait(false);
-        }
-        catch (EngineUnavailableException ex)
-        {
-            RedisLog.CompactionFailed(_logger, channel, ex);
-        }
-    }
-
     private async Task<bool> RemoveMemberAsync(string channel, string field, string user, string reason, string holder)
     {
         var left = await EvalAsync(
@@ -468,30 +291,9 @@ public sealed partial class RedisEngine : ILifelineEngine
         return (long)left == 1;
     }
 
-    private Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] values) =>
-        CallAsync(() => Db.ScriptEvaluateAsync(script, keys, values));
+    private Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] values) => _calls.EvalAsync(script, keys, values);
 
-    /// <summary>
-    /// Runs a Redis call; a lost or timed-out connection becomes <see cref="EngineUnavailableException"/>. With no
-    /// connection at all it fails at once rather than queue until the command timeout, so clients get a prompt
-    /// <c>unavailable</c>.
-    /// </summary>
-    private async Task<T> CallAsync<T>(Func<Task<T>> call)
-    {
-        if (!_redis.IsConnected)
-        {
-            throw new EngineUnavailableException("Redis is unavailable: not connected");
-        }
-
-        try
-        {
-            return await call().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
-        {
-            throw new EngineUnavailableException("Redis is unavailable: " + ex.Message, ex);
-        }
-    }
+    private Task<T> CallAsync<T>(Func<Task<T>> call) => _calls.CallAsync(call);
 
     private static (string Server, Version? Version) ServerVersion(IConnectionMultiplexer redis)
     {
@@ -511,30 +313,6 @@ public sealed partial class RedisEngine : ILifelineEngine
         }
     }
 
-    private static string Compact(JsonElement patch)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            patch.WriteTo(writer);
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    private static JsonElement ParseJson(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
-    }
-
-    private static string RandomId(int bytes)
-    {
-        Span<byte> buffer = stackalloc byte[bytes];
-        RandomNumberGenerator.Fill(buffer);
-        return Base64Url.EncodeToString(buffer);
-    }
-
     private void Check(string channel, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(channel);
@@ -546,7 +324,4 @@ public sealed partial class RedisEngine : ILifelineEngine
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
     }
-
-    /// <summary>What <see cref="ReadAsync"/> found.</summary>
-    private sealed record ChannelRead(string Epoch, long Offset, bool Recovered, IReadOnlyList<ChannelDelta> Deltas, JsonElement State);
 }
