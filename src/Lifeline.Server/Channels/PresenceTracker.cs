@@ -138,6 +138,11 @@ internal sealed partial class PresenceTracker(ILifelineEngine engine, IOptions<L
                 gate.Release();
             }
         }
+        catch (ObjectDisposedException)
+        {
+            // The engine was disposed (host shutdown) during the grace period: nothing is left to write to. A Redis
+            // cluster's other nodes broadcast this node's leaves when its liveness key expires.
+        }
         catch (Exception ex)
         {
             Log.LeaveFailed(logger, ex, channel, user);
