@@ -9,11 +9,12 @@ public static class Shell
     /// <summary>How long <see cref="RunAsync"/> waits when no timeout is given.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Runs <paramref name="file"/>; returns its exit code and output. Throws <see cref="TimeoutException"/> (after killing it) past the timeout.</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, string? stdin = null)
+    /// <summary>Runs <paramref name="file"/> (feeding it <paramref name="stdin"/>); returns its exit code and output. Throws <see cref="TimeoutException"/> (after killing it) past the timeout.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, string? stdin = null, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(file)
         {
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,

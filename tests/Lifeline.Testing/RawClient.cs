@@ -98,6 +98,13 @@ public sealed class RawClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A live client: connects in background mode (every ping answered, the close handshake completed), sends hello with
+    /// <paramref name="token"/> and <paramref name="resume"/>, and returns the welcome.
+    /// </summary>
+    public static Task<(RawClient Client, JsonElement Welcome)> ConnectLiveAsync(Uri uri, string? token, string? resume = null) =>
+        ConnectAndHelloAsync(uri, token, resume, receiveInBackground: true);
+
     /// <summary>Sends hello; returns the welcome.</summary>
     public async Task<JsonElement> HelloAsync(string? token = null, string? resume = null)
     {
