@@ -146,7 +146,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            Net.Native.Signal(_process.Id, Net.Native.SigTerm);
+            Lifeline.NetLab.Native.Signal(_process.Id, Lifeline.NetLab.Native.SigTerm);
         }
     }
 
