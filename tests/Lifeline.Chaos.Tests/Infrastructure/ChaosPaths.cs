@@ -1,0 +1,15 @@
+using System.Reflection;
+
+namespace Lifeline.Chaos.Tests.Infrastructure;
+
+/// <summary>Paths baked in at build time (see the project file).</summary>
+public static class ChaosPaths
+{
+    public static string CliDll => Metadata("LifelineCliDll");
+
+    public static string AgentDll => Metadata("ChaosAgentDll");
+
+    private static string Metadata(string key) =>
+        typeof(ChaosPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value
+        ?? throw new InvalidOperationException($"assembly metadata {key} missing");
+}
