@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -20,6 +22,9 @@ public sealed record ChildProcessStart(string FileName, IReadOnlyList<string> Ar
     /// <summary>The working directory; null: this process's.</summary>
     public string? WorkingDirectory { get; init; }
 
+    /// <summary>How many of the latest lines of each stream to keep; null: all (a long-running, chatty server wants a bound).</summary>
+    public int? MaxLinesKept { get; init; }
+
     /// <summary><c>dotnet DLL ARGS</c> in the DLL's folder, with <c>Lifeline__*</c> variables removed.</summary>
     public static ChildProcessStart Dotnet(string dll, IEnumerable<string> args) =>
         new(ChildProcess.DotnetHost, [dll, .. args]) { WorkingDirectory = Path.GetDirectoryName(dll), RemoveEnvironmentPrefix = "Lifeline__" };
@@ -28,19 +33,24 @@ public sealed record ChildProcessStart(string FileName, IReadOnlyList<string> Ar
 /// <summary>
 /// A child process (a <c>lifeline serve</c>, an agent, a tool), optionally inside a network namespace, with its standard
 /// output and error collected line by line. Subclasses watch lines through <see cref="OnLine"/>. Disposing kills it if it
-/// is still running.
+/// is still running; so does the exit of this process (<see cref="KillAll"/>), so none is left behind.
 /// </summary>
 public class ChildProcess : IAsyncDisposable
 {
+    private static readonly ConcurrentDictionary<ChildProcess, byte> Live = new();
     private readonly Lock _lock = new();
+    private readonly int _maxLines;
     private readonly List<string> _stdout = [];
     private readonly List<string> _stderr = [];
     private readonly List<string> _all = [];
     private readonly List<(Func<string, bool> Predicate, TaskCompletionSource<string> Tcs)> _waiters = [];
 
+    static ChildProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
+
     /// <summary>Starts the process described by <paramref name="start"/>.</summary>
     protected ChildProcess(ChildProcessStart start)
     {
+        _maxLines = start.MaxLinesKept ?? int.MaxValue;
         Name = Path.GetFileName(start.FileName == DotnetHost && start.Arguments.Count > 0 ? start.Arguments[0] : start.FileName);
         IEnumerable<string> command = start.Namespace is null ? [start.FileName, .. start.Arguments] : ["ip", "netns", "exec", start.Namespace, start.FileName, .. start.Arguments];
         var info = new ProcessStartInfo(command.First())
@@ -73,6 +83,7 @@ public class ChildProcess : IAsyncDisposable
         Process.OutputDataReceived += (_, e) => Receive(e.Data, stdout: true);
         Process.ErrorDataReceived += (_, e) => Receive(e.Data, stdout: false);
         Process.Start();
+        Live[this] = 0;
         Process.BeginOutputReadLine();
         Process.BeginErrorReadLine();
     }
@@ -130,6 +141,21 @@ public class ChildProcess : IAsyncDisposable
     /// <summary>Starts a process.</summary>
     public static ChildProcess Start(ChildProcessStart start) => new(start);
 
+    /// <summary>Kills every child process still running (process exit, Ctrl-C, a failed run).</summary>
+    public static void KillAll()
+    {
+        foreach (var child in Live.Keys)
+        {
+            try
+            {
+                child.Process.Kill(entireProcessTree: true);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or Win32Exception)
+            {
+            }
+        }
+    }
+
     /// <summary>Everything the process printed, for failure messages.</summary>
     public string Describe() =>
         "stdout:" + Environment.NewLine + string.Join(Environment.NewLine, Stdout) + Environment.NewLine
@@ -166,10 +192,10 @@ public class ChildProcess : IAsyncDisposable
         throw new TimeoutException((first == exited ? $"{Name} exited" : $"no matching line within {limit}") + $" while waiting for a line.{Environment.NewLine}{Describe()}");
     }
 
-    /// <summary>Sends SIGTERM, as a service manager or <c>docker stop</c> does.</summary>
+    /// <summary>Sends SIGTERM, as a service manager or <c>docker stop</c> does (nothing when it already exited).</summary>
     public void Terminate()
     {
-        if (!Native.Signal(Pid, Native.SigTerm))
+        if (!Process.HasExited && !Native.Signal(Pid, Native.SigTerm))
         {
             throw new InvalidOperationException($"kill({Pid}, SIGTERM) failed");
         }
@@ -203,6 +229,21 @@ public class ChildProcess : IAsyncDisposable
         return Process.ExitCode;
     }
 
+    /// <summary>Waits at most <paramref name="timeout"/> for the process to exit; true when it has.</summary>
+    public async Task<bool> ExitedWithinAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await Process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>VmRSS from /proc/PID/status, in kB.</summary>
     public long RssKb()
     {
@@ -215,8 +256,8 @@ public class ChildProcess : IAsyncDisposable
     {
         lock (_lock)
         {
-            (stdout ? _stdout : _stderr).Add(line);
-            _all.Add((stdout ? "" : "! ") + line);
+            Keep(stdout ? _stdout : _stderr, line);
+            Keep(_all, (stdout ? "" : "! ") + line);
             if (!stdout)
             {
                 return;
@@ -233,14 +274,12 @@ public class ChildProcess : IAsyncDisposable
     /// <summary>Kills the process (if it still runs) and releases it.</summary>
     public async ValueTask DisposeAsync()
     {
+        Live.TryRemove(this, out _);
         try
         {
             await KillAsync();
         }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException or Win32Exception)
         {
         }
 
@@ -250,6 +289,15 @@ public class ChildProcess : IAsyncDisposable
 
     /// <summary>What failure messages call it: the DLL for a .NET app, else the program.</summary>
     private string Name { get; }
+
+    private void Keep(List<string> lines, string line)
+    {
+        lines.Add(line);
+        if (lines.Count > _maxLines)
+        {
+            lines.RemoveAt(0);
+        }
+    }
 
     private void Receive(string? line, bool stdout)
     {

@@ -83,9 +83,6 @@ public sealed class NetworkPair : IAsyncDisposable
     /// <summary>The clients end's address as text.</summary>
     public string ClientIp => ClientAddress.ToString();
 
-    /// <summary>What to put before a command to run it in the server's namespace.</summary>
-    public IReadOnlyList<string> ServerPrefix => ["ip", "netns", "exec", ServerNs];
-
     private string ServerDevice => _options.ServerDevice;
 
     private string Table => _options.NftTable;

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Net;
 using Lifeline.Bench.Measure;
 using Lifeline.Bench.Net;
-using Lifeline.NetLab;
 using Lifeline.Bench.Protocols;
 using Lifeline.Bench.Runner;
 using Lifeline.Bench.Servers;
+using Lifeline.NetLab;
 
 namespace Lifeline.Bench.Workloads;
 
@@ -67,7 +67,7 @@ internal sealed class W3HalfOpen : IWorkload
 
         await using var net = await NetworkPair.CreateAsync(BenchNetwork);
         var environment = new Dictionary<string, string>(context.ServerEnvironment) { ["BENCH_LISTEN_ADDRESS"] = net.ServerIp };
-        var options = new ServerOptions(interval, timeout) { Environment = environment, CommandPrefix = net.ServerPrefix };
+        var options = new ServerOptions(interval, timeout) { Environment = environment, Namespace = net.ServerNs };
         await using var process = await ServerProcess.StartAsync(server, options, context.Paths, cancellationToken);
         try
         {
