@@ -66,12 +66,7 @@ public class DoctorTests
     [Fact]
     public async Task Doctor_NothingListening_ExitsNonZero()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = FreePorts.Next();
 
         var output = new StringWriter();
         var code = await LifelineCli.InvokeAsync(["doctor", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--interval", "100ms"], output, new StringWriter());
