@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Lifeline.Chaos.Tests.Infrastructure;
 
 /// <summary>Paths baked in at build time (see the project file).</summary>
@@ -9,7 +7,5 @@ public static class ChaosPaths
 
     public static string AgentDll => Metadata("ChaosAgentDll");
 
-    private static string Metadata(string key) =>
-        typeof(ChaosPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value
-        ?? throw new InvalidOperationException($"assembly metadata {key} missing");
+    private static string Metadata(string key) => BuildMetadata.Get(typeof(ChaosPaths).Assembly, key);
 }
