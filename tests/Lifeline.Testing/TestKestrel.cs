@@ -79,7 +79,16 @@ public sealed class TestKestrel : IAsyncDisposable
             }
         });
         configureApp(app);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync(); // e.g. options validation failed: nothing is left listening or running
+            throw;
+        }
+
         return new TestKestrel(app, exceptions);
     }
 
