@@ -1,5 +1,5 @@
 using Lifeline.Bench.Runner;
-using Lifeline.Bench.Servers;
+using Lifeline.NetLab;
 
 namespace Lifeline.Bench;
 
@@ -17,9 +17,9 @@ internal static class Program
         {
             e.Cancel = true;
             cts.Cancel();
-            ServerProcess.KillAll();
+            ChildProcess.KillAll();
         };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => ServerProcess.KillAll();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcess.KillAll();
         try
         {
             if (args.Length == 0 || args[0] is "list" or "--help" or "-h")
@@ -49,7 +49,7 @@ internal static class Program
         }
         finally
         {
-            ServerProcess.KillAll();
+            ChildProcess.KillAll();
         }
     }
 }

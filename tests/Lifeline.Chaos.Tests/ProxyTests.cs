@@ -19,13 +19,26 @@ public sealed class ProxyTests(ITestOutputHelper output)
 {
     private const int Seed = 5;
 
+    /// <summary>
+    /// The real server in this process (the kit's <see cref="TestServer"/>): heartbeat 1 s / 1 s like the namespace
+    /// scenarios (<paramref name="heartbeatTimeout"/> defaults to <see cref="Harness.Timeout"/>), tokens are user ids.
+    /// </summary>
+    private static Task<TestServer> StartServerAsync(TimeSpan? heartbeatTimeout = null) => TestServer.StartAsync(
+        o =>
+        {
+            o.HeartbeatInterval = Harness.Interval;
+            o.HeartbeatTimeout = heartbeatTimeout ?? Harness.Timeout;
+            o.PresenceGracePeriod = TimeSpan.FromSeconds(2);
+        },
+        authenticator: new TokenIsUserAuthenticator());
+
     [Fact]
     public async Task Scenario8_Latency150msEachWay_BelowTheTimeout_NoTeardown_NoLoss_OrderKept()
     {
         // Heartbeat 1 s / 2 s: a pong comes back 300 ms after its ping, plus whatever the machine adds. With a 1 s
         // timeout a cold test host on a loaded 2-core machine (load average 20 in one run) once answered a ping late
         // enough to be timed out; the scenario is about latency well below the timeout, not about that margin.
-        await using var server = await InProcessServer.StartAsync(heartbeatTimeout: TimeSpan.FromSeconds(2));
+        await using var server = await StartServerAsync(heartbeatTimeout: TimeSpan.FromSeconds(2));
         await using var proxy = new FaultProxy(new IPEndPoint(IPAddress.Loopback, server.Port), new FaultOptions { Latency = TimeSpan.FromMilliseconds(150) });
         await using var clients = await ProxyClients.StartAsync(output, proxy.Through(server.Url), users: 3, channels: 2, Seed);
         var connections = proxy.Connections.Count;
@@ -39,7 +52,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
         // Paced over ~4 s, pipelined: four heartbeat intervals, every ping answered 300 ms later, below the timeout.
         acked.AddRange(await clients.PublishAsync(count: 40, pace: TimeSpan.FromMilliseconds(100)));
         await clients.AssertConvergedAsync(server, acked, TimeSpan.FromSeconds(15));
-        Assert.Empty(server.Disconnects);
+        Assert.Empty(server.Disconnects.Calls);
         Assert.Equal(connections, proxy.Connections.Count); // nobody reconnected
         Assert.Equal(3, server.Lifeline.ConnectionCount);
         clients.AssertNoStateChangeAfterOpen();
@@ -48,7 +61,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task Scenario9_EveryByteWrittenSeparately_BothWays_ProtocolWorks_StatesEqual()
     {
-        await using var server = await InProcessServer.StartAsync();
+        await using var server = await StartServerAsync();
         await using var proxy = new FaultProxy(new IPEndPoint(IPAddress.Loopback, server.Port), new FaultOptions { OneByteWrites = true });
         await using var clients = await ProxyClients.StartAsync(output, proxy.Through(server.Url), users: 3, channels: 2, Seed);
         var connections = proxy.Connections.Count;
@@ -62,7 +75,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
         }
 
         clients.Say($"bytes up/down per connection: {string.Join(", ", proxy.Connections.Select(c => $"{c.Up.Bytes}/{c.Down.Bytes}"))}, one write each");
-        Assert.Empty(server.Disconnects);
+        Assert.Empty(server.Disconnects.Calls);
         Assert.Equal(connections, proxy.Connections.Count);
         clients.AssertNoStateChangeAfterOpen();
     }
@@ -70,7 +83,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task Scenario10_ClientHalfClose_ServerTearsDownAs1006AtOnce_NoCloseWait_ClientWatchdogRecovers()
     {
-        await using var server = await InProcessServer.StartAsync();
+        await using var server = await StartServerAsync();
         await using var proxy = new FaultProxy(new IPEndPoint(IPAddress.Loopback, server.Port), new FaultOptions());
         await using var clients = await ProxyClients.StartAsync(output, proxy.Through(server.Url), users: 2, channels: 2, Seed);
         var acked = await clients.PublishAsync(count: 5, pace: TimeSpan.Zero);
@@ -85,7 +98,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
         victim.HalfCloseToServer();
         var teardown = await Harness.PollAsync(() => Task.FromResult(server.Disconnects.Count == 1), TimeSpan.FromSeconds(5));
         Assert.True(teardown is not null, "the server did not tear the half-closed connection down");
-        var context = server.Disconnects[0].Context;
+        var context = server.Disconnects.Timed[0].Context;
         clients.Say($"half-close: server teardown ({context.CloseCode.Code} {context.Reason}, {context.Initiator}) {Ms(teardown)} ms after the FIN");
         Assert.Equal(CloseCode.Abnormal.Code, context.CloseCode.Code); // PROTOCOL.md: 1006, never sent, connection lost
         Assert.Equal(DisconnectInitiator.Network, context.Initiator);
@@ -111,7 +124,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
 
         var more = await clients.PublishAsync(count: 5, pace: TimeSpan.Zero);
         await clients.AssertConvergedAsync(server, [.. acked, .. more], TimeSpan.FromSeconds(10));
-        Assert.Single(server.Disconnects);
+        Assert.Single(server.Disconnects.Calls);
         bystander.AssertNoStateChangeAfterOpen();
         clients.Say($"recovered {cut.ElapsedMilliseconds} ms after the half-close; the other client never noticed");
     }

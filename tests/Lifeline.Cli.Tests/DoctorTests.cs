@@ -66,12 +66,7 @@ public class DoctorTests
     [Fact]
     public async Task Doctor_NothingListening_ExitsNonZero()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = FreePorts.Next();
 
         var output = new StringWriter();
         var code = await LifelineCli.InvokeAsync(["doctor", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--interval", "100ms"], output, new StringWriter());
@@ -84,7 +79,7 @@ public class DoctorTests
     {
         await using var process = LifelineProcess.Start(["serve", "--port", "0", "--auth", "dev"]);
         var port = await process.WaitForListeningPortAsync();
-        var (client, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "carol");
+        var (client, _) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "carol");
         await using (client)
         {
             await MetricsScraper.WaitForAsync(new Uri($"http://127.0.0.1:{port}/metrics"), s => Doctor.PrometheusText.Sum(s, "ws_connections_active") == 1, process);
@@ -96,7 +91,7 @@ public class DoctorTests
             Assert.True(code == ExitCodes.Success, $"exit {code}{Environment.NewLine}{report}");
             Assert.Matches(@"\n   LISTEN +1\n", report);
             Assert.Matches(@"\n   ESTAB +2\n", report); // the server's side and this test's client side
-            Assert.Contains($"server pid {process.Id} (", report, StringComparison.Ordinal);
+            Assert.Contains($"server pid {process.Pid} (", report, StringComparison.Ordinal);
             Assert.Contains($"client pid {Environment.ProcessId} (", report, StringComparison.Ordinal);
             Assert.Matches(@"ws_connections_active +1\n", report);
             Assert.Matches(@"ws_tcp_close_wait_sockets +0\n", report);

@@ -31,8 +31,8 @@ public class MetricsEndpointTests
 
         // alice subscribes, bob publishes: one delivery. alice leaves (1000) and comes back with her session and
         // position: one resume, one resync.
-        var (alice, aliceWelcome) = await WsTestClient.ConnectAsync(ws, "alice");
-        var (bob, _) = await WsTestClient.ConnectAsync(ws, "bob");
+        var (alice, aliceWelcome) = await RawClient.ConnectLiveAsync(ws, "alice");
+        var (bob, _) = await RawClient.ConnectLiveAsync(ws, "bob");
         await using (bob)
         {
             JsonElement subscribed;
@@ -43,11 +43,11 @@ public class MetricsEndpointTests
                 await bob.SendJsonAsync(new { type = "publish", id = 1, channel = "room:1", patch = new { n = 1 } });
                 await alice.ReceiveTypeAsync("delta");
                 await alice.CloseAsync(WebSocketCloseStatus.NormalClosure);
-                await alice.Closed.WaitAsync(WsTestClient.Timeout);
+                await alice.Closed.WaitAsync(TestTimeouts.Default);
             }
 
             var session = aliceWelcome.GetProperty("session").GetString();
-            var (again, welcome) = await WsTestClient.ConnectAsync(ws, "alice", session);
+            var (again, welcome) = await RawClient.ConnectLiveAsync(ws, "alice", session);
             await using (again)
             {
                 Assert.True(welcome.GetProperty("resumed").GetBoolean());

@@ -2,7 +2,6 @@ using System.Net.Http;
 using System.Text.Json;
 using Lifeline.Cli.Commands;
 using Lifeline.Cli.Tests.Infrastructure;
-using Lifeline.Redis.Tests;
 using Lifeline.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,13 +30,13 @@ public sealed class NginxTests(RedisFixture redis)
     {
         await using var nodeA = await StartNodeAsync("--redis", redis.Server.Configuration);
         await using var nodeB = await StartNodeAsync("--redis", redis.Server.Configuration);
-        var port = RedisServer.FreePort();
+        var port = FreePorts.Next();
         await using var nginx = await NginxServer.StartAsync(NginxServer.ShippedConfig([PortOf(nodeA), PortOf(nodeB)], port), port);
         var channel = "room:" + Guid.NewGuid().ToString("N");
 
-        var (alice, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "alice");
+        var (alice, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "alice");
         await using var aliceClient = alice;
-        var (bob, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "bob");
+        var (bob, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "bob");
         await using var bobClient = bob;
 
         // nginx's round robin put one client on each node.
@@ -45,13 +44,13 @@ public sealed class NginxTests(RedisFixture redis)
         Assert.Equal(1, nodeB.Services.GetRequiredService<LifelineServer>().ConnectionCount);
         foreach (var client in new[] { alice, bob })
         {
-            await client.SendAsync(Subscribe(channel));
+            await client.SendTextAsync(Subscribe(channel));
             await client.ReceiveTypeAsync("subscribed");
         }
 
         for (var i = 1; i <= 10; i++)
         {
-            await (i % 2 == 0 ? bob : alice).SendAsync(Publish(channel, i + 1, $$"""{"n":{{i}}}"""));
+            await (i % 2 == 0 ? bob : alice).SendTextAsync(Publish(channel, i + 1, $$"""{"n":{{i}}}"""));
         }
 
         foreach (var client in new[] { alice, bob })
@@ -72,9 +71,9 @@ public sealed class NginxTests(RedisFixture redis)
         // A 1 s heartbeat: nginx sees a ping every second, so 15 s of application silence cut nothing.
         await using (var fast = await StartNodeAsync("--heartbeat-interval", "1s", "--heartbeat-timeout", "1s"))
         {
-            var port = RedisServer.FreePort();
+            var port = FreePorts.Next();
             await using var nginx = await NginxServer.StartAsync(NginxServer.ShippedConfig([PortOf(fast)], port, timeout: "3s"), port);
-            var (client, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "idle");
+            var (client, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "idle");
             await using var idle = client;
 
             // The observation window is the point of the test: nothing may happen during it.
@@ -85,11 +84,11 @@ public sealed class NginxTests(RedisFixture redis)
 
         // A 5 s heartbeat: 3 s without a byte and nginx closes the connection under the client.
         await using var slow = await StartNodeAsync("--heartbeat-interval", "5s", "--heartbeat-timeout", "1s");
-        var slowPort = RedisServer.FreePort();
+        var slowPort = FreePorts.Next();
         var config = NginxServer.ShippedConfig([PortOf(slow)], slowPort, timeout: "3s");
         await using (var nginx = await NginxServer.StartAsync(config, slowPort))
         {
-            var (client, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "idle");
+            var (client, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "idle");
             await using var cut = client;
             // The first ping is jittered within the interval, so the cut comes 3 s after the first or the second ping:
             // by about 8 s. Within the same 15 s the 1 s heartbeat kept its connection.
@@ -121,11 +120,11 @@ public sealed class NginxTests(RedisFixture redis)
         await using var processA = LifelineProcess.Start(Args());
         await using var processB = LifelineProcess.Start(Args());
         var ports = new[] { await processA.WaitForListeningPortAsync(), await processB.WaitForListeningPortAsync() };
-        var port = RedisServer.FreePort();
+        var port = FreePorts.Next();
         await using var nginx = await NginxServer.StartAsync(NginxServer.ShippedConfig(ports, port), port);
         var channel = "room:" + Guid.NewGuid().ToString("N");
 
-        var (alice, welcome) = await WsTestClient.ConnectAsync(nginx.WsUri, "alice");
+        var (alice, welcome) = await RawClient.ConnectLiveAsync(nginx.WsUri, "alice");
         await using var firstAlice = alice;
 
         // Which node holds alice? Ask each node directly.
@@ -143,14 +142,14 @@ public sealed class NginxTests(RedisFixture redis)
         Assert.True(aliceNode >= 0);
 
         // Round robin puts bob on the other node.
-        var (bob, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "bob");
+        var (bob, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "bob");
         await using var bobClient = bob;
         var session = welcome.GetProperty("session").GetString()!;
-        await alice.SendAsync(Subscribe(channel));
+        await alice.SendTextAsync(Subscribe(channel));
         var epoch = (await alice.ReceiveTypeAsync("subscribed")).GetProperty("epoch").GetString();
         for (var i = 1; i <= 3; i++)
         {
-            await bob.SendAsync(Publish(channel, i + 1, $$"""{"n":{{i}}}"""));
+            await bob.SendTextAsync(Publish(channel, i + 1, $$"""{"n":{{i}}}"""));
         }
 
         for (var i = 1; i <= 3; i++)
@@ -163,18 +162,18 @@ public sealed class NginxTests(RedisFixture redis)
 
         await victim.KillAsync();
         await alice.Closed.ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(10));
-        var (publisher, _) = await WsTestClient.ConnectAsync(nginx.WsUri, "carol");
+        var (publisher, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "carol");
         await using var carol = publisher;
         for (var i = 4; i <= 6; i++)
         {
-            await carol.SendAsync(Publish(channel, i, $$"""{"n":{{i}}}"""));
+            await carol.SendTextAsync(Publish(channel, i, $$"""{"n":{{i}}}"""));
             Assert.True((await carol.ReceiveTypeAsync("reply")).GetProperty("ok").GetBoolean());
         }
 
-        var (back, resumedWelcome) = await WsTestClient.ConnectAsync(nginx.WsUri, "alice", resume: session);
+        var (back, resumedWelcome) = await RawClient.ConnectLiveAsync(nginx.WsUri, "alice", resume: session);
         await using var aliceAgain = back;
         Assert.True(resumedWelcome.GetProperty("resumed").GetBoolean(), "the session (stored in Redis) resumes on another node");
-        await back.SendAsync($$$"""{"type":"subscribe","id":1,"channel":"{{{channel}}}","since":{"epoch":"{{{epoch}}}","offset":3}}""");
+        await back.SendTextAsync($$$"""{"type":"subscribe","id":1,"channel":"{{{channel}}}","since":{"epoch":"{{{epoch}}}","offset":3}}""");
         var subscribed = await back.ReceiveTypeAsync("subscribed");
         Assert.True(subscribed.GetProperty("recovered").GetBoolean());
         Assert.Equal(6, subscribed.GetProperty("offset").GetInt64());
@@ -204,13 +203,13 @@ public sealed class NodeDeathTests(RedisFixture redis)
         var survivorPort = await survivor.WaitForListeningPortAsync();
         var channel = "room:" + Guid.NewGuid().ToString("N");
 
-        var (bob, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{survivorPort}/ws"), "bob");
+        var (bob, _) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{survivorPort}/ws"), "bob");
         await using var bobClient = bob;
-        await bob.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+        await bob.SendTextAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
         await bob.ReceiveTypeAsync("subscribed");
-        var (alice, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{doomedPort}/ws"), "alice");
+        var (alice, _) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{doomedPort}/ws"), "alice");
         await using var aliceClient = alice;
-        await alice.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+        await alice.SendTextAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
         await alice.ReceiveTypeAsync("subscribed");
         await ExpectPresenceAsync(bob, "join", "alice");
 
@@ -224,12 +223,12 @@ public sealed class NodeDeathTests(RedisFixture redis)
         // must be the next thing bob sees: no second leave came before it.
         var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal));
         Assert.Contains("removed its 1 presence members", reaped, StringComparison.Ordinal);
-        await bob.SendAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"after":true}}""");
+        await bob.SendTextAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"after":true}}""");
         var next = await bob.ReceiveAnyAsync(m => m.GetProperty("type").GetString() is "presence" or "delta");
         Assert.Equal("delta", next.GetProperty("type").GetString());
     }
 
-    private static async Task<System.Text.Json.JsonElement> ExpectPresenceAsync(WsTestClient client, string type, string user)
+    private static async Task<System.Text.Json.JsonElement> ExpectPresenceAsync(RawClient client, string type, string user)
     {
         // bob also sees his own join: skip other users' events.
         var presence = await client.ReceiveAnyAsync(m => m.GetProperty("type").GetString() == "presence" && m.GetProperty("user").GetString() == user);

@@ -28,7 +28,7 @@ public class ServeAppTests
         using var socket = new System.Net.WebSockets.ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
         socket.Options.SetRequestHeader("Origin", origin);
-        using var cts = new CancellationTokenSource(WsTestClient.Timeout);
+        using var cts = new CancellationTokenSource(TestTimeouts.Default);
         try
         {
             await socket.ConnectAsync(WsUri(app, "/ws"), cts.Token);
@@ -54,7 +54,7 @@ public class ServeAppTests
             Assert.Equal("""{"status":"ok","connections":0}""", await ok.Content.ReadAsStringAsync());
         }
 
-        var (client, _) = await WsTestClient.ConnectAsync(WsUri(app, "/ws"), null);
+        var (client, _) = await RawClient.ConnectLiveAsync(WsUri(app, "/ws"), null);
         await using (client)
         {
             using var one = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
@@ -64,7 +64,7 @@ public class ServeAppTests
             using var draining = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, draining.StatusCode);
             Assert.Equal("""{"status":"draining"}""", await draining.Content.ReadAsStringAsync());
-            var (status, reason) = await client.Closed.WaitAsync(WsTestClient.Timeout);
+            var (status, reason) = await client.Closed.WaitAsync(TestTimeouts.Default);
             Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, status);
             Assert.StartsWith("retry_after_ms=", reason, StringComparison.Ordinal);
         }
@@ -105,7 +105,7 @@ public class ServeAppTests
     {
         await using var app = await StartAsync(["--port", "0", "--path", "/live", "--auth", "dev", "--heartbeat-interval", "2s", "--heartbeat-timeout", "1500ms"]);
         Assert.IsType<DevTokenAuthenticator>(app.Services.GetRequiredService<ILifelineAuthenticator>());
-        var (client, welcome) = await WsTestClient.ConnectAsync(WsUri(app, "/live"), "zoe");
+        var (client, welcome) = await RawClient.ConnectLiveAsync(WsUri(app, "/live"), "zoe");
         await using (client)
         {
             Assert.Equal("zoe", welcome.GetProperty("user").GetString());
@@ -119,7 +119,7 @@ public class ServeAppTests
     {
         await using var app = await StartAsync(["--port", "0"]);
         Assert.IsType<AnonymousAuthenticator>(app.Services.GetRequiredService<ILifelineAuthenticator>());
-        var (client, welcome) = await WsTestClient.ConnectAsync(WsUri(app, "/ws"), "mallory");
+        var (client, welcome) = await RawClient.ConnectLiveAsync(WsUri(app, "/ws"), "mallory");
         await using (client)
         {
             Assert.Equal(JsonValueKind.Null, welcome.GetProperty("user").ValueKind);

@@ -27,7 +27,7 @@ public partial class ServeProcessTests
         var port = await process.WaitForListeningPortAsync();
         await WaitForHealthyAsync(port, process);
 
-        var (client, welcome) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "alice");
+        var (client, welcome) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "alice");
         await using (client)
         {
             Assert.Equal("alice", welcome.GetProperty("user").GetString());
@@ -63,7 +63,7 @@ public partial class ServeProcessTests
     {
         await using var process = LifelineProcess.Start(["serve", "--port", "0", "--auth", "dev", "--log-format", "json"]);
         var port = await process.WaitForListeningPortAsync();
-        var (client, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "bob");
+        var (client, _) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "bob");
         await using (client)
         {
             var line = await process.WaitForLineAsync(l => l.Contains("\"ConnectionOpened\"", StringComparison.Ordinal));
@@ -100,7 +100,7 @@ public partial class ServeProcessTests
     {
         await using var process = LifelineProcess.Start(["serve", "--port", "0", "--auth", "dev"]);
         var port = await process.WaitForListeningPortAsync();
-        var (client, _) = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "carol");
+        var (client, _) = await RawClient.ConnectLiveAsync(new Uri($"ws://127.0.0.1:{port}/ws"), "carol");
         await using (client)
         {
             await process.WaitForLineAsync(l => l.Contains("open user=carol", StringComparison.Ordinal));

@@ -3,7 +3,6 @@ using System.Net.Http;
 using System.Text.Json;
 using Lifeline.Cli.Commands;
 using Lifeline.Cli.Tests.Infrastructure;
-using Lifeline.Redis.Tests;
 using Microsoft.AspNetCore.Builder;
 
 namespace Lifeline.Cli.Tests;
@@ -26,22 +25,22 @@ public sealed class ServeRedisTests(RedisFixture redis)
         await using var nodeA = await StartNodeAsync(redis.Server.Configuration);
         await using var nodeB = await StartNodeAsync(redis.Server.Configuration);
         var channel = "room:" + Guid.NewGuid().ToString("N");
-        var (alice, _) = await WsTestClient.ConnectAsync(ServeAppTests.WsUri(nodeA, "/ws"), "alice");
+        var (alice, _) = await RawClient.ConnectLiveAsync(ServeAppTests.WsUri(nodeA, "/ws"), "alice");
         await using var aliceClient = alice;
-        var (bob, _) = await WsTestClient.ConnectAsync(ServeAppTests.WsUri(nodeB, "/ws"), "bob");
+        var (bob, _) = await RawClient.ConnectLiveAsync(ServeAppTests.WsUri(nodeB, "/ws"), "bob");
         await using var bobClient = bob;
         foreach (var client in new[] { alice, bob })
         {
-            await client.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+            await client.SendTextAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
             Assert.Equal(0, (await client.ReceiveTypeAsync("subscribed")).GetProperty("offset").GetInt64());
         }
 
         // Both publish at once, each from its own node.
-        async Task Publish(WsTestClient client, string name)
+        async Task Publish(RawClient client, string name)
         {
             for (var i = 1; i <= perClient; i++)
             {
-                await client.SendAsync($$$"""{"type":"publish","id":{{{i + 1}}},"channel":"{{{channel}}}","patch":{"{{{name}}}":{{{i}}}}}""");
+                await client.SendTextAsync($$$"""{"type":"publish","id":{{{i + 1}}},"channel":"{{{channel}}}","patch":{"{{{name}}}":{{{i}}}}}""");
             }
         }
 
@@ -73,15 +72,15 @@ public sealed class ServeRedisTests(RedisFixture redis)
         await using var own = await RedisServer.StartAsync();
         await using var node = await StartNodeAsync(own.Configuration + ",connectTimeout=2000,asyncTimeout=2000");
         using var http = new HttpClient { BaseAddress = ServeAppTests.BaseUri(node) };
-        var (client, _) = await WsTestClient.ConnectAsync(ServeAppTests.WsUri(node, "/ws"), "carol");
+        var (client, _) = await RawClient.ConnectLiveAsync(ServeAppTests.WsUri(node, "/ws"), "carol");
         await using var carol = client;
         var channel = "room:" + Guid.NewGuid().ToString("N");
-        await carol.SendAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
+        await carol.SendTextAsync($$"""{"type":"subscribe","id":1,"channel":"{{channel}}"}""");
         await carol.ReceiveTypeAsync("subscribed");
         Assert.Equal("""{"status":"ok","connections":1}""", await http.GetStringAsync(new Uri("/healthz", UriKind.Relative)));
 
         await own.KillAsync();
-        await carol.SendAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"x":1}}""");
+        await carol.SendTextAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"x":1}}""");
         var reply = await carol.ReceiveTypeAsync("reply");
 
         Assert.False(reply.GetProperty("ok").GetBoolean());

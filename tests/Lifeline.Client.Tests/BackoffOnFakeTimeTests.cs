@@ -1,6 +1,5 @@
-using System.Net;
-using System.Net.Sockets;
 using Lifeline.Client.Tests.Infrastructure;
+using Lifeline.NetLab;
 
 namespace Lifeline.Client.Tests;
 
@@ -59,10 +58,5 @@ public class BackoffOnFakeTimeTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect);
     }
 
-    private static int UnusedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int UnusedPort() => FreePorts.Next();
 }

@@ -106,11 +106,11 @@ public abstract partial class EngineContractTests
         using var start = new ManualResetEventSlim();
         var tasks = Enumerable.Range(0, attempts).Select(i => Task.Run(async () =>
         {
-            start.Wait(DefaultTimeout);
+            start.Wait(TestTimeouts.Default);
             return await PublishAsync(engine, channel, $$"""{"winner":{{i}}}""", "user:1", "same");
         })).ToArray();
         start.Set();
-        var results = await Task.WhenAll(tasks).DefaultTimeoutAsync();
+        var results = await Task.WhenAll(tasks).DefaultTimeout();
 
         Assert.Single(results, r => !r.Duplicate);
         Assert.All(results, r => Assert.Equal(1, r.Offset));

@@ -41,7 +41,7 @@ public abstract partial class EngineContractTests
         using var start = new ManualResetEventSlim();
         var tasks = Enumerable.Range(0, publishers).Select(p => Task.Run(async () =>
         {
-            start.Wait(DefaultTimeout);
+            start.Wait(TestTimeouts.Default);
             var offsets = new List<long>(perPublisher);
             for (var i = 1; i <= perPublisher; i++)
             {
@@ -51,7 +51,7 @@ public abstract partial class EngineContractTests
             return offsets;
         })).ToArray();
         start.Set();
-        var results = await Task.WhenAll(tasks).DefaultTimeoutAsync();
+        var results = await Task.WhenAll(tasks).DefaultTimeout();
 
         // Every publish got its own offset, 1..total, and each publisher saw its own offsets increase.
         Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), results.SelectMany(r => r).Order());

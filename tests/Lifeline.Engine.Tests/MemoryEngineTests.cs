@@ -189,7 +189,7 @@ public sealed partial class MemoryEngineTests
 
         var churn = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
         {
-            start.Wait(DefaultTimeout);
+            start.Wait(TestTimeouts.Default);
             for (var i = 0; i < rounds; i++)
             {
                 var registration = await engine.ObserveAsync("busy", new RecordingObserver());
@@ -200,7 +200,7 @@ public sealed partial class MemoryEngineTests
         }));
         var publisher = Task.Run(async () =>
         {
-            start.Wait(DefaultTimeout);
+            start.Wait(TestTimeouts.Default);
             var results = new List<PublishResult>();
             for (var i = 1; i <= rounds; i++)
             {
@@ -210,8 +210,8 @@ public sealed partial class MemoryEngineTests
             return results;
         });
         start.Set();
-        await Task.WhenAll(churn).DefaultTimeoutAsync();
-        var published = await publisher.DefaultTimeoutAsync();
+        await Task.WhenAll(churn).DefaultTimeout();
+        var published = await publisher.DefaultTimeout();
 
         Assert.Single(published.Select(r => r.Epoch).Distinct());
         Assert.Equal(Enumerable.Range(1, rounds).Select(i => (long)i), published.Select(r => r.Offset));

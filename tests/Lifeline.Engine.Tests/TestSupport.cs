@@ -6,15 +6,8 @@ namespace Lifeline.Engine.Tests;
 /// <summary>Small helpers shared by the engine tests.</summary>
 internal static class TestSupport
 {
-    /// <summary>How long a test waits for something asynchronous before failing.</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
-
     /// <summary>A fixed start time, so timestamps in failures are readable and runs are repeatable.</summary>
     public static readonly DateTimeOffset StartTime = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
-
-    public static Task<T> DefaultTimeoutAsync<T>(this Task<T> task) => task.WaitAsync(DefaultTimeout);
-
-    public static Task DefaultTimeoutAsync(this Task task) => task.WaitAsync(DefaultTimeout);
 
     /// <summary>Parses JSON into a detached element.</summary>
     public static JsonElement J(string json)
@@ -113,7 +106,7 @@ internal sealed class RecordingObserver : IChannelObserver
 
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiters.Add((done, tcs));
-            return tcs.Task.DefaultTimeoutAsync();
+            return tcs.Task.DefaultTimeout();
         }
     }
 

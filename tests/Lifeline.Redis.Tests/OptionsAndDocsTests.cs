@@ -9,8 +9,7 @@ namespace Lifeline.Redis.Tests;
 /// <summary>Documented defaults against the constants, validation, registration, and the log events in docs/scaling.md.</summary>
 public sealed class OptionsAndDocsTests
 {
-    private static string RepositoryRoot => typeof(OptionsAndDocsTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-        .Single(a => a.Key == "RepositoryRoot").Value!;
+    private static string RepositoryRoot => BuildMetadata.Get(typeof(OptionsAndDocsTests).Assembly, "RepositoryRoot");
 
     [Fact]
     public void Defaults_AreTheDocumentedConstants()

@@ -71,7 +71,7 @@ public sealed class RedisEngineTests(RedisFixture redis) : IAsyncLifetime
             return offsets;
         }
 
-        var results = await Task.WhenAll(Task.Run(() => Publisher(a, "a")), Task.Run(() => Publisher(b, "b"))).DefaultTimeoutAsync();
+        var results = await Task.WhenAll(Task.Run(() => Publisher(a, "a")), Task.Run(() => Publisher(b, "b"))).DefaultTimeout();
 
         Assert.Equal(Enumerable.Range(1, 2 * perNode).Select(i => (long)i), results.SelectMany(r => r).Order());
         foreach (var observer in new[] { onA, onB })

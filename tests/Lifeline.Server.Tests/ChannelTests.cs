@@ -99,7 +99,7 @@ public sealed class ChannelTests
     [Fact]
     public async Task Idempotency_holds_across_a_reconnect_of_the_same_user()
     {
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
         var (a, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, token: "u1");
         await a.SendJsonAsync(new { type = "publish", id = 1, channel = "c", key = "k", patch = new { n = 1 } });
         var first = await a.ReceiveTypeAsync("reply");

@@ -45,7 +45,7 @@ public sealed class HandshakeTests
     [Fact]
     public async Task Dev_authenticator_takes_the_token_as_user()
     {
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
         var (client, welcome) = await RawClient.ConnectAndHelloAsync(server.WsUri, token: "alice");
         await using var _ = client;
         Assert.Equal("alice", welcome.GetProperty("user").GetString());

@@ -155,7 +155,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Forged_resume_token_starts_a_fresh_session_and_reveals_nothing()
     {
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
         await using var bystander = await StartBystanderAsync(server, "victim");
         var victimSession = bystander.Session;
         foreach (var forged in new[] { "AAAAAAAAAAAAAAAAAAAAAAAA", new string('A', 10_000), "../../etc/passwd", "\u0000", victimSession })

@@ -73,7 +73,7 @@ public sealed partial class OptionsAndLoggingTests
     [Fact]
     public async Task Lifecycle_lines_carry_a_millisecond_timestamp_connection_user_remote_code_reason_and_initiator()
     {
-        await using var server = await TestServer.StartAsync(services: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>(s));
+        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
         var (client, welcome) = await RawClient.ConnectAndHelloAsync(server.WsUri, token: "carol");
         await client.Socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
         await server.Disconnects.WaitForCountAsync(1);

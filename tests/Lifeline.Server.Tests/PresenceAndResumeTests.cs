@@ -10,7 +10,7 @@ public sealed class PresenceAndResumeTests
 {
     private static Task<TestServer> StartAsync(TimeSpan? grace = null) => TestServer.StartAsync(
         o => o.PresenceGracePeriod = grace ?? TimeSpan.FromMilliseconds(500),
-        s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        s => s.AddSingleton<ILifelineAuthenticator, TokenIsUserAuthenticator>());
 
     /// <summary>Connects, subscribes and, for a user's first connection, waits for the user's own join to arrive.</summary>
     private static async Task<RawClient> JoinAsync(TestServer server, string user, string channel, bool firstConnection = true)
@@ -124,7 +124,7 @@ public sealed class PresenceAndResumeTests
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var server = await TestServer.StartAsync(
             o => o.PresenceGracePeriod = TimeSpan.FromSeconds(3),
-            s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>().AddSingleton<TimeProvider>(time));
+            s => s.AddSingleton<ILifelineAuthenticator, TokenIsUserAuthenticator>().AddSingleton<TimeProvider>(time));
         await using var observer = await JoinAsync(server, "obs", "room");
         var first = await RawClient.ConnectAsync(server.WsUri);
         first.AutoPong = true;

@@ -151,7 +151,7 @@ public sealed class SecurityTests : IAsyncLifetime
     [Fact]
     public async Task Connections_per_user_over_the_limit_close_1008_and_the_count_is_released()
     {
-        await using var server = await TestServer.StartAsync(o => o.MaxConnectionsPerUser = 2, s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        await using var server = await TestServer.StartAsync(o => o.MaxConnectionsPerUser = 2, s => s.AddSingleton<ILifelineAuthenticator, TokenIsUserAuthenticator>());
         var (a, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice");
         await using var _a = a;
         var (b, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice");
@@ -398,7 +398,7 @@ public sealed class SecurityTests : IAsyncLifetime
     [Fact]
     public async Task Session_tokens_are_never_logged_across_connect_and_resume()
     {
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>());
+        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
         var (first, welcome) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice");
         var session = welcome.GetProperty("session").GetString()!;
         Assert.True(Base64UrlLength(session) >= 16, "at least 128 bits");

@@ -71,7 +71,7 @@ public sealed class SendQueueTests
         var messages = new List<string>();
         while (messages.Count < count)
         {
-            var frame = await frames.Reader.ReadAsync().AsTask().WaitAsync(Infrastructure.TestTimeouts.Default);
+            var frame = await frames.Reader.ReadAsync().AsTask().WaitAsync(TestTimeouts.Default);
             messages.AddRange(frame.Split('\n'));
         }
 

@@ -47,11 +47,13 @@ public sealed class TeardownTests
     public async Task Disconnected_hook_that_throws_is_logged_and_teardown_completes()
     {
         var calls = 0;
-        await using var server = await TestServer.StartAsync(o => o.Events.OnDisconnected = _ =>
-        {
-            Interlocked.Increment(ref calls);
-            throw new InvalidOperationException("app bug");
-        });
+        await using var server = await TestServer.StartAsync(
+            o => o.Events.OnDisconnected = _ =>
+            {
+                Interlocked.Increment(ref calls);
+                throw new InvalidOperationException("app bug");
+            },
+            expectedErrors: ["HookFailed"]);
         var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         client.Socket.Abort();
 
@@ -73,7 +75,8 @@ public sealed class TeardownTests
                 ctx.CancellationToken.Register(() => hookCancelled.TrySetResult());
                 await Task.Delay(Timeout.Infinite, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
             };
-        });
+        },
+        expectedErrors: ["HookTimedOut"]);
         var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         client.Socket.Abort();
 
@@ -235,7 +238,7 @@ public sealed class TeardownTests
         var engine = new HeldRecoveryEngine("slow");
         await using var server = await TestServer.StartAsync(services: s =>
         {
-            s.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
+            s.AddSingleton<ILifelineAuthenticator, TokenIsUserAuthenticator>();
             s.AddSingleton<Lifeline.Engine.ILifelineEngine>(engine);
         });
         var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, token: "alice");

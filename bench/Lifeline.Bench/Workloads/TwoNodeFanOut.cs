@@ -3,6 +3,7 @@ using Lifeline.Bench.Measure;
 using Lifeline.Bench.Protocols;
 using Lifeline.Bench.Runner;
 using Lifeline.Bench.Servers;
+using Lifeline.NetLab;
 
 namespace Lifeline.Bench.Workloads;
 
@@ -54,7 +55,7 @@ internal sealed class TwoNodeFanOut : IWorkload
         }
 
         var load = new Load(context.Int("subscribers", 100), context.Int("messages", 100), context.Int("payload_bytes", 64), context.Int("window", 8), context.Seconds("limit_s", 60));
-        await using (var redis = await RedisProcess.StartAsync(cancellationToken))
+        await using (var redis = await RedisServer.StartAsync(cancellationToken: cancellationToken))
         {
             var redisArgs = new[] { "--redis", redis.Configuration };
             await using var nodeA = await StartAsync(context, redisArgs, cancellationToken);

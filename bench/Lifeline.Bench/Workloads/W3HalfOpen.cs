@@ -6,11 +6,12 @@ using Lifeline.Bench.Net;
 using Lifeline.Bench.Protocols;
 using Lifeline.Bench.Runner;
 using Lifeline.Bench.Servers;
+using Lifeline.NetLab;
 
 namespace Lifeline.Bench.Workloads;
 
 /// <summary>
-/// W3 half-open detection: the server in one network namespace, the clients in another (<see cref="Namespaces"/>),
+/// W3 half-open detection: the server in one network namespace, the clients in another (<see cref="NetworkPair"/>),
 /// <c>connections</c> idle connections with a 1 s heartbeat; then every packet is dropped both ways (nftables) and the
 /// server's sockets of its port are polled every <c>poll_ms</c> in its namespace. Teardown of a connection = its
 /// socket leaves ESTABLISHED (or disappears); also measured: which sockets still exist, in which state, one second
@@ -18,6 +19,12 @@ namespace Lifeline.Bench.Workloads;
 /// </summary>
 internal sealed class W3HalfOpen : IWorkload
 {
+    /// <summary>
+    /// <c>benchnet-s-PID-N</c> (the server) and <c>benchnet-c-PID-N</c> (the generator's clients), veth <c>bns</c>/<c>bnc</c>,
+    /// 10.214.X.0/30: apart from the chaos suite's <c>llc-*</c> and 10.213.X.0/30, so both can run on one machine.
+    /// </summary>
+    private static readonly NetworkPairOptions BenchNetwork = new("benchnet", "10.214") { ServerRole = "s", ClientRole = "c", ServerDevice = "bns", ClientDevice = "bnc" };
+
     public string Name => "w3-halfopen";
 
     public string Title => "W3 half-open detection";
@@ -58,13 +65,13 @@ internal sealed class W3HalfOpen : IWorkload
         var result = new RunResult();
         var clients = new List<BenchClient>();
 
-        await using var net = await Namespaces.CreateAsync();
-        var environment = new Dictionary<string, string>(context.ServerEnvironment) { ["BENCH_LISTEN_ADDRESS"] = net.ServerIp.ToString() };
-        var options = new ServerOptions(interval, timeout) { Environment = environment, CommandPrefix = net.ServerPrefix };
+        await using var net = await NetworkPair.CreateAsync(BenchNetwork);
+        var environment = new Dictionary<string, string>(context.ServerEnvironment) { ["BENCH_LISTEN_ADDRESS"] = net.ServerIp };
+        var options = new ServerOptions(interval, timeout) { Environment = environment, Namespace = net.ServerNs };
         await using var process = await ServerProcess.StartAsync(server, options, context.Paths, cancellationToken);
         try
         {
-            var endPoint = new IPEndPoint(net.ServerIp, process.Port);
+            var endPoint = new IPEndPoint(net.ServerAddress, process.Port);
             var failures = await ConnectAsync(net, Adapters.For(server), endPoint, n, clients, cancellationToken);
             if (failures > 0)
             {
@@ -80,7 +87,7 @@ internal sealed class W3HalfOpen : IWorkload
             }
 
             context.Info($"  {server.Name()}: {tracked.Count} established; cutting the veth");
-            var (cut, commit) = await net.DropAllAsync();
+            var (cut, commit) = await net.DropAllAtCommitAsync();
             if (commit > TimeSpan.FromMilliseconds(20))
             {
                 result.Notes.Add($"the nft commit took {commit.TotalMilliseconds:0} ms (uncertainty of the cut time)");
@@ -96,7 +103,7 @@ internal sealed class W3HalfOpen : IWorkload
         return result;
     }
 
-    private static async Task<int> ConnectAsync(Namespaces net, IProtocolAdapter adapter, IPEndPoint endPoint, int n, List<BenchClient> clients, CancellationToken cancellationToken)
+    private static async Task<int> ConnectAsync(NetworkPair net, IProtocolAdapter adapter, IPEndPoint endPoint, int n, List<BenchClient> clients, CancellationToken cancellationToken)
     {
         var failures = 0;
         var bag = new System.Collections.Concurrent.ConcurrentBag<BenchClient>();

@@ -89,7 +89,7 @@ internal sealed class W5ReconnectStorm : IWorkload
                 log.Reset();
                 var stopped = Stopwatch.GetTimestamp();
                 process.Terminate();
-                if (!await process.WaitForExitAsync(TimeSpan.FromSeconds(30)))
+                if (!await process.ExitedWithinAsync(TimeSpan.FromSeconds(30)))
                 {
                     result.Notes.Add("graceful stop: the server did not exit within 30 s (killed)");
                 }

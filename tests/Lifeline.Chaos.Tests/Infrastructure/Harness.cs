@@ -21,9 +21,9 @@ public sealed class Harness : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
-    private Harness(ITestOutputHelper output, ChaosNetwork net) => (_output, Net) = (output, net);
+    private Harness(ITestOutputHelper output, NetworkPair net) => (_output, Net) = (output, net);
 
-    public ChaosNetwork Net { get; }
+    public NetworkPair Net { get; }
 
     public ServerProcess Server { get; private set; } = null!;
 
@@ -73,7 +73,7 @@ public sealed class Harness : IAsyncDisposable
         await Observer.RequestAsync(Start(["obs"], Channels, _seed, Net));
     }
 
-    public static JsonObject Start(IEnumerable<string> users, IEnumerable<string> channels, int seed, ChaosNetwork net) => new()
+    public static JsonObject Start(IEnumerable<string> users, IEnumerable<string> channels, int seed, NetworkPair net) => new()
     {
         ["cmd"] = "start",
         ["url"] = net.WebSocketUrl.ToString(),

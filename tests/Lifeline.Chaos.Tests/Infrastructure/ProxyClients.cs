@@ -89,7 +89,7 @@ public sealed class ProxyClients : IAsyncDisposable
     /// The invariants at rest: every client open with nothing pending, at the server's position of every channel, with
     /// the server's state, no offset skipped or repeated; every acknowledged publish in the state exactly once.
     /// </summary>
-    public async Task AssertConvergedAsync(InProcessServer server, IEnumerable<Acked> acked, TimeSpan limit)
+    public async Task AssertConvergedAsync(TestServer server, IEnumerable<Acked> acked, TimeSpan limit)
     {
         var names = Members[0].Channels.Select(c => c.Name).ToArray();
         var snapshots = new Dictionary<string, Lifeline.Engine.ChannelSnapshot>(StringComparer.Ordinal);

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Lifeline.Cli.Tests.Infrastructure;
 
 /// <summary>
@@ -12,13 +10,9 @@ public static class ExternalTool
     /// <summary>The full path of <paramref name="name"/> on PATH; fails the test when it is not there.</summary>
     public static string Require(string name, string debianPackage)
     {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        if (Shell.Find(name) is { } found)
         {
-            var candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
+            return found;
         }
 
         var ci = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase) ? " (CI=true: a missing dependency is a failure)" : string.Empty;
@@ -29,39 +23,14 @@ public static class ExternalTool
     /// <summary>Runs <paramref name="path"/> with <paramref name="args"/>, feeding <paramref name="stdin"/>; bounded to 60 s.</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string path, string? stdin, string? workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo(path)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            await process.StandardInput.WriteAsync(stdin);
-        }
-
-        process.StandardInput.Close();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
-            await process.WaitForExitAsync(cts.Token);
+            return await Shell.RunAsync(path, args, TimeSpan.FromSeconds(60), stdin, workingDirectory);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            process.Kill(entireProcessTree: true);
             Assert.Fail($"{path} {string.Join(' ', args)} did not finish within 60 s");
+            throw;
         }
-
-        return (process.ExitCode, await stdout, await stderr);
     }
 }

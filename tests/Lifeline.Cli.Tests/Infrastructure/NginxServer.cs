@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using Lifeline.Redis.Tests;
 
 namespace Lifeline.Cli.Tests.Infrastructure;
 
@@ -50,7 +49,7 @@ public sealed partial class NginxServer : IAsyncDisposable
     /// <summary>Starts nginx with <paramref name="lifelineConf"/> included in its http block; waits until it accepts connections.</summary>
     public static async Task<NginxServer> StartAsync(string lifelineConf, int port)
     {
-        var executable = RedisServer.FindExecutable("nginx");
+        var executable = ExternalTool.Require("nginx", "nginx");
         var dir = Directory.CreateTempSubdirectory("lifeline-nginx-").FullName;
         foreach (var temp in new[] { "body", "proxy", "fastcgi", "uwsgi", "scgi" })
         {

@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Lifeline.Cli.Tests.Infrastructure;
 
 /// <summary>Paths baked in at build time (see the test project file).</summary>
@@ -11,7 +9,5 @@ public static class TestPaths
     /// <summary>The repository root (README.md, docs/).</summary>
     public static string RepositoryRoot => Metadata("RepositoryRoot");
 
-    private static string Metadata(string key) =>
-        typeof(TestPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value
-        ?? throw new InvalidOperationException($"assembly metadata {key} missing");
+    private static string Metadata(string key) => BuildMetadata.Get(typeof(TestPaths).Assembly, key);
 }

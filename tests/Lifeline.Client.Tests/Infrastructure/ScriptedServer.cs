@@ -1,13 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Lifeline.Client.Tests.Infrastructure;
 
@@ -17,13 +11,11 @@ namespace Lifeline.Client.Tests.Infrastructure;
 /// </summary>
 internal sealed class ScriptedServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private TestKestrel _kestrel = null!;
     private readonly Channel<ScriptedPeer> _peers = Channel.CreateUnbounded<ScriptedPeer>();
     private readonly ConcurrentBag<ScriptedPeer> _all = [];
     private int _connections;
     private int _disposed;
-
-    private ScriptedServer(WebApplication app) => _app = app;
 
     public Uri Url { get; private set; } = null!;
 
@@ -34,16 +26,16 @@ internal sealed class ScriptedServer : IAsyncDisposable
 
     public static async Task<ScriptedServer> StartAsync(int port = 0)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, port));
-        var app = builder.Build();
-        app.UseWebSockets();
-        var server = new ScriptedServer(app);
-        app.Map("/ws", server.HandleAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.Url = new Uri(address.Replace("http://", "ws://", StringComparison.Ordinal).TrimEnd('/') + "/ws");
+        var server = new ScriptedServer();
+        server._kestrel = await TestKestrel.StartAsync(
+            configureBuilder: null,
+            app =>
+            {
+                app.UseWebSockets();
+                app.Map("/ws", server.HandleAsync);
+            },
+            port: port);
+        server.Url = server._kestrel.WebSocketUri();
         return server;
     }
 
@@ -84,15 +76,6 @@ internal sealed class ScriptedServer : IAsyncDisposable
             peer.Abort();
         }
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await _app.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        await _app.DisposeAsync();
+        await _kestrel.DisposeAsync();
     }
 }

@@ -9,10 +9,7 @@ using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Server;
 using Lifeline.Server.Connections;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Lifeline.Server.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
@@ -66,8 +63,7 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
         output.WriteLine($"seed {seed} (replay: LIFELINE_TEST_SEED={seed} dotnet test tests/Lifeline.Client.Tests --filter ConvergenceTests)");
         var total = Stopwatch.StartNew();
 
-        var serverLogs = new WarningCollector();
-        await using var server = await ConvergenceServer.StartAsync(serverLogs);
+        await using var server = await StartServerAsync();
         var channels = Enumerable.Range(0, ChannelCount).Select(c => $"conv:{c}").ToArray();
         var members = new List<Member>();
         try
@@ -127,7 +123,7 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
             output.WriteLine(
                 $"channel offsets {string.Join(", ", channels.Select(c => $"{c}={snapshots[c].Offset}"))}; settle {settleElapsed.TotalSeconds:F1} s; " +
                 $"client warnings [{string.Join(", ", members.SelectMany(m => m.Logs.Counts).GroupBy(kv => kv.Key).Select(g => $"{g.Key}={g.Sum(kv => kv.Value)}"))}]; " +
-                $"server warnings [{string.Join(", ", serverLogs.Counts.Select(kv => $"{kv.Key}={kv.Value}"))}]");
+                $"server warnings [{string.Join(", ", server.Logs.CountsAtOrAbove(LogLevel.Warning).Select(kv => $"{kv.Key}={kv.Value}"))}]");
 
             Assert.True(faults.Total >= MinimumFaults, $"only {faults.Total} faults were injected within {ChaosTimeLimit}; at least {MinimumFaults} are required");
             Assert.True(faults.ClientAborts > 0 && faults.ServerResets + faults.TransportResets > 0, "faults must hit both sides");
@@ -226,7 +222,7 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
 
             var clientErrors = members.SelectMany(m => m.Logs.Errors).ToList();
             Assert.True(clientErrors.Count == 0, "client error logs:\n" + string.Join('\n', clientErrors.Take(10)));
-            Assert.True(serverLogs.Errors.IsEmpty, "server error logs:\n" + string.Join('\n', serverLogs.Errors.Take(10)));
+            Assert.True(server.Logs.UnexpectedErrors().Count == 0, "server error logs:\n" + string.Join('\n', server.Logs.UnexpectedErrors().Take(10)));
             output.WriteLine($"total {total.Elapsed.TotalSeconds:F1} s");
         }
         finally
@@ -263,7 +259,7 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
     }
 
     /// <summary>Aborts random connections until <see cref="FaultTarget"/> faults or <see cref="ChaosTimeLimit"/>.</summary>
-    private static async Task<FaultStats> InjectFaultsAsync(Random random, ConvergenceServer server, IReadOnlyList<Member> members)
+    private static async Task<FaultStats> InjectFaultsAsync(Random random, TestServer server, IReadOnlyList<Member> members)
     {
         var stats = new FaultStats();
         var clock = Stopwatch.StartNew();
@@ -612,8 +608,8 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Counts warnings by event name and keeps errors; a logger for the clients and a provider for the server.</summary>
-    private sealed class WarningCollector : ILogger<LifelineClient>, ILoggerProvider
+    /// <summary>Counts warnings by event name and keeps errors: the clients' logger (the server's log is the kit's).</summary>
+    private sealed class WarningCollector : ILogger<LifelineClient>
     {
         private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
 
@@ -640,74 +636,18 @@ public sealed class ConvergenceTests(ITestOutputHelper output)
             }
         }
 
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public void Dispose()
-        {
-        }
     }
 
-    /// <summary>The real server on 127.0.0.1:0 with the dev authenticator (token = user id) and a short heartbeat.</summary>
-    /// <summary>The token is the user id (the authenticator of <c>lifeline serve --auth dev</c> left the server library for the CLI).</summary>
-    private sealed class DevTokenAuthenticator : ILifelineAuthenticator
-    {
-        public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(string.IsNullOrEmpty(context.Token) ? AuthenticationResult.Anonymous : AuthenticationResult.Success(context.Token));
-    }
-
-    private sealed class ConvergenceServer : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-
-        private ConvergenceServer(WebApplication app, Uri url)
+    /// <summary>The real server on 127.0.0.1:0 with the test authenticator (token = user id), a short heartbeat and a short history.</summary>
+    private static Task<TestServer> StartServerAsync() => TestServer.StartAsync(
+        o =>
         {
-            _app = app;
-            Url = url;
-        }
-
-        public Uri Url { get; }
-
-        public LifelineServer Lifeline => _app.Services.GetRequiredService<LifelineServer>();
-
-        public LifelineRuntime Runtime => _app.Services.GetRequiredService<LifelineRuntime>();
-
-        public static async Task<ConvergenceServer> StartAsync(WarningCollector logs)
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.Logging.AddProvider(logs);
-            builder.Services.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
-            builder.Services.Configure<MemoryEngineOptions>(o => o.HistorySize = HistorySize);
-            builder.Services.AddLifeline(o =>
-            {
-                o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
-                o.HeartbeatTimeout = TimeSpan.FromMilliseconds(500);
-                o.ShutdownRetrySpread = TimeSpan.FromMilliseconds(100);
-                o.DrainTimeout = TimeSpan.FromSeconds(2);
-            });
-            var app = builder.Build();
-            app.MapLifeline("/ws");
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new ConvergenceServer(app, new Uri($"ws://127.0.0.1:{new Uri(address).Port}/ws"));
-        }
-
-        /// <summary>Awaits the teardown of every registered connection until none is left.</summary>
-        public async Task WaitForNoConnectionsAsync()
-        {
-            while (Runtime.Registry.All.ToList() is { Count: > 0 } left)
-            {
-                await Task.WhenAll(left.Select(c => c.Closed));
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await _app.StopAsync(cts.Token);
-            await _app.DisposeAsync();
-        }
-    }
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.HeartbeatTimeout = TimeSpan.FromMilliseconds(500);
+            o.ShutdownRetrySpread = TimeSpan.FromMilliseconds(100);
+            o.DrainTimeout = TimeSpan.FromSeconds(2);
+        },
+        s => s.Configure<MemoryEngineOptions>(o => o.HistorySize = HistorySize),
+        authenticator: new TokenIsUserAuthenticator(),
+        minimumLevel: LogLevel.Warning);
 }

@@ -11,7 +11,7 @@ public class RealServerChannelTests : IAsyncLifetime
 {
     private readonly List<LifelineClient> _clients = [];
     private readonly List<TestLogger> _loggers = [];
-    private RealServer _server = null!;
+    private TestServer _server = null!;
 
     public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
 

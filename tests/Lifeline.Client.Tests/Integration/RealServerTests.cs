@@ -12,7 +12,7 @@ public class RealServerTests : IAsyncLifetime
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
     private readonly List<LifelineClient> _clients = [];
     private readonly List<TestLogger> _loggers = [];
-    private RealServer _server = null!;
+    private TestServer _server = null!;
 
     public async Task InitializeAsync() => _server = await RealServer.StartAsync(Interval, Timeout);
 
@@ -55,7 +55,7 @@ public class RealServerTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(client.Session));
         Assert.False(string.IsNullOrEmpty(client.ConnectionId));
         Assert.False(client.Resumed);
-        var connected = Assert.Single(_server.Connects);
+        var connected = Assert.Single(_server.Connects.Calls);
         Assert.Equal(client.ConnectionId, connected.ConnectionId);
         Assert.Equal("alice", connected.UserId);
     }
@@ -95,7 +95,7 @@ public class RealServerTests : IAsyncLifetime
         await fivePings.Task.DefaultTimeout();
         Assert.Equal(ClientState.Open, client.State);
         Assert.Equal(2, states.Count);
-        Assert.Empty(_server.Disconnects);
+        Assert.Empty(_server.Disconnects.Calls);
         Assert.Equal(pings.Count, pings.Distinct().Count());
     }
 
@@ -155,7 +155,7 @@ public class RealServerTests : IAsyncLifetime
         }
 
         Assert.Equal(11, Volatile.Read(ref welcomes));
-        Assert.Equal(11, _server.ConnectedCount);
+        Assert.Equal(11, _server.Connects.Count);
         Assert.Equal(11, states.Events.Count(e => e.NewState == ClientState.Open));
         Assert.Equal(10, states.Events.Count(e => e.NewState == ClientState.Reconnecting));
         Assert.All(pingsPerConnection.Values, q => Assert.Equal(q.Count, q.Distinct().Count()));
@@ -163,7 +163,7 @@ public class RealServerTests : IAsyncLifetime
         // Each reconnect resumed the session (same user, within the resume window), and the server holds exactly
         // one connection: never two attempts at once.
         Assert.True(client.Resumed);
-        Assert.All(_server.Connects.Skip(1), c => Assert.True(c.Resumed));
+        Assert.All(_server.Connects.Calls.Skip(1), c => Assert.True(c.Resumed));
         Assert.Equal(1, _server.Lifeline.ConnectionCount);
     }
 
@@ -185,7 +185,7 @@ public class RealServerTests : IAsyncLifetime
 
         // The new process does not know the old session: a fresh one, not resumed.
         Assert.False(client.Resumed);
-        Assert.Single(_server.Connects);
+        Assert.Single(_server.Connects.Calls);
     }
 
     [Fact]
@@ -201,7 +201,7 @@ public class RealServerTests : IAsyncLifetime
             await Task.Delay(20);
         }
 
-        var disconnect = Assert.Single(_server.Disconnects);
+        var disconnect = Assert.Single(_server.Disconnects.Calls);
         Assert.Equal(CloseCode.Normal.Code, disconnect.CloseCode.Code);
         Assert.Equal(DisconnectInitiator.Client, disconnect.Initiator);
     }

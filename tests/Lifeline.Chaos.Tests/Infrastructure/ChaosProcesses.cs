@@ -1,134 +1,23 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 
 namespace Lifeline.Chaos.Tests.Infrastructure;
 
-/// <summary>
-/// <c>ip netns exec NS dotnet DLL ARGS</c>: a child process inside a namespace (ip execs the command, so the pid is the
-/// dotnet process itself), with its output collected line by line. Disposing kills it.
-/// </summary>
-public class NsProcess : IAsyncDisposable
-{
-    private readonly Lock _lock = new();
-    private readonly List<string> _lines = [];
-
-    protected NsProcess(string ns, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var start = new ProcessStartInfo("ip")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        foreach (var a in new[] { "netns", "exec", ns, ChaosPaths.DotnetHost, dll }.Concat(args))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("Lifeline__", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            start.Environment.Remove(key);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[key] = value;
-        }
-
-        Process = new Process { StartInfo = start };
-        Process.OutputDataReceived += (_, e) => Receive(e.Data, stdout: true);
-        Process.ErrorDataReceived += (_, e) => Receive(e.Data, stdout: false);
-        Process.Start();
-        Process.BeginOutputReadLine();
-        Process.BeginErrorReadLine();
-    }
-
-    public Process Process { get; }
-
-    public int Pid => Process.Id;
-
-    public string Log
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return string.Join('\n', _lines.TakeLast(60));
-            }
-        }
-    }
-
-    /// <summary>SIGKILL, no chance to close anything.</summary>
-    public async Task KillAsync()
-    {
-        if (!Process.HasExited)
-        {
-            Process.Kill(entireProcessTree: false);
-        }
-
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await Process.WaitForExitAsync(cts.Token);
-    }
-
-    /// <summary>VmRSS from /proc/PID/status, in kB.</summary>
-    public long RssKb()
-    {
-        var line = File.ReadLines($"/proc/{Pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-    }
-
-    protected virtual void OnLine(string line, bool stdout)
-    {
-        lock (_lock)
-        {
-            _lines.Add((stdout ? "" : "! ") + line);
-        }
-    }
-
-    private void Receive(string? line, bool stdout)
-    {
-        if (line is not null)
-        {
-            OnLine(line, stdout);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            await KillAsync();
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        Process.Dispose();
-        GC.SuppressFinalize(this);
-    }
-}
-
 /// <summary><c>lifeline serve</c> inside the server's namespace, bound to the veth address.</summary>
-public sealed class ServerProcess : NsProcess
+public sealed class ServerProcess : ChildProcess
 {
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ServerProcess(string ns, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)
-        : base(ns, ChaosPaths.CliDll, args, environment)
+        : base(ChildProcessStart.Dotnet(ChaosPaths.CliDll, args) with { Namespace = ns, Environment = environment })
     {
     }
 
     /// <summary>Settings without a flag come from the environment (<c>Lifeline__SendQueueLimit</c>).</summary>
     public static IReadOnlyDictionary<string, string>? Environment { get; set; }
 
-    public static async Task<ServerProcess> StartAsync(ChaosNetwork net, params string[] extra)
+    public static async Task<ServerProcess> StartAsync(NetworkPair net, params string[] extra)
     {
         Assert.True(File.Exists(ChaosPaths.CliDll), $"the tool is not built: {ChaosPaths.CliDll}");
         string[] args =
@@ -187,7 +76,7 @@ public sealed class ServerProcess : NsProcess
 }
 
 /// <summary>The chaos agent (LifelineClient instances) inside a namespace, driven by JSON lines.</summary>
-public sealed class AgentProcess : NsProcess
+public sealed class AgentProcess : ChildProcess
 {
     private readonly Channel<JsonObject> _replies = Channel.CreateUnbounded<JsonObject>();
     private readonly Lock _eventsLock = new();
@@ -196,7 +85,7 @@ public sealed class AgentProcess : NsProcess
     private readonly List<(Func<JsonObject, bool> Match, TaskCompletionSource<JsonObject> Tcs)> _waiters = [];
 
     private AgentProcess(string ns)
-        : base(ns, ChaosPaths.AgentDll, [])
+        : base(ChildProcessStart.Dotnet(ChaosPaths.AgentDll, []) with { Namespace = ns })
     {
     }
 
