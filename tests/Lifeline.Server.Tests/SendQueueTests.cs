@@ -85,7 +85,14 @@ public sealed class SendQueueTests
         var options = new LifelineOptions { SendQueueLimit = limit };
         var frames = Channel.CreateUnbounded<string>();
         var transport = new RecordingTransport(frames, blockSends);
-        return (new SendQueue(transport, options, metrics, TimeProvider.System, _ => { }), frames);
+        return (new SendQueue(transport, options, metrics, TimeProvider.System, new IgnoreFailures()), frames);
+    }
+
+    private sealed class IgnoreFailures : ISendFailureHandler
+    {
+        public void OnSendFailed(Exception error)
+        {
+        }
     }
 
     /// <summary>Records each frame; with <c>blockSends</c> a send never completes (a peer that stopped reading).</summary>

@@ -25,19 +25,18 @@ internal enum SubscribeOutcome
 /// <param name="presence">This node's presence counts.</param>
 internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub hub, PresenceTracker presence)
 {
-    private readonly Lock _lock = new();
-
-    // Created with the first subscribe: a connection that only said hello holds no dictionary.
-    private Dictionary<string, Subscription>? _subscriptions; // under _lock
-    private HashSet<string>? _presenceCounted; // under _lock: the channels whose membership this connection counted
-    private bool _closed; // under _lock: set by LeaveAllAsync
+    // Guarded by lock (this) (no Lock object: one allocation less per connection). Created with the first subscribe:
+    // a connection that only said hello holds no dictionary.
+    private Dictionary<string, Subscription>? _subscriptions; // under lock (this)
+    private HashSet<string>? _presenceCounted; // under lock (this): the channels whose membership this connection counted
+    private bool _closed; // under lock (this): set by LeaveAllAsync
 
     /// <summary>The channels this connection is subscribed to.</summary>
     public IReadOnlyCollection<string> Channels
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _subscriptions is null ? [] : [.. _subscriptions.Keys];
             }
@@ -60,7 +59,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     {
         Subscription? previous;
         bool counted;
-        lock (_lock)
+        lock (this)
         {
             if (_closed)
             {
@@ -117,7 +116,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     {
         Subscription? subscription = null;
         bool counted;
-        lock (_lock)
+        lock (this)
         {
             _subscriptions?.Remove(channel, out subscription);
             counted = subscription is not null && _presenceCounted?.Remove(channel) == true;
@@ -142,7 +141,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     {
         List<Subscription> subscriptions;
         List<string> memberships;
-        lock (_lock)
+        lock (this)
         {
             _closed = true;
             subscriptions = _subscriptions is null ? [] : [.. _subscriptions.Values];
@@ -167,7 +166,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     /// <summary>Runs <paramref name="keep"/> under the lock unless teardown has left the channels; false when it has.</summary>
     private bool TryKeep(Action keep)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_closed)
             {

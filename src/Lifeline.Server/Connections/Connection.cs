@@ -30,7 +30,7 @@ internal enum ConnectionState
 /// <see cref="ConnectionSubscriptions"/>'. Every field is declared and written in this file.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Teardown, which runs exactly once on every path, disposes the token source.")]
-internal sealed partial class Connection : ISubscriber
+internal sealed partial class Connection : ISubscriber, ISendFailureHandler
 {
     private readonly IConnectionTransport _transport;
     private readonly LifelineRuntime _runtime;
@@ -53,7 +53,7 @@ internal sealed partial class Connection : ISubscriber
         _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
         _startedAt = runtime.Time.GetTimestamp();
         _handshakeDeadline = _startedAt + runtime.ToTimestampTicks(runtime.Options.HandshakeTimeout);
-        _queue = new SendQueue(transport, runtime.Options, runtime.Metrics, runtime.Time, OnSendFailed);
+        _queue = new SendQueue(transport, runtime.Options, runtime.Metrics, runtime.Time, this);
         _heartbeat = new ConnectionHeartbeat(runtime.ToTimestampTicks(runtime.Options.HeartbeatInterval), runtime.ToTimestampTicks(runtime.Options.HeartbeatTimeout));
         Counts = new ConnectionCounts(runtime.Limits);
         Subscriptions = new ConnectionSubscriptions(this, runtime.Hub, runtime.Presence);
@@ -302,7 +302,8 @@ internal sealed partial class Connection : ISubscriber
         return result == EnqueueResult.Queued;
     }
 
-    private void OnSendFailed(Exception error) => StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, error);
+    /// <inheritdoc/>
+    public void OnSendFailed(Exception error) => StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, error);
 
     private bool TryChangeState(ConnectionState from, ConnectionState to) =>
         Interlocked.CompareExchange(ref _state, (int)to, (int)from) == (int)from;

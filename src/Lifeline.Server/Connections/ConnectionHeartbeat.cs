@@ -21,7 +21,8 @@ internal enum HeartbeatAction
 /// <param name="timeout">How long a pong may take, in timestamp ticks.</param>
 internal sealed class ConnectionHeartbeat(long interval, long timeout)
 {
-    private readonly Lock _lock = new();
+    // Fields below are guarded by lock (this): the class is private to its connection, and a Lock object would cost
+    // one more allocation per connection.
     private long _nextPingAt;
     private long _pongDeadline; // 0 while no pong is awaited
     private long _pingCounter;
@@ -31,7 +32,7 @@ internal sealed class ConnectionHeartbeat(long interval, long timeout)
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _pingCounter;
             }
@@ -43,7 +44,7 @@ internal sealed class ConnectionHeartbeat(long interval, long timeout)
     public void Arm(long now)
     {
         var firstPing = (interval / 2) + (long)(Random.Shared.NextDouble() * (interval / 2));
-        lock (_lock)
+        lock (this)
         {
             _nextPingAt = now + firstPing;
             _pongDeadline = 0;
@@ -57,7 +58,7 @@ internal sealed class ConnectionHeartbeat(long interval, long timeout)
     public HeartbeatAction Tick(long now, out long ping)
     {
         ping = 0;
-        lock (_lock)
+        lock (this)
         {
             if (_pongDeadline != 0)
             {
@@ -80,7 +81,7 @@ internal sealed class ConnectionHeartbeat(long interval, long timeout)
     /// <param name="n">The pong's counter.</param>
     public void OnPong(long n)
     {
-        lock (_lock)
+        lock (this)
         {
             if (n == _pingCounter)
             {

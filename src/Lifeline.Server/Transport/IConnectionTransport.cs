@@ -73,19 +73,29 @@ internal enum TransportMessageKind
     Ended,
 }
 
-/// <summary>One received message; dispose it to give its pooled buffer back.</summary>
+/// <summary>
+/// One received message; dispose it to give its pooled buffer back. Kept small on purpose: an idle connection holds
+/// a few copies of it in the state of its suspended receive (the awaiter and the builder's result), so every byte
+/// here costs per connection.
+/// </summary>
 /// <param name="Kind">What was received.</param>
 /// <param name="Buffer">The pooled buffer holding a text message (empty otherwise).</param>
 /// <param name="Count">How many bytes of <paramref name="Buffer"/> the message holds.</param>
-/// <param name="Close">For <see cref="TransportMessageKind.Close"/>: the peer's code and reason.</param>
-/// <param name="Error">For <see cref="TransportMessageKind.Ended"/> and <see cref="TransportMessageKind.Rejected"/>: why, when known.</param>
-internal readonly record struct TransportMessage(TransportMessageKind Kind, byte[] Buffer, int Count, CloseCode? Close = null, Exception? Error = null) : IDisposable
+/// <param name="Detail">For <see cref="TransportMessageKind.Close"/>: the peer's <see cref="CloseCode"/> (boxed); for
+/// <see cref="TransportMessageKind.Ended"/> and <see cref="TransportMessageKind.Rejected"/>: the exception, when known.</param>
+internal readonly record struct TransportMessage(TransportMessageKind Kind, byte[] Buffer, int Count, object? Detail = null) : IDisposable
 {
     /// <summary>The message's bytes.</summary>
     public ReadOnlyMemory<byte> Payload => Buffer.AsMemory(0, Count);
 
+    /// <summary>For <see cref="TransportMessageKind.Close"/>: the peer's code and reason.</summary>
+    public CloseCode? Close => Detail is CloseCode code ? code : null;
+
+    /// <summary>For <see cref="TransportMessageKind.Ended"/> and <see cref="TransportMessageKind.Rejected"/>: why, when known.</summary>
+    public Exception? Error => Detail as Exception;
+
     /// <summary>A message without payload.</summary>
-    public static TransportMessage Of(TransportMessageKind kind, CloseCode? close = null, Exception? error = null) => new(kind, [], 0, close, error);
+    public static TransportMessage Of(TransportMessageKind kind, object? detail = null) => new(kind, [], 0, detail);
 
     /// <inheritdoc/>
     public void Dispose()

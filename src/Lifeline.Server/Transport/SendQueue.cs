@@ -29,16 +29,15 @@ internal enum EnqueueResult
 /// queued after it waits until it is filled. That is how a publish's reply precedes the delta the publish caused, even
 /// when the engine fans the delta out before it returns.
 /// </summary>
-internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions options, LifelineMetrics metrics, TimeProvider time, Action<Exception> onSendFailed)
+internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions options, LifelineMetrics metrics, TimeProvider time, ISendFailureHandler owner)
 {
-    private readonly Lock _lock = new();
-    private readonly Queue<QueuedMessage> _queue = new();
+    private readonly Queue<QueuedMessage> _queue = new(); // also the lock of every field below (one object less per connection than a Lock)
     private long[] _batchPublishedAt = []; // writer-only: publish timestamps of the batch being written (allocated on the first delivery: idle connections hold none)
-    private List<(long Sequence, long HelloAt)>? _resyncMarks; // under _lock; rare (one per resubscribed channel)
-    private long _enqueued; // under _lock: messages ever queued
-    private long _written; // under _lock: messages ever written
-    private bool _writerRunning; // under _lock
-    private bool _closed; // under _lock
+    private List<(long Sequence, long HelloAt)>? _resyncMarks; // under the lock; rare (one per resubscribed channel)
+    private long _enqueued; // under the lock: messages ever queued
+    private long _written; // under the lock: messages ever written
+    private bool _writerRunning; // under the lock
+    private bool _closed; // under the lock
 
     /// <summary>
     /// Serialized bytes, and when the engine accepted the publish they deliver (a <see cref="TimeProvider"/> timestamp;
@@ -57,7 +56,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     {
         get
         {
-            lock (_lock)
+            lock (_queue)
             {
                 return _queue.Count;
             }
@@ -86,7 +85,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     /// <param name="utf8">The message, or empty.</param>
     public void Fill(ReservedSlot slot, ReadOnlyMemory<byte> utf8)
     {
-        lock (_lock)
+        lock (_queue)
         {
             if (slot.Filled)
             {
@@ -108,7 +107,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
 
     private EnqueueResult Add(QueuedMessage entry)
     {
-        lock (_lock)
+        lock (_queue)
         {
             if (_closed)
             {
@@ -124,7 +123,10 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             _queue.Enqueue(entry);
             _enqueued++;
             metrics.SendQueueChanged(1);
-            if (_writerRunning)
+            // A reservation has nothing to write yet: Fill starts the writer. Starting it here would schedule a write
+            // ahead of the deliveries the publish is about to queue, and the reply would overtake them on the
+            // thread pool: the publisher, paced by its replies, would run further ahead of its subscribers.
+            if (_writerRunning || !entry.Ready)
             {
                 return EnqueueResult.Queued;
             }
@@ -179,7 +181,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     /// <param name="helloAt">When the hello was received (timestamp).</param>
     public void MarkResyncWhenWritten(long helloAt)
     {
-        lock (_lock)
+        lock (_queue)
         {
             if (_closed)
             {
@@ -199,7 +201,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     /// <summary>Closes the queue: what is still queued is dropped and nothing more is written.</summary>
     public void Close()
     {
-        lock (_lock)
+        lock (_queue)
         {
             _closed = true;
             metrics.SendQueueChanged(-_queue.Count);
@@ -217,7 +219,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             byte[]? rented = null;
             var deliveries = 0;
             int taken;
-            lock (_lock)
+            lock (_queue)
             {
                 // Skip reserved places filled with nothing; stop before one that is not filled yet (Fill restarts us).
                 taken = 0;
@@ -275,12 +277,12 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
             catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
             {
-                lock (_lock)
+                lock (_queue)
                 {
                     _writerRunning = false;
                 }
 
-                onSendFailed(ex);
+                owner.OnSendFailed(ex);
                 return;
             }
             finally
@@ -318,7 +320,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             metrics.DeliveryWritten(time.GetElapsedTime(_batchPublishedAt[i], now));
         }
 
-        lock (_lock)
+        lock (_queue)
         {
             _written += taken;
             if (_resyncMarks is { Count: > 0 } marks)
@@ -344,4 +346,12 @@ internal sealed class ReservedSlot
 
     /// <summary>True once filled; the writer does not pass an unfilled place.</summary>
     public bool Filled { get; set; }
+}
+
+/// <summary>Who hears that a <see cref="SendQueue"/>'s write failed (the connection, which tears down with 1006).</summary>
+internal interface ISendFailureHandler
+{
+    /// <summary>A frame could not be written; the queue has stopped.</summary>
+    /// <param name="error">Why.</param>
+    void OnSendFailed(Exception error);
 }

@@ -44,49 +44,30 @@ internal sealed class WebSocketTransport : IConnectionTransport
     /// </summary>
     public async ValueTask<TransportMessage> ReceiveAsync(int maxMessageSize)
     {
+        // One async method, not a wrapper around another: an idle connection is suspended in here, and each suspended
+        // async level holds a state-machine box of its own (W1 measures every byte of it).
+        byte[]? buffer = null;
         try
         {
-            return await ReceiveMessageAsync(maxMessageSize);
-        }
-        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null)
-        {
-            // The WebSocket layer itself refused the peer's input (invalid UTF-8 in a text frame, a malformed frame):
-            // it has already sent its close frame (1007/1002). The TCP connection then ends gracefully so the frame
-            // is delivered, instead of being reset.
-            _gracefulAfterFault = true;
-            _closeReceived.TrySetResult();
-            return TransportMessage.Of(TransportMessageKind.Rejected, error: ex);
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
-        {
-            _closeReceived.TrySetResult();
-            return TransportMessage.Of(TransportMessageKind.Ended, error: ex);
-        }
-    }
+            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+            if (peek.MessageType == WebSocketMessageType.Close)
+            {
+                return PeerClosed();
+            }
 
-    private async ValueTask<TransportMessage> ReceiveMessageAsync(int max)
-    {
-        var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
-        if (peek.MessageType == WebSocketMessageType.Close)
-        {
-            return PeerClosed();
-        }
+            if (peek.EndOfMessage)
+            {
+                // An empty message: the zero-byte read consumed it whole. Reading on would merge it into the next one.
+                return TransportMessage.Of(peek.MessageType == WebSocketMessageType.Binary ? TransportMessageKind.Binary : TransportMessageKind.Text);
+            }
 
-        if (peek.EndOfMessage)
-        {
-            // An empty message: the zero-byte read consumed it whole. Reading on would merge it into the next one.
-            return TransportMessage.Of(peek.MessageType == WebSocketMessageType.Binary ? TransportMessageKind.Binary : TransportMessageKind.Text);
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
-        var count = 0;
-        try
-        {
+            buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
+            var count = 0;
             while (true)
             {
                 if (count == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, max + 1));
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, maxMessageSize + 1));
                     buffer.AsSpan(0, count).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;
@@ -95,27 +76,43 @@ internal sealed class WebSocketTransport : IConnectionTransport
                 var result = await _socket.ReceiveAsync(buffer.AsMemory(count), CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
                     return PeerClosed();
                 }
 
                 count += result.Count;
-                if (result.MessageType == WebSocketMessageType.Binary || count > max)
+                if (result.MessageType == WebSocketMessageType.Binary || count > maxMessageSize)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
                     return TransportMessage.Of(result.MessageType == WebSocketMessageType.Binary ? TransportMessageKind.Binary : TransportMessageKind.TooBig);
                 }
 
                 if (result.EndOfMessage)
                 {
-                    return new TransportMessage(TransportMessageKind.Text, buffer, count);
+                    var message = new TransportMessage(TransportMessageKind.Text, buffer, count);
+                    buffer = null; // the caller returns it
+                    return message;
                 }
             }
         }
-        catch
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
+            // The WebSocket layer itself refused the peer's input (invalid UTF-8 in a text frame, a malformed frame):
+            // it has already sent its close frame (1007/1002). The TCP connection then ends gracefully so the frame
+            // is delivered, instead of being reset.
+            _gracefulAfterFault = true;
+            _closeReceived.TrySetResult();
+            return TransportMessage.Of(TransportMessageKind.Rejected, ex);
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            _closeReceived.TrySetResult();
+            return TransportMessage.Of(TransportMessageKind.Ended, ex);
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 
