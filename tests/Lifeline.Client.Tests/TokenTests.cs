@@ -395,6 +395,31 @@ public class TokenTests : ClientTestBase
     }
 
     [Fact]
+    public async Task Close4002AtTheFirstHello_IsRetriedAtOnce_AndConnectAsyncCompletes()
+    {
+        var time = NewFakeTime();
+        var tokens = new TokenScript();
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromHours(1));
+        var client = CreateClient(o =>
+        {
+            o.TimeProvider = time;
+            o.TokenProvider = tokens.Provider;
+            o.ReconnectPolicy = policy;
+        });
+        var connect = client.ConnectAsync();
+        var first = await Server.AcceptAsync();
+        Assert.Equal("tok-1", (await first.ExpectAsync("hello")).GetProperty("token").GetString());
+        await first.CloseAsync(4002, "token_expired");
+
+        // No time passes and the policy (one hour) is not asked: the fresh token goes out at once.
+        var second = await Server.AcceptAsync();
+        Assert.Equal("tok-2", (await second.HandshakeAsync()).GetProperty("token").GetString());
+        await connect.DefaultTimeout();
+        Assert.Equal(0, policy.CallCount);
+        Assert.Equal(2, tokens.Calls);
+    }
+
+    [Fact]
     public async Task FixedToken_IsNotRefreshed_AndIsSentAgainAfter4002()
     {
         var time = NewFakeTime();
