@@ -258,18 +258,19 @@ var systemClock = {
 
 // src/closeCodes.ts
 var TABLE = [
-  { code: 1e3, name: "normal", shouldReconnect: false },
-  { code: 1001, name: "going_away", shouldReconnect: true },
-  { code: 1002, name: "protocol_error", shouldReconnect: false },
-  { code: 1003, name: "binary_not_supported", shouldReconnect: false },
-  { code: 1006, name: "connection_lost", shouldReconnect: true },
-  { code: 1007, name: "invalid_payload", shouldReconnect: false },
-  { code: 1008, name: "policy_violation", shouldReconnect: false },
-  { code: 1009, name: "message_too_big", shouldReconnect: false },
-  { code: 1011, name: "internal_error", shouldReconnect: true },
-  { code: 1013, name: "try_again_later", shouldReconnect: true },
-  { code: 4e3, name: "heartbeat_timeout", shouldReconnect: true },
-  { code: 4001, name: "unauthorized", shouldReconnect: false }
+  { code: 1e3, name: "normal", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1001, name: "going_away", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1002, name: "protocol_error", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1003, name: "binary_not_supported", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1006, name: "connection_lost", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1007, name: "invalid_payload", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1008, name: "policy_violation", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1009, name: "message_too_big", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1011, name: "internal_error", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1013, name: "try_again_later", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4e3, name: "heartbeat_timeout", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4001, name: "unauthorized", shouldReconnect: false, reconnectImmediately: false },
+  { code: 4002, name: "token_expired", shouldReconnect: true, reconnectImmediately: true }
 ];
 var CloseCodes = {
   Normal: 1e3,
@@ -283,7 +284,8 @@ var CloseCodes = {
   InternalError: 1011,
   TryAgainLater: 1013,
   HeartbeatTimeout: 4e3,
-  Unauthorized: 4001
+  Unauthorized: 4001,
+  TokenExpired: 4002
 };
 function closeCodeInfo(code) {
   for (const row of TABLE) {
@@ -292,7 +294,7 @@ function closeCodeInfo(code) {
     }
   }
   const retry = code >= 1011 && code <= 1014 || code >= 4e3 && code <= 4099 && code !== 4001;
-  return { code, name: "unknown", shouldReconnect: retry };
+  return { code, name: "unknown", shouldReconnect: retry, reconnectImmediately: false };
 }
 var RETRY_AFTER = /(?:^|[\s;,])retry_after_ms=(\d{1,9})(?:$|[\s;,])/;
 function parseRetryAfterMs(reason) {
@@ -393,7 +395,7 @@ function validate(m) {
   }
   switch (type) {
     case "welcome":
-      return str(m, "session") ?? optStr(m, "connection") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "welcome.user must be a string or null") ?? optBool(m, "resumed") ?? heartbeat(m["heartbeat"]);
+      return str(m, "session") ?? optStr(m, "connection") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "welcome.user must be a string or null") ?? optBool(m, "resumed") ?? heartbeat(m["heartbeat"]) ?? optDuration(m, "tokenExpiresInMs");
     case "ping":
     case "pong":
       return typeof m["n"] === "number" && Number.isFinite(m["n"]) ? void 0 : `${type}.n must be a number`;
@@ -409,6 +411,8 @@ function validate(m) {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== void 0) return e;
       if (m["offset"] !== void 0 && int(m, "offset") !== void 0) return "reply.offset must be an offset";
+      const expires = optDuration(m, "tokenExpiresInMs");
+      if (expires !== void 0) return expires;
       const members = m["members"];
       if (members !== void 0 && !(Array.isArray(members) && members.every((u) => typeof u === "string"))) {
         return "reply.members must be an array of strings";
@@ -448,6 +452,10 @@ function optBool(m, key) {
 function int(m, key) {
   const v = m[key];
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? void 0 : `${String(m["type"])}.${key} must be a non-negative integer below 2^53`;
+}
+function optDuration(m, key) {
+  const v = m[key];
+  return v === void 0 || typeof v === "number" && Number.isFinite(v) && v >= 0 ? void 0 : `${String(m["type"])}.${key} must be a non-negative number of milliseconds`;
 }
 function obj(m, key) {
   return isJsonObject(m[key]) ? void 0 : `${String(m["type"])}.${key} must be an object`;
