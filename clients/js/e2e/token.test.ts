@@ -31,11 +31,11 @@ const skip = noJwt ?? (missing && process.env["CI"] !== "true" ? missing : false
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString("base64url");
 
-/** An ES256 JWT for `sub`, valid for `lifetimeS` seconds from now. */
+/** An ES256 JWT for `sub`, valid for `lifetimeS` to `lifetimeS + 1` seconds from now (`exp` is whole seconds, rounded up). */
 function mint(privateKey: KeyObject, sub: string, lifetimeS = TOKEN_LIFETIME_S): string {
   const now = Math.floor(Date.now() / 1000);
   const header = base64url(JSON.stringify({ alg: "ES256", typ: "JWT" }));
-  const payload = base64url(JSON.stringify({ sub, iat: now, nbf: now - 1, exp: now + lifetimeS }));
+  const payload = base64url(JSON.stringify({ sub, iat: now, nbf: now - 1, exp: now + 1 + lifetimeS }));
   const signature = sign("sha256", Buffer.from(`${header}.${payload}`), { key: privateKey, dsaEncoding: "ieee-p1363" });
   return `${header}.${payload}.${base64url(signature)}`;
 }
@@ -145,9 +145,9 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip, time
     const lost = (await log(alice)).states.slice(seen).find((s) => s.to === "reconnecting");
     assert.equal(lost?.code, 4002, JSON.stringify(lost));
     assert.equal(lost?.reason, "token_expired");
-    // The last token minted before the stop expires at most TOKEN_LIFETIME_S after it; the sweep runs every heartbeat interval.
+    // The last token minted before the stop expires at most TOKEN_LIFETIME_S + 1 s after it; the sweep runs every heartbeat interval.
     const lastMint = Math.max(...(minted.get("alice") ?? []).filter((t) => t <= stoppedAt));
-    const bound = lastMint + TOKEN_LIFETIME_S * 1000 + HEARTBEAT_INTERVAL_MS + 1000;
+    const bound = lastMint + (TOKEN_LIFETIME_S + 1) * 1000 + HEARTBEAT_INTERVAL_MS + 1000;
     assert.ok(lost.ts <= bound, `4002 ${lost.ts - lastMint} ms after the last token, bound ${bound - lastMint} ms`);
 
     await alice.evaluate(`window.__tokenFails = 0`);
