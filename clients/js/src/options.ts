@@ -63,7 +63,7 @@ export interface LifelineClientOptions {
   retryPolicy?: RetryPolicy;
   /** Added to `heartbeat.intervalMs + heartbeat.timeoutMs` for the receive watchdog. The default is {@link DEFAULT_WATCHDOG_SLACK_MS}. */
   watchdogSlackMs?: number;
-  /** How long an attempt may take from socket creation to `welcome`. The default is {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
+  /** How long an attempt may take from its start (asking the token function, then creating the socket) to `welcome`. The default is {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   connectTimeoutMs?: number;
   /** Most publishes kept while not connected; more are rejected with `LifelineQueueFullError`. The default is {@link DEFAULT_OFFLINE_QUEUE_LIMIT}. */
   offlineQueueLimit?: number;
