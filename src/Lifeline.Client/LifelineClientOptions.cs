@@ -59,10 +59,10 @@ public sealed class LifelineClientOptions
     public double TokenRefreshRatio { get; set; } = DefaultTokenRefreshRatio;
 
     /// <summary>
-    /// The latest a token is refreshed before it expires, when its lifetime is longer than this margin: the refresh
-    /// happens at whichever comes first, <see cref="TokenRefreshRatio"/> of the lifetime or this long before the expiry
-    /// (PROTOCOL.md "refresh"). A lifetime not longer than the margin is refreshed at the ratio alone: a 3 s token at 2.4 s,
-    /// a 60 s token at 30 s, a 1 h token at 48 min. The default is 30 seconds.
+    /// The latest a token is refreshed before it expires: the refresh happens at whichever comes first,
+    /// <see cref="TokenRefreshRatio"/> of the lifetime or this long before the expiry (PROTOCOL.md "refresh"), but never
+    /// earlier than the smaller of the two: a 3 s token at 2.4 s, a 31 s token at 24.8 s, a 60 s token at 30 s, a 1 h
+    /// token at 48 min (the browser client's rule too). The default is 30 seconds.
     /// </summary>
     public TimeSpan TokenRefreshMargin { get; set; } = DefaultTokenRefreshMargin;
 

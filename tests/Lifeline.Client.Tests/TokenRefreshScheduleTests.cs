@@ -10,13 +10,15 @@ public class TokenRefreshScheduleTests
     [Theory]
     [InlineData(3_000, 2_400)]             // short token: 80% alone (the 30 s margin does not fit)
     [InlineData(30_000, 24_000)]           // not longer than the margin: 80%
+    [InlineData(31_000, 24_800)]           // just over the margin: not 1 s after the welcome, but at 80% (the floor)
+    [InlineData(40_000, 30_000)]           // 30 s before would be 10 s: the floor min(80%, 30 s) = 30 s
     [InlineData(60_000, 30_000)]           // 30 s before comes first
     [InlineData(149_000, 119_000)]         // still the margin
     [InlineData(150_000, 120_000)]         // both agree
     [InlineData(3_600_000, 2_880_000)]     // long token: 80% comes first
     [InlineData(0, 0)]                     // already expired: at once
     [InlineData(-5, 0)]
-    public void RefreshDue_IsTheEarlierOf80PercentAnd30sBefore(long lifetimeMs, long expectedMs)
+    public void RefreshDue_IsTheEarlierOf80PercentAnd30sBefore_NeverBeforeTheSmallerOfThem(long lifetimeMs, long expectedMs)
     {
         var due = TokenRefreshSchedule.RefreshDue(TimeSpan.FromMilliseconds(lifetimeMs), LifelineClientOptions.DefaultTokenRefreshRatio, Margin);
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), due);

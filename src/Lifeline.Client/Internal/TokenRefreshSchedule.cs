@@ -2,8 +2,9 @@ namespace Lifeline.Client.Internal;
 
 /// <summary>
 /// When a token is refreshed (PROTOCOL.md "refresh", issue 14): after <c>ratio</c> of its lifetime, and at the latest
-/// <c>margin</c> before it expires when the lifetime is longer than the margin; and how long a failed refresh waits
-/// before the next try, so that every try happens before the expiry.
+/// <c>margin</c> before it expires, but never before <c>min(ratio * lifetime, margin)</c> (a 31 s token is refreshed
+/// at 24.8 s, not after 1 s); the browser client's <c>refreshDelayMs</c> is the same rule. And how long a failed
+/// refresh waits before the next try, so that every try happens before the expiry.
 /// </summary>
 internal static class TokenRefreshSchedule
 {
@@ -16,7 +17,7 @@ internal static class TokenRefreshSchedule
     /// <summary>How long after the lifetime began (welcome or refresh reply received) the refresh is due.</summary>
     /// <param name="lifetime">The token's lifetime (<c>tokenExpiresInMs</c>); negative counts as zero.</param>
     /// <param name="ratio">The share of the lifetime, in (0, 1).</param>
-    /// <param name="margin">The latest before the expiry, applied only when the lifetime is longer than it.</param>
+    /// <param name="margin">The latest before the expiry; also the earliest, when the ratio comes later.</param>
     /// <returns>The delay from the start of the lifetime.</returns>
     public static TimeSpan RefreshDue(TimeSpan lifetime, double ratio, TimeSpan margin)
     {
@@ -26,13 +27,10 @@ internal static class TokenRefreshSchedule
         }
 
         var atRatio = TimeSpan.FromTicks((long)(lifetime.Ticks * ratio));
-        if (lifetime > margin)
-        {
-            var atMargin = lifetime - margin;
-            return atMargin < atRatio ? atMargin : atRatio;
-        }
-
-        return atRatio;
+        var atMargin = lifetime - margin;
+        var latest = atMargin < atRatio ? atMargin : atRatio; // ratio, or margin before the expiry, whichever is first
+        var floor = margin < atRatio ? margin : atRatio; // never earlier than this: a lifetime just over the margin
+        return latest > floor ? latest : floor;
     }
 
     /// <summary>
