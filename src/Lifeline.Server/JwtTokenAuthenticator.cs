@@ -124,7 +124,7 @@ public sealed class JwtTokenAuthenticator : ILifelineAuthenticator
 
             if (now >= exp + skew)
             {
-                return AuthenticationResult.Fail(Expired);
+                return AuthenticationResult.Expired(Expired);
             }
 
             if (nbf is not null && now + skew < nbf)
@@ -150,7 +150,7 @@ public sealed class JwtTokenAuthenticator : ILifelineAuthenticator
                 return AuthenticationResult.Fail(Invalid);
             }
 
-            return AuthenticationResult.Success(user);
+            return AuthenticationResult.Success(user) with { ExpiresAt = DateTimeOffset.FromUnixTimeSeconds(exp!.Value) };
         }
         catch (JsonException)
         {
