@@ -43,6 +43,9 @@ public class DocsTests
             ["--resume-window"] = $"`{DurationParser.Format(LifelineOptions.DefaultResumeWindow)}`",
             ["--presence-grace"] = $"`{DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}`",
             ["--redis"] = "none",
+            ["--jwt-key-file"] = "none",
+            ["--jwt-issuer"] = "none",
+            ["--jwt-audience"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 
