@@ -86,7 +86,7 @@ public class DocsTests
         {
             "hello_expected", "bad_hello", "unsupported_version", "hello_timeout", CloseCode.HeartbeatTimeout.Reason,
             "slow_consumer", ProtocolConstants.RetryAfterPrefix + "N", CloseCode.UnsupportedData.Reason, CloseCode.InvalidPayload.Reason,
-            CloseCode.MessageTooBig.Reason, CloseCode.Unauthorized.Reason,
+            CloseCode.MessageTooBig.Reason, CloseCode.Unauthorized.Reason, CloseCode.TokenExpired.Reason,
         })
         {
             Assert.Contains($"`{reason}`", notes, StringComparison.Ordinal);
