@@ -50,6 +50,9 @@ public sealed class ServeJwtTests : IDisposable
         });
     }
 
+    private static double? Value(IReadOnlyList<Lifeline.Cli.Doctor.PrometheusSample> samples, string name, string label, string value) =>
+        samples.Where(s => s.Name == name && s.Labels.TryGetValue(label, out var v) && v == value).Select(s => (double?)s.Value).Sum();
+
     private async Task<(LifelineProcess Process, Uri Ws)> StartAsync()
     {
         var keyFile = Path.Combine(_dir, "issuer.pub.pem");
@@ -144,6 +147,17 @@ public sealed class ServeJwtTests : IDisposable
         Assert.Equal("token_expired", reason);
         Assert.Contains(process.Stdout, l => l.Contains("token expired user=carol", StringComparison.Ordinal));
         Assert.Contains(process.Stdout, l => l.Contains("token refresh user=alice result=ok", StringComparison.Ordinal));
+
+        // a refused refresh, then /metrics: the refresh counter by result and the 4002 in the close-code distribution
+        await client.SendJsonAsync(new { type = "refresh", id = 1000, token = Token("mallory", life) });
+        var refused = await client.ReceiveAnyAsync(m => m.GetProperty("type").GetString() == "reply" && m.GetProperty("id").GetInt64() == 1000);
+        Assert.Equal("forbidden", refused.GetProperty("error").GetProperty("code").GetString());
+        var metrics = new Uri($"http://127.0.0.1:{ws.Port}/metrics");
+        var scrape = await MetricsScraper.WaitForAsync(metrics, s => Value(s, "ws_close_codes_distribution_total", "code", "4002") == 1, process);
+        Assert.Equal(refreshes, Value(scrape.Samples, "ws_token_refreshes_total", "result", "ok"));
+        Assert.Equal(1, Value(scrape.Samples, "ws_token_refreshes_total", "result", "forbidden"));
+        Assert.Contains("# TYPE ws_token_refreshes_total counter\n", scrape.Text, StringComparison.Ordinal);
+        await MetricsEndpointTests.AssertPromtoolReportsNothingAsync(ExternalTool.Require("promtool", "prometheus"), scrape.Text);
     }
 
     [Fact]
