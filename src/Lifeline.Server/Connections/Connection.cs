@@ -224,7 +224,10 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
         return false;
     }
 
-    /// <summary>Called by the scheduler's sweep. Never blocks: sends are queued, teardown is started, not awaited.</summary>
+    /// <summary>
+    /// Called by the scheduler's sweep: the hello deadline, the token's expiry (4002, checked even while pings are
+    /// paused), then pings and the pong deadline. Never blocks: sends are queued, teardown is started, not awaited.
+    /// </summary>
     public void OnHeartbeatTick(long now, bool pingsPaused)
     {
         switch (State)
