@@ -83,8 +83,9 @@ public sealed class PresenceEventArgs : EventArgs
 }
 
 /// <summary>
-/// Something went wrong that did not end the connection: a malformed message was dropped, a binary frame was ignored,
-/// or the server sent an <c>error</c> that answers no pending request.
+/// Something went wrong that did not end the client: a malformed message was dropped, a binary frame was ignored,
+/// the server sent an <c>error</c> that answers no pending request, the token provider failed before a connection
+/// attempt (the attempt counts as failed and is retried), or a token refresh failed (it is retried until the token expires).
 /// </summary>
 public sealed class LifelineErrorEventArgs : EventArgs
 {
@@ -93,6 +94,20 @@ public sealed class LifelineErrorEventArgs : EventArgs
 
     /// <summary>The <see cref="Code"/> of a binary frame, which the protocol does not use; it was dropped.</summary>
     public const string BinaryFrame = "binary_frame";
+
+    /// <summary>
+    /// The <see cref="Code"/> when <see cref="LifelineClientOptions.TokenProvider"/> threw, returned null or did not return
+    /// in time before a connection attempt. The attempt counts as failed: the retry policy decides when to try again.
+    /// <see cref="Exception"/> holds the cause.
+    /// </summary>
+    public const string TokenProviderFailed = "token_provider_failed";
+
+    /// <summary>
+    /// The <see cref="Code"/> when refreshing the token on a live connection failed: the provider failed (see
+    /// <see cref="Exception"/>) or the server refused the new token. The refresh is retried with backoff until the token
+    /// expires; after that the server closes with 4002 and the client reconnects at once with a fresh token.
+    /// </summary>
+    public const string TokenRefreshFailed = "token_refresh_failed";
 
     /// <summary>Creates the event data.</summary>
     /// <param name="code">An error code: <see cref="MalformedMessage"/>, <see cref="BinaryFrame"/>, or the server's <c>error.code</c>.</param>
@@ -113,6 +128,9 @@ public sealed class LifelineErrorEventArgs : EventArgs
 
     /// <summary>The request id the server's error refers to, if any.</summary>
     public long? RequestId { get; }
+
+    /// <summary>The exception behind the error (for example the one the token provider threw), if any.</summary>
+    public Exception? Exception { get; init; }
 }
 
 /// <summary>A well-formed message arrived from the server (raised before the client handles it).</summary>

@@ -81,5 +81,27 @@ public sealed partial class LifelineClient
 
         [LoggerMessage(1325, LogLevel.Critical, "Impossible state move {OldState} -> {NewState} refused", EventName = "ImpossibleStateChange")]
         public static partial void ImpossibleStateChange(ILogger logger, ClientState oldState, ClientState newState);
+
+        // Tokens (issue 14). None of these carries a token: only lifetimes, counts and the failure.
+        [LoggerMessage(1326, LogLevel.Warning, "The token provider failed before connection attempt {Retry}; the attempt counts as failed", EventName = "TokenProviderFailed")]
+        public static partial void TokenProviderFailed(ILogger logger, int retry, Exception exception);
+
+        [LoggerMessage(1327, LogLevel.Debug, "Token refresh on connection {ConnectionNumber} due in {DueMs} ms (lifetime {LifetimeMs} ms)", EventName = "TokenRefreshScheduled")]
+        public static partial void TokenRefreshScheduled(ILogger logger, long connectionNumber, long dueMs, long lifetimeMs);
+
+        [LoggerMessage(1328, LogLevel.Information, "Token refreshed on connection {ConnectionNumber}: it expires in {ExpiresInMs} ms (after {Failures} failed tries)", EventName = "TokenRefreshed")]
+        public static partial void TokenRefreshed(ILogger logger, long connectionNumber, long? expiresInMs, int failures);
+
+        [LoggerMessage(1329, LogLevel.Warning, "Token refresh {Failures} on connection {ConnectionNumber} failed (code {Code}); next try in {DelayMs} ms, {RemainingMs} ms before expiry", EventName = "TokenRefreshFailed")]
+        public static partial void TokenRefreshFailed(ILogger logger, long connectionNumber, int failures, long delayMs, long remainingMs, string? code, Exception exception);
+
+        [LoggerMessage(1330, LogLevel.Warning, "Token refresh on connection {ConnectionNumber} gave up after {Failures} failed tries (code {Code}), {RemainingMs} ms before expiry; the server will close with 4002", EventName = "TokenRefreshGaveUp")]
+        public static partial void TokenRefreshGaveUp(ILogger logger, long connectionNumber, int failures, long remainingMs, string? code, Exception exception);
+
+        [LoggerMessage(1331, LogLevel.Information, "The token of connection {ConnectionNumber} expires in {ExpiresInMs} ms and cannot be refreshed (no TokenProvider); the server will close with 4002 then", EventName = "TokenNotRefreshable")]
+        public static partial void TokenNotRefreshable(ILogger logger, long connectionNumber, long expiresInMs);
+
+        [LoggerMessage(1332, LogLevel.Error, "The token refresh loop of connection {ConnectionNumber} failed", EventName = "TokenRefreshLoopFailed")]
+        public static partial void TokenRefreshLoopFailed(ILogger logger, long connectionNumber, Exception exception);
     }
 }

@@ -195,7 +195,7 @@ public sealed partial class LifelineClient
 
     private void OnWelcome(ClientConnection conn, WelcomeMessage welcome)
     {
-        if (!conn.TrySetWelcome(welcome))
+        if (!conn.TrySetWelcome(welcome, _time.GetTimestamp()))
         {
             Log.DuplicateWelcome(_logger, conn.Id);
             return;

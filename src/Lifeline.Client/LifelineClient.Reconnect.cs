@@ -13,6 +13,10 @@ public sealed partial class LifelineClient
         var retries = 0;
         var lostAt = _time.GetTimestamp();
         var finished = false;
+
+        // PROTOCOL.md close codes: after 4002 one attempt at once, with a fresh token; then the usual backoff. Once per
+        // loss: a token that is already expired at hello again does not buy a second immediate attempt.
+        var immediateAttemptUsed = false;
         try
         {
             while (!run.IsStopRequested)
@@ -27,6 +31,7 @@ public sealed partial class LifelineClient
                 {
                     retries = 0;
                     lostAt = _time.GetTimestamp();
+                    immediateAttemptUsed = false;
                 }
 
                 Log.ConnectionEnded(_logger, info.Reason, info.CloseCode, info.ShouldReconnect, info.Exception);
@@ -42,7 +47,16 @@ public sealed partial class LifelineClient
                 TimeSpan? delay;
                 try
                 {
-                    delay = _options.ReconnectPolicy.NextRetryDelay(context);
+                    if (info.CloseCode == CloseCode.TokenExpired.Code && !immediateAttemptUsed)
+                    {
+                        // The token expired, not the network: nothing to wait for. The attempt still counts as one.
+                        immediateAttemptUsed = true;
+                        delay = TimeSpan.Zero;
+                    }
+                    else
+                    {
+                        delay = _options.ReconnectPolicy.NextRetryDelay(context);
+                    }
                 }
                 catch (Exception ex)
                 {
@@ -121,6 +135,24 @@ public sealed partial class LifelineClient
     /// <summary>One connection: connect, hello/welcome, re-subscribe, flush, then wait until it ends; always torn down.</summary>
     private async Task<DisconnectInfo> RunConnectionAsync(RunContext run, int attempt)
     {
+        // The provider is asked before every attempt (issue 14): after an outage longer than a token's life the next
+        // hello carries a fresh one. Its failure is a failed attempt, never a crash or a silent stop.
+        string? token;
+        try
+        {
+            token = await _tokens.GetAsync(_options.ConnectTimeout, _time, run.StopToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (run.IsStopRequested)
+        {
+            return DisconnectInfo.ClientClosed;
+        }
+        catch (Exception ex)
+        {
+            Log.TokenProviderFailed(_logger, attempt, ex);
+            ReportError(new LifelineErrorEventArgs(LifelineErrorEventArgs.TokenProviderFailed, $"the token provider failed before connection attempt {attempt}: {ex.Message}") { Exception = ex });
+            return DisconnectInfo.TokenProviderFailed(ex);
+        }
+
         var socket = new ClientWebSocket();
         _options.ConfigureWebSocket?.Invoke(socket.Options);
         var conn = new ClientConnection(Interlocked.Increment(ref _connectionIds), socket);
@@ -154,7 +186,7 @@ public sealed partial class LifelineClient
             conn.ReceiveLoop = Task.Run(() => ReceiveLoopAsync(conn), CancellationToken.None);
             try
             {
-                await SendAsync(conn, new HelloMessage(ProtocolConstants.Version, _options.Token, _session, _options.ClientName)).ConfigureAwait(false);
+                await SendAsync(conn, new HelloMessage(ProtocolConstants.Version, token, _session, _options.ClientName)).ConfigureAwait(false);
             }
             catch (LifelineDisconnectedException)
             {
@@ -189,6 +221,11 @@ public sealed partial class LifelineClient
             {
                 ChangeState(ClientState.Open, welcome.Resumed ? "resumed" : "connected", null);
                 run.FirstOpen.TrySetResult();
+            }
+
+            if (welcome.TokenExpiresInMs is { } expiresInMs)
+            {
+                StartTokenRefresh(conn, expiresInMs);
             }
 
             await Task.WhenAny(conn.Ended, run.StopRequested).ConfigureAwait(false);

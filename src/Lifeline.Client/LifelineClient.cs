@@ -28,6 +28,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
     private readonly LifelineClientOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly TokenSource _tokens;
     private readonly ConcurrentDictionary<string, LifelineChannel> _channels = new(StringComparer.Ordinal);
     private readonly string _keyPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
     private long _keyCounter;
@@ -63,6 +64,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
         _options = (options ?? new LifelineClientOptions()).Validate();
         _time = _options.TimeProvider;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _tokens = new TokenSource(_options);
     }
 
     /// <summary>Raised after every move of the state machine, outside the client's lock, in order.</summary>
@@ -177,7 +179,8 @@ public sealed partial class LifelineClient : IAsyncDisposable
 
     /// <summary>
     /// Connects and completes once the first connection is open (<c>welcome</c> received). Retryable failures
-    /// (connection refused, 1001, 1011, 1013, 4000, 1006, handshake timeout) are retried per
+    /// (connection refused, 1001, 1011, 1013, 4000, 4002, 1006, handshake timeout, a failed
+    /// <see cref="LifelineClientOptions.TokenProvider"/>) are retried per
     /// <see cref="LifelineClientOptions.ReconnectPolicy"/> while this call waits; from then on the client keeps itself
     /// connected until <see cref="CloseAsync"/> or <see cref="DisposeAsync"/>.
     /// </summary>

@@ -23,15 +23,57 @@ public sealed class LifelineClientOptions
     /// <summary>The default <see cref="CloseTimeout"/>: 1 second.</summary>
     public static readonly TimeSpan DefaultCloseTimeout = TimeSpan.FromSeconds(1);
 
-    /// <summary>The authentication token sent as <c>hello.token</c>, or null to connect anonymously. The default is null.</summary>
+    /// <summary>The default <see cref="TokenRefreshRatio"/>: 0.8 (refresh when 80% of a token's lifetime has passed).</summary>
+    public const double DefaultTokenRefreshRatio = 0.8;
+
+    /// <summary>The default <see cref="TokenRefreshMargin"/>: 30 seconds.</summary>
+    public static readonly TimeSpan DefaultTokenRefreshMargin = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A fixed authentication token sent as <c>hello.token</c>, or null to connect anonymously: the shorthand for a
+    /// <see cref="TokenProvider"/> that always returns the same token. A fixed token is never refreshed: when the server
+    /// says it expires (<c>welcome.tokenExpiresInMs</c>), the server closes the connection with 4002 at that moment and
+    /// the client reconnects with the same token. Setting both <see cref="Token"/> and <see cref="TokenProvider"/> is
+    /// rejected with <see cref="ArgumentException"/> when the client is constructed. The default is null.
+    /// </summary>
     public string? Token { get; set; }
+
+    /// <summary>
+    /// Supplies the authentication token, for short-lived tokens: called before every connection attempt (its result is
+    /// sent as <c>hello.token</c>) and for every refresh on a live connection (sent as <c>refresh.token</c>, ahead of
+    /// the expiry the server announced; see <see cref="TokenRefreshRatio"/>). Each call is bounded by
+    /// <see cref="ConnectTimeout"/> and receives a token cancelled when the attempt or connection is abandoned.
+    /// A provider that throws, returns null, or takes too long fails that connection attempt (it counts as a failed
+    /// attempt: the <see cref="ReconnectPolicy"/> decides when to try again, and the <see cref="LifelineClient.Error"/>
+    /// event carries the exception with code <see cref="LifelineErrorEventArgs.TokenProviderFailed"/>), or that refresh
+    /// (retried until the token expires). Tokens are never logged. Mutually exclusive with <see cref="Token"/>.
+    /// The default is null (the fixed <see cref="Token"/>, if any, is used).
+    /// </summary>
+    public Func<CancellationToken, ValueTask<string?>>? TokenProvider { get; set; }
+
+    /// <summary>
+    /// The share of a token's lifetime (from <c>welcome.tokenExpiresInMs</c> or a refresh reply's) after which the client
+    /// refreshes it with a token from <see cref="TokenProvider"/>; see also <see cref="TokenRefreshMargin"/>. Must be
+    /// greater than 0 and less than 1. The default is 0.8.
+    /// </summary>
+    public double TokenRefreshRatio { get; set; } = DefaultTokenRefreshRatio;
+
+    /// <summary>
+    /// The latest a token is refreshed before it expires: the refresh happens at whichever comes first,
+    /// <see cref="TokenRefreshRatio"/> of the lifetime or this long before the expiry (PROTOCOL.md "refresh"), but never
+    /// earlier than the smaller of the two: a 3 s token at 2.4 s, a 31 s token at 24.8 s, a 60 s token at 30 s, a 1 h
+    /// token at 48 min (the browser client's rule too). The default is 30 seconds.
+    /// </summary>
+    public TimeSpan TokenRefreshMargin { get; set; } = DefaultTokenRefreshMargin;
 
     /// <summary>The client name and version sent as <c>hello.client</c>. The default is lifeline-dotnet/1.0.</summary>
     public string ClientName { get; set; } = DefaultClientName;
 
     /// <summary>
     /// Decides whether and when to reconnect. When the server closes with 1001 and a <c>retry_after_ms=N</c> reason,
-    /// the client waits N ms plus this policy's (jittered) delay. The default is an <see cref="ExponentialBackoffRetryPolicy"/>
+    /// the client waits N ms plus this policy's (jittered) delay. After 4002 (token expired) the first attempt is made at
+    /// once, without asking the policy; it counts as an attempt. The policy also spaces the tries of a failed token
+    /// refresh (reason <c>token_refresh_failed</c>), each capped to fit before the token's expiry. The default is an <see cref="ExponentialBackoffRetryPolicy"/>
     /// (base 1 s, cap 30 s, full jitter, unlimited attempts).
     /// </summary>
     public IRetryPolicy ReconnectPolicy { get; set; } = new ExponentialBackoffRetryPolicy();
@@ -86,6 +128,17 @@ public sealed class LifelineClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CloseTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OfflineQueueLimit, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(TokenRefreshMargin, TimeSpan.Zero);
+        if (!(TokenRefreshRatio > 0 && TokenRefreshRatio < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TokenRefreshRatio), TokenRefreshRatio, "TokenRefreshRatio must be greater than 0 and less than 1");
+        }
+
+        if (Token is not null && TokenProvider is not null)
+        {
+            throw new ArgumentException("set either Token (a fixed token) or TokenProvider, not both", nameof(TokenProvider));
+        }
+
         return (LifelineClientOptions)MemberwiseClone();
     }
 }

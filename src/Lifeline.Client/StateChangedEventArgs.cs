@@ -28,20 +28,22 @@ public sealed class StateChangedEventArgs : EventArgs
 
     /// <summary>
     /// Why the state changed: <c>connected</c>, <c>resumed</c>, <c>watchdog</c>, <c>client_closed</c>,
-    /// <c>retry_gave_up</c>, <c>retry_policy_failed</c>, the server's close reason, or a description of a transport failure.
+    /// <c>retry_gave_up</c>, <c>retry_policy_failed</c>, <c>token_provider_failed</c> (with the provider's
+    /// <see cref="Exception"/>), the server's close reason (such as <c>token_expired</c>), or a description of a transport failure.
     /// </summary>
     public string Reason { get; }
 
     /// <summary>
     /// The WebSocket close code: the one the server sent, 1006 for a connection lost without a close frame
-    /// (including a watchdog abort), 1000 for a close asked by the application; null when none applies.
+    /// (including a watchdog abort), 1000 for a close asked by the application; null when none applies (for example
+    /// when the token provider failed before an attempt opened a socket).
     /// </summary>
     public int? CloseCode { get; }
 
     /// <summary>When the move happened, in Unix milliseconds read from the client's <see cref="TimeProvider"/>.</summary>
     public long TimestampMs { get; }
 
-    /// <summary>The exception behind the move (a transport error), if any.</summary>
+    /// <summary>The exception behind the move (a transport error, or what the token provider threw), if any.</summary>
     public Exception? Exception { get; }
 
     /// <inheritdoc />

@@ -82,6 +82,7 @@ public static class ClientMessageParser
             "unsubscribe" => reader.RequiredString("channel") is { } ch ? new UnsubscribeMessage(ch) : null,
             "publish" => reader.Publish(),
             "presence" => reader.RequiredString("channel") is { } ch ? new PresenceRequestMessage(ch) : null,
+            "refresh" => reader.RequiredString("token") is { } token ? new RefreshMessage(token) : null,
             _ => null,
         };
 

@@ -87,3 +87,12 @@ public sealed record PresenceRequestMessage(string Channel) : ClientMessage
     [JsonPropertyOrder(-10)]
     public override string Type => "presence";
 }
+
+/// <summary><c>refresh</c>: a new token for the same user on a live connection (PROTOCOL.md "refresh").</summary>
+/// <param name="Token">The new token.</param>
+public sealed record RefreshMessage(string Token) : ClientMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "refresh";
+}

@@ -46,11 +46,17 @@ public readonly record struct CloseCode(int Code, string Reason, bool ShouldReco
     /// <summary>4001: the authenticator refused the client. Clients do not retry.</summary>
     public static readonly CloseCode Unauthorized = new(4001, "unauthorized", false);
 
+    /// <summary>
+    /// 4002: the token expired (at <c>hello</c>, or on a live connection with no successful <c>refresh</c>). Clients
+    /// reconnect at once with a fresh token from the application's token provider (one immediate attempt, then the usual backoff).
+    /// </summary>
+    public static readonly CloseCode TokenExpired = new(4002, "token_expired", true);
+
     /// <summary>Every code of the table, in the order PROTOCOL.md lists them.</summary>
     public static IReadOnlyList<CloseCode> All { get; } =
     [
         Normal, GoingAway, ProtocolError, UnsupportedData, InvalidPayload, PolicyViolation,
-        MessageTooBig, InternalError, TryAgainLater, HeartbeatTimeout, Unauthorized, Abnormal,
+        MessageTooBig, InternalError, TryAgainLater, HeartbeatTimeout, Unauthorized, TokenExpired, Abnormal,
     ];
 
     /// <summary>

@@ -15,6 +15,7 @@ namespace Lifeline.Protocol;
 [JsonSerializable(typeof(UnsubscribeMessage))]
 [JsonSerializable(typeof(PublishMessage))]
 [JsonSerializable(typeof(PresenceRequestMessage))]
+[JsonSerializable(typeof(RefreshMessage))]
 [JsonSerializable(typeof(WelcomeMessage))]
 [JsonSerializable(typeof(ServerPing))]
 [JsonSerializable(typeof(ServerPong))]

@@ -42,6 +42,12 @@ public sealed record WelcomeMessage(
     /// <summary>The protocol version, always 1.</summary>
     [JsonPropertyOrder(-9)]
     public int V { get; init; } = ProtocolConstants.Version;
+
+    /// <summary>
+    /// When the authenticator knows the token's expiry: how long it stays valid, in milliseconds from this welcome
+    /// (relative, so the clocks need not agree). The client refreshes it ahead of time (<c>refresh</c>). Null: no expiry.
+    /// </summary>
+    public long? TokenExpiresInMs { get; init; }
 }
 
 /// <summary>Server-sent <c>ping</c>.</summary>
@@ -131,6 +137,9 @@ public sealed record ReplyMessage(long? Id, bool Ok) : ServerMessage
 
     /// <summary>For presence requests: the channel's members.</summary>
     public IReadOnlyList<string>? Members { get; init; }
+
+    /// <summary>For a successful <c>refresh</c>: how long the new token stays valid, in milliseconds from this reply.</summary>
+    public long? TokenExpiresInMs { get; init; }
 
     /// <summary>For refused requests: what went wrong.</summary>
     public ErrorInfo? Error { get; init; }

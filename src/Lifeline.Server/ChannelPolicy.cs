@@ -22,7 +22,14 @@ public enum ChannelOperation
 /// <param name="UserId">The user, or null for anonymous connections.</param>
 /// <param name="ConnectionId">The connection, or null for server-side publishes.</param>
 /// <param name="Patch">For publishes: the merge patch (a JSON object); default otherwise.</param>
-public sealed record ChannelRequest(ChannelOperation Operation, string Channel, string? UserId, string? ConnectionId, JsonElement Patch);
+public sealed record ChannelRequest(ChannelOperation Operation, string Channel, string? UserId, string? ConnectionId, JsonElement Patch)
+{
+    /// <summary>
+    /// The claims the authenticator gave the connection (<see cref="AuthenticationResult.Claims"/>, replaced by each
+    /// successful refresh); null for server-side publishes and when the authenticator gave none.
+    /// </summary>
+    public IReadOnlyDictionary<string, JsonElement>? Claims { get; init; }
+}
 
 /// <summary>An <see cref="IChannelPolicy"/> verdict.</summary>
 /// <param name="Allowed">True to let the request through.</param>

@@ -44,10 +44,19 @@ public sealed class LifelineMetrics : IDisposable
         ["ws_send_queue_depth"] = "gauge",
         ["ws_tcp_close_wait_sockets"] = "gauge", // declared on this meter by Lifeline.Server.Prometheus (reads /proc/net/tcp)
         ["ws_connection_duration_seconds"] = "histogram",
+        ["ws_token_refreshes_total"] = "counter",
     };
+
+    /// <summary>The <c>result</c> label of <c>ws_token_refreshes_total</c> for an accepted refresh.</summary>
+    public const string RefreshOk = "ok";
+
+    /// <summary>The <c>result</c> label of <c>ws_token_refreshes_total</c> for a refused refresh (answered <c>forbidden</c>).</summary>
+    public const string RefreshForbidden = "forbidden";
 
     private static readonly KeyValuePair<string, object?> DeliveryTag = new("phase", PhaseDelivery);
     private static readonly KeyValuePair<string, object?> ResyncTag = new("phase", PhaseResync);
+    private static readonly KeyValuePair<string, object?> RefreshOkTag = new("result", RefreshOk);
+    private static readonly KeyValuePair<string, object?> RefreshForbiddenTag = new("result", RefreshForbidden);
 
     private readonly Meter _meter;
     private readonly Counter<long> _closeCodes;
@@ -58,6 +67,8 @@ public sealed class LifelineMetrics : IDisposable
     private long _heartbeatTimeouts;
     private long _slowConsumers;
     private long _sessionsResumed;
+    private long _refreshesOk;
+    private long _refreshesForbidden;
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
@@ -71,6 +82,7 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableCounter("ws_heartbeat_timeouts", () => Interlocked.Read(ref _heartbeatTimeouts), "{connection}", "Connections closed with 4000: no pong within the heartbeat timeout");
         _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
+        _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
         _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
@@ -112,6 +124,15 @@ public sealed class LifelineMetrics : IDisposable
             Interlocked.Increment(ref _slowConsumers);
         }
     }
+
+    /// <summary>One <c>refresh</c> answered: accepted, or refused with <c>forbidden</c>.</summary>
+    internal void TokenRefreshed(bool ok) => Interlocked.Increment(ref ok ? ref _refreshesOk : ref _refreshesForbidden);
+
+    private Measurement<long>[] ObserveRefreshes() =>
+    [
+        new(Interlocked.Read(ref _refreshesOk), RefreshOkTag),
+        new(Interlocked.Read(ref _refreshesForbidden), RefreshForbiddenTag),
+    ];
 
     internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);
 

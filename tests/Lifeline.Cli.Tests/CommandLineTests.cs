@@ -9,7 +9,7 @@ public class CommandLineTests
     public static readonly string[] ServeOptionNames =
     [
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
-        "--max-message-size", "--auth", "--log-format", "--test-endpoints",
+        "--max-message-size", "--auth", "--jwt-key-file", "--jwt-issuer", "--jwt-audience", "--log-format", "--test-endpoints",
         "--history-size", "--history-age", "--resume-window", "--presence-grace", "--redis",
     ];
 
@@ -63,7 +63,7 @@ public class CommandLineTests
     [InlineData("--handshake-timeout", "0s", "--handshake-timeout: must be longer than zero")]
     [InlineData("--heartbeat-interval", "-1s", "negative")]
     [InlineData("--max-message-size", "64KB", "--max-message-size: '64KB': write binary units, KiB or MiB")]
-    [InlineData("--auth", "jwt", "--auth: 'jwt' must be anonymous or dev")]
+    [InlineData("--auth", "oauth", "--auth: 'oauth' must be anonymous or dev or jwt")]
     [InlineData("--log-format", "xml", "--log-format: 'xml' must be text or json")]
     [InlineData("--port", "http", "http")]
     public async Task BadFlagValues_ExitNonZero_WithAClearMessage(string option, string value, string expected)

@@ -43,6 +43,9 @@ public class DocsTests
             ["--resume-window"] = $"`{DurationParser.Format(LifelineOptions.DefaultResumeWindow)}`",
             ["--presence-grace"] = $"`{DurationParser.Format(LifelineOptions.DefaultPresenceGracePeriod)}`",
             ["--redis"] = "none",
+            ["--jwt-key-file"] = "none",
+            ["--jwt-issuer"] = "none",
+            ["--jwt-audience"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 
@@ -83,7 +86,7 @@ public class DocsTests
         {
             "hello_expected", "bad_hello", "unsupported_version", "hello_timeout", CloseCode.HeartbeatTimeout.Reason,
             "slow_consumer", ProtocolConstants.RetryAfterPrefix + "N", CloseCode.UnsupportedData.Reason, CloseCode.InvalidPayload.Reason,
-            CloseCode.MessageTooBig.Reason, CloseCode.Unauthorized.Reason,
+            CloseCode.MessageTooBig.Reason, CloseCode.Unauthorized.Reason, CloseCode.TokenExpired.Reason,
         })
         {
             Assert.Contains($"`{reason}`", notes, StringComparison.Ordinal);

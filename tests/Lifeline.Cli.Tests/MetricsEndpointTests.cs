@@ -27,6 +27,9 @@ public class MetricsEndpointTests
         var idle = await MetricsScraper.WaitForAsync(metricsUrl, s => PrometheusText.Sum(s, "ws_connections_active") == 0, process);
         Assert.Equal(0, PrometheusText.Sum(idle.Samples, "ws_tcp_close_wait_sockets"));
         Assert.Equal(0, PrometheusText.Sum(idle.Samples, "ws_heartbeat_timeouts_total"));
+        Assert.Equal(0, Value(idle.Samples, "ws_token_refreshes_total", ("result", "ok")));
+        Assert.Equal(0, Value(idle.Samples, "ws_token_refreshes_total", ("result", "forbidden")));
+        Assert.Equal(2, idle.Samples.Count(s => s.Name == "ws_token_refreshes_total"));
         await AssertPromtoolReportsNothingAsync(promtool, idle.Text);
 
         // alice subscribes, bob publishes: one delivery. alice leaves (1000) and comes back with her session and

@@ -109,7 +109,7 @@ public class ServeSettingsTests
                 ("Lifeline:Port", "eighty"),
                 ("Lifeline:HeartbeatInterval", "5"),
                 ("Lifeline:MaxMessageSize", "64KB"),
-                ("Lifeline:Auth", "jwt"),
+                ("Lifeline:Auth", "oauth"),
                 ("Lifeline:LogFormat", "xml"),
                 ("Lifeline:TestEndpoints", "maybe"),
                 ("Lifeline:Path", "ws")),
@@ -117,7 +117,7 @@ public class ServeSettingsTests
         Assert.Contains("Lifeline:Port='eighty' is not a whole number", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:HeartbeatInterval: '5' has no unit", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:MaxMessageSize: '64KB'", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Lifeline:Auth='jwt' must be anonymous or dev", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Lifeline:Auth='oauth' must be anonymous or dev or jwt", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:LogFormat='xml' must be text or json", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Lifeline:TestEndpoints='maybe'", ex.Message, StringComparison.Ordinal);
         Assert.Contains("path must start with '/'", ex.Message, StringComparison.Ordinal);

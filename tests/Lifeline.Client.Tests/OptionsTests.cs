@@ -21,6 +21,11 @@ public partial class OptionsTests
         Assert.Equal(TimeSpan.FromSeconds(10), o.ConnectTimeout);
         Assert.Same(TimeProvider.System, o.TimeProvider);
         Assert.False(o.ReconnectOnNormalClose);
+        Assert.Null(o.TokenProvider);
+        Assert.Equal(LifelineClientOptions.DefaultTokenRefreshRatio, o.TokenRefreshRatio);
+        Assert.Equal(0.8, o.TokenRefreshRatio);
+        Assert.Equal(LifelineClientOptions.DefaultTokenRefreshMargin, o.TokenRefreshMargin);
+        Assert.Equal(TimeSpan.FromSeconds(30), o.TokenRefreshMargin);
     }
 
     /// <summary>Every option's summary ends "The default is N." and N agrees with the value a new instance has.</summary>
@@ -56,7 +61,7 @@ public partial class OptionsTests
             }
         }
 
-        Assert.True(checkedCount >= 14, $"only {checkedCount} properties checked");
+        Assert.True(checkedCount >= 17, $"only {checkedCount} properties checked");
     }
 
     private static bool Agrees(string documented, object? actual) => actual switch
@@ -65,6 +70,7 @@ public partial class OptionsTests
         TimeSpan t => documented == Describe(t),
         bool b => documented == (b ? "true" : "false"),
         int i => documented == i.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        double d => documented == d.ToString(System.Globalization.CultureInfo.InvariantCulture),
         string s => documented == s,
         TimeProvider tp => ReferenceEquals(tp, TimeProvider.System) && documented.Contains("TimeProvider.System", StringComparison.Ordinal),
         Random r => ReferenceEquals(r, Random.Shared) && documented.Contains("Random.Shared", StringComparison.Ordinal),
@@ -89,6 +95,20 @@ public partial class OptionsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new LifelineClient(url, new LifelineClientOptions { WatchdogSlack = TimeSpan.FromSeconds(-1) }));
         Assert.Throws<ArgumentNullException>(() => new LifelineClient(url, new LifelineClientOptions { ReconnectPolicy = null! }));
         Assert.Throws<ArgumentException>(() => new LifelineClient(new Uri("http://127.0.0.1/ws")));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LifelineClient(url, new LifelineClientOptions { TokenRefreshRatio = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LifelineClient(url, new LifelineClientOptions { TokenRefreshRatio = 1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LifelineClient(url, new LifelineClientOptions { TokenRefreshRatio = double.NaN }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LifelineClient(url, new LifelineClientOptions { TokenRefreshMargin = TimeSpan.FromSeconds(-1) }));
+    }
+
+    [Fact]
+    public void Token_AndTokenProvider_TogetherAreRejected_WithAMessageNamingBoth()
+    {
+        var url = new Uri("ws://127.0.0.1:1/ws");
+        var ex = Assert.Throws<ArgumentException>(() => new LifelineClient(url, new LifelineClientOptions { Token = "t", TokenProvider = _ => ValueTask.FromResult<string?>("p") }));
+        Assert.Contains("Token", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("TokenProvider", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"t\"", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

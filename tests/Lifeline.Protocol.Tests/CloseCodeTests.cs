@@ -19,6 +19,7 @@ public sealed class CloseCodeTests
         (1013, true),  // try again later
         (4000, true),  // heartbeat timeout
         (4001, false), // unauthorized
+        (4002, true),  // token expired: at once, with a fresh token
         (1006, true),  // abnormal closure, observed locally
     ];
 
@@ -66,7 +67,7 @@ public sealed class CloseCodeTests
     [Theory]
     [InlineData(1012, true)]
     [InlineData(1014, true)]
-    [InlineData(4002, true)]
+    [InlineData(4003, true)]
     [InlineData(4099, true)]
     [InlineData(1004, false)]
     [InlineData(1010, false)]

@@ -75,6 +75,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         ["hello_version_1e400"] = new(Expect.Close(1002, "bad_hello"), [T("{\"type\":\"hello\",\"v\":1e400}")], BeforeHello: true),
         ["hello_token_number"] = new(Expect.Close(1002, "bad_hello"), [T("{\"type\":\"hello\",\"v\":1,\"token\":5}")], BeforeHello: true),
         ["garbage_before_hello"] = new(Expect.Close(1007), [T("hello?")], BeforeHello: true),
+        ["refresh_before_hello"] = new(Expect.Close(1002, "hello_expected"), [T("{\"type\":\"refresh\",\"id\":1,\"token\":\"alice\"}")], BeforeHello: true),
         ["second_hello"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"hello\",\"v\":1}")]),
 
         // wrong types, huge numbers
@@ -94,6 +95,10 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         ["since_offset_huge_integer"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"room:1\",\"since\":{\"epoch\":\"e\",\"offset\":123456789012345678901234567890}}")]),
         ["since_epoch_number"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"room:1\",\"since\":{\"epoch\":1,\"offset\":1}}")]),
         ["subscribe_without_id"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"subscribe\",\"channel\":\"room:1\"}")]),
+        ["refresh_without_token"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"refresh\",\"id\":1}")]),
+        ["refresh_token_number"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"refresh\",\"id\":1,\"token\":5}")]),
+        ["refresh_token_null"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"refresh\",\"id\":1,\"token\":null}")]),
+        ["refresh_token_object"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"refresh\",\"id\":1,\"token\":{\"sub\":\"alice\"}}")]),
         ["channel_is_array"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"subscribe\",\"id\":1,\"channel\":[\"room:1\"]}")]),
 
         // channel names

@@ -1,5 +1,6 @@
 using Lifeline.Protocol;
 using System.Diagnostics.Metrics;
+using Lifeline.Server.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Lifeline.Server.Tests;
@@ -15,6 +16,7 @@ public class MetricsTests
     [InlineData(1006, "1006")]
     [InlineData(4000, "4000")]
     [InlineData(4001, "4001")]
+    [InlineData(4002, "4002")]
     [InlineData(4321, "other")]
     [InlineData(3000, "other")]
     public void CloseCodeLabel_IsATableCode_OrOther(int code, string label) => Assert.Equal(label, LifelineMetrics.CodeLabel(code));
@@ -34,6 +36,106 @@ public class MetricsTests
 
         Assert.Equal(expected, Observe<long>(factory, "ws_heartbeat_timeouts"));
         Assert.Equal(expected, Observe<long>(factory, "ws_slow_consumer_closes"));
+    }
+
+    [Fact]
+    public void Token_refreshes_are_counted_by_result_and_both_series_exist_from_the_start()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new LifelineMetrics(factory);
+        Assert.Equal(new Dictionary<string, long> { ["ok"] = 0, ["forbidden"] = 0 }, ObserveByTag(factory, "ws_token_refreshes", "result"));
+
+        metrics.TokenRefreshed(ok: true);
+        metrics.TokenRefreshed(ok: true);
+        metrics.TokenRefreshed(ok: false);
+
+        Assert.Equal(new Dictionary<string, long> { ["ok"] = 2, ["forbidden"] = 1 }, ObserveByTag(factory, "ws_token_refreshes", "result"));
+        Assert.Equal("counter", LifelineMetrics.PrometheusNames["ws_token_refreshes_total"]);
+    }
+
+    [Fact]
+    public async Task A_refresh_and_an_expiry_show_in_the_refresh_counter_and_the_close_code_distribution()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var closeCodes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await TestServer.StartAsync(
+            o =>
+            {
+                o.HeartbeatInterval = TimeSpan.FromMinutes(10);
+                o.HeartbeatTimeout = TimeSpan.FromMinutes(1);
+            },
+            s =>
+            {
+                s.AddSingleton<TimeProvider>(time);
+                s.AddSingleton<ILifelineAuthenticator>(new ExpiresIn10s(time));
+            });
+        var factory = server.Services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "ws_close_codes_distribution")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "code")
+                {
+                    closeCodes.Enqueue((string)tag.Value!);
+                }
+            }
+        });
+        listener.Start();
+
+        var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice");
+        await using var _c = client;
+        await client.SendJsonAsync(new { type = "refresh", id = 1, token = "alice" });
+        Assert.True((await client.ReceiveTypeAsync("reply")).GetProperty("ok").GetBoolean());
+        await client.SendJsonAsync(new { type = "refresh", id = 2, token = "bob" });
+        Assert.False((await client.ReceiveTypeAsync("reply")).GetProperty("ok").GetBoolean());
+        time.Advance(TimeSpan.FromSeconds(10));
+        server.Runtime.Scheduler.Sweep();
+        Assert.Equal(4002, (int)(await client.WaitForCloseAsync())!);
+        await server.Disconnects.WaitForCountAsync(1);
+
+        Assert.Equal(new Dictionary<string, long> { ["ok"] = 1, ["forbidden"] = 1 }, ObserveByTag(factory, "ws_token_refreshes", "result"));
+        Assert.Contains("4002", closeCodes);
+    }
+
+    private sealed class ExpiresIn10s(TimeProvider time) : ILifelineAuthenticator
+    {
+        public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(AuthenticationResult.Success(context.Token!) with { ExpiresAt = time.GetUtcNow().AddSeconds(10) });
+    }
+
+    private static Dictionary<string, long> ObserveByTag(IMeterFactory factory, string name, string tag)
+    {
+        var values = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name == LifelineMetrics.MeterName && instrument.Name == name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, measurement, tags, _) =>
+        {
+            foreach (var t in tags)
+            {
+                if (t.Key == tag)
+                {
+                    values[(string)t.Value!] = measurement;
+                }
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return values;
     }
 
     /// <summary>Reads the observable instrument <paramref name="name"/> of the instance made by <paramref name="factory"/> (other tests' servers run in parallel).</summary>

@@ -364,7 +364,7 @@ public sealed class SecurityTests : IAsyncLifetime
 
     [Theory]
     [MemberData(nameof(JwtCases))]
-    public async Task Jwt_tokens_are_validated_and_refusals_close_4001(string token, string? refusal)
+    public async Task Jwt_tokens_are_validated_and_refusals_close_4001_or_4002_when_expired(string token, string? refusal)
     {
         await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineAuthenticator>(
             new JwtTokenAuthenticator(new JwtTokenOptions { SigningKey = JwtKey, Audience = "lifeline", Issuer = "issuer", ClockSkew = TimeSpan.FromSeconds(5) })));
@@ -377,7 +377,7 @@ public sealed class SecurityTests : IAsyncLifetime
             return;
         }
 
-        Assert.Equal(4001, (int)(await client.WaitForCloseAsync())!);
+        Assert.Equal(refusal == "token_expired" ? 4002 : 4001, (int)(await client.WaitForCloseAsync())!);
         Assert.Equal(refusal, client.CloseDescription);
     }
 

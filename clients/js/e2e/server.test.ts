@@ -33,7 +33,7 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
   let proxy: TcpProxy;
   const pages: Page[] = [];
 
-  const open = async (token: string, channel: string, via: "proxy" | "direct", extra: { baseMs?: number; capMs?: number } = {}) => {
+  const open = async (token: string, channel: string, via: "proxy" | "direct", extra: { baseMs?: number; capMs?: number; tokenMode?: "string" | "async" } = {}) => {
     const page = await openClient(browser.context, server.origin, via === "proxy" ? proxy.wsUrl : server.wsUrl, { token, channel, ...extra });
     pages.push(page);
     return page;
@@ -135,6 +135,33 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.equal(await alice.evaluate(`window.__t.client.resumed`), true, "the session was resumed");
     assert.deepEqual(await alice.evaluate(`window.__t.channel.state`), { n: 8 });
     assert.deepEqual((await log(bob)).values.filter((v) => v !== null), [1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it("an async token function is asked before every attempt; while it fails, attempts fail (token_failed), never an unhandled rejection", { timeout: 60_000 }, async () => {
+    const alice = await open("alice", "async-token", "proxy", { tokenMode: "async" });
+    const bob = await open("bob", "async-token", "direct");
+    assert.deepEqual((await log(alice)).tokenAsks, ["connect"]);
+    await publishAll(bob, [1]);
+    await waitOffset(alice, 1);
+    const session = await alice.evaluate(`window.__t.client.session`);
+
+    await alice.evaluate(`window.__tokenFails = 3`);
+    proxy.cut();
+    await waitState(alice, "reconnecting");
+    assert.deepEqual(await publishAll(bob, [2, 3]), [2, 3]);
+    proxy.restore();
+    await waitOpen(alice);
+    await waitOffset(alice, 3);
+
+    const after = await log(alice);
+    assert.equal(await alice.evaluate(`window.__tokenFails`), 0, "the failing calls were made");
+    assert.ok(after.tokenAsks.length >= 5, `asked before each attempt: ${JSON.stringify(after.tokenAsks)}`);
+    assert.ok(after.tokenAsks.every((r) => r === "connect"), JSON.stringify(after.tokenAsks));
+    assert.equal(after.errors.filter((e) => e.includes("token service down")).length, 3, JSON.stringify(after.errors));
+    assert.equal(after.unhandled, 0, "no unhandled rejection");
+    assert.equal(await alice.evaluate(`window.__t.client.session`), session);
+    assert.equal(await alice.evaluate(`window.__t.client.resumed`), true);
+    assert.deepEqual(after.values.filter((v) => v !== null), [1, 2, 3], "the gap recovered once, in order");
   });
 
   it("flushes offline publishes in order exactly once, also when the replies were lost", { timeout: 60_000 }, async () => {

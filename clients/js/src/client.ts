@@ -9,10 +9,11 @@ import {
   LifelineProtocolError,
   LifelineQueueFullError,
   LifelineRequestError,
+  LifelineTokenError,
 } from "./errors.js";
 import { isJsonObject, type JsonObject } from "./json.js";
 import { parseFrame, PROTOCOL_VERSION, type ReplyMessage, type ServerMessage, type SubscribedMessage, type WelcomeMessage } from "./protocol.js";
-import { exponentialBackoff, type RetryPolicy } from "./retry.js";
+import { backoffWindowMs, DEFAULT_BASE_MS, DEFAULT_CAP_MS, exponentialBackoff, type RetryPolicy } from "./retry.js";
 import { defaultWebSocketFactory, WS_OPEN, type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
 import {
   CLOSE_AFTER_ERROR_MS,
@@ -20,16 +21,21 @@ import {
   DEFAULT_OFFLINE_QUEUE_LIMIT,
   DEFAULT_WATCHDOG_SLACK_MS,
   MAX_KEY_LENGTH,
+  refreshDelayMs,
   type ConnectionState,
   type Initiator,
   type LifelineClientOptions,
   type StateChange,
+  type TokenProvider,
+  type TokenRequest,
 } from "./options.js";
 import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
 import { VERSION } from "./version.js";
 
 /** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
 const ABANDON_CODE = 4000;
+/** The longest delay timers take (2^31 - 1 ms); a longer wait is split, never fired early. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 interface Connection {
   readonly seq: number;
@@ -41,12 +47,26 @@ interface Connection {
   connectTimer: TimerHandle | undefined;
   watchdogTimer: TimerHandle | undefined;
   errorTimer: TimerHandle | undefined;
+  /** The token of this attempt's `hello` is being asked for (the socket is not created yet). */
+  awaitingToken: boolean;
+  /** The token for `hello`, once known. */
+  token: string | undefined;
+  /** Client clock time at which the current token expires (from `tokenExpiresInMs`), when known. */
+  tokenExpiresAt: number | undefined;
+  /** When the next refresh is due; its timer. */
+  refreshAt: number | undefined;
+  refreshTimer: TimerHandle | undefined;
+  /** Refreshes failed in a row (the backoff exponent). */
+  refreshFailures: number;
+  /** Bumped by each refresh, so that a late answer of an earlier one is ignored. */
+  refreshSeq: number;
 }
 
 interface LostInfo {
   readonly reason: string;
   readonly code?: number;
   readonly initiator: Initiator;
+  readonly error?: LifelineError;
 }
 
 interface PublishRecord {
@@ -61,7 +81,7 @@ interface PublishRecord {
 type PendingRequest =
   | { readonly kind: "publish"; readonly record: PublishRecord }
   | {
-      readonly kind: "subscribe" | "unsubscribe" | "presence";
+      readonly kind: "subscribe" | "unsubscribe" | "presence" | "refresh";
       readonly channel: string;
       readonly onReply: (message: ReplyMessage | SubscribedMessage) => void;
       readonly onFail: (error: LifelineError) => void;
@@ -97,6 +117,8 @@ export class LifelineClient {
   private readonly offlineQueueLimit: number;
   private readonly clientName: string;
   private readonly token: LifelineClientOptions["token"];
+  private readonly refreshBaseMs: number;
+  private readonly refreshCapMs: number;
   private readonly errorOption: ((error: LifelineError) => void) | undefined;
 
   private current: ConnectionState = "connecting";
@@ -109,6 +131,10 @@ export class LifelineClient {
   private sessionToken: string | undefined;
   private userId: string | null = null;
   private wasResumed = false;
+  /** The server closed with 4002 since the last welcome: the token function is asked with reason `expired`. */
+  private tokenExpired = false;
+  /** The one immediate attempt after a 4002 was made since the last welcome. */
+  private immediateUsed = false;
 
   private readonly channels = new Map<string, LifelineChannel<JsonObject>>();
   private readonly pending = new Map<number, PendingRequest>();
@@ -133,7 +159,13 @@ export class LifelineClient {
     this.connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
     this.clientName = options.clientName ?? `lifeline-js/${VERSION}`;
-    this.token = options.token;
+    const token = options.token;
+    if (token !== undefined && typeof token !== "string" && typeof token !== "function") {
+      throw new TypeError("token must be a string or a function");
+    }
+    this.token = token;
+    this.refreshBaseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
+    this.refreshCapMs = Math.max(this.refreshBaseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
     this.errorOption = options.onError;
     this.keyPrefix = makeKeyPrefix(options.random);
     this.lastSignal = new AbortController().signal;
@@ -210,7 +242,10 @@ export class LifelineClient {
 
   // ---- connection lifecycle ------------------------------------------------------------
 
-  /** Starts one attempt; there is never more than one connection or attempt at a time. */
+  /**
+   * Starts one attempt; there is never more than one connection or attempt at a time. The attempt first gets its
+   * token (a token function may answer later), then creates the socket; `connectTimeoutMs` covers both.
+   */
   private connect(): void {
     if (this.current === "closed" || this.conn !== undefined) return;
     const controller = new AbortController();
@@ -224,19 +259,91 @@ export class LifelineClient {
       connectTimer: undefined,
       watchdogTimer: undefined,
       errorTimer: undefined,
+      awaitingToken: false,
+      token: undefined,
+      tokenExpiresAt: undefined,
+      refreshAt: undefined,
+      refreshTimer: undefined,
+      refreshFailures: 0,
+      refreshSeq: 0,
     };
     this.conn = conn;
     this.lastSignal = controller.signal;
+    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
+    const provider = this.token;
+    if (typeof provider !== "function") {
+      conn.token = provider;
+      this.openSocket(conn);
+      return;
+    }
+    conn.awaitingToken = true;
+    this.obtainToken(
+      provider,
+      this.tokenExpired ? "expired" : "connect",
+      (token) => {
+        if (conn !== this.conn) return; // abandoned meanwhile (timeout, close())
+        conn.awaitingToken = false;
+        conn.token = token;
+        this.openSocket(conn);
+      },
+      (error) => {
+        if (conn !== this.conn) return;
+        conn.awaitingToken = false;
+        this.report(error);
+        this.connectionLost(conn, { reason: "token_failed", initiator: "client", error });
+      },
+    );
+  }
+
+  /**
+   * Asks the token function; `done` and `fail` are called once, synchronously for a synchronous answer. Never throws
+   * and never leaves a rejection unhandled; the errors it makes never hold the token.
+   */
+  private obtainToken(
+    provider: TokenProvider,
+    reason: TokenRequest["reason"],
+    done: (token: string) => void,
+    fail: (error: LifelineTokenError) => void,
+  ): void {
+    const what = reason === "refresh" ? "a token refresh" : "a connection attempt";
+    const accept = (value: unknown): void => {
+      if (typeof value === "string" && value.length > 0) {
+        done(value);
+      } else {
+        fail(new LifelineTokenError(reason, `the token function returned ${value === "" ? "an empty string" : value === undefined || value === null ? "nothing" : `a ${typeof value}, not a string`} for ${what}`));
+      }
+    };
+    const reject = (e: unknown): void =>
+      fail(new LifelineTokenError(reason, `the token function failed for ${what}: ${errorText(e)}`, { cause: e }));
+    let result: ReturnType<TokenProvider>;
+    try {
+      result = provider(Object.freeze({ reason }));
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      Promise.resolve(result)
+        .then(accept, reject)
+        .then(undefined, (e: unknown) => this.report(new LifelineError("internal_error", `handling a token failed: ${errorText(e)}`, { cause: e })));
+      return;
+    }
+    accept(result);
+  }
+
+  /** Creates the socket of an attempt whose token is known. */
+  private openSocket(conn: Connection): void {
     let socket: WebSocketLike;
     try {
       socket = this.factory(this.url);
     } catch (e) {
-      this.report(new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e }));
+      const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
+      this.report(error);
       if (e instanceof Error && e.name === "SyntaxError") {
         // An invalid URL never gets better.
-        this.shutdown({ reason: "invalid_url", initiator: "client" });
+        this.shutdown({ reason: "invalid_url", initiator: "client", error });
       } else {
-        this.connectionLost(conn, { reason: "connect_failed", initiator: "client" });
+        this.connectionLost(conn, { reason: "connect_failed", initiator: "client", error });
       }
       return;
     }
@@ -247,13 +354,11 @@ export class LifelineClient {
     socket.onmessage = (event: MessageEventLike) => this.onSocketMessage(conn, event);
     socket.onerror = () => this.onSocketError(conn);
     socket.onclose = (event: CloseEventLike) => this.onSocketClose(conn, event);
-    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
   }
 
   private onSocketOpen(conn: Connection): void {
     if (conn !== this.conn) return;
-    const token = typeof this.token === "function" ? this.token() : this.token;
-    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token, resume: this.sessionToken, client: this.clientName });
+    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token: conn.token, resume: this.sessionToken, client: this.clientName });
   }
 
   private onSocketError(conn: Connection): void {
@@ -276,6 +381,13 @@ export class LifelineClient {
   private onConnectTimeout(conn: Connection): void {
     conn.connectTimer = undefined;
     if (conn !== this.conn || conn.welcomed) return;
+    if (conn.awaitingToken) {
+      // The token function has not answered: the attempt fails like any other; a late answer is ignored.
+      const error = new LifelineTokenError(this.tokenExpired ? "expired" : "connect", `the token function did not answer within connectTimeoutMs (${this.connectTimeoutMs} ms)`);
+      this.report(error);
+      this.connectionLost(conn, { reason: "token_timeout", initiator: "client", error });
+      return;
+    }
     this.connectionLost(conn, { reason: "connect_timeout", initiator: "client" });
   }
 
@@ -303,9 +415,18 @@ export class LifelineClient {
     this.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
     if (this.current === "closed") return;
 
-    if (info.code !== undefined && !closeCodeInfo(info.code).shouldReconnect) {
+    const codeInfo = info.code === undefined ? undefined : closeCodeInfo(info.code);
+    if (codeInfo !== undefined && !codeInfo.shouldReconnect) {
       this.shutdown(info);
       return;
+    }
+    if (info.code === 4002) {
+      // token_expired: only the token function can make a fresh token; a fixed token never gets better.
+      if (typeof this.token !== "function") {
+        this.shutdown(info);
+        return;
+      }
+      this.tokenExpired = true;
     }
     const now = this.clock.now();
     this.lostAt ??= now;
@@ -322,9 +443,17 @@ export class LifelineClient {
       return;
     }
     const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : undefined;
-    // The server's hint is a floor; the policy's jitter still spreads the crowd above it.
-    const retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
-    this.retryCount++;
+    // 4002: one attempt at once (with a fresh token), then the usual backoff from its start.
+    const immediate = codeInfo?.reconnectImmediately === true && !this.immediateUsed;
+    let retryInMs: number;
+    if (immediate) {
+      this.immediateUsed = true;
+      retryInMs = 0;
+    } else {
+      // The server's hint is a floor; the policy's jitter still spreads the crowd above it.
+      retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
+      this.retryCount++;
+    }
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       this.connect();
@@ -334,10 +463,11 @@ export class LifelineClient {
 
   /** Releases one connection: timers, handlers, socket, signal. */
   private teardown(conn: Connection, reason: string, code: number = ABANDON_CODE): void {
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer]) {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
       if (timer !== undefined) this.clock.clearTimeout(timer);
     }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = undefined;
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = undefined;
+    conn.refreshSeq++;
     const socket = conn.socket;
     if (socket !== undefined) {
       socket.onopen = socket.onmessage = socket.onerror = null;
@@ -399,6 +529,7 @@ export class LifelineClient {
       ...(info.code === undefined ? {} : { code: info.code }),
       ...(info.initiator === undefined ? {} : { initiator: info.initiator }),
       ...(info.retryInMs === undefined ? {} : { retryInMs: info.retryInMs }),
+      ...(info.error === undefined ? {} : { error: info.error }),
       ts: this.clock.now(),
     });
     for (const entry of [...this.stateListeners]) {
@@ -409,6 +540,92 @@ export class LifelineClient {
         this._reportHandlerError("state change", e);
       }
     }
+  }
+
+  // ---- token refresh --------------------------------------------------------------------
+
+  /**
+   * The server told when the connection's token expires (welcome, or the reply to a refresh): schedule the next
+   * refresh from it (see {@link refreshDelayMs}). Only a token function can give a new token; with a fixed one the
+   * server closes with 4002 at expiry.
+   */
+  private tokenRenewed(conn: Connection, expiresInMs: number): void {
+    if (conn.refreshTimer !== undefined) {
+      this.clock.clearTimeout(conn.refreshTimer);
+      conn.refreshTimer = undefined;
+    }
+    const now = this.clock.now();
+    conn.tokenExpiresAt = now + expiresInMs;
+    conn.refreshFailures = 0;
+    if (typeof this.token !== "function") return;
+    this.armRefresh(conn, now + refreshDelayMs(expiresInMs));
+  }
+
+  private armRefresh(conn: Connection, at: number): void {
+    conn.refreshAt = at;
+    conn.refreshTimer = this.clock.setTimeout(() => this.onRefreshTimer(conn), Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now())));
+  }
+
+  private onRefreshTimer(conn: Connection): void {
+    conn.refreshTimer = undefined;
+    if (conn !== this.conn || !this.isOpen || conn.refreshAt === undefined) return;
+    if (conn.refreshAt > this.clock.now()) {
+      this.armRefresh(conn, conn.refreshAt); // a wait longer than a timer can take
+      return;
+    }
+    const provider = this.token;
+    if (typeof provider !== "function") return;
+    const seq = ++conn.refreshSeq;
+    const current = () => conn === this.conn && seq === conn.refreshSeq && this.isOpen;
+    this.obtainToken(
+      provider,
+      "refresh",
+      (token) => {
+        if (!current()) return;
+        this.request(
+          {
+            kind: "refresh",
+            channel: "",
+            onReply: (message) => {
+              if (!current()) return;
+              const expiresInMs = message.type === "reply" ? message.tokenExpiresInMs : undefined;
+              if (expiresInMs !== undefined) {
+                this.tokenRenewed(conn, expiresInMs);
+              } else {
+                // Accepted, but the server names no expiry: nothing left to schedule.
+                conn.tokenExpiresAt = conn.refreshAt = undefined;
+                conn.refreshFailures = 0;
+              }
+            },
+            onFail: (error) => {
+              // A dropped connection ends its refreshes; the next welcome starts over.
+              if (error instanceof LifelineDisconnectedError || error instanceof LifelineClosedError || !current()) return;
+              this.refreshFailed(conn, new LifelineRequestError(error.code, `token refresh refused: ${error.message}`));
+            },
+          },
+          { type: "refresh", token },
+        );
+      },
+      (error) => {
+        if (current()) this.refreshFailed(conn, error);
+      },
+    );
+  }
+
+  /** A refresh failed: report it and retry with backoff while the token is still valid (after that the server closes with 4002). */
+  private refreshFailed(conn: Connection, error: LifelineError): void {
+    this.report(error);
+    const window = backoffWindowMs(conn.refreshFailures, this.refreshBaseMs, this.refreshCapMs);
+    conn.refreshFailures++;
+    const r = this.random();
+    // Half the window at least: a failing provider is not asked in a tight loop.
+    const delay = Math.floor(window * (0.5 + 0.5 * (r >= 0 && r < 1 ? r : 0)));
+    const at = this.clock.now() + delay;
+    if (conn.tokenExpiresAt !== undefined && at >= conn.tokenExpiresAt) {
+      conn.refreshAt = undefined;
+      return;
+    }
+    this.armRefresh(conn, at);
   }
 
   // ---- receiving ------------------------------------------------------------------------
@@ -501,6 +718,9 @@ export class LifelineClient {
     this.wasResumed = message.resumed === true;
     this.retryCount = 0;
     this.lostAt = undefined;
+    this.tokenExpired = false;
+    this.immediateUsed = false;
+    if (message.tokenExpiresInMs !== undefined) this.tokenRenewed(conn, message.tokenExpiresInMs);
     const { intervalMs, timeoutMs } = message.heartbeat;
     if (intervalMs > 0) {
       conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;

@@ -10,21 +10,27 @@ export interface CloseCodeInfo {
   readonly name: string;
   /** Whether the client reconnects after this close. */
   readonly shouldReconnect: boolean;
+  /**
+   * Whether the first attempt after this close goes at once, without the backoff delay (4002: the token expired, a
+   * fresh one from the token function fixes it). Only one such attempt per outage; later ones use the backoff.
+   */
+  readonly reconnectImmediately: boolean;
 }
 
 const TABLE: readonly CloseCodeInfo[] = [
-  { code: 1000, name: "normal", shouldReconnect: false },
-  { code: 1001, name: "going_away", shouldReconnect: true },
-  { code: 1002, name: "protocol_error", shouldReconnect: false },
-  { code: 1003, name: "binary_not_supported", shouldReconnect: false },
-  { code: 1006, name: "connection_lost", shouldReconnect: true },
-  { code: 1007, name: "invalid_payload", shouldReconnect: false },
-  { code: 1008, name: "policy_violation", shouldReconnect: false },
-  { code: 1009, name: "message_too_big", shouldReconnect: false },
-  { code: 1011, name: "internal_error", shouldReconnect: true },
-  { code: 1013, name: "try_again_later", shouldReconnect: true },
-  { code: 4000, name: "heartbeat_timeout", shouldReconnect: true },
-  { code: 4001, name: "unauthorized", shouldReconnect: false },
+  { code: 1000, name: "normal", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1001, name: "going_away", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1002, name: "protocol_error", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1003, name: "binary_not_supported", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1006, name: "connection_lost", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1007, name: "invalid_payload", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1008, name: "policy_violation", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1009, name: "message_too_big", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1011, name: "internal_error", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1013, name: "try_again_later", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4000, name: "heartbeat_timeout", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4001, name: "unauthorized", shouldReconnect: false, reconnectImmediately: false },
+  { code: 4002, name: "token_expired", shouldReconnect: true, reconnectImmediately: true },
 ];
 
 /** Close codes of PROTOCOL.md, by name. */
@@ -41,6 +47,7 @@ export const CloseCodes = {
   TryAgainLater: 1013,
   HeartbeatTimeout: 4000,
   Unauthorized: 4001,
+  TokenExpired: 4002,
 } as const;
 
 /** Looks a close status up in the table (unknown codes get the name `unknown`). */
@@ -51,7 +58,7 @@ export function closeCodeInfo(code: number): CloseCodeInfo {
     }
   }
   const retry = (code >= 1011 && code <= 1014) || (code >= 4000 && code <= 4099 && code !== 4001);
-  return { code, name: "unknown", shouldReconnect: retry };
+  return { code, name: "unknown", shouldReconnect: retry, reconnectImmediately: false };
 }
 
 const RETRY_AFTER = /(?:^|[\s;,])retry_after_ms=(\d{1,9})(?:$|[\s;,])/;

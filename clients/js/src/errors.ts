@@ -56,6 +56,21 @@ export class LifelineProtocolError extends LifelineError {
   }
 }
 
+/**
+ * The token function threw, rejected, returned nothing or did not answer in time (code `token_failed`). The connection
+ * attempt it was asked for counts as failed (the client retries with backoff); a refresh is retried until expiry.
+ * The message never holds a token.
+ */
+export class LifelineTokenError extends LifelineError {
+  /** What the token was asked for. */
+  readonly reason: "connect" | "expired" | "refresh";
+  constructor(reason: "connect" | "expired" | "refresh", message: string, options?: { cause?: unknown }) {
+    super("token_failed", message, options);
+    this.name = "LifelineTokenError";
+    this.reason = reason;
+  }
+}
+
 /** An application handler (listener) threw; the client logged it and went on (code `handler_error`). */
 export class LifelineHandlerError extends LifelineError {
   constructor(where: string, cause: unknown) {

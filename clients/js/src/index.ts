@@ -9,10 +9,15 @@ export {
   DEFAULT_OFFLINE_QUEUE_LIMIT,
   DEFAULT_WATCHDOG_SLACK_MS,
   MAX_KEY_LENGTH,
+  refreshDelayMs,
+  TOKEN_REFRESH_FRACTION,
+  TOKEN_REFRESH_MARGIN_MS,
   type ConnectionState,
   type Initiator,
   type LifelineClientOptions,
   type StateChange,
+  type TokenProvider,
+  type TokenRequest,
 } from "./options.js";
 export { LifelineChannel, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
 export { systemClock, type Clock, type TimerHandle } from "./clock.js";
@@ -25,6 +30,7 @@ export {
   LifelineProtocolError,
   LifelineQueueFullError,
   LifelineRequestError,
+  LifelineTokenError,
 } from "./errors.js";
 export { applyMergePatch, type JsonArray, type JsonObject, type JsonValue } from "./json.js";
 export {

@@ -17,6 +17,8 @@ export interface StateChange {
   readonly reason: string;
   /** The close code of the connection that ended, when there was one. */
   readonly code?: number;
+  /** The error that ended the attempt, when there was one (a token function that failed, a socket that could not be created). */
+  readonly error?: LifelineError;
   /** Who ended the connection (absent for `open`). */
   readonly initiator?: Initiator;
   /** Milliseconds until the next connection attempt (when `to` is `reconnecting`). */
@@ -25,10 +27,30 @@ export interface StateChange {
   readonly ts: number;
 }
 
+/** What a {@link TokenProvider} is asked for. */
+export interface TokenRequest {
+  /**
+   * `connect`: for the `hello` of a connection attempt; `expired`: the same, after the server closed with 4002
+   * (`token_expired`), so a cached token must not be handed out again; `refresh`: for a `refresh` on a live connection.
+   */
+  readonly reason: "connect" | "expired" | "refresh";
+}
+
+/**
+ * The application's token function: a token, or a promise of one. Called before every connection attempt and for each
+ * refresh. Returning nothing (`undefined`, `""`), throwing or rejecting means "no token now": the attempt counts as a
+ * failed attempt (backoff, then asked again), a refresh is retried with backoff until the token expires.
+ */
+export type TokenProvider = (request: TokenRequest) => string | undefined | PromiseLike<string | undefined>;
+
 /** Options of {@link LifelineClient}. Every default is a named constant below. */
 export interface LifelineClientOptions {
-  /** Auth token sent in `hello.token`; a function is called before each connection attempt. */
-  token?: string | (() => string | undefined);
+  /**
+   * Auth token sent in `hello.token`: a fixed string, or a {@link TokenProvider} asked before each connection attempt
+   * and, when the server says when the token expires (`welcome.tokenExpiresInMs`), for a `refresh` ahead of expiry.
+   * A fixed string cannot be renewed: after a 4002 (`token_expired`) the client closes.
+   */
+  token?: string | TokenProvider;
   /** Time source for every timer. The default is the real clock. */
   clock?: Clock;
   /** Random numbers in [0, 1) for backoff jitter and idempotency keys. The default is `Math.random` (keys use `crypto.getRandomValues` when present). */
@@ -41,7 +63,7 @@ export interface LifelineClientOptions {
   retryPolicy?: RetryPolicy;
   /** Added to `heartbeat.intervalMs + heartbeat.timeoutMs` for the receive watchdog. The default is {@link DEFAULT_WATCHDOG_SLACK_MS}. */
   watchdogSlackMs?: number;
-  /** How long an attempt may take from socket creation to `welcome`. The default is {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
+  /** How long an attempt may take from its start (asking the token function, then creating the socket) to `welcome`. The default is {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   connectTimeoutMs?: number;
   /** Most publishes kept while not connected; more are rejected with `LifelineQueueFullError`. The default is {@link DEFAULT_OFFLINE_QUEUE_LIMIT}. */
   offlineQueueLimit?: number;
@@ -57,6 +79,21 @@ export const DEFAULT_WATCHDOG_SLACK_MS = 2000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15000;
 /** The default `offlineQueueLimit`: 1000 publishes. */
 export const DEFAULT_OFFLINE_QUEUE_LIMIT = 1000;
+/** A refresh goes when this fraction of the token's lifetime has passed ({@link refreshDelayMs}). */
+export const TOKEN_REFRESH_FRACTION = 0.8;
+/** ... and at the latest this long before expiry, for tokens living long enough ({@link refreshDelayMs}). */
+export const TOKEN_REFRESH_MARGIN_MS = 30_000;
+
+/**
+ * When to refresh a token that expires in `lifetimeMs`: when 80% of the lifetime has passed, and at the latest 30 s
+ * before expiry, but never sooner than 30 s into the lifetime (so a short token is refreshed at 80%, not in a loop):
+ * `max(min(0.8 L, L - 30 s), min(0.8 L, 30 s))`. 3 s -> 2.4 s, 40 s -> 30 s, 100 s -> 70 s, 10 min -> 8 min.
+ */
+export function refreshDelayMs(lifetimeMs: number): number {
+  const atFraction = lifetimeMs * TOKEN_REFRESH_FRACTION;
+  return Math.max(0, Math.max(Math.min(atFraction, lifetimeMs - TOKEN_REFRESH_MARGIN_MS), Math.min(atFraction, TOKEN_REFRESH_MARGIN_MS)));
+}
+
 /** After an `error` event, how long to wait for the `close` event before treating the socket as closed (1006). */
 export const CLOSE_AFTER_ERROR_MS = 1000;
 /** The longest idempotency key the server accepts. */

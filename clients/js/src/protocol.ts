@@ -17,6 +17,8 @@ export interface WelcomeMessage {
   resumed: boolean;
   heartbeat: { intervalMs: number; timeoutMs: number };
   resumeWindowMs?: number;
+  /** Milliseconds until the token of `hello` expires, counted from when the welcome was sent (absent: unknown). */
+  tokenExpiresInMs?: number;
 }
 export interface PingMessage {
   type: "ping" | "pong";
@@ -58,6 +60,8 @@ export interface ReplyMessage {
   ok: boolean;
   offset?: number;
   members?: string[];
+  /** In the reply to a `refresh`: milliseconds until the new token expires (absent: unknown). */
+  tokenExpiresInMs?: number;
   error?: { code: string; message: string };
 }
 export interface ErrorMessage {
@@ -135,7 +139,8 @@ function validate(m: JsonObject): string | undefined {
         optStr(m, "connection") ??
         (m["user"] === undefined || m["user"] === null || typeof m["user"] === "string" ? undefined : "welcome.user must be a string or null") ??
         optBool(m, "resumed") ??
-        heartbeat(m["heartbeat"])
+        heartbeat(m["heartbeat"]) ??
+        optDuration(m, "tokenExpiresInMs")
       );
     case "ping":
     case "pong":
@@ -157,6 +162,8 @@ function validate(m: JsonObject): string | undefined {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== undefined) return e;
       if (m["offset"] !== undefined && int(m, "offset") !== undefined) return "reply.offset must be an offset";
+      const expires = optDuration(m, "tokenExpiresInMs");
+      if (expires !== undefined) return expires;
       const members = m["members"];
       if (members !== undefined && !(Array.isArray(members) && members.every((u) => typeof u === "string"))) {
         return "reply.members must be an array of strings";
@@ -200,6 +207,12 @@ function int(m: JsonObject, key: string): string | undefined {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0
     ? undefined
     : `${String(m["type"])}.${key} must be a non-negative integer below 2^53`;
+}
+function optDuration(m: JsonObject, key: string): string | undefined {
+  const v = m[key];
+  return v === undefined || (typeof v === "number" && Number.isFinite(v) && v >= 0)
+    ? undefined
+    : `${String(m["type"])}.${key} must be a non-negative number of milliseconds`;
 }
 function obj(m: JsonObject, key: string): string | undefined {
   return isJsonObject(m[key]) ? undefined : `${String(m["type"])}.${key} must be an object`;

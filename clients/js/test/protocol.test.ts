@@ -32,17 +32,31 @@ describe("frames", () => {
       '{"type":"reply","id":1,"ok":false}',
       '{"type":"reply","id":1,"ok":true,"members":[1]}',
       '{"type":"error","message":"no code"}',
+      '{"type":"welcome","session":"s","heartbeat":{"intervalMs":1,"timeoutMs":1},"tokenExpiresInMs":-5}',
+      '{"type":"welcome","session":"s","heartbeat":{"intervalMs":1,"timeoutMs":1},"tokenExpiresInMs":"3000"}',
+      '{"type":"reply","id":1,"ok":true,"tokenExpiresInMs":null}',
       '{"type":7}',
     ];
     for (const line of bad) {
       assert.equal(parseFrame(line)[0]?.ok, false, line);
     }
   });
+
+  it("reads tokenExpiresInMs of welcome and reply", () => {
+    const [welcome, reply] = parseFrame(
+      '{"type":"welcome","session":"s","user":"u","resumed":false,"heartbeat":{"intervalMs":1,"timeoutMs":1},"tokenExpiresInMs":3000}\n' +
+        '{"type":"reply","id":4,"ok":true,"tokenExpiresInMs":2500}',
+    );
+    assert.ok(welcome?.ok && welcome.message.type === "welcome");
+    assert.equal(welcome.message.tokenExpiresInMs, 3000);
+    assert.ok(reply?.ok && reply.message.type === "reply");
+    assert.equal(reply.message.tokenExpiresInMs, 2500);
+  });
 });
 
 describe("close codes", () => {
   it("match the PROTOCOL.md table", () => {
-    const retry = [1001, 1006, 1011, 1013, 4000];
+    const retry = [1001, 1006, 1011, 1013, 4000, 4002];
     const stop = [1000, 1002, 1003, 1007, 1008, 1009, 4001];
     for (const c of retry) assert.equal(closeCodeInfo(c).shouldReconnect, true, String(c));
     for (const c of stop) assert.equal(closeCodeInfo(c).shouldReconnect, false, String(c));
@@ -50,6 +64,10 @@ describe("close codes", () => {
     assert.equal(closeCodeInfo(4050).shouldReconnect, true, "unknown 4000-4099 retried");
     assert.equal(closeCodeInfo(4500).shouldReconnect, false);
     assert.equal(closeCodeInfo(4000).name, "heartbeat_timeout");
+    assert.equal(closeCodeInfo(4002).name, "token_expired");
+    for (const c of [...retry, ...stop, 1012, 4050]) {
+      assert.equal(closeCodeInfo(c).reconnectImmediately, c === 4002, `only 4002 reconnects at once (${c})`);
+    }
   });
 
   it("parse retry_after_ms", () => {

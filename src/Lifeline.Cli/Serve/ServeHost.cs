@@ -88,6 +88,12 @@ internal static class ServeHost
         {
             builder.Services.AddSingleton<ILifelineAuthenticator, DevTokenAuthenticator>();
         }
+        else if (settings.Get(ServeSettingTable.Auth) == AuthMode.Jwt)
+        {
+            // The token's claims reach the policy through ChannelRequest.Claims (AuthenticationResult.Claims, kept per connection).
+            builder.Services.AddSingleton<ILifelineAuthenticator>(JwtAuthentication.Create(settings));
+            builder.Services.AddSingleton<IChannelPolicy, ChannelsClaimPolicy>();
+        }
 
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);

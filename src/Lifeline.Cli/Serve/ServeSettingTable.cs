@@ -79,7 +79,34 @@ internal static class ServeSettingTable
     {
         Flag = "--auth",
         Help = "How hello.token is authenticated. anonymous: tokens are ignored, every client is anonymous. "
-            + "dev: the token is taken as the user id, unchecked; FOR DEVELOPMENT AND TESTS ONLY, anyone can claim to be anyone. Default: {default}.",
+            + "dev: the token is taken as the user id, unchecked; FOR DEVELOPMENT AND TESTS ONLY, anyone can claim to be anyone. "
+            + "jwt: the token is a signed JWT checked with --jwt-key-file (exp required; sub is the user id; an optional channels claim, "
+            + "an array of patterns such as room:* or user:alice, limits subscribe, publish and presence to matching channels). Default: {default}.",
+        ToHost = true, // the authenticator
+    });
+
+    public static readonly ServeSetting<string?> JwtKeyFile = Add(new ServeSetting<string?>(nameof(JwtKeyFile), SettingKinds.OptionalText, null)
+    {
+        Flag = "--jwt-key-file",
+        HelpName = "file",
+        Help = "With --auth jwt: the key that checks token signatures. A PEM public key (RSA: RS256, EC P-256: ES256), "
+            + "or else a shared secret of at least 32 bytes (HS256/384/512; trailing white space is ignored). Default: {default}.",
+        ToHost = true, // the authenticator
+    });
+
+    public static readonly ServeSetting<string?> JwtIssuer = Add(new ServeSetting<string?>(nameof(JwtIssuer), SettingKinds.OptionalText, null)
+    {
+        Flag = "--jwt-issuer",
+        HelpName = "issuer",
+        Help = "With --auth jwt: the iss a token must carry. Default: {default} (any issuer).",
+        ToHost = true, // the authenticator
+    });
+
+    public static readonly ServeSetting<string?> JwtAudience = Add(new ServeSetting<string?>(nameof(JwtAudience), SettingKinds.OptionalText, null)
+    {
+        Flag = "--jwt-audience",
+        HelpName = "audience",
+        Help = "With --auth jwt: the aud a token must carry (a string, or one of an array). Default: {default} (any audience).",
         ToHost = true, // the authenticator
     });
 

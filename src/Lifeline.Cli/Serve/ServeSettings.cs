@@ -15,6 +15,12 @@ internal enum AuthMode
 
     /// <summary>The token is taken as the user id, unchecked (<see cref="DevTokenAuthenticator"/>). Development and tests only.</summary>
     Dev,
+
+    /// <summary>
+    /// The token is a signed JWT checked with <c>--jwt-key-file</c> (<see cref="JwtAuthentication"/>); its <c>sub</c> is the
+    /// user id and its optional <c>channels</c> claim limits the channels (<see cref="ChannelsClaimPolicy"/>).
+    /// </summary>
+    Jwt,
 }
 
 /// <summary>How log lines are written to the console.</summary>
@@ -162,6 +168,17 @@ internal sealed class ServeSettings
         foreach (var setting in ServeSettingTable.All)
         {
             setting.Check(values[setting], errors);
+        }
+
+        var jwt = values[ServeSettingTable.Auth] is AuthMode.Jwt;
+        if (jwt && values[ServeSettingTable.JwtKeyFile] is null)
+        {
+            errors.Add("--auth jwt needs --jwt-key-file (a shared secret, or a PEM public key: RSA or EC)");
+        }
+
+        if (!jwt && (values[ServeSettingTable.JwtKeyFile] ?? values[ServeSettingTable.JwtIssuer] ?? values[ServeSettingTable.JwtAudience]) is not null)
+        {
+            errors.Add("--jwt-key-file, --jwt-issuer and --jwt-audience apply to --auth jwt only");
         }
 
         if (errors.Count > 0)

@@ -258,18 +258,19 @@ var systemClock = {
 
 // src/closeCodes.ts
 var TABLE = [
-  { code: 1e3, name: "normal", shouldReconnect: false },
-  { code: 1001, name: "going_away", shouldReconnect: true },
-  { code: 1002, name: "protocol_error", shouldReconnect: false },
-  { code: 1003, name: "binary_not_supported", shouldReconnect: false },
-  { code: 1006, name: "connection_lost", shouldReconnect: true },
-  { code: 1007, name: "invalid_payload", shouldReconnect: false },
-  { code: 1008, name: "policy_violation", shouldReconnect: false },
-  { code: 1009, name: "message_too_big", shouldReconnect: false },
-  { code: 1011, name: "internal_error", shouldReconnect: true },
-  { code: 1013, name: "try_again_later", shouldReconnect: true },
-  { code: 4e3, name: "heartbeat_timeout", shouldReconnect: true },
-  { code: 4001, name: "unauthorized", shouldReconnect: false }
+  { code: 1e3, name: "normal", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1001, name: "going_away", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1002, name: "protocol_error", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1003, name: "binary_not_supported", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1006, name: "connection_lost", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1007, name: "invalid_payload", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1008, name: "policy_violation", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1009, name: "message_too_big", shouldReconnect: false, reconnectImmediately: false },
+  { code: 1011, name: "internal_error", shouldReconnect: true, reconnectImmediately: false },
+  { code: 1013, name: "try_again_later", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4e3, name: "heartbeat_timeout", shouldReconnect: true, reconnectImmediately: false },
+  { code: 4001, name: "unauthorized", shouldReconnect: false, reconnectImmediately: false },
+  { code: 4002, name: "token_expired", shouldReconnect: true, reconnectImmediately: true }
 ];
 var CloseCodes = {
   Normal: 1e3,
@@ -283,7 +284,8 @@ var CloseCodes = {
   InternalError: 1011,
   TryAgainLater: 1013,
   HeartbeatTimeout: 4e3,
-  Unauthorized: 4001
+  Unauthorized: 4001,
+  TokenExpired: 4002
 };
 function closeCodeInfo(code) {
   for (const row of TABLE) {
@@ -292,7 +294,7 @@ function closeCodeInfo(code) {
     }
   }
   const retry = code >= 1011 && code <= 1014 || code >= 4e3 && code <= 4099 && code !== 4001;
-  return { code, name: "unknown", shouldReconnect: retry };
+  return { code, name: "unknown", shouldReconnect: retry, reconnectImmediately: false };
 }
 var RETRY_AFTER = /(?:^|[\s;,])retry_after_ms=(\d{1,9})(?:$|[\s;,])/;
 function parseRetryAfterMs(reason) {
@@ -341,6 +343,13 @@ var LifelineProtocolError = class extends LifelineError {
     super("malformed_message", message, options);
     this.name = "LifelineProtocolError";
     this.raw = raw.length > 200 ? `${raw.slice(0, 200)}...` : raw;
+  }
+};
+var LifelineTokenError = class extends LifelineError {
+  constructor(reason, message, options) {
+    super("token_failed", message, options);
+    this.name = "LifelineTokenError";
+    this.reason = reason;
   }
 };
 var LifelineHandlerError = class extends LifelineError {
@@ -393,7 +402,7 @@ function validate(m) {
   }
   switch (type) {
     case "welcome":
-      return str(m, "session") ?? optStr(m, "connection") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "welcome.user must be a string or null") ?? optBool(m, "resumed") ?? heartbeat(m["heartbeat"]);
+      return str(m, "session") ?? optStr(m, "connection") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "welcome.user must be a string or null") ?? optBool(m, "resumed") ?? heartbeat(m["heartbeat"]) ?? optDuration(m, "tokenExpiresInMs");
     case "ping":
     case "pong":
       return typeof m["n"] === "number" && Number.isFinite(m["n"]) ? void 0 : `${type}.n must be a number`;
@@ -409,6 +418,8 @@ function validate(m) {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== void 0) return e;
       if (m["offset"] !== void 0 && int(m, "offset") !== void 0) return "reply.offset must be an offset";
+      const expires = optDuration(m, "tokenExpiresInMs");
+      if (expires !== void 0) return expires;
       const members = m["members"];
       if (members !== void 0 && !(Array.isArray(members) && members.every((u) => typeof u === "string"))) {
         return "reply.members must be an array of strings";
@@ -448,6 +459,10 @@ function optBool(m, key) {
 function int(m, key) {
   const v = m[key];
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? void 0 : `${String(m["type"])}.${key} must be a non-negative integer below 2^53`;
+}
+function optDuration(m, key) {
+  const v = m[key];
+  return v === void 0 || typeof v === "number" && Number.isFinite(v) && v >= 0 ? void 0 : `${String(m["type"])}.${key} must be a non-negative number of milliseconds`;
 }
 function obj(m, key) {
   return isJsonObject(m[key]) ? void 0 : `${String(m["type"])}.${key} must be an object`;
@@ -499,6 +514,12 @@ var defaultWebSocketFactory = (url) => {
 var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
 var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
 var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
+var TOKEN_REFRESH_FRACTION = 0.8;
+var TOKEN_REFRESH_MARGIN_MS = 3e4;
+function refreshDelayMs(lifetimeMs) {
+  const atFraction = lifetimeMs * TOKEN_REFRESH_FRACTION;
+  return Math.max(0, Math.max(Math.min(atFraction, lifetimeMs - TOKEN_REFRESH_MARGIN_MS), Math.min(atFraction, TOKEN_REFRESH_MARGIN_MS)));
+}
 var CLOSE_AFTER_ERROR_MS = 1e3;
 var MAX_KEY_LENGTH = 128;
 
@@ -540,6 +561,7 @@ var VERSION = "0.1.0";
 
 // src/client.ts
 var ABANDON_CODE = 4e3;
+var MAX_TIMER_MS = 2147483647;
 var ALLOWED = {
   connecting: ["open", "reconnecting", "closed"],
   open: ["reconnecting", "closed"],
@@ -553,6 +575,10 @@ var LifelineClient = class {
     this.retryCount = 0;
     this.userId = null;
     this.wasResumed = false;
+    /** The server closed with 4002 since the last welcome: the token function is asked with reason `expired`. */
+    this.tokenExpired = false;
+    /** The one immediate attempt after a 4002 was made since the last welcome. */
+    this.immediateUsed = false;
     this.channels = /* @__PURE__ */ new Map();
     this.pending = /* @__PURE__ */ new Map();
     this.nextId = 1;
@@ -572,7 +598,13 @@ var LifelineClient = class {
     this.connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
     this.clientName = options.clientName ?? `lifeline-js/${VERSION}`;
-    this.token = options.token;
+    const token = options.token;
+    if (token !== void 0 && typeof token !== "string" && typeof token !== "function") {
+      throw new TypeError("token must be a string or a function");
+    }
+    this.token = token;
+    this.refreshBaseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
+    this.refreshCapMs = Math.max(this.refreshBaseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
     this.errorOption = options.onError;
     this.keyPrefix = makeKeyPrefix(options.random);
     this.lastSignal = new AbortController().signal;
@@ -636,7 +668,10 @@ var LifelineClient = class {
     this.shutdown({ reason: "client_close", initiator: "client" }, 1e3);
   }
   // ---- connection lifecycle ------------------------------------------------------------
-  /** Starts one attempt; there is never more than one connection or attempt at a time. */
+  /**
+   * Starts one attempt; there is never more than one connection or attempt at a time. The attempt first gets its
+   * token (a token function may answer later), then creates the socket; `connectTimeoutMs` covers both.
+   */
   connect() {
     if (this.current === "closed" || this.conn !== void 0) return;
     const controller = new AbortController();
@@ -649,19 +684,81 @@ var LifelineClient = class {
       watchdogLimitMs: 0,
       connectTimer: void 0,
       watchdogTimer: void 0,
-      errorTimer: void 0
+      errorTimer: void 0,
+      awaitingToken: false,
+      token: void 0,
+      tokenExpiresAt: void 0,
+      refreshAt: void 0,
+      refreshTimer: void 0,
+      refreshFailures: 0,
+      refreshSeq: 0
     };
     this.conn = conn;
     this.lastSignal = controller.signal;
+    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
+    const provider = this.token;
+    if (typeof provider !== "function") {
+      conn.token = provider;
+      this.openSocket(conn);
+      return;
+    }
+    conn.awaitingToken = true;
+    this.obtainToken(
+      provider,
+      this.tokenExpired ? "expired" : "connect",
+      (token) => {
+        if (conn !== this.conn) return;
+        conn.awaitingToken = false;
+        conn.token = token;
+        this.openSocket(conn);
+      },
+      (error) => {
+        if (conn !== this.conn) return;
+        conn.awaitingToken = false;
+        this.report(error);
+        this.connectionLost(conn, { reason: "token_failed", initiator: "client", error });
+      }
+    );
+  }
+  /**
+   * Asks the token function; `done` and `fail` are called once, synchronously for a synchronous answer. Never throws
+   * and never leaves a rejection unhandled; the errors it makes never hold the token.
+   */
+  obtainToken(provider, reason, done, fail) {
+    const what = reason === "refresh" ? "a token refresh" : "a connection attempt";
+    const accept = (value) => {
+      if (typeof value === "string" && value.length > 0) {
+        done(value);
+      } else {
+        fail(new LifelineTokenError(reason, `the token function returned ${value === "" ? "an empty string" : value === void 0 || value === null ? "nothing" : `a ${typeof value}, not a string`} for ${what}`));
+      }
+    };
+    const reject = (e) => fail(new LifelineTokenError(reason, `the token function failed for ${what}: ${errorText(e)}`, { cause: e }));
+    let result;
+    try {
+      result = provider(Object.freeze({ reason }));
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      Promise.resolve(result).then(accept, reject).then(void 0, (e) => this.report(new LifelineError("internal_error", `handling a token failed: ${errorText(e)}`, { cause: e })));
+      return;
+    }
+    accept(result);
+  }
+  /** Creates the socket of an attempt whose token is known. */
+  openSocket(conn) {
     let socket;
     try {
       socket = this.factory(this.url);
     } catch (e) {
-      this.report(new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e }));
+      const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
+      this.report(error);
       if (e instanceof Error && e.name === "SyntaxError") {
-        this.shutdown({ reason: "invalid_url", initiator: "client" });
+        this.shutdown({ reason: "invalid_url", initiator: "client", error });
       } else {
-        this.connectionLost(conn, { reason: "connect_failed", initiator: "client" });
+        this.connectionLost(conn, { reason: "connect_failed", initiator: "client", error });
       }
       return;
     }
@@ -670,12 +767,10 @@ var LifelineClient = class {
     socket.onmessage = (event) => this.onSocketMessage(conn, event);
     socket.onerror = () => this.onSocketError(conn);
     socket.onclose = (event) => this.onSocketClose(conn, event);
-    conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
   }
   onSocketOpen(conn) {
     if (conn !== this.conn) return;
-    const token = typeof this.token === "function" ? this.token() : this.token;
-    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token, resume: this.sessionToken, client: this.clientName });
+    this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token: conn.token, resume: this.sessionToken, client: this.clientName });
   }
   onSocketError(conn) {
     if (conn !== this.conn || conn.errorTimer !== void 0) return;
@@ -693,6 +788,12 @@ var LifelineClient = class {
   onConnectTimeout(conn) {
     conn.connectTimer = void 0;
     if (conn !== this.conn || conn.welcomed) return;
+    if (conn.awaitingToken) {
+      const error = new LifelineTokenError(this.tokenExpired ? "expired" : "connect", `the token function did not answer within connectTimeoutMs (${this.connectTimeoutMs} ms)`);
+      this.report(error);
+      this.connectionLost(conn, { reason: "token_timeout", initiator: "client", error });
+      return;
+    }
     this.connectionLost(conn, { reason: "connect_timeout", initiator: "client" });
   }
   checkWatchdog(conn) {
@@ -716,9 +817,17 @@ var LifelineClient = class {
     this.teardown(conn, info.reason);
     this.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
     if (this.current === "closed") return;
-    if (info.code !== void 0 && !closeCodeInfo(info.code).shouldReconnect) {
+    const codeInfo = info.code === void 0 ? void 0 : closeCodeInfo(info.code);
+    if (codeInfo !== void 0 && !codeInfo.shouldReconnect) {
       this.shutdown(info);
       return;
+    }
+    if (info.code === 4002) {
+      if (typeof this.token !== "function") {
+        this.shutdown(info);
+        return;
+      }
+      this.tokenExpired = true;
     }
     const now = this.clock.now();
     this.lostAt ?? (this.lostAt = now);
@@ -735,8 +844,15 @@ var LifelineClient = class {
       return;
     }
     const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : void 0;
-    const retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
-    this.retryCount++;
+    const immediate = codeInfo?.reconnectImmediately === true && !this.immediateUsed;
+    let retryInMs;
+    if (immediate) {
+      this.immediateUsed = true;
+      retryInMs = 0;
+    } else {
+      retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
+      this.retryCount++;
+    }
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = void 0;
       this.connect();
@@ -745,10 +861,11 @@ var LifelineClient = class {
   }
   /** Releases one connection: timers, handlers, socket, signal. */
   teardown(conn, reason, code = ABANDON_CODE) {
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer]) {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
       if (timer !== void 0) this.clock.clearTimeout(timer);
     }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = void 0;
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = void 0;
+    conn.refreshSeq++;
     const socket = conn.socket;
     if (socket !== void 0) {
       socket.onopen = socket.onmessage = socket.onerror = null;
@@ -805,6 +922,7 @@ var LifelineClient = class {
       ...info.code === void 0 ? {} : { code: info.code },
       ...info.initiator === void 0 ? {} : { initiator: info.initiator },
       ...info.retryInMs === void 0 ? {} : { retryInMs: info.retryInMs },
+      ...info.error === void 0 ? {} : { error: info.error },
       ts: this.clock.now()
     });
     for (const entry of [...this.stateListeners]) {
@@ -815,6 +933,84 @@ var LifelineClient = class {
         this._reportHandlerError("state change", e);
       }
     }
+  }
+  // ---- token refresh --------------------------------------------------------------------
+  /**
+   * The server told when the connection's token expires (welcome, or the reply to a refresh): schedule the next
+   * refresh from it (see {@link refreshDelayMs}). Only a token function can give a new token; with a fixed one the
+   * server closes with 4002 at expiry.
+   */
+  tokenRenewed(conn, expiresInMs) {
+    if (conn.refreshTimer !== void 0) {
+      this.clock.clearTimeout(conn.refreshTimer);
+      conn.refreshTimer = void 0;
+    }
+    const now = this.clock.now();
+    conn.tokenExpiresAt = now + expiresInMs;
+    conn.refreshFailures = 0;
+    if (typeof this.token !== "function") return;
+    this.armRefresh(conn, now + refreshDelayMs(expiresInMs));
+  }
+  armRefresh(conn, at) {
+    conn.refreshAt = at;
+    conn.refreshTimer = this.clock.setTimeout(() => this.onRefreshTimer(conn), Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now())));
+  }
+  onRefreshTimer(conn) {
+    conn.refreshTimer = void 0;
+    if (conn !== this.conn || !this.isOpen || conn.refreshAt === void 0) return;
+    if (conn.refreshAt > this.clock.now()) {
+      this.armRefresh(conn, conn.refreshAt);
+      return;
+    }
+    const provider = this.token;
+    if (typeof provider !== "function") return;
+    const seq = ++conn.refreshSeq;
+    const current = () => conn === this.conn && seq === conn.refreshSeq && this.isOpen;
+    this.obtainToken(
+      provider,
+      "refresh",
+      (token) => {
+        if (!current()) return;
+        this.request(
+          {
+            kind: "refresh",
+            channel: "",
+            onReply: (message) => {
+              if (!current()) return;
+              const expiresInMs = message.type === "reply" ? message.tokenExpiresInMs : void 0;
+              if (expiresInMs !== void 0) {
+                this.tokenRenewed(conn, expiresInMs);
+              } else {
+                conn.tokenExpiresAt = conn.refreshAt = void 0;
+                conn.refreshFailures = 0;
+              }
+            },
+            onFail: (error) => {
+              if (error instanceof LifelineDisconnectedError || error instanceof LifelineClosedError || !current()) return;
+              this.refreshFailed(conn, new LifelineRequestError(error.code, `token refresh refused: ${error.message}`));
+            }
+          },
+          { type: "refresh", token }
+        );
+      },
+      (error) => {
+        if (current()) this.refreshFailed(conn, error);
+      }
+    );
+  }
+  /** A refresh failed: report it and retry with backoff while the token is still valid (after that the server closes with 4002). */
+  refreshFailed(conn, error) {
+    this.report(error);
+    const window = backoffWindowMs(conn.refreshFailures, this.refreshBaseMs, this.refreshCapMs);
+    conn.refreshFailures++;
+    const r = this.random();
+    const delay = Math.floor(window * (0.5 + 0.5 * (r >= 0 && r < 1 ? r : 0)));
+    const at = this.clock.now() + delay;
+    if (conn.tokenExpiresAt !== void 0 && at >= conn.tokenExpiresAt) {
+      conn.refreshAt = void 0;
+      return;
+    }
+    this.armRefresh(conn, at);
   }
   // ---- receiving ------------------------------------------------------------------------
   onSocketMessage(conn, event) {
@@ -900,6 +1096,9 @@ var LifelineClient = class {
     this.wasResumed = message.resumed === true;
     this.retryCount = 0;
     this.lostAt = void 0;
+    this.tokenExpired = false;
+    this.immediateUsed = false;
+    if (message.tokenExpiresInMs !== void 0) this.tokenRenewed(conn, message.tokenExpiresInMs);
     const { intervalMs, timeoutMs } = message.heartbeat;
     if (intervalMs > 0) {
       conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;
@@ -1134,13 +1333,17 @@ export {
   LifelineProtocolError,
   LifelineQueueFullError,
   LifelineRequestError,
+  LifelineTokenError,
   MAX_KEY_LENGTH,
+  TOKEN_REFRESH_FRACTION,
+  TOKEN_REFRESH_MARGIN_MS,
   VERSION,
   applyMergePatch,
   backoffWindowMs,
   closeCodeInfo,
   exponentialBackoff,
   parseRetryAfterMs,
+  refreshDelayMs,
   systemClock
 };
 //# sourceMappingURL=lifeline.js.map

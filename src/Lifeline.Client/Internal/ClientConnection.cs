@@ -79,7 +79,19 @@ internal sealed class ClientConnection : IDisposable
     /// <summary>Set (under the client lock) once the queued publishes were sent: new publishes go out at once.</summary>
     public bool Flushed { get; set; }
 
-    public bool TrySetWelcome(WelcomeMessage welcome) => _welcome.TrySetResult(welcome);
+    /// <summary>When the welcome arrived (a <see cref="TimeProvider.GetTimestamp"/> value): the start of the token's lifetime.</summary>
+    public long WelcomeTimestamp { get; private set; }
+
+    public bool TrySetWelcome(WelcomeMessage welcome, long timestamp)
+    {
+        if (_welcome.Task.IsCompleted)
+        {
+            return false;
+        }
+
+        WelcomeTimestamp = timestamp;
+        return _welcome.TrySetResult(welcome);
+    }
 
     /// <summary>Ends the connection once. Later calls (an error after a close, a watchdog after an error) do nothing.</summary>
     /// <remarks>

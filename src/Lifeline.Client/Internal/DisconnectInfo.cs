@@ -17,6 +17,9 @@ internal sealed record DisconnectInfo(int? CloseCode, string Reason, bool Should
     public static DisconnectInfo Lost(string reason, Exception? exception = null) =>
         new(Protocol.CloseCode.Abnormal.Code, reason, true, null, exception);
 
+    /// <summary>The token provider failed before a connection attempt: a failed attempt, retried per the policy (issue 14).</summary>
+    public static DisconnectInfo TokenProviderFailed(Exception exception) => new(null, "token_provider_failed", true, null, exception);
+
     public static DisconnectInfo ClientClosed { get; } = new(Protocol.CloseCode.Normal.Code, "client_closed", false);
 
     /// <summary>Reads a close frame received from the server against PROTOCOL.md's close-code table.</summary>

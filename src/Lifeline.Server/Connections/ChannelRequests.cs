@@ -117,7 +117,7 @@ internal static class ChannelRequests
             return false;
         }
 
-        var decision = await runtime.ChannelPolicy.DecideAsync(new ChannelRequest(operation, channel, connection.UserId, connection.Id, patch), connection.Aborted);
+        var decision = await runtime.ChannelPolicy.DecideAsync(new ChannelRequest(operation, channel, connection.UserId, connection.Id, patch) { Claims = connection.Credentials.Claims }, connection.Aborted);
         if (!decision.Allowed)
         {
             Refuse(connection, id, decision.Code, decision.Message);

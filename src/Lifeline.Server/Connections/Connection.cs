@@ -85,6 +85,9 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     /// <summary>The channels this connection is subscribed to, and its presence memberships.</summary>
     public ConnectionSubscriptions Subscriptions { get; }
 
+    /// <summary>The token's expiry and claims: set by the hello, moved by each successful refresh, checked by the sweep.</summary>
+    public ConnectionCredentials Credentials { get; } = new();
+
     public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
     /// <summary>Signalled when teardown begins: stops loops and fails the connection's pending operations.</summary>
@@ -174,8 +177,12 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
         }
     }
 
-    /// <summary>The authenticator accepted the hello for <paramref name="userId"/>.</summary>
-    public void Authenticated(string? userId) => UserId = userId;
+    /// <summary>The authenticator accepted the hello for <paramref name="auth"/>'s user, valid until <paramref name="expiresAt"/> (a timestamp, 0: no expiry).</summary>
+    public void Authenticated(AuthenticationResult auth, long expiresAt)
+    {
+        UserId = auth.UserId;
+        Credentials.Accept(expiresAt, auth.Claims);
+    }
 
     /// <summary>The session this connection continues (resumed) or starts.</summary>
     public void AssignSession(string token)
@@ -217,7 +224,10 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
         return false;
     }
 
-    /// <summary>Called by the scheduler's sweep. Never blocks: sends are queued, teardown is started, not awaited.</summary>
+    /// <summary>
+    /// Called by the scheduler's sweep: the hello deadline, the token's expiry (4002, checked even while pings are
+    /// paused), then pings and the pong deadline. Never blocks: sends are queued, teardown is started, not awaited.
+    /// </summary>
     public void OnHeartbeatTick(long now, bool pingsPaused)
     {
         switch (State)
@@ -225,6 +235,10 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
             case ConnectionState.Handshaking when now >= _handshakeDeadline:
                 ConnectionLog.HelloTimeout(_runtime.Logger, Now(), Id, RemoteEndPoint);
                 StartTeardown(CloseCode.ProtocolError.WithReason("hello_timeout"), DisconnectInitiator.Server);
+                return;
+            case ConnectionState.Open when Credentials.IsExpired(now):
+                ConnectionLog.TokenExpired(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint);
+                StartTeardown(CloseCode.TokenExpired, DisconnectInitiator.Server);
                 return;
             case ConnectionState.Open when !pingsPaused:
                 break;

@@ -63,6 +63,12 @@ internal static partial class ConnectionLog
     [LoggerMessage(17, LogLevel.Error, "Connection {ConnectionId}: a message handler failed", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, string connectionId);
 
+    [LoggerMessage(18, LogLevel.Information, "connection {ConnectionId} token refresh user={UserId} result={Result} reason={Reason} expiresInMs={ExpiresInMs}", EventName = "TokenRefresh")]
+    public static partial void TokenRefresh(ILogger logger, LogTime At, string connectionId, string? userId, string result, string reason, long? expiresInMs);
+
+    [LoggerMessage(19, LogLevel.Warning, "connection {ConnectionId} token expired user={UserId} remote={RemoteEndPoint}", EventName = "TokenExpired")]
+    public static partial void TokenExpired(ILogger logger, LogTime At, string connectionId, string? userId, IPEndPoint? remoteEndPoint);
+
     [LoggerMessage(14, LogLevel.Error, "Connection {ConnectionId}: the authenticator failed", EventName = "AuthenticatorFailed")]
     public static partial void AuthenticatorFailed(ILogger logger, Exception exception, string connectionId);
     }

@@ -4,7 +4,7 @@ using Lifeline.Protocol;
 namespace Lifeline.Server.Connections;
 
 /// <summary>
-/// The hello: version check (1002), authentication (4001), the per-user limit (1008), resume or a new session, then
+/// The hello: version check (1002), authentication (4001; an expired token 4002), the per-user limit (1008), resume or a new session, then
 /// the welcome and the move to Open (<see cref="Connection.TryOpen"/>), then the application's OnConnected hook.
 /// </summary>
 internal static class Handshake
@@ -45,6 +45,15 @@ internal static class Handshake
             return;
         }
 
+        long expiresAt = 0;
+        long? expiresInMs = null;
+        if (auth.IsExpired || (auth.Succeeded && !TokenRefresh.TryDeadline(runtime, auth, out expiresAt, out expiresInMs)))
+        {
+            ConnectionLog.TokenExpired(logger, LogTime.Now(runtime.Time), connection.Id, auth.UserId, connection.RemoteEndPoint);
+            connection.StartTeardown(CloseCode.TokenExpired, DisconnectInitiator.Server);
+            return;
+        }
+
         if (!auth.Succeeded)
         {
             var reason = string.IsNullOrEmpty(auth.FailureReason) ? CloseCode.Unauthorized.Reason : auth.FailureReason;
@@ -53,7 +62,7 @@ internal static class Handshake
             return;
         }
 
-        connection.Authenticated(auth.UserId);
+        connection.Authenticated(auth, expiresAt);
         if (auth.UserId is { } user)
         {
             if (!connection.Counts.TryAcquireUser(user, runtime.Options.MaxConnectionsPerUser))
@@ -88,7 +97,10 @@ internal static class Handshake
             auth.UserId,
             resumed is not null,
             new HeartbeatInfo((long)options.HeartbeatInterval.TotalMilliseconds, (long)options.HeartbeatTimeout.TotalMilliseconds),
-            (long)options.ResumeWindow.TotalMilliseconds);
+            (long)options.ResumeWindow.TotalMilliseconds)
+        {
+            TokenExpiresInMs = expiresInMs is null ? null : RemainingMs(runtime, expiresAt),
+        };
         if (!connection.TryOpen(welcome, helloAt))
         {
             return; // teardown began meanwhile (hello deadline, shutdown)
@@ -104,6 +116,10 @@ internal static class Handshake
             ConnectionLog.HookFailed(logger, ex, connection.Id, "OnConnected");
         }
     }
+
+    /// <summary>The token's time left at the welcome (the session lookup took some since the authenticator ran), at least 1 ms.</summary>
+    private static long RemainingMs(LifelineRuntime runtime, long expiresAt) =>
+        Math.Max(1, (long)((expiresAt - runtime.Time.GetTimestamp()) * 1000.0 / runtime.Time.TimestampFrequency));
 
     /// <summary>Stores the session so that it can be resumed for the resume window after the connection ends.</summary>
     public static async Task StoreSessionAsync(LifelineRuntime runtime, string token, string? user, CancellationToken cancellationToken)

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Lifeline.Server.Connections;
 
 /// <summary>
-/// The one scheduler that drives every connection's deadlines (hello, ping, pong): a single periodic sweep over
+/// The one scheduler that drives every connection's deadlines (hello, ping, pong, token expiry): a single periodic sweep over
 /// the registered connections against <see cref="TimeProvider"/> time, not a timer per connection. 100,000 idle
 /// connections cost one timer and one pass per period; a connection that goes away leaves nothing behind.
 /// </summary>

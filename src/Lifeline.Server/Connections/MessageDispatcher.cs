@@ -4,7 +4,7 @@ namespace Lifeline.Server.Connections;
 
 /// <summary>
 /// What a connection does with each client message: the first one goes to <see cref="Handshake"/>; after it, the
-/// rate limit, then heartbeats and requests (<see cref="ChannelRequests"/>). Runs on the receive loop only, one
+/// rate limit, then heartbeats, token refreshes (<see cref="TokenRefresh"/>) and requests (<see cref="ChannelRequests"/>). Runs on the receive loop only, one
 /// message at a time.
 /// </summary>
 internal sealed class MessageDispatcher(Connection connection, LifelineRuntime runtime)
@@ -58,6 +58,9 @@ internal sealed class MessageDispatcher(Connection connection, LifelineRuntime r
                 break;
             case HelloMessage hello:
                 connection.Enqueue(new ErrorMessage(hello.Id, ErrorCodes.InvalidMessage, "hello was already received on this connection"));
+                break;
+            case RefreshMessage refresh:
+                await TokenRefresh.HandleAsync(connection, runtime, refresh);
                 break;
             default:
                 await ChannelRequests.HandleAsync(connection, runtime, parsed.Message!);

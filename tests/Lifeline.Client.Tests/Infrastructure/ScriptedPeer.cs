@@ -70,10 +70,10 @@ internal sealed class ScriptedPeer
     }
 
     /// <summary>Receives <c>hello</c>, answers <c>welcome</c>, and returns the hello.</summary>
-    public async Task<JsonElement> HandshakeAsync(string session = "s1", long intervalMs = 30_000, long timeoutMs = 5_000, bool resumed = false, string? user = "u1", string connection = "c1")
+    public async Task<JsonElement> HandshakeAsync(string session = "s1", long intervalMs = 30_000, long timeoutMs = 5_000, bool resumed = false, string? user = "u1", string connection = "c1", long? tokenExpiresInMs = null)
     {
         var hello = await ExpectAsync("hello");
-        await SendAsync(new WelcomeMessage(session, connection, user, resumed, new HeartbeatInfo(intervalMs, timeoutMs), 120_000));
+        await SendAsync(new WelcomeMessage(session, connection, user, resumed, new HeartbeatInfo(intervalMs, timeoutMs), 120_000) { TokenExpiresInMs = tokenExpiresInMs });
         return hello;
     }
 

@@ -18,10 +18,21 @@ export interface ClientLog {
   values: Array<number | null>;
   calls: number;
   errors: string[];
+  /** The `reason` of each call of the token function (token mode `async`). */
+  tokenAsks: string[];
+  /** `unhandledrejection` events of the page: must stay 0. */
+  unhandled: number;
 }
 
 export interface ClientOptions {
+  /** The token for `hello` (token mode `string`), or what the async token function answers when no `mintToken` is given. */
   token: string;
+  /**
+   * `string` (default): a fixed token. `async`: an async token function, which throws while `window.__tokenFails > 0`
+   * (counting down) and otherwise answers `mintToken(reason)` (exposed to the page from Node) or `token`.
+   */
+  tokenMode?: "string" | "async";
+  mintToken?: (reason: string) => string | Promise<string>;
   channel: string;
   baseMs?: number;
   capMs?: number;
@@ -31,10 +42,14 @@ export interface ClientOptions {
 export async function openClient(context: BrowserContext, origin: string, wsUrl: string, options: ClientOptions): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
+  if (options.mintToken !== undefined) {
+    await page.exposeFunction("__lifelineMintToken", options.mintToken);
+  }
   await page.goto(`${origin}/healthz`);
   const config = JSON.stringify({
     wsUrl,
     token: options.token,
+    tokenMode: options.tokenMode ?? "string",
     channel: options.channel,
     reconnect: { baseMs: options.baseMs ?? 50, capMs: options.capMs ?? 200 },
     watchdogSlackMs: options.watchdogSlackMs ?? 300,
@@ -42,8 +57,21 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
   await page.evaluate(`(async () => {
     const config = ${config};
     const { LifelineClient } = await import("/lifeline.js");
-    const log = { states: [], values: [], calls: 0, errors: [] };
-    const client = new LifelineClient(config.wsUrl, { token: config.token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs });
+    const log = { states: [], values: [], calls: 0, errors: [], tokenAsks: [], unhandled: 0 };
+    window.addEventListener("unhandledrejection", () => log.unhandled++);
+    window.__tokenFails = 0;
+    const token = config.tokenMode === "async"
+      ? async ({ reason }) => {
+          log.tokenAsks.push(reason);
+          await new Promise((r) => setTimeout(r, 5));
+          if (window.__tokenFails > 0) {
+            window.__tokenFails--;
+            throw new Error("token service down");
+          }
+          return typeof window.__lifelineMintToken === "function" ? await window.__lifelineMintToken(reason) : config.token;
+        }
+      : config.token;
+    const client = new LifelineClient(config.wsUrl, { token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs });
     client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, ts: Date.now() }));
     client.onError((e) => log.errors.push(String(e)));
     const channel = client.channel(config.channel);

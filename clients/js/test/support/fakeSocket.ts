@@ -44,7 +44,9 @@ export class FakeSocket implements WebSocketLike {
   }
 
   /** Opens the socket and sends `welcome`. */
-  welcome(options: { session?: string; resumed?: boolean; intervalMs?: number; timeoutMs?: number; user?: string | null } = {}): this {
+  welcome(
+    options: { session?: string; resumed?: boolean; intervalMs?: number; timeoutMs?: number; user?: string | null; tokenExpiresInMs?: number } = {},
+  ): this {
     if (this.readyState === 0) this.open();
     return this.receive({
       type: "welcome",
@@ -55,6 +57,7 @@ export class FakeSocket implements WebSocketLike {
       resumed: options.resumed ?? false,
       heartbeat: { intervalMs: options.intervalMs ?? 30000, timeoutMs: options.timeoutMs ?? 5000 },
       resumeWindowMs: 120000,
+      ...(options.tokenExpiresInMs === undefined ? {} : { tokenExpiresInMs: options.tokenExpiresInMs }),
     });
   }
 
