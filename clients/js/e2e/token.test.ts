@@ -6,28 +6,34 @@ import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, HEARTBEAT_INTERVAL_MS, LifelineServer, serveHelp } from "./support/lifelineServer.js";
+import { findLifelineDll, HEARTBEAT_INTERVAL_MS, LifelineServer } from "./support/lifelineServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
+import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 
 /*
  * Tokens that outlive outages (issue 14), in Chromium against `lifeline serve --auth jwt --jwt-key-file <EC public key>`:
  * the test signs ES256 tokens of 3 s with the private key and hands them to the page's async token function
- * (`page.exposeFunction`). Runs only when the built tool has `--auth jwt` (the server part of issue 14); skipped
- * otherwise, with a message.
+ * (`page.exposeFunction`). The last test stops the server itself (SIGTERM) for 10 s and starts it again on the same
+ * port: that needs `--redis` (a throw-away redis-server per run), since the in-memory engine loses the sessions with
+ * the process. Without Chromium, the built tool or redis-server the tests are skipped with a message; under CI=true
+ * they fail.
  */
 
 const TOKEN_LIFETIME_S = 3;
 
 const dll = findLifelineDll();
+const redisServer = findRedisServer();
 const missing = !existsSync(CHROMIUM_PATH)
   ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
   : !dll
     ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
     : undefined;
-const noJwt = missing === undefined && !serveHelp(dll!).includes("--jwt-key-file") ? "the built lifeline serve has no --auth jwt --jwt-key-file" : undefined;
-// A missing dependency fails under CI; a tool without --auth jwt (before the server part of issue 14) is skipped everywhere.
-const skip = noJwt ?? (missing && process.env["CI"] !== "true" ? missing : false);
+const missingRedis = missing ?? (redisServer ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)");
+// Under CI a missing dependency fails (in `before`); elsewhere the suite is skipped, loudly.
+const skipUnlessCi = (why: string | undefined) => (why && process.env["CI"] !== "true" ? why : false);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString("base64url");
 
@@ -40,7 +46,7 @@ function mint(privateKey: KeyObject, sub: string, lifetimeS = TOKEN_LIFETIME_S):
   return `${header}.${payload}.${base64url(signature)}`;
 }
 
-describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip, timeout: 600_000 }, () => {
+describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skipUnlessCi(missing), timeout: 600_000 }, () => {
   let server: LifelineServer;
   let browser: Browser;
   let proxy: TcpProxy;
@@ -106,7 +112,7 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip, time
     assert.deepEqual(await publishAll(alice, [1]), [1], "the connection still works");
   });
 
-  it("an outage longer than the token lifetime ends resumed, every channel caught up from its offset", { timeout: 90_000 }, async () => {
+  it("a network outage (proxy cut, half-open) longer than the token lifetime ends resumed, caught up from its offset", { timeout: 90_000 }, async () => {
     const alice = await open("alice", "outage", "proxy");
     const bob = await open("bob", "outage", "direct");
     await publishAll(bob, [1, 2]);
@@ -157,5 +163,141 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip, time
     assert.equal(await alice.evaluate(`window.__t.client.resumed`), true);
     assert.equal(after.unhandled, 0);
     assert.deepEqual(await publishAll(alice, [2]), [2]);
+  });
+});
+
+describe("a server stop longer than the token lifetime (lifeline serve --auth jwt --redis)", { skip: skipUnlessCi(missingRedis), timeout: 600_000 }, () => {
+  let redis: RedisServer | undefined;
+  let server: LifelineServer | undefined;
+  let browser: Browser | undefined;
+  let proxy: TcpProxy | undefined;
+  let keyDir: string | undefined;
+  let privateKey: KeyObject;
+  let port = 0;
+  const pages: Page[] = [];
+  const minted = new Map<string, number[]>();
+
+  const open = async (user: string, channel: string, via: "proxy" | "direct") => {
+    const page = await openClient(browser!.context, server!.origin, via === "proxy" ? proxy!.wsUrl : server!.wsUrl, {
+      token: "unused",
+      tokenMode: "async",
+      channel,
+      mintToken: () => {
+        const list = minted.get(user) ?? [];
+        list.push(Date.now());
+        minted.set(user, list);
+        return mint(privateKey, user);
+      },
+    });
+    pages.push(page);
+    return page;
+  };
+
+  before(async () => {
+    if (missingRedis) {
+      throw new Error(`missing dependency: ${missingRedis}`);
+    }
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    privateKey = pair.privateKey;
+    keyDir = mkdtempSync(join(tmpdir(), "lifeline-jwt-"));
+    const keyFile = join(keyDir, "public.pem");
+    writeFileSync(keyFile, pair.publicKey.export({ type: "spki", format: "pem" }));
+    redis = await RedisServer.start(redisServer!);
+    // A short retry spread, so that the clients' first attempt after the 1001 is soon (it fails: the server is down).
+    server = new LifelineServer(dll!, { Lifeline__ShutdownRetrySpread: "200ms" }, ["--auth", "jwt", "--jwt-key-file", keyFile], ["--redis", redis.address]);
+    port = await server.start(await freePort());
+    proxy = new TcpProxy(() => port);
+    await proxy.listen();
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await Promise.all(pages.splice(0).map((p) => p.close()));
+    await browser?.close();
+    await proxy?.close();
+    await server?.kill();
+    await redis?.stop();
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it("server stopped 10 s with 3 s tokens: resumed on the restarted server, every channel caught up from its offset, once", { timeout: 120_000 }, async () => {
+    // alice goes through the proxy only so that the test can keep her away a moment after the restart, until the
+    // deltas she must recover exist; bob talks to the server directly and publishes.
+    const alice = await open("alice", "stop:a", "proxy");
+    const bob = await open("bob", "stop:a", "direct");
+    // A second channel on alice's client, recorded like the first.
+    await alice.evaluate(`(() => {
+      const b = window.__t.client.channel("stop:b");
+      window.__b = { channel: b, values: [], offsets: [] };
+      b.subscribe((state) => { window.__b.values.push(typeof state.m === "number" ? state.m : null); window.__b.offsets.push(b.offset ?? null); });
+    })()`);
+    await alice.waitForFunction(`window.__b.channel.synced`);
+    const publishB = (ms: number[]) =>
+      bob.evaluate(`Promise.all(${JSON.stringify(ms)}.map((m) => window.__t.client.channel("stop:b").publish({ m })))`) as Promise<number[]>;
+    const waitB = (offset: number) => alice.waitForFunction(`window.__b.channel.offset >= ${offset} && window.__b.channel.synced`);
+
+    assert.deepEqual(await publishAll(bob, [1, 2, 3]), [1, 2, 3]);
+    assert.deepEqual(await publishB([1, 2]), [1, 2]);
+    await waitOffset(alice, 3);
+    await waitB(2);
+    const session = await alice.evaluate(`window.__t.client.session`);
+    assert.ok(session, "alice has a session");
+    const before = await log(alice);
+
+    // The outage: the server process stops (SIGTERM, graceful: 1001) and stays down 10 s, more than three token lifetimes.
+    const stoppedAt = Date.now();
+    const exit = await server!.terminate();
+    assert.equal(exit, 0, `lifeline serve exited with ${exit} on SIGTERM\n${server!.log()}`);
+    await waitState(alice, "reconnecting");
+    const lost = (await log(alice)).states.slice(before.states.length).find((s) => s.to === "reconnecting");
+    assert.equal(lost?.code, 1001, `alice lost the connection with 1001 (going away): ${JSON.stringify(lost)}`);
+    await sleep(Math.max(0, stoppedAt + 10_000 - Date.now())); // the outage under test, not a synchronisation
+    const lastTokenBeforeStop = Math.max(...(minted.get("alice") ?? []).filter((t) => t <= stoppedAt));
+    assert.ok(Date.now() > lastTokenBeforeStop + (TOKEN_LIFETIME_S + 1) * 1000, "alice's last token has expired before the restart");
+
+    proxy!.cut(); // alice stays away until bob has published on the restarted server
+    assert.equal(await server!.start(port), port, "restarted on the same port");
+    await waitOpen(bob);
+    assert.equal(await bob.evaluate(`window.__t.client.resumed`), true, "bob resumed too");
+    assert.deepEqual(await publishAll(bob, [4, 5, 6]), [4, 5, 6], "the restarted server continues the offsets it kept in Redis");
+    assert.deepEqual(await publishB([3]), [3]);
+    proxy!.restore();
+    await waitOpen(alice);
+    await waitOffset(alice, 6);
+    await waitB(3);
+    const reopened = await log(alice);
+    assert.equal(await alice.evaluate(`window.__t.client.session`), session, "the same session");
+    assert.equal(await alice.evaluate(`window.__t.client.resumed`), true, "welcome.resumed");
+    const opens = reopened.states.slice(before.states.length).filter((s) => s.to === "open");
+    assert.deepEqual(opens.map((s) => s.reason), ["resumed"], `one open after the outage, resumed: ${JSON.stringify(reopened.states.slice(before.states.length))}`);
+
+    // Live again: the deltas published now arrive as they happen.
+    assert.deepEqual(await publishAll(bob, [7, 8]), [7, 8]);
+    assert.deepEqual(await publishB([4]), [4]);
+    await waitOffset(alice, 8);
+    await waitB(4);
+
+    const after = await log(alice);
+    // Every listener call: the subscribe snapshot of the empty channel (offset 0), then each delta once, in order, no gap.
+    assert.deepEqual(after.offsets, [0, 1, 2, 3, 4, 5, 6, 7, 8], "channel stop:a: consecutive offsets, each once");
+    assert.deepEqual(after.values, [null, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const b = (await alice.evaluate(`({ offsets: window.__b.offsets, values: window.__b.values })`)) as { offsets: number[]; values: number[] };
+    assert.deepEqual(b.offsets, [0, 1, 2, 3, 4], "channel stop:b: consecutive offsets, each once");
+    assert.deepEqual(b.values, [null, 1, 2, 3, 4]);
+    assert.ok(after.tokenAsks.length > before.tokenAsks.length, "the token function was asked again after the stop");
+    assert.equal(after.states.filter((s) => s.code === 4001 || s.code === 4002).length, 0, `never refused: ${JSON.stringify(after.states)}`);
+    assert.equal(after.unhandled, 0);
+
+    // The server's state: what a new client gets on subscribe, equal to alice's (state, epoch and offset).
+    const carol = await open("carol", "stop:a", "direct");
+    await waitOffset(carol, 8);
+    const view = (page: Page, name: string) =>
+      page.evaluate(`(() => { const c = window.__t.client.channel(${JSON.stringify(name)}); return { state: c.state, epoch: c.epoch, offset: c.offset }; })()`);
+    await carol.evaluate(`window.__t.client.channel("stop:b").subscribe(() => {})`);
+    await carol.waitForFunction(`window.__t.client.channel("stop:b").synced`);
+    assert.deepEqual(await view(alice, "stop:a"), await view(carol, "stop:a"));
+    assert.deepEqual(await view(alice, "stop:b"), await view(carol, "stop:b"));
+    assert.deepEqual(await alice.evaluate(`window.__t.channel.state`), { n: 8 });
+    assert.deepEqual(await alice.evaluate(`window.__b.channel.state`), { m: 4 });
   });
 });

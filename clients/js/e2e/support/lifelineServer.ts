@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,21 +28,6 @@ export function findLifelineDll(): string | undefined {
   return candidates[0];
 }
 
-/** What `lifeline serve --help` prints (to find out which flags the built tool has); empty when it cannot run. */
-export function serveHelp(dll: string): string {
-  try {
-    return execFileSync(process.env["DOTNET_HOST_PATH"] || "dotnet", [dll, "serve", "--help"], {
-      cwd: dirname(dll),
-      env: { ...process.env, DOTNET_NOLOGO: "1" },
-      encoding: "utf8",
-      timeout: 30_000,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  } catch {
-    return "";
-  }
-}
-
 /** Where tests keep pictures and logs: the repository's test-output/ (git-ignored), or LIFELINE_TEST_OUTPUT. */
 export const TEST_OUTPUT = process.env["LIFELINE_TEST_OUTPUT"] ?? join(repoRoot, "test-output");
 
@@ -65,6 +50,8 @@ export class LifelineServer {
     private readonly extraEnv: Record<string, string> = {},
     /** Replaces `--auth dev` (for example `--auth jwt --jwt-key-file F`). */
     private readonly authArgs: readonly string[] = ["--auth", "dev"],
+    /** More arguments (for example `--redis 127.0.0.1:N`), kept for every restart. */
+    private readonly extraArgs: readonly string[] = [],
   ) {
     process.once("exit", () => this.child?.kill("SIGKILL"));
   }
@@ -105,7 +92,7 @@ export class LifelineServer {
       }
     }
     const args = [this.dll, "serve", "--port", String(port), ...this.authArgs, "--test-endpoints",
-      "--heartbeat-interval", `${HEARTBEAT_INTERVAL_MS}ms`, "--heartbeat-timeout", `${HEARTBEAT_TIMEOUT_MS}ms`];
+      "--heartbeat-interval", `${HEARTBEAT_INTERVAL_MS}ms`, "--heartbeat-timeout", `${HEARTBEAT_TIMEOUT_MS}ms`, ...this.extraArgs];
     const child = spawn(process.env["DOTNET_HOST_PATH"] || "dotnet", args, { cwd: dirname(this.dll), env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.starts++;

@@ -16,6 +16,8 @@ export interface ClientLog {
   states: StateEntry[];
   /** `state.n` after each listener call (the value each test publishes), null when absent. */
   values: Array<number | null>;
+  /** The channel's offset after each listener call (a snapshot's or a delta's). */
+  offsets: Array<number | null>;
   calls: number;
   errors: string[];
   /** The `reason` of each call of the token function (token mode `async`). */
@@ -57,7 +59,7 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
   await page.evaluate(`(async () => {
     const config = ${config};
     const { LifelineClient } = await import("/lifeline.js");
-    const log = { states: [], values: [], calls: 0, errors: [], tokenAsks: [], unhandled: 0 };
+    const log = { states: [], values: [], offsets: [], calls: 0, errors: [], tokenAsks: [], unhandled: 0 };
     window.addEventListener("unhandledrejection", () => log.unhandled++);
     window.__tokenFails = 0;
     const token = config.tokenMode === "async"
@@ -75,7 +77,7 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
     client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, ts: Date.now() }));
     client.onError((e) => log.errors.push(String(e)));
     const channel = client.channel(config.channel);
-    channel.subscribe((state) => { log.calls++; log.values.push(typeof state.n === "number" ? state.n : null); });
+    channel.subscribe((state) => { log.calls++; log.values.push(typeof state.n === "number" ? state.n : null); log.offsets.push(channel.offset ?? null); });
     window.__t = { client, channel, log };
   })()`);
   await waitOpen(page);
