@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Lifeline.Cli.Commands;
 using Lifeline.Cli.Tests.Infrastructure;
@@ -22,14 +21,9 @@ namespace Lifeline.Cli.Tests;
 public sealed class ServeJwtClientTests(RedisFixture redis, ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan TokenLife = TimeSpan.FromSeconds(3);
-    private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-    private readonly string _dir = Directory.CreateTempSubdirectory("lifeline-jwt-client-").FullName;
+    private readonly TestJwtIssuer _issuer = new();
 
-    public void Dispose()
-    {
-        _key.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public void Dispose() => _issuer.Dispose();
 
     [Fact]
     public async Task A_client_with_3_second_tokens_stays_connected_for_20_seconds_by_refreshing()
@@ -176,8 +170,7 @@ public sealed class ServeJwtClientTests(RedisFixture redis, ITestOutputHelper ou
 
     private async Task<WebApplication> StartAsync(int port, string? redisConfiguration = null)
     {
-        var keyFile = Path.Combine(_dir, "issuer.pub.pem");
-        await File.WriteAllTextAsync(keyFile, _key.ExportSubjectPublicKeyInfoPem());
+        var keyFile = await _issuer.WriteKeyFileAsync();
         List<string> args =
         [
             "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--auth", "jwt", "--jwt-key-file", keyFile,
@@ -193,21 +186,8 @@ public sealed class ServeJwtClientTests(RedisFixture redis, ITestOutputHelper ou
         return app;
     }
 
-    /// <summary>A token of at least <paramref name="life"/>: <c>exp</c> is whole seconds, so it is rounded up (3 s lives 3 to 4 s).</summary>
-    private string Token(string sub, TimeSpan life)
-    {
-        var now = DateTime.UtcNow;
-        var expires = now + life;
-        expires = expires.AddTicks(TimeSpan.TicksPerSecond - (expires.Ticks % TimeSpan.TicksPerSecond));
-        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Claims = new Dictionary<string, object> { ["sub"] = sub },
-            IssuedAt = now.AddSeconds(-1),
-            NotBefore = now.AddSeconds(-1),
-            Expires = expires,
-            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key), SecurityAlgorithms.EcdsaSha256),
-        });
-    }
+    /// <summary>A token of at least <paramref name="life"/> (<c>exp</c> is whole seconds: rounded up, 3 s lives 3 to 4 s).</summary>
+    private string Token(string sub, TimeSpan life) => _issuer.Token(sub, life, atLeast: true);
 
     private static ConcurrentQueue<StateChangedEventArgs> Record(LifelineClient client)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Lifeline.Cli.Serve;
 using Lifeline.Cli.Tests.Infrastructure;
@@ -20,43 +19,18 @@ public sealed class ServeJwtTests : IDisposable
 {
     private const string Issuer = "https://auth.test";
     private const string Audience = "lifeline";
-    private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-    private readonly string _dir = Directory.CreateTempSubdirectory("lifeline-jwt-").FullName;
+    private readonly TestJwtIssuer _issuer = new();
 
-    public void Dispose()
-    {
-        _key.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public void Dispose() => _issuer.Dispose();
 
-    private string Token(string sub, TimeSpan life, string[]? channels = null)
-    {
-        var claims = new Dictionary<string, object> { ["sub"] = sub };
-        if (channels is not null)
-        {
-            claims["channels"] = channels;
-        }
-
-        var now = DateTime.UtcNow;
-        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Claims = claims,
-            Issuer = Issuer,
-            Audience = Audience,
-            IssuedAt = now.AddSeconds(-1),
-            NotBefore = now.AddSeconds(-1),
-            Expires = now + life,
-            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key), SecurityAlgorithms.EcdsaSha256),
-        });
-    }
+    private string Token(string sub, TimeSpan life, string[]? channels = null) => _issuer.Token(sub, life, channels, Issuer, Audience);
 
     private static double? Value(IReadOnlyList<Lifeline.Cli.Doctor.PrometheusSample> samples, string name, string label, string value) =>
         samples.Where(s => s.Name == name && s.Labels.TryGetValue(label, out var v) && v == value).Select(s => (double?)s.Value).Sum();
 
     private async Task<(LifelineProcess Process, Uri Ws)> StartAsync()
     {
-        var keyFile = Path.Combine(_dir, "issuer.pub.pem");
-        await File.WriteAllTextAsync(keyFile, _key.ExportSubjectPublicKeyInfoPem());
+        var keyFile = await _issuer.WriteKeyFileAsync();
         var process = LifelineProcess.Start(
         [
             "serve", "--port", "0", "--auth", "jwt", "--jwt-key-file", keyFile, "--jwt-issuer", Issuer, "--jwt-audience", Audience,
@@ -181,7 +155,7 @@ public sealed class ServeJwtTests : IDisposable
     [Fact]
     public void A_secret_key_file_is_a_shared_secret_with_its_trailing_newline_ignored_and_too_short_a_one_is_refused()
     {
-        var secret = Path.Combine(_dir, "secret");
+        var secret = Path.Combine(_issuer.Directory, "secret");
         File.WriteAllText(secret, new string('k', 40) + "\n");
         var settings = Settings(("Lifeline:Auth", "jwt"), ("Lifeline:JwtKeyFile", secret));
         var authenticator = JwtAuthentication.Create(settings);
@@ -195,7 +169,7 @@ public sealed class ServeJwtTests : IDisposable
 
         File.WriteAllText(secret, "short\n");
         Assert.Throws<ServeSettingsException>(() => JwtAuthentication.Create(settings));
-        Assert.Throws<ServeSettingsException>(() => JwtAuthentication.Create(Settings(("Lifeline:Auth", "jwt"), ("Lifeline:JwtKeyFile", Path.Combine(_dir, "missing")))));
+        Assert.Throws<ServeSettingsException>(() => JwtAuthentication.Create(Settings(("Lifeline:Auth", "jwt"), ("Lifeline:JwtKeyFile", Path.Combine(_issuer.Directory, "missing")))));
         var noKey = Assert.Throws<ServeSettingsException>(() => Settings(("Lifeline:Auth", "jwt")));
         Assert.Contains("--auth jwt needs --jwt-key-file", noKey.Message, StringComparison.Ordinal);
         Assert.Throws<ServeSettingsException>(() => Settings(("Lifeline:JwtIssuer", "x")));
