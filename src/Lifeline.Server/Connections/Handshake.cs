@@ -29,20 +29,16 @@ internal static class Handshake
             return;
         }
 
-        AuthenticationResult auth;
-        try
+        var (verdict, failure) = await AuthenticatorCall.RunAsync(connection, runtime, hello.Token);
+        if (failure is not null)
         {
-            auth = await runtime.Authenticator.AuthenticateAsync(new AuthenticationContext(hello.Token, connection.Http), connection.Aborted);
-        }
-        catch (OperationCanceledException) when (connection.Aborted.IsCancellationRequested)
-        {
+            connection.StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, failure);
             return;
         }
-        catch (Exception ex)
+
+        if (verdict is not { } auth)
         {
-            ConnectionLog.AuthenticatorFailed(logger, ex, connection.Id);
-            connection.StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
-            return;
+            return; // the connection went away meanwhile
         }
 
         long expiresAt = 0;

@@ -20,20 +20,16 @@ internal static class TokenRefresh
 
     public static async Task HandleAsync(Connection connection, LifelineRuntime runtime, RefreshMessage refresh)
     {
-        AuthenticationResult auth;
-        try
+        var (verdict, failure) = await AuthenticatorCall.RunAsync(connection, runtime, refresh.Token);
+        if (failure is not null)
         {
-            auth = await runtime.Authenticator.AuthenticateAsync(new AuthenticationContext(refresh.Token, connection.Http), connection.Aborted);
-        }
-        catch (OperationCanceledException) when (connection.Aborted.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception ex)
-        {
-            ConnectionLog.AuthenticatorFailed(runtime.Logger, ex, connection.Id);
             Refuse(connection, runtime, refresh.Id, "authenticator_failed");
             return;
+        }
+
+        if (verdict is not { } auth)
+        {
+            return; // the connection went away meanwhile
         }
 
         if (!auth.Succeeded)
