@@ -46,27 +46,57 @@ function mint(privateKey: KeyObject, sub: string, lifetimeS = TOKEN_LIFETIME_S):
   return `${header}.${payload}.${base64url(signature)}`;
 }
 
+/**
+ * The issuer both suites use: an EC P-256 key pair made here, its public half in a PEM file for `--jwt-key-file`,
+ * ES256 tokens of `TOKEN_LIFETIME_S` from the private half, and when each user's tokens were minted.
+ */
+class TokenIssuer {
+  private readonly privateKey: KeyObject;
+  private readonly dir: string;
+  /** The PEM public key for `lifeline serve --jwt-key-file`. */
+  readonly keyFile: string;
+  /** When each token was minted, per user (ms). */
+  readonly minted = new Map<string, number[]>();
+
+  constructor() {
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    this.privateKey = pair.privateKey;
+    this.dir = mkdtempSync(join(tmpdir(), "lifeline-jwt-"));
+    this.keyFile = join(this.dir, "public.pem");
+    writeFileSync(this.keyFile, pair.publicKey.export({ type: "spki", format: "pem" }));
+  }
+
+  /** A token for `user`, its minting recorded. */
+  token(user: string): string {
+    const list = this.minted.get(user) ?? [];
+    list.push(Date.now());
+    this.minted.set(user, list);
+    return mint(this.privateKey, user);
+  }
+
+  /** When `user`'s last token minted at or before `at` was minted (ms). */
+  lastMintedBy(user: string, at: number): number {
+    return Math.max(...(this.minted.get(user) ?? []).filter((t) => t <= at));
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skipUnlessCi(missing), timeout: 600_000 }, () => {
   let server: LifelineServer;
   let browser: Browser;
   let proxy: TcpProxy;
-  let keyDir: string;
-  let privateKey: KeyObject;
+  let issuer: TokenIssuer | undefined;
   const pages: Page[] = [];
-  /** When each token was minted, per user (ms). */
-  const minted = new Map<string, number[]>();
 
   const open = async (user: string, channel: string, via: "proxy" | "direct") => {
     const page = await openClient(browser.context, server.origin, via === "proxy" ? proxy.wsUrl : server.wsUrl, {
       token: "unused",
       tokenMode: "async",
       channel,
-      mintToken: () => {
-        const list = minted.get(user) ?? [];
-        list.push(Date.now());
-        minted.set(user, list);
-        return mint(privateKey, user);
-      },
+      mintToken: () => issuer!.token(user),
     });
     pages.push(page);
     return page;
@@ -76,11 +106,8 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skip
     if (missing) {
       throw new Error(`missing dependency: ${missing}`);
     }
-    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    privateKey = pair.privateKey;
-    keyDir = mkdtempSync(join(tmpdir(), "lifeline-jwt-"));
-    const keyFile = join(keyDir, "public.pem");
-    writeFileSync(keyFile, pair.publicKey.export({ type: "spki", format: "pem" }));
+    issuer = new TokenIssuer();
+    const keyFile = issuer.keyFile;
     server = new LifelineServer(dll!, {}, ["--auth", "jwt", "--jwt-key-file", keyFile]);
     await server.start(0);
     proxy = new TcpProxy(() => server.port);
@@ -97,7 +124,7 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skip
     await browser?.close();
     await proxy?.close();
     await server?.kill();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+    issuer?.dispose();
   });
 
   it("3-second tokens: refreshed on the live connection, no reconnect for 10 s", { timeout: 60_000 }, async () => {
@@ -152,7 +179,7 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skip
     assert.equal(lost?.code, 4002, JSON.stringify(lost));
     assert.equal(lost?.reason, "token_expired");
     // The last token minted before the stop expires at most TOKEN_LIFETIME_S + 1 s after it; the sweep runs every heartbeat interval.
-    const lastMint = Math.max(...(minted.get("alice") ?? []).filter((t) => t <= stoppedAt));
+    const lastMint = issuer!.lastMintedBy("alice", stoppedAt);
     const bound = lastMint + (TOKEN_LIFETIME_S + 1) * 1000 + HEARTBEAT_INTERVAL_MS + 1000;
     assert.ok(lost.ts <= bound, `4002 ${lost.ts - lastMint} ms after the last token, bound ${bound - lastMint} ms`);
 
@@ -171,23 +198,16 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
   let server: LifelineServer | undefined;
   let browser: Browser | undefined;
   let proxy: TcpProxy | undefined;
-  let keyDir: string | undefined;
-  let privateKey: KeyObject;
+  let issuer: TokenIssuer | undefined;
   let port = 0;
   const pages: Page[] = [];
-  const minted = new Map<string, number[]>();
 
   const open = async (user: string, channel: string, via: "proxy" | "direct") => {
     const page = await openClient(browser!.context, server!.origin, via === "proxy" ? proxy!.wsUrl : server!.wsUrl, {
       token: "unused",
       tokenMode: "async",
       channel,
-      mintToken: () => {
-        const list = minted.get(user) ?? [];
-        list.push(Date.now());
-        minted.set(user, list);
-        return mint(privateKey, user);
-      },
+      mintToken: () => issuer!.token(user),
     });
     pages.push(page);
     return page;
@@ -197,11 +217,8 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
     if (missingRedis) {
       throw new Error(`missing dependency: ${missingRedis}`);
     }
-    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    privateKey = pair.privateKey;
-    keyDir = mkdtempSync(join(tmpdir(), "lifeline-jwt-"));
-    const keyFile = join(keyDir, "public.pem");
-    writeFileSync(keyFile, pair.publicKey.export({ type: "spki", format: "pem" }));
+    issuer = new TokenIssuer();
+    const keyFile = issuer.keyFile;
     redis = await RedisServer.start(redisServer!);
     // A short retry spread, so that the clients' first attempt after the 1001 is soon (it fails: the server is down).
     server = new LifelineServer(dll!, { Lifeline__ShutdownRetrySpread: "200ms" }, ["--auth", "jwt", "--jwt-key-file", keyFile], ["--redis", redis.address]);
@@ -217,7 +234,7 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
     await proxy?.close();
     await server?.kill();
     await redis?.stop();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+    issuer?.dispose();
   });
 
   it("server stopped 10 s with 3 s tokens: resumed on the restarted server, every channel caught up from its offset, once", { timeout: 120_000 }, async () => {
@@ -252,7 +269,7 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
     const lost = (await log(alice)).states.slice(before.states.length).find((s) => s.to === "reconnecting");
     assert.equal(lost?.code, 1001, `alice lost the connection with 1001 (going away): ${JSON.stringify(lost)}`);
     await sleep(Math.max(0, stoppedAt + 10_000 - Date.now())); // the outage under test, not a synchronisation
-    const lastTokenBeforeStop = Math.max(...(minted.get("alice") ?? []).filter((t) => t <= stoppedAt));
+    const lastTokenBeforeStop = issuer!.lastMintedBy("alice", stoppedAt);
     assert.ok(Date.now() > lastTokenBeforeStop + (TOKEN_LIFETIME_S + 1) * 1000, "alice's last token has expired before the restart");
 
     proxy!.cut(); // alice stays away until bob has published on the restarted server
