@@ -186,14 +186,11 @@ public static class ClientMessageParser
             Position? since = null;
             if (root.TryGetProperty("since", out var s) && s.ValueKind != JsonValueKind.Null)
             {
-                if (s.ValueKind != JsonValueKind.Object
-                    || !s.TryGetProperty("epoch", out var epoch) || epoch.ValueKind != JsonValueKind.String
-                    || !s.TryGetProperty("offset", out var offset) || !TryGetSafeInteger(offset, out var off))
+                since = ReadPosition(s);
+                if (since is null)
                 {
                     return Fail<SubscribeMessage>("subscribe.since must be {\"epoch\": string, \"offset\": non-negative integer}");
                 }
-
-                since = new Position(epoch.GetString()!, off);
             }
 
             return new SubscribeMessage(channel, since);
@@ -230,9 +227,27 @@ public static class ClientMessageParser
                 return Fail<PublishMessage>($"publish.key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
             }
 
+            Position? expected = null;
+            if (root.TryGetProperty("if", out var condition) && condition.ValueKind != JsonValueKind.Null)
+            {
+                expected = ReadPosition(condition);
+                if (expected is null)
+                {
+                    return Fail<PublishMessage>("publish.if must be {\"epoch\": string, \"offset\": non-negative integer below 2^53}");
+                }
+            }
+
             EnsureText(patch);
-            return new PublishMessage(channel, patch.Clone(), key);
+            return new PublishMessage(channel, patch.Clone(), key, expected);
         }
+
+        /// <summary>Reads <c>{"epoch": string, "offset": non-negative integer below 2^53}</c>; null when it is not that.</summary>
+        private static Position? ReadPosition(JsonElement element) =>
+            element.ValueKind == JsonValueKind.Object
+            && element.TryGetProperty("epoch", out var epoch) && epoch.ValueKind == JsonValueKind.String
+            && element.TryGetProperty("offset", out var offset) && TryGetSafeInteger(offset, out var value)
+                ? new Position(epoch.GetString()!, value)
+                : null;
 
         public string? RequiredString(string name)
         {

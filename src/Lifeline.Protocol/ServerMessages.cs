@@ -121,7 +121,14 @@ public sealed record PresenceMessage(string Channel, string Event, string User, 
 /// <summary>The error object inside a refused <c>reply</c>.</summary>
 /// <param name="Code">One of <see cref="ErrorCodes"/>.</param>
 /// <param name="Message">A human-readable explanation.</param>
-public sealed record ErrorInfo(string Code, string Message);
+public sealed record ErrorInfo(string Code, string Message)
+{
+    /// <summary>For <see cref="ErrorCodes.Conflict"/>: the channel's current epoch; null otherwise.</summary>
+    public string? Epoch { get; init; }
+
+    /// <summary>For <see cref="ErrorCodes.Conflict"/>: the channel's current offset; null otherwise.</summary>
+    public long? Offset { get; init; }
+}
 
 /// <summary><c>reply</c>: the answer to a request with an <c>id</c>.</summary>
 /// <param name="Id">The request id.</param>

@@ -31,8 +31,13 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>The pub/sub channel of a Lifeline channel (sharded or classic).</summary>
     public string PubSub(string channel) => Tag(channel);
 
-    /// <summary>Hash: the result of the first publish with this idempotency key in this scope.</summary>
-    public RedisKey Idempotency(string scope, string key) => Prefix + "{idem:" + scope + "}:" + key;
+    /// <summary>
+    /// Hash (ep, off, ts, exp): the result of the first publish with this idempotency key in this scope on this channel.
+    /// In the channel's slot, so the publish script checks and records it atomically; the scope's length comes first,
+    /// so no scope and key pair can collide.
+    /// </summary>
+    public RedisKey Idempotency(string channel, string scope, string key) =>
+        Tag(channel) + ":idem:" + scope.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + scope + key;
 
     /// <summary>String: a stored session.</summary>
     public RedisKey Session(string token) => Prefix + "session:" + token;

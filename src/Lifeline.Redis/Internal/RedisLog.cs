@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Lifeline.Redis.Internal;
 
-/// <summary>Log events of <see cref="RedisEngine"/> (event ids 1200-1299; never reuse one).</summary>
+/// <summary>Log events of <see cref="RedisEngine"/> (event ids 1200-1299; never reuse one: 1209, RedisIdempotencyKeyReused, was retired when keys became per channel).</summary>
 internal static partial class RedisLog
 {
     [LoggerMessage(EventId = 1200, EventName = "RedisEngineStarted", Level = LogLevel.Information,
@@ -40,10 +40,6 @@ internal static partial class RedisLog
     [LoggerMessage(EventId = 1208, EventName = "RedisConnectionRestored", Level = LogLevel.Information,
         Message = "Redis connection restored; checking the continuity of {Channels} observed channels")]
     public static partial void ConnectionRestored(ILogger logger, int channels);
-
-    [LoggerMessage(EventId = 1209, EventName = "RedisIdempotencyKeyReused", Level = LogLevel.Debug,
-        Message = "Idempotency key of scope {Scope} first used on channel {FirstChannel} was repeated on channel {Channel}; the first result is returned")]
-    public static partial void IdempotencyKeyReused(ILogger logger, string scope, string? firstChannel, string channel);
 
     [LoggerMessage(EventId = 1210, EventName = "RedisNodeHeartbeatFailed", Level = LogLevel.Warning,
         Message = "Refreshing the liveness key of node {NodeId} failed")]

@@ -95,8 +95,10 @@ internal static class ChannelRequests
         try
         {
             var scope = connection.UserId ?? "session:" + connection.SessionId;
-            var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key), connection.Aborted);
-            reply = new ReplyMessage(request.Id, true) { Offset = result.Offset };
+            var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key, request.If), connection.Aborted);
+            reply = result.Conflict
+                ? PublishConflict.Reply(request.Id, result)
+                : new ReplyMessage(request.Id, true) { Offset = result.Offset };
         }
         catch (EngineUnavailableException ex)
         {
