@@ -11,7 +11,7 @@ import {
   LifelineRequestError,
   LifelineTokenError,
 } from "./errors.js";
-import { isJsonObject, type JsonObject } from "./json.js";
+import { deepFreeze, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { parseFrame, PROTOCOL_VERSION, type ReplyMessage, type ServerMessage, type SubscribedMessage, type WelcomeMessage } from "./protocol.js";
 import { backoffWindowMs, DEFAULT_BASE_MS, DEFAULT_CAP_MS, exponentialBackoff, type RetryPolicy } from "./retry.js";
 import { defaultWebSocketFactory, WS_OPEN, type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
@@ -62,6 +62,14 @@ interface Connection {
   refreshSeq: number;
 }
 
+/** A message from the application's server to this user (`SendToUserAsync`): not stored, not replayed. */
+export interface UserMessage {
+  /** What the server sent (any JSON value, frozen). */
+  readonly data: JsonValue;
+  /** Server time, Unix ms. */
+  readonly ts?: number;
+}
+
 interface LostInfo {
   readonly reason: string;
   readonly code?: number;
@@ -81,7 +89,7 @@ interface PublishRecord {
 type PendingRequest =
   | { readonly kind: "publish"; readonly record: PublishRecord }
   | {
-      readonly kind: "subscribe" | "unsubscribe" | "presence" | "refresh";
+      readonly kind: "subscribe" | "unsubscribe" | "presence" | "refresh" | "emit";
       readonly channel: string;
       readonly onReply: (message: ReplyMessage | SubscribedMessage) => void;
       readonly onFail: (error: LifelineError) => void;
@@ -148,6 +156,7 @@ export class LifelineClient {
 
   private readonly stateListeners = new Set<Entry<(change: StateChange) => void>>();
   private readonly errorListeners = new Set<Entry<(error: LifelineError) => void>>();
+  private readonly messageListeners = new Set<Entry<(message: UserMessage) => void>>();
 
   constructor(url: string, options: LifelineClientOptions = {}) {
     this.url = url;
@@ -229,6 +238,15 @@ export class LifelineClient {
   /** Registers an error listener (see {@link LifelineClientOptions.onError}); returns the function that unregisters it. */
   onError(listener: (error: LifelineError) => void): () => void {
     return addEntry(this.errorListeners, listener);
+  }
+
+  /**
+   * Registers a listener for messages the application's server sends to this user
+   * (`SendToUserAsync`): called once per message, only for messages sent while this client is
+   * connected (they are not stored or replayed). Returns the function that unregisters it.
+   */
+  onMessage(listener: (message: UserMessage) => void): () => void {
+    return addEntry(this.messageListeners, listener);
   }
 
   /**
@@ -687,6 +705,12 @@ export class LifelineClient {
       case "presence":
         this.channels.get(message.channel)?._onPresenceEvent(message);
         return;
+      case "event":
+        this.channels.get(message.channel)?._onEvent(message);
+        return;
+      case "message":
+        this.emitUserMessage(Object.freeze({ data: deepFreeze(message.data), ...(message.ts === undefined ? {} : { ts: message.ts }) }));
+        return;
       case "reply":
         this.onReply(message);
         return;
@@ -934,6 +958,21 @@ export class LifelineClient {
     });
   }
 
+  /** @internal Events are now or never: never queued while disconnected. */
+  _emit(channel: string, data: JsonValue): Promise<void> {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
+    let copy: JsonValue;
+    try {
+      copy = JSON.parse(JSON.stringify(data)) as JsonValue;
+    } catch (e) {
+      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy });
+    });
+  }
+
   /** @internal */
   _reportHandlerError(where: string, error: unknown): void {
     this.report(new LifelineHandlerError(where, error));
@@ -944,6 +983,17 @@ export class LifelineClient {
   private nextKey(): string {
     this.keyCounter++;
     return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+
+  private emitUserMessage(message: UserMessage): void {
+    for (const entry of [...this.messageListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(message);
+      } catch (e) {
+        this.report(new LifelineHandlerError("message", e));
+      }
+    }
   }
 
   private report(error: LifelineError): void {

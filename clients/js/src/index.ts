@@ -2,7 +2,7 @@
  * @lifeline/client: the browser client of Lifeline, real-time state sync over WebSockets.
  * See README.md for usage and PROTOCOL.md for the wire contract.
  */
-export { LifelineClient } from "./client.js";
+export { LifelineClient, type UserMessage } from "./client.js";
 export {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -19,7 +19,7 @@ export {
   type TokenProvider,
   type TokenRequest,
 } from "./options.js";
-export { LifelineChannel, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
+export { LifelineChannel, type ChannelEvent, type ChannelEventListener, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
 export { systemClock, type Clock, type TimerHandle } from "./clock.js";
 export { CloseCodes, closeCodeInfo, parseRetryAfterMs, type CloseCodeInfo } from "./closeCodes.js";
 export {

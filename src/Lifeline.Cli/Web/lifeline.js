@@ -74,6 +74,7 @@ var LifelineChannel = class {
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
+    this.eventListeners = /* @__PURE__ */ new Set();
     /**
      * Registers `listener`, called with the new state after each applied snapshot or delta.
      * Returns the function that unregisters it (idempotent). Bound: usable as
@@ -112,6 +113,22 @@ var LifelineChannel = class {
     };
     /** The member list; the same (frozen) array until it changes. Bound. */
     this.getPresenceSnapshot = () => this.members;
+    /**
+     * Registers an event listener, called once per event emitted by another connection (never for
+     * this client's own emits, never replayed after a reconnect). It keeps the wire subscription,
+     * since events only reach subscribers. Returns the function that unregisters it (idempotent).
+     */
+    this.onEvent = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.eventListeners.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.eventListeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
     this.name = name;
     this.host = host;
   }
@@ -153,6 +170,20 @@ var LifelineChannel = class {
     }
     return this.host._publish(this.name, patch, options.key);
   }
+  /**
+   * Sends an ephemeral event (any JSON value) to every other connection subscribed to this
+   * channel: for what must reach the others now and never later (cursors, typing). Nothing is
+   * stored and nothing is queued: while not connected it rejects with
+   * `LifelineDisconnectedError`. The channel must be subscribed on the wire (have a `subscribe`,
+   * `onPresence` or `onEvent` listener), or the server refuses it (`not_subscribed`). Resolves
+   * when the server accepted it; delivery is best-effort (a slow receiver may drop events).
+   */
+  emit(data) {
+    if (data === void 0) {
+      return Promise.reject(new TypeError("emit(data): data must be a JSON value"));
+    }
+    return this.host._emit(this.name, data);
+  }
   /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
   fetchPresence() {
     return this.host._fetchPresence(this.name);
@@ -160,7 +191,7 @@ var LifelineChannel = class {
   // ---- driven by the client -------------------------------------------------------------
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted() {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0;
   }
   /** @internal */
   get _position() {
@@ -209,6 +240,23 @@ var LifelineChannel = class {
       members: next
     };
     this.emitPresence(event);
+  }
+  /** @internal */
+  _onEvent(message) {
+    const event = Object.freeze({
+      channel: message.channel,
+      user: typeof message.user === "string" ? message.user : null,
+      data: deepFreeze(message.data),
+      ...message.ts === void 0 ? {} : { ts: message.ts }
+    });
+    for (const entry of [...this.eventListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(event);
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" event`, e);
+      }
+    }
   }
   /** @internal The full member list arrived (reply to a presence request). */
   _onPresenceMembers(members) {
@@ -394,7 +442,7 @@ function parseLine(text) {
   }
   return { ok: true, message: value };
 }
-var KNOWN_TYPES = /* @__PURE__ */ new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "reply", "error"]);
+var KNOWN_TYPES = /* @__PURE__ */ new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "event", "message", "reply", "error"]);
 function validate(m) {
   const type = m["type"];
   if (typeof type !== "string") {
@@ -414,6 +462,10 @@ function validate(m) {
       return str(m, "channel") ?? int(m, "offset") ?? obj(m, "patch");
     case "presence":
       return str(m, "channel") ?? (m["event"] === "join" || m["event"] === "leave" ? void 0 : "presence.event must be join or leave") ?? str(m, "user") ?? optStr(m, "reason");
+    case "event":
+      return str(m, "channel") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "event.user must be a string or null") ?? (m["data"] === void 0 ? "event.data is missing" : void 0) ?? optDuration(m, "ts");
+    case "message":
+      return (m["data"] === void 0 ? "message.data is missing" : void 0) ?? optDuration(m, "ts");
     case "reply": {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== void 0) return e;
@@ -589,6 +641,7 @@ var LifelineClient = class {
     this.reconcileQueued = false;
     this.stateListeners = /* @__PURE__ */ new Set();
     this.errorListeners = /* @__PURE__ */ new Set();
+    this.messageListeners = /* @__PURE__ */ new Set();
     this.url = url;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
@@ -658,6 +711,14 @@ var LifelineClient = class {
   /** Registers an error listener (see {@link LifelineClientOptions.onError}); returns the function that unregisters it. */
   onError(listener) {
     return addEntry(this.errorListeners, listener);
+  }
+  /**
+   * Registers a listener for messages the application's server sends to this user
+   * (`SendToUserAsync`): called once per message, only for messages sent while this client is
+   * connected (they are not stored or replayed). Returns the function that unregisters it.
+   */
+  onMessage(listener) {
+    return addEntry(this.messageListeners, listener);
   }
   /**
    * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
@@ -1066,6 +1127,12 @@ var LifelineClient = class {
       case "presence":
         this.channels.get(message.channel)?._onPresenceEvent(message);
         return;
+      case "event":
+        this.channels.get(message.channel)?._onEvent(message);
+        return;
+      case "message":
+        this.emitUserMessage(Object.freeze({ data: deepFreeze(message.data), ...message.ts === void 0 ? {} : { ts: message.ts } }));
+        return;
       case "reply":
         this.onReply(message);
         return;
@@ -1285,6 +1352,20 @@ var LifelineClient = class {
       this.requestPresence(this.channel(channel), { resolve, reject });
     });
   }
+  /** @internal Events are now or never: never queued while disconnected. */
+  _emit(channel, data) {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
+    let copy2;
+    try {
+      copy2 = JSON.parse(JSON.stringify(data));
+    } catch (e) {
+      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy2 });
+    });
+  }
   /** @internal */
   _reportHandlerError(where, error) {
     this.report(new LifelineHandlerError(where, error));
@@ -1293,6 +1374,16 @@ var LifelineClient = class {
   nextKey() {
     this.keyCounter++;
     return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+  emitUserMessage(message) {
+    for (const entry of [...this.messageListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(message);
+      } catch (e) {
+        this.report(new LifelineHandlerError("message", e));
+      }
+    }
   }
   report(error) {
     let delivered = false;
