@@ -7,6 +7,8 @@ export {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
+  DEFAULT_TRANSPORTS,
   DEFAULT_WATCHDOG_SLACK_MS,
   MAX_KEY_LENGTH,
   refreshDelayMs,
@@ -43,4 +45,5 @@ export {
   type RetryPolicy,
 } from "./retry.js";
 export { type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
+export { httpBaseUrl, SEND_HEADER, type FetchInit, type FetchLike, type FetchResponseLike, type TransportKind } from "./httpSocket.js";
 export { VERSION } from "./version.js";
