@@ -24,7 +24,7 @@ namespace Lifeline.Engine;
 /// whatever the channel (a key repeated on another channel returns the first channel's result); a key with no
 /// scope belongs to one shared empty scope. Sessions are kept until their expiry. Both are pruned as time passes.</para>
 /// </remarks>
-public sealed class MemoryEngine : ILifelineEngine
+public sealed partial class MemoryEngine : ILifelineEngine
 {
     // Immutable and safe to share: the state of a channel that does not exist yet.
     private static readonly JsonElement s_emptyState = JsonDocument.Parse("{}").RootElement.Clone();

@@ -12,4 +12,8 @@ internal static partial class MemoryEngineLog
     [LoggerMessage(EventId = 1101, EventName = "IdempotencyKeyReused", Level = LogLevel.Debug,
         Message = "Idempotency key of scope {Scope} first used on channel {FirstChannel} was repeated on channel {Channel}; the first result is returned")]
     public static partial void IdempotencyKeyReused(ILogger logger, string scope, string? firstChannel, string channel);
+
+    [LoggerMessage(EventId = 1102, EventName = "UserObserverFailed", Level = LogLevel.Error,
+        Message = "An observer of user {User} threw from {Callback}; the other observers were still called")]
+    public static partial void UserObserverFailed(ILogger logger, string user, string callback, Exception exception);
 }

@@ -49,6 +49,11 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
         }
     }
 
+    public void OnEvent(ChannelEvent channelEvent)
+    {
+        // Delivered to subscribers by the emit/event change (issue 18); until then no client can emit.
+    }
+
     public void OnPresence(PresenceEvent presence)
     {
         var subscribers = _subscribers;
