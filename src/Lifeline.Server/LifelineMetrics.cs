@@ -88,7 +88,7 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
         _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
         _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was at least half full (best-effort; the connection stays open)");
-        _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was full (the connection stays open)");
+        _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was at least three quarters full (the connection stays open)");
         _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
@@ -141,10 +141,16 @@ public sealed class LifelineMetrics : IDisposable
         new(Interlocked.Read(ref _refreshesForbidden), RefreshForbiddenTag),
     ];
 
+    /// <summary>Events dropped so far (the value of <c>ws_events_dropped_total</c>; for tests and diagnostics).</summary>
+    internal long EventsDropped => Interlocked.Read(ref _eventsDropped);
+
+    /// <summary>User messages dropped so far (the value of <c>ws_messages_dropped_total</c>).</summary>
+    internal long MessagesDropped => Interlocked.Read(ref _messagesDropped);
+
     /// <summary>One event not queued to one subscriber: its send queue held at least half its limit.</summary>
     internal void EventDropped() => Interlocked.Increment(ref _eventsDropped);
 
-    /// <summary>One user message not queued to one connection: its send queue was full.</summary>
+    /// <summary>One user message not queued to one connection: its send queue was at least three quarters full.</summary>
     internal void MessageDropped() => Interlocked.Increment(ref _messagesDropped);
 
     internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);

@@ -39,7 +39,7 @@ public sealed partial class LifelineServer
     /// <summary>
     /// Sends <c>{"type":"message","data":...,"ts":...}</c> to every open connection of <paramref name="userId"/>, on every
     /// node (PROTOCOL.md "message"). Not stored, not replayed: a connection opened later never sees it. A connection
-    /// whose send queue is full drops it (counted in <c>ws_messages_dropped_total</c>) and stays open.
+    /// whose send queue is at least three quarters full drops it (counted in <c>ws_messages_dropped_total</c>) and stays open.
     /// </summary>
     /// <param name="userId">The user.</param>
     /// <param name="data">Any JSON value (the JSON <c>null</c> included; not <c>default</c>), at most

@@ -184,8 +184,10 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     }
 
     /// <summary>
-    /// A message for this connection's user (PROTOCOL.md "message"): queued like any message but never a reason to close
-    /// the connection: with the send queue full it is dropped and counted (<c>ws_messages_dropped_total</c>). Sent only
+    /// A message for this connection's user (PROTOCOL.md "message"): queued while the send queue is less than three
+    /// quarters full (<see cref="LifelineOptions.SendQueueLimit"/> * 3 / 4), otherwise dropped and counted
+    /// (<c>ws_messages_dropped_total</c>), never a reason to close the connection: the last quarter stays free for
+    /// deltas and replies, so a flood of messages alone never makes a slow consumer (events stop at one half). Sent only
     /// to an open connection (not before its welcome). Called by the engine; never blocks.
     /// </summary>
     void IUserObserver.OnMessage(UserMessage message)
@@ -196,11 +198,14 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
         }
 
         var bytes = ProtocolSerializer.Serialize(new DirectMessage(message.Data, message.Ts));
-        if (_queue.Offer(bytes, _runtime.Options.SendQueueLimit) == EnqueueResult.Dropped)
+        if (_queue.Offer(bytes, MessageBound(_runtime.Options.SendQueueLimit)) == EnqueueResult.Dropped)
         {
             _runtime.Metrics.MessageDropped();
         }
     }
+
+    /// <summary>How many queued messages stop a user message: three quarters of the send queue's limit.</summary>
+    internal static int MessageBound(int sendQueueLimit) => (int)(sendQueueLimit * 3L / 4);
 
     /// <summary>The application disconnects this connection's user (on any node): teardown starts off the engine's thread.</summary>
     void IUserObserver.OnDisconnect(UserDisconnect disconnect)
