@@ -94,6 +94,25 @@ public sealed class ConnectionSlotTests
         Assert.Equal(0, engine.SlotNameCount);
     }
 
+    [Fact]
+    public async Task An_engine_that_throws_something_else_at_the_address_slot_closes_1011_and_leaves_nothing_registered()
+    {
+        await using var engine = new SlotsThrowEngine();
+        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<ILifelineEngine>(engine), expectedErrors: ["HandlerFailed"]);
+        var client = await RawClient.ConnectAsync(server.WsUri);
+        await using var _c = client;
+        Assert.Equal(WebSocketCloseStatus.InternalServerError, await client.WaitForCloseAsync());
+        await server.WaitForNoConnectionsAsync();
+        Assert.Equal(0, server.Lifeline.ConnectionCount);
+        Assert.Equal(0, server.Runtime.Limits.PendingHandshakes);
+    }
+
+    private sealed class SlotsThrowEngine : DelegatingEngine
+    {
+        public override ValueTask<bool> TryAcquireConnectionSlotAsync(ConnectionSlot slot, int max, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException<bool>(new InvalidOperationException("an engine bug"));
+    }
+
     /// <summary>An engine whose connection slots of one kind cannot be counted (Redis down at connect time).</summary>
     private sealed class SlotsUnavailableEngine(ConnectionSlotKind failing) : DelegatingEngine
     {

@@ -110,8 +110,17 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
         _runtime.Registry.Add(this);
         _runtime.Scheduler.Register(this);
         ConnectionLog.Accepted(_runtime.Logger, Now(), Id, RemoteEndPoint);
-        var outcome = await Counts.TryAcquireAsync(_runtime.Engine, ConnectionSlotKind.Address, _address, _runtime.Options.MaxConnectionsPerAddress);
-        RefuseUnlessAcquired(outcome, "address", _runtime.Options.MaxConnectionsPerAddress);
+        try
+        {
+            var outcome = await Counts.TryAcquireAsync(_runtime.Engine, ConnectionSlotKind.Address, _address, _runtime.Options.MaxConnectionsPerAddress);
+            RefuseUnlessAcquired(outcome, "address", _runtime.Options.MaxConnectionsPerAddress);
+        }
+        catch (Exception ex)
+        {
+            // An engine bug must not leave the connection registered with no teardown: 1011 through the one path.
+            ConnectionLog.HandlerFailed(_runtime.Logger, ex, Id);
+            StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
+        }
 
         await ReceiveLoopAsync();
         await _closed.Task;
