@@ -122,6 +122,25 @@ public sealed class UserMessageTests
     }
 
     [Fact]
+    public async Task When_the_engine_cannot_reach_the_cluster_DisconnectUserAsync_still_closes_this_nodes_connections_then_throws()
+    {
+        await using var engine = new DisconnectUnavailableEngine();
+        await using var server = await StartAsync(engine);
+        var (alice, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice");
+        await using var _a = alice;
+
+        await Assert.ThrowsAsync<EngineUnavailableException>(() => server.Lifeline.DisconnectUserAsync("alice", CloseCode.PolicyViolation));
+        Assert.Single(server.Disconnects.Calls); // awaited before the exception surfaced
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await alice.WaitForCloseAsync());
+    }
+
+    private sealed class DisconnectUnavailableEngine : DelegatingEngine
+    {
+        public override ValueTask<int> DisconnectUserAsync(UserDisconnect disconnect, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException<int>(new EngineUnavailableException("backplane down"));
+    }
+
+    [Fact]
     public async Task A_disconnect_order_the_engine_delivers_closes_the_users_connections_with_its_code_and_reason()
     {
         await using var engine = new MemoryEngine();
