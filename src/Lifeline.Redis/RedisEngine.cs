@@ -271,6 +271,7 @@ public sealed partial class RedisEngine : ILifelineEngine
 
         await LeaveAsNodeAsync().ConfigureAwait(false);
         await UnobserveAllAsync().ConfigureAwait(false);
+        await UnobserveAllUsersAsync().ConfigureAwait(false);
         _redis.ConnectionFailed -= OnConnectionFailed;
         _redis.ConnectionRestored -= OnConnectionRestored;
         if (_ownsConnection)
