@@ -43,17 +43,14 @@ public sealed partial class RedisEngine
         var db = Db;
         var previous = await EvalAsync(RedisScripts.Heartbeat, [_keys.NodeAlive(NodeId)], [NowMs, (long)Options.NodeTtl.TotalMilliseconds]).ConfigureAwait(false);
         await CallAsync(() => db.SortedSetAddAsync(_keys.Nodes(), NodeId, NowMs)).ConfigureAwait(false);
-        if (previous.IsNull && Interlocked.Increment(ref _heartbeats) > 1)
+        var first = Interlocked.Increment(ref _heartbeats) == 1;
+        if (previous.IsNull && !first)
         {
             // The key expired while this node lived (Redis out of reach, or it lost its data): other nodes may have given
             // back its user observers and slots. Write them again, this round and the next (a node whose last reaper
             // round still named this one dead may remove them once more until its next round).
             RedisLog.NodePresumedDead(_logger, NodeId);
             Volatile.Write(ref _reassertRounds, 2);
-        }
-        else
-        {
-            Interlocked.Increment(ref _heartbeats);
         }
     }
 
@@ -63,7 +60,8 @@ public sealed partial class RedisEngine
     /// </summary>
     internal async Task MaintainRegistrationsAsync()
     {
-        if (Volatile.Read(ref _reassertRounds) > 0)
+        var reassert = Volatile.Read(ref _reassertRounds) > 0;
+        if (reassert)
         {
             foreach (var user in _users.Keys)
             {
@@ -78,8 +76,8 @@ public sealed partial class RedisEngine
             Interlocked.Decrement(ref _reassertRounds);
         }
 
-        await UserIndex.PruneAsync().ConfigureAwait(false);
-        await SlotIndex.PruneAsync().ConfigureAwait(false);
+        await UserIndex.PruneAsync(force: reassert).ConfigureAwait(false);
+        await SlotIndex.PruneAsync(force: reassert).ConfigureAwait(false);
         await RepairUserCountsAsync().ConfigureAwait(false);
         await RepairSlotCountsAsync().ConfigureAwait(false);
     }

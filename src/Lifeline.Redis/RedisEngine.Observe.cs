@@ -1,7 +1,7 @@
 // Fan-out on this node: one pub/sub subscription per channel with local observers (deltas, presence events and channel
-// events travel on it), kept in _observed and changed
-// under _observeGate (both declared and written only here), delivery of every delta once and in offset order by
-// ObservedChannel (which reads holes from RedisChannelStore), and the re-check of every observed channel after the
+// events travel on it), kept in _observed and changed under _observeGate (both declared and written only here), delivery
+// of every delta once and in offset order by ObservedChannel (which reads holes from RedisChannelStore; events are
+// handed on in arrival order and never touch that bookkeeping), and the re-check of every observed channel after the
 // connection is restored.
 using System.Collections.Concurrent;
 using System.Globalization;

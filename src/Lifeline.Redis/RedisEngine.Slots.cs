@@ -74,7 +74,6 @@ public sealed partial class RedisEngine
     public async ValueTask ReleaseConnectionSlotAsync(ConnectionSlot slot, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slot);
-        ArgumentException.ThrowIfNullOrEmpty(slot.Name);
         if (Volatile.Read(ref _disposed) != 0)
         {
             return; // the node left: its slots were given back with its registrations

@@ -169,6 +169,7 @@ public abstract class RedisMessagingTestsBase : IAsyncLifetime
         Assert.Equal(2, await a.SendToUserAsync(new UserMessage(user, J("2"), 43)));
         await tabsOnB[1].WaitForMessagesAsync(2);
         await rb2.DisposeAsync();
+        Assert.Equal(1, b.ObservedUserCount); // only the other user is left on B
         Assert.Equal(1, await RedisProbe.ShardSubscribersAsync(connection, Keys.UserPubSub(user)));
         Assert.Equal(1, await a.SendToUserAsync(new UserMessage(user, J("3"), 44)));
         await tabOnC.WaitForMessagesAsync(3);
@@ -326,6 +327,42 @@ public sealed class RedisMessagingTests(RedisFixture redis) : RedisMessagingTest
         await observer.WaitForAsync(5);
         Assert.Equal(["d1", "e:1", "e:2", "d2", "d3"], observer.Items);
         Assert.Empty(observer.EpochChanges);
+    }
+
+    [Fact]
+    public async Task TheNodesUserAndSlotIndexes_ForgetWhatItHoldsNothingOf_AndCoverTheRest()
+    {
+        var (node, connection) = await NodeAsync();
+        var db = connection.GetDatabase();
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var (address, user) = (new ConnectionSlot(ConnectionSlotKind.Address, "10.0.0.1-" + id), new ConnectionSlot(ConnectionSlotKind.User, "u-" + id));
+        Assert.True(await node.TryAcquireConnectionSlotAsync(address, 5));
+        Assert.True(await node.TryAcquireConnectionSlotAsync(address, 5));
+        Assert.True(await node.TryAcquireConnectionSlotAsync(user, 5));
+        var first = await node.ObserveUserAsync("u1-" + id, new RecordingUserObserver());
+        await using var second = await node.ObserveUserAsync("u2-" + id, new RecordingUserObserver());
+
+        async Task<string[]> Members(RedisKey key) => [.. (await db.SetMembersAsync(key)).Select(m => m.ToString()).Order(StringComparer.Ordinal)];
+        Assert.Equal(["a:10.0.0.1-" + id, "u:u-" + id], await Members(Keys.NodeSlots(node.NodeId)));
+        Assert.Equal(["u1-" + id, "u2-" + id], await Members(Keys.NodeUsers(node.NodeId)));
+        Assert.Equal(2, (int)await db.HashGetAsync(Keys.Slot(RedisKeys.SlotEntry(address)), node.NodeId));
+
+        await node.ReleaseConnectionSlotAsync(user);
+        await node.ReleaseConnectionSlotAsync(user); // holds none: nothing happens
+        await node.ReleaseConnectionSlotAsync(address);
+        await first.DisposeAsync();
+        await node.MaintainRegistrationsAsync();
+
+        Assert.Equal(["a:10.0.0.1-" + id], await Members(Keys.NodeSlots(node.NodeId)));
+        Assert.Equal(["u2-" + id], await Members(Keys.NodeUsers(node.NodeId)));
+        Assert.Equal(1, (int)await db.HashGetAsync(Keys.Slot(RedisKeys.SlotEntry(address)), node.NodeId));
+        Assert.False(await db.KeyExistsAsync(Keys.Slot(RedisKeys.SlotEntry(user))));
+        Assert.False(await db.KeyExistsAsync(Keys.UserNodes("u1-" + id)));
+
+        await node.ReleaseConnectionSlotAsync(address);
+        await node.MaintainRegistrationsAsync();
+        Assert.Empty(await Members(Keys.NodeSlots(node.NodeId)));
+        Assert.False(await db.KeyExistsAsync(Keys.Slot(RedisKeys.SlotEntry(address))));
     }
 
     [Fact]

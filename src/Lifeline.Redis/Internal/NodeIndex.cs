@@ -15,6 +15,7 @@ internal sealed class NodeIndex(RedisCalls calls, RedisKey key)
 {
     private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private bool _pruneDue;
 
     /// <summary>The Redis set.</summary>
     public RedisKey Key { get; } = key;
@@ -61,6 +62,7 @@ internal sealed class NodeIndex(RedisCalls calls, RedisKey key)
                 if (count <= 1)
                 {
                     _counts.Remove(name);
+                    _pruneDue = true;
                 }
                 else
                 {
@@ -104,13 +106,20 @@ internal sealed class NodeIndex(RedisCalls calls, RedisKey key)
 
     /// <summary>
     /// Removes from the set the names counted 0 and adds back any counted name it lacks (after the node was presumed
-    /// dead and cleaned up after). Returns how many names were removed.
+    /// dead and cleaned up after). Reads the set only when a count reached 0 since the last prune, or when
+    /// <paramref name="force"/>d. Returns how many names were removed.
     /// </summary>
-    public async Task<int> PruneAsync()
+    public async Task<int> PruneAsync(bool force = false)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (!_pruneDue && !force)
+            {
+                return 0;
+            }
+
+            _pruneDue = false;
             var indexed = await calls.CallAsync(() => calls.Db.SetMembersAsync(Key)).ConfigureAwait(false);
             var stale = indexed.Where(n => !_counts.ContainsKey(n.ToString())).ToArray();
             if (stale.Length > 0)
@@ -126,6 +135,11 @@ internal sealed class NodeIndex(RedisCalls calls, RedisKey key)
             }
 
             return stale.Length;
+        }
+        catch
+        {
+            _pruneDue = true;
+            throw;
         }
         finally
         {
