@@ -14,7 +14,7 @@ namespace Lifeline.Redis;
 
 public sealed partial class RedisEngine
 {
-    private readonly SemaphoreSlim[] _slotStripes = [.. Enumerable.Range(0, 32).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly AsyncStripes _slotStripes = new(32);
     private readonly ConcurrentDictionary<string, byte> _slotRepairs = new(StringComparer.Ordinal);
     private NodeIndex? _slotIndex;
 
@@ -34,7 +34,7 @@ public sealed partial class RedisEngine
         }
 
         var entry = RedisKeys.SlotEntry(slot);
-        var stripe = Stripe(entry);
+        var stripe = _slotStripes.For(entry);
         await stripe.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -80,7 +80,7 @@ public sealed partial class RedisEngine
         }
 
         var entry = RedisKeys.SlotEntry(slot);
-        var stripe = Stripe(entry);
+        var stripe = _slotStripes.For(entry);
         await stripe.WaitAsync(CancellationToken.None).ConfigureAwait(false); // a release is never left half done
         try
         {
@@ -111,7 +111,7 @@ public sealed partial class RedisEngine
     {
         foreach (var entry in _slotRepairs.Keys)
         {
-            var stripe = Stripe(entry);
+            var stripe = _slotStripes.For(entry);
             await stripe.WaitAsync().ConfigureAwait(false);
             try
             {
@@ -135,7 +135,4 @@ public sealed partial class RedisEngine
             }
         }
     }
-
-    private SemaphoreSlim Stripe(string entry) =>
-        _slotStripes[(int)((uint)StringComparer.Ordinal.GetHashCode(entry) % (uint)_slotStripes.Length)];
 }

@@ -1,8 +1,8 @@
 // Messages and disconnect orders to one user, anywhere in the cluster. A node subscribes to the user's sharded pub/sub
 // channel ({user:NAME}) only while it has at least one local observer of that user (the first one subscribes, the last
-// one unsubscribes, under _userGate like channel observation), and writes how many it has into the user's hash
+// one unsubscribes, under the user's lock in _userStripes, as channel observation does under its gate), and writes how many it has into the user's hash
 // ({user:NAME}:nodes, one field per node). A send is one script in the user's slot: it sums the fields of the live
-// nodes and publishes only when there is someone to reach. Declares and writes _users, _userGate, _userIndex and
+// nodes and publishes only when there is someone to reach. Declares and writes _users, _userStripes, _userIndex and
 // _userRepairs; the node loop (RedisEngine.Nodes.cs) prunes the index and repairs counts whose write failed.
 using System.Collections.Concurrent;
 using Lifeline.Engine;
@@ -14,7 +14,7 @@ namespace Lifeline.Redis;
 public sealed partial class RedisEngine
 {
     private readonly ConcurrentDictionary<string, ObservedUser> _users = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _userGate = new(1, 1);
+    private readonly AsyncStripes _userStripes = new(32);
     private readonly ConcurrentDictionary<string, byte> _userRepairs = new(StringComparer.Ordinal);
     private NodeIndex? _userIndex;
 
@@ -30,7 +30,8 @@ public sealed partial class RedisEngine
     {
         ArgumentNullException.ThrowIfNull(observer);
         Check(user, cancellationToken);
-        await _userGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var gate = _userStripes.For(user);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (!_users.TryGetValue(user, out var observed))
@@ -54,7 +55,7 @@ public sealed partial class RedisEngine
         }
         finally
         {
-            _userGate.Release();
+            gate.Release();
         }
     }
 
@@ -103,18 +104,19 @@ public sealed partial class RedisEngine
 
     private async ValueTask UnobserveUserAsync(ObservedUser observed, IUserObserver observer)
     {
-        await _userGate.WaitAsync().ConfigureAwait(false);
+        var gate = _userStripes.For(observed.Name);
+        await gate.WaitAsync().ConfigureAwait(false);
         try
         {
             await RemoveUserObserverAsync(observed, observer).ConfigureAwait(false);
         }
         finally
         {
-            _userGate.Release();
+            gate.Release();
         }
     }
 
-    /// <summary>Under <see cref="_userGate"/>: removes the observer, writes the new count, and stops at the last one. Never throws.</summary>
+    /// <summary>Under the user's lock: removes the observer, writes the new count, and stops at the last one. Never throws.</summary>
     private async Task RemoveUserObserverAsync(ObservedUser observed, IUserObserver observer)
     {
         var remaining = observed.Remove(observer);
@@ -146,7 +148,8 @@ public sealed partial class RedisEngine
     {
         foreach (var user in _userRepairs.Keys)
         {
-            await _userGate.WaitAsync().ConfigureAwait(false);
+            var gate = _userStripes.For(user);
+            await gate.WaitAsync().ConfigureAwait(false);
             try
             {
                 _userRepairs.TryRemove(user, out _);
@@ -163,7 +166,7 @@ public sealed partial class RedisEngine
             }
             finally
             {
-                _userGate.Release();
+                gate.Release();
             }
         }
     }

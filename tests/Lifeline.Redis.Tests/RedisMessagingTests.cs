@@ -180,6 +180,31 @@ public abstract class RedisMessagingTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentRegistrationsOfOneUserOnTwoNodes_AreCountedExactly_AndTheLastOneUnsubscribes()
+    {
+        const int perNode = 40;
+        var (a, connection) = await NodeAsync();
+        var (b, _) = await NodeAsync();
+        var user = "user-" + Guid.NewGuid().ToString("N");
+
+        var registrations = await Task.WhenAll(Enumerable.Range(0, perNode)
+            .SelectMany(_ => new[] { a, b })
+            .Select(node => Task.Run(async () => await node.ObserveUserAsync(user, new RecordingUserObserver())))).DefaultTimeout();
+
+        Assert.Equal(2 * perNode, await a.SendToUserAsync(new UserMessage(user, J("1"), Now)));
+        Assert.Equal(2, await RedisProbe.ShardSubscribersAsync(connection, Keys.UserPubSub(user)));
+
+        await Task.WhenAll(registrations.Take(perNode).Select(r => Task.Run(async () => await r.DisposeAsync()))).DefaultTimeout();
+        Assert.Equal(perNode, await b.SendToUserAsync(new UserMessage(user, J("2"), Now)));
+
+        await Task.WhenAll(registrations.Select(r => Task.Run(async () => await r.DisposeAsync()))).DefaultTimeout(); // twice for half of them
+        Assert.Equal(0, await a.SendToUserAsync(new UserMessage(user, J("3"), Now)));
+        Assert.Equal(0, await RedisProbe.ShardSubscribersAsync(connection, Keys.UserPubSub(user)));
+        Assert.False(await connection.GetDatabase().KeyExistsAsync(Keys.UserNodes(user)));
+        Assert.Equal(0, a.ObservedUserCount + b.ObservedUserCount);
+    }
+
+    [Fact]
     public async Task AUserWithNoObserverAnywhere_CountsZero_AndNothingIsPublished()
     {
         var (a, connection) = await NodeAsync();
