@@ -12,6 +12,7 @@ public sealed partial class RedisEngine
     private string[] _deadNodes = [];
     private int _heartbeats;
     private int _reassertRounds;
+    private int _rounds;
     /// <summary>
     /// Every third of <see cref="RedisEngineOptions.NodeTtl"/>: refresh this node's liveness key, clean up after
     /// nodes whose key expired (their presence members are removed and the leaves published, once), and drop from this
@@ -34,11 +35,17 @@ public sealed partial class RedisEngine
             {
                 RedisLog.NodeHeartbeatFailed(_logger, NodeId, ex);
             }
+
+            Interlocked.Increment(ref _rounds);
         }
         while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false));
     }
 
-    private async Task HeartbeatAsync()
+    /// <summary>Node loop rounds completed (successful or not). For tests.</summary>
+    internal int NodeLoopRounds => Volatile.Read(ref _rounds);
+
+    /// <summary>Refreshes this node's liveness key; when it had expired (not at the first), schedules writing everything again.</summary>
+    internal async Task HeartbeatAsync()
     {
         var db = Db;
         var previous = await EvalAsync(RedisScripts.Heartbeat, [_keys.NodeAlive(NodeId)], [NowMs, (long)Options.NodeTtl.TotalMilliseconds]).ConfigureAwait(false);

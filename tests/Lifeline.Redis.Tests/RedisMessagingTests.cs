@@ -43,6 +43,15 @@ public abstract class RedisMessagingTestsBase : IAsyncLifetime
         return (engine, connection);
     }
 
+    /// <summary>Waits until every node finished the first round of its node loop (which runs at start).</summary>
+    private protected static async Task FirstNodeLoopRoundAsync(params RedisEngine[] nodes)
+    {
+        foreach (var node in nodes)
+        {
+            Assert.Equal(1, await RedisProbe.EventuallyAsync(() => Task.FromResult(Math.Min(node.NodeLoopRounds, 1)), 1));
+        }
+    }
+
     protected static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     protected static Task PublishAsync(ILifelineEngine engine, string channel, string patch) =>
@@ -308,6 +317,7 @@ public abstract class RedisMessagingTestsBase : IAsyncLifetime
         var slot = new ConnectionSlot(ConnectionSlotKind.Address, "10.0.0." + Random.Shared.Next(1, 250) + "-" + Guid.NewGuid().ToString("N")[..6]);
         Assert.True(await dying.TryAcquireConnectionSlotAsync(slot, 1));
         await dying.ObserveUserAsync(user, new RecordingUserObserver());
+        await FirstNodeLoopRoundAsync(dying, watcher); // the next rounds come after NodeTtl / 3 (5 s): out of the way
         await dyingConnection.CloseAsync(allowCommandsToComplete: false);
 
         // Its liveness key is gone, and another node claimed the clean-up but has not done it yet.
@@ -352,6 +362,43 @@ public sealed class RedisMessagingTests(RedisFixture redis) : RedisMessagingTest
         await observer.WaitForAsync(5);
         Assert.Equal(["d1", "e:1", "e:2", "d2", "d3"], observer.Items);
         Assert.Empty(observer.EpochChanges);
+    }
+
+    [Fact]
+    public async Task ANodeCleanedUpAfterWhileAlive_WritesItsUserObserversAndSlotsAgain()
+    {
+        // A long NodeTtl: the node loops stay out of the way (their first round runs at start, the next after 20 s).
+        var slow = (Action<RedisEngineOptions>)(o => o.NodeTtl = TimeSpan.FromSeconds(60));
+        var (node, connection) = await NodeAsync(slow);
+        var (watcher, _) = await NodeAsync(slow);
+        var db = connection.GetDatabase();
+        var user = "user-" + Guid.NewGuid().ToString("N");
+        var slot = new ConnectionSlot(ConnectionSlotKind.User, user);
+        var observer = new RecordingUserObserver();
+        Assert.True(await node.TryAcquireConnectionSlotAsync(slot, 1));
+        await using var registration = await node.ObserveUserAsync(user, observer);
+        await FirstNodeLoopRoundAsync(node, watcher);
+
+        // Its liveness key expires (say its link to Redis was down longer than NodeTtl) and another node cleans up after it.
+        await db.KeyDeleteAsync(Keys.NodeAlive(node.NodeId));
+        await watcher.ReapDeadNodesAsync();
+        Assert.False(await db.HashExistsAsync(Keys.Slot(RedisKeys.SlotEntry(slot)), node.NodeId));
+        Assert.False(await db.HashExistsAsync(Keys.UserNodes(user), node.NodeId));
+        Assert.Equal(0, await watcher.SendToUserAsync(new UserMessage(user, J("1"), Now)));
+
+        // Its next round finds its key gone and writes its counts (and its indexes) again.
+        await node.HeartbeatAsync();
+        await node.MaintainRegistrationsAsync();
+        await watcher.ReapDeadNodesAsync(); // the watcher's next round: the node is alive again
+
+        Assert.Equal(1, (int)await db.HashGetAsync(Keys.Slot(RedisKeys.SlotEntry(slot)), node.NodeId));
+        Assert.True(await db.SetContainsAsync(Keys.NodeSlots(node.NodeId), RedisKeys.SlotEntry(slot)));
+        Assert.True(await db.SetContainsAsync(Keys.NodeUsers(node.NodeId), user));
+        Assert.False(await watcher.TryAcquireConnectionSlotAsync(slot, 1));
+        Assert.Equal(1, await watcher.SendToUserAsync(new UserMessage(user, J("2"), Now)));
+        await observer.WaitForMessagesAsync(1);
+        Assert.Equal("2", Assert.Single(observer.Messages).Data.GetRawText());
+        await node.ReleaseConnectionSlotAsync(slot);
     }
 
     [Fact]
