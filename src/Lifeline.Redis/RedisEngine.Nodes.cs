@@ -1,7 +1,8 @@
 // The node loop: this node's liveness key, the clean-up after nodes whose key expired (their presence members leave,
-// once; their user observers and connection slots are given back), and this node's own leave on shutdown. It declares
-// _deadNodes (the dead nodes the last round found, which the user and slot scripts ignore) and _reassertRounds; it
-// runs on the loop started by the constructor.
+// once; their user observers and connection slots are given back), the upkeep of this node's user and slot
+// registrations, and this node's own leave on shutdown. It declares _deadNodes (the dead nodes the last round found,
+// which the user and slot scripts ignore), _heartbeats, _reassertRounds and _rounds; it runs on the loop started by
+// the constructor.
 using Lifeline.Redis.Internal;
 using StackExchange.Redis;
 
@@ -13,10 +14,12 @@ public sealed partial class RedisEngine
     private int _heartbeats;
     private int _reassertRounds;
     private int _rounds;
+
     /// <summary>
     /// Every third of <see cref="RedisEngineOptions.NodeTtl"/>: refresh this node's liveness key, clean up after
-    /// nodes whose key expired (their presence members are removed and the leaves published, once), and drop from this
-    /// node's channel index the channels where it holds no member any more.
+    /// nodes whose key expired (their presence members are removed and the leaves published, once; their user observer
+    /// counts and connection slots are removed), drop from this node's channel, user and slot indexes what it holds
+    /// nothing of any more, and write again the user and slot counts whose write failed.
     /// </summary>
     private async Task RunNodeLoopAsync(CancellationToken stopping)
     {
@@ -169,9 +172,10 @@ public sealed partial class RedisEngine
     {
         var db = Db;
         var names = await CallAsync(() => db.SetMembersAsync(index)).ConfigureAwait(false);
-        foreach (var name in names.Select(n => n.ToString()))
+        foreach (var batch in names.Chunk(256))
         {
-            await CallAsync(() => db.HashDeleteAsync(hashOf(name), node)).ConfigureAwait(false);
+            // Each name is its own key (and, on a cluster, its own slot): pipelined, 256 at a time.
+            await Task.WhenAll(batch.Select(name => CallAsync(() => db.HashDeleteAsync(hashOf(name.ToString()), node)))).ConfigureAwait(false);
         }
 
         await CallAsync(() => db.KeyDeleteAsync(index)).ConfigureAwait(false);
