@@ -495,6 +495,43 @@ public sealed class RedisMessagingTests(RedisFixture redis) : RedisMessagingTest
             true));
         Assert.All(observer.Events, e => Assert.Equal("2", e.Data.GetRawText()));
     }
+
+    [Fact]
+    public async Task WritesThatFailedWhileRedisWasDown_AreMadeGood_WhenItReturnsWithItsData()
+    {
+        await using var own = await RedisServer.StartAsync();
+        var (node, _) = await NodeAsync(
+            o => o.NodeTtl = TimeSpan.FromSeconds(60), // the node loop stays out of the way: the test runs its round
+            configuration: own.Configuration + ",connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000");
+        var user = "user-" + Guid.NewGuid().ToString("N");
+        var slot = new ConnectionSlot(ConnectionSlotKind.User, user);
+        Assert.True(await node.TryAcquireConnectionSlotAsync(slot, 1));
+        var registration = await node.ObserveUserAsync(user, new RecordingUserObserver());
+        await using (var saver = await ConnectionMultiplexer.ConnectAsync(own.Configuration + ",allowAdmin=true"))
+        {
+            await saver.GetDatabase().ExecuteAsync("SAVE");
+        }
+
+        await own.KillAsync();
+        await node.ReleaseConnectionSlotAsync(slot); // logged, never thrown
+        await registration.DisposeAsync(); // logged, never thrown
+
+        // Redis comes back from its dump: it still counts the slot and the observer that went while it was down.
+        await using var restarted = await RedisServer.StartAsync(["--dir", own.Directory], port: own.Port);
+        await using var probe = await ConnectionMultiplexer.ConnectAsync(own.Configuration);
+        var db = probe.GetDatabase();
+        Assert.Equal(1, (int)await db.HashGetAsync(Keys.Slot(RedisKeys.SlotEntry(slot)), node.NodeId));
+        Assert.Equal(1, (int)await db.HashGetAsync(Keys.UserNodes(user), node.NodeId));
+        Assert.True(await RedisProbe.EventuallyAsync(() => Task.FromResult(node.IsConnected), true));
+
+        await node.MaintainRegistrationsAsync();
+
+        Assert.False(await db.KeyExistsAsync(Keys.Slot(RedisKeys.SlotEntry(slot))));
+        Assert.False(await db.KeyExistsAsync(Keys.UserNodes(user)));
+        Assert.Equal(0, await node.SendToUserAsync(new UserMessage(user, J("1"), Now)));
+        Assert.True(await node.TryAcquireConnectionSlotAsync(slot, 1));
+        await node.ReleaseConnectionSlotAsync(slot);
+    }
 }
 
 /// <summary><see cref="RedisMessagingTestsBase"/> on the three-master Redis Cluster.</summary>
