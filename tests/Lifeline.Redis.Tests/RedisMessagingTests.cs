@@ -497,6 +497,31 @@ public sealed class RedisMessagingTests(RedisFixture redis) : RedisMessagingTest
     }
 
     [Fact]
+    public async Task WithClassicPubSub_EventsAndUserMessagesCrossNodesToo()
+    {
+        var classic = (Action<RedisEngineOptions>)(o => o.UseShardedPubSub = false);
+        var (a, _) = await NodeAsync(classic);
+        var (b, _) = await NodeAsync(classic);
+        Assert.False(a.UsesShardedPubSub);
+        var channel = NewChannel();
+        var user = "user-" + Guid.NewGuid().ToString("N");
+        var onB = new SequenceObserver();
+        var userOnB = new RecordingUserObserver();
+        await using var rb = await b.ObserveAsync(channel, onB);
+        await using var ub = await b.ObserveUserAsync(user, userOnB);
+
+        await PublishAsync(a, channel, """{"n":1}""");
+        await EmitAsync(a, channel, "1");
+        Assert.Equal(1, await a.SendToUserAsync(new UserMessage(user, J("2"), Now)));
+        Assert.Equal(1, await a.DisconnectUserAsync(new UserDisconnect(user, 1000, "bye")));
+
+        await onB.WaitForAsync(2);
+        Assert.Equal(["d1", "e:1"], onB.Items);
+        await userOnB.WaitForMessagesAsync(1);
+        await userOnB.WaitForDisconnectsAsync(1);
+    }
+
+    [Fact]
     public async Task WritesThatFailedWhileRedisWasDown_AreMadeGood_WhenItReturnsWithItsData()
     {
         await using var own = await RedisServer.StartAsync();
