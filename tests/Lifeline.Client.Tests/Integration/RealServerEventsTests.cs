@@ -96,7 +96,7 @@ public class RealServerEventsTests : IAsyncLifetime
         await alice.CloseAsync().DefaultTimeout();
         await Assert.ThrowsAsync<LifelineDisconnectedException>(() => notSubscribed.EmitAsync(J("1")).DefaultTimeout());
         Assert.False(await notSubscribed.Emit(J("1")).DefaultTimeout());
-        Assert.Throws<ArgumentException>(() => { _ = notSubscribed.EmitAsync(default); });
+        await Assert.ThrowsAsync<ArgumentException>(() => notSubscribed.EmitAsync(default));
     }
 
     [Fact]
