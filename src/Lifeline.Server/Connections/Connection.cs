@@ -64,6 +64,9 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
 
     public IPEndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
 
+    /// <summary>How the connection's bytes travel: the metrics' <c>transport</c> label.</summary>
+    public string TransportName => _transport.Name;
+
     /// <summary>The upgrade request (for the authenticator).</summary>
     public HttpContext Http { get; }
 
@@ -204,13 +207,13 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     {
         HelloAt = helloAt;
         Counts.LeaveHandshakeSlot();
-        _runtime.Metrics.ConnectionOpened();
+        _runtime.Metrics.ConnectionOpened(_transport.Name);
         if (welcome.Resumed)
         {
             _runtime.Metrics.SessionResumed();
         }
 
-        if (Enqueue(welcome))
+        if (Enqueue(_transport.Announce(welcome)))
         {
             _heartbeat.Arm(_runtime.Time.GetTimestamp());
             if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
@@ -220,7 +223,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
             }
         }
 
-        _runtime.Metrics.ConnectionOpenAborted(); // teardown, which began meanwhile, does not count an Open connection down
+        _runtime.Metrics.ConnectionOpenAborted(_transport.Name); // teardown, which began meanwhile, does not count an Open connection down
         return false;
     }
 
