@@ -70,7 +70,7 @@ internal static partial class HttpEndpoint
     public static async Task SendAsync(HttpContext context, LifelineRuntime runtime)
     {
         var transport = runtime.HttpConnections.Find(context.Request.Headers[SendHeader].ToString());
-        if (transport is null)
+        if (transport is null || transport.IsClosing)
         {
             HttpLog.UnknownCapability(runtime.UpgradeLogger, "send", context.Connection.RemoteIpAddress?.ToString());
             context.Response.StatusCode = StatusCodes.Status404NotFound;

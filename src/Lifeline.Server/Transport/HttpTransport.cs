@@ -48,6 +48,7 @@ internal sealed class HttpTransport : IConnectionTransport
     private bool _helloTaken;
     private bool _receiveEnded;
     private bool _pollsRefused;
+    private bool _closing;
     private Exception? _endError;
     private CancellationTokenRegistration _abortRegistration;
 
@@ -75,6 +76,12 @@ internal sealed class HttpTransport : IConnectionTransport
 
     /// <summary>True once the transport ended: sends and polls get 404.</summary>
     public bool IsEnded => _ended.IsCancellationRequested;
+
+    /// <summary>
+    /// True once teardown began: sends get 404 (the connection no longer exists for them), while polls are still
+    /// served until the close event went out in one of them.
+    /// </summary>
+    public bool IsClosing => Volatile.Read(ref _closing);
 
     public WelcomeMessage Announce(WelcomeMessage welcome) => welcome with { Transport = "http", Send = Secret };
 
@@ -501,7 +508,7 @@ internal sealed class HttpTransport : IConnectionTransport
     /// </summary>
     public async Task<bool> CloseAsync(CloseCode code, TimeSpan bound)
     {
-        _table.Remove(this);
+        Volatile.Write(ref _closing, true);
         var clean = false;
         if (code.Code != CloseCode.Abnormal.Code)
         {
@@ -553,6 +560,7 @@ internal sealed class HttpTransport : IConnectionTransport
         }
 
         open?.Written.TrySetResult(false);
+        _table.Remove(this);
         CancelHelloRead();
         await _ended.CancelAsync(); // stops the writer's wait and waiting send requests
         EndReceive(null);
