@@ -9,8 +9,8 @@ namespace Lifeline.Server.Transport;
 /// The HTTP transport's requests behind <c>MapLifeline</c> (PROTOCOL.md "HTTP transport"): <c>POST {path}/stream</c>
 /// (Server-Sent Events; <c>?poll=1</c>: long polling), <c>POST {path}/send</c>, <c>POST {path}/poll</c>. Refusals
 /// before a connection exists are those of the WebSocket upgrade (503 draining or too many pending handshakes, 403
-/// origin); then one <see cref="Connection"/> over an <see cref="HttpTransport"/>. Log ids 60-64. The send capability
-/// is never logged.
+/// origin); then one <see cref="Connection"/> over an <see cref="HttpTransport"/>. Log ids 22-24 (the upgrade's block
+/// and category: refusals before a connection exists). The send capability is never logged.
 /// </summary>
 internal static partial class HttpEndpoint
 {
@@ -151,14 +151,14 @@ internal static partial class HttpEndpoint
 
     private static partial class HttpLog
     {
-        [LoggerMessage(60, LogLevel.Warning, "HTTP stream refused with 403: origin {Origin} is not allowed remote={RemoteAddress}", EventName = "HttpOriginRefused")]
+        [LoggerMessage(22, LogLevel.Warning, "HTTP stream refused with 403: origin {Origin} is not allowed remote={RemoteAddress}", EventName = "HttpOriginRefused")]
         public static partial void OriginRefused(ILogger logger, string origin, string? remoteAddress);
 
-        [LoggerMessage(61, LogLevel.Warning, "HTTP stream refused with 503: {Max} connections are already waiting for their hello remote={RemoteAddress}", EventName = "HttpTooManyHandshakes")]
+        [LoggerMessage(23, LogLevel.Warning, "HTTP stream refused with 503: {Max} connections are already waiting for their hello remote={RemoteAddress}", EventName = "HttpTooManyHandshakes")]
         public static partial void TooManyHandshakes(ILogger logger, int max, string? remoteAddress);
 
         // The capability itself is never logged: only that one did not match.
-        [LoggerMessage(62, LogLevel.Debug, "HTTP {Request} answered 404: no live connection for that capability remote={RemoteAddress}", EventName = "HttpUnknownCapability")]
+        [LoggerMessage(24, LogLevel.Debug, "HTTP {Request} answered 404: no live connection for that capability remote={RemoteAddress}", EventName = "HttpUnknownCapability")]
         public static partial void UnknownCapability(ILogger logger, string request, string? remoteAddress);
     }
 }
