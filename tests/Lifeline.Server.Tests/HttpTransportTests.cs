@@ -257,6 +257,19 @@ public sealed class HttpTransportTests
     }
 
     [Fact]
+    public async Task A_hello_body_over_the_message_size_limit_gets_a_1009_close_event()
+    {
+        await using var server = await TestServer.StartAsync(o => o.MaxMessageSize = 1024);
+        var hello = "{\"type\":\"hello\",\"v\":1,\"token\":\"" + new string('t', 2000) + "\"}";
+        var client = await HttpRawClient.OpenAsync(server.WsUri, hello);
+        await using var _ = client;
+        Assert.Equal(HttpStatusCode.OK, client.StreamStatus);
+        Assert.Equal(1009, (await client.WaitForCloseAsync()).Code);
+        await server.WaitForNoConnectionsAsync();
+        Assert.Equal(0, server.Runtime.Limits.PendingHandshakes);
+    }
+
+    [Fact]
     public async Task Client_close_via_send_is_echoed_as_a_close_event_and_torn_down_once_as_the_clients()
     {
         await using var server = await TestServer.StartAsync();
