@@ -269,6 +269,29 @@ public sealed class HttpTransportTests
         Assert.Equal(0, server.Runtime.Limits.PendingHandshakes);
     }
 
+    [Theory]
+    [InlineData(false, "/ws/stream")]
+    [InlineData(true, "/ws/send")]
+    public async Task The_authenticator_sees_a_live_request_at_hello_and_at_refresh(bool poll, string refreshPath)
+    {
+        var paths = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await TestServer.StartAsync(authenticator: new PathRecordingAuthenticator(paths));
+        var (client, _) = await HttpRawClient.ConnectLiveAsync(server.WsUri, "alice", poll: poll);
+        await using var _c = client;
+        Assert.Equal(HttpStatusCode.NoContent, await client.SendJsonAsync(new { type = "refresh", id = 1, token = "alice" }));
+        Assert.True((await client.ReceiveTypeAsync("reply")).GetProperty("ok").GetBoolean());
+        Assert.Equal(["/ws/stream", refreshPath], paths);
+    }
+
+    private sealed class PathRecordingAuthenticator(System.Collections.Concurrent.ConcurrentQueue<string> paths) : ILifelineAuthenticator
+    {
+        public ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationContext context, CancellationToken cancellationToken)
+        {
+            paths.Enqueue(context.HttpContext.Request.Path.Value!); // throws on a request that has ended
+            return ValueTask.FromResult(AuthenticationResult.Success(context.Token!));
+        }
+    }
+
     [Fact]
     public async Task Client_close_via_send_is_echoed_as_a_close_event_and_torn_down_once_as_the_clients()
     {

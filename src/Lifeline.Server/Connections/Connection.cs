@@ -33,6 +33,7 @@ internal enum ConnectionState
 internal sealed partial class Connection : ISubscriber, ISendFailureHandler
 {
     private readonly IConnectionTransport _transport;
+    private readonly HttpContext _http;
     private readonly LifelineRuntime _runtime;
     private readonly SendQueue _queue;
     private readonly ConnectionHeartbeat _heartbeat;
@@ -48,7 +49,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     {
         _transport = transport;
         _runtime = runtime;
-        Http = http;
+        _http = http;
         Id = Ids.NewConnectionId();
         _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
         _startedAt = runtime.Time.GetTimestamp();
@@ -67,8 +68,11 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     /// <summary>How the connection's bytes travel: the metrics' <c>transport</c> label.</summary>
     public string TransportName => _transport.Name;
 
-    /// <summary>The upgrade request (for the authenticator).</summary>
-    public HttpContext Http { get; }
+    /// <summary>
+    /// The request the message being handled came with, for the authenticator: the upgrade (or HTTP stream) request,
+    /// or over long polling the <c>send</c> request that carries it (<see cref="IConnectionTransport.CurrentRequest"/>).
+    /// </summary>
+    public HttpContext Http => _transport.CurrentRequest ?? _http;
 
     /// <summary>The authenticated user, known once the hello was accepted.</summary>
     public string? UserId { get; private set; }

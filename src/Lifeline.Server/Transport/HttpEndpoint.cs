@@ -118,7 +118,7 @@ internal static partial class HttpEndpoint
                 }
             }
 
-            context.Response.StatusCode = await transport.AcceptAsync(buffer.AsMemory(0, count))
+            context.Response.StatusCode = await transport.AcceptAsync(context, buffer.AsMemory(0, count))
                 ? StatusCodes.Status204NoContent
                 : StatusCodes.Status404NotFound;
         }

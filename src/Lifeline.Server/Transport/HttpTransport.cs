@@ -50,6 +50,7 @@ internal sealed class HttpTransport : IConnectionTransport
     private bool _pollsRefused;
     private bool _closing;
     private Exception? _endError;
+    private HttpContext? _currentSend; // long polling: the send request whose messages the connection is handling
     private CancellationTokenRegistration _abortRegistration;
 
     public HttpTransport(HttpContext stream, HttpConnectionTable table, TimeProvider time, bool polling)
@@ -84,6 +85,9 @@ internal sealed class HttpTransport : IConnectionTransport
     public bool IsClosing => Volatile.Read(ref _closing);
 
     public WelcomeMessage Announce(WelcomeMessage welcome) => welcome with { Transport = "http", Send = Secret };
+
+    /// <summary>Long polling: the send request being handled (alive until its messages are); the stream: null (its request lives as long as the connection).</summary>
+    public HttpContext? CurrentRequest => _polling ? Volatile.Read(ref _currentSend) : null;
 
     /// <summary>Completes once the hello was read from the opening request's body (or that read ended).</summary>
     public Task HelloRead => _helloRead.Task;
@@ -195,9 +199,10 @@ internal sealed class HttpTransport : IConnectionTransport
     /// Hands the lines of one send body to the receive loop and waits until the connection handled them (or ended).
     /// Empty lines are skipped; a line <c>{"type":"close",...}</c> is the client's close.
     /// </summary>
+    /// <param name="request">The send request (alive until this returns: the authenticator may read it).</param>
     /// <param name="body">The body (NDJSON; not validated here: the connection judges each line as it would a WebSocket message).</param>
     /// <returns>False when the connection had already ended (the send is answered 404).</returns>
-    public async Task<bool> AcceptAsync(ReadOnlyMemory<byte> body)
+    public async Task<bool> AcceptAsync(HttpContext request, ReadOnlyMemory<byte> body)
     {
         try
         {
@@ -239,12 +244,14 @@ internal sealed class HttpTransport : IConnectionTransport
                 _inboundSignal = null;
             }
 
+            Volatile.Write(ref _currentSend, request);
             signal?.TrySetResult();
             await handled.Task;
             return true;
         }
         finally
         {
+            Volatile.Write(ref _currentSend, null);
             _sendOrder.Release();
         }
     }

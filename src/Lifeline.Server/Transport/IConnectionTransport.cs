@@ -20,6 +20,13 @@ internal interface IConnectionTransport
     /// <summary>The peer's address, when the transport knows it.</summary>
     IPEndPoint? RemoteEndPoint { get; }
 
+    /// <summary>
+    /// The HTTP request the message being handled came with, for the authenticator (a <c>refresh</c>): over the HTTP
+    /// transport's long polling the opening request is gone by then, and the <c>send</c> request carries the message.
+    /// Null: the request that opened the connection (the WebSocket upgrade, the HTTP stream).
+    /// </summary>
+    Microsoft.AspNetCore.Http.HttpContext? CurrentRequest => null;
+
     /// <summary>The <c>transport</c> label of the metrics: <c>websocket</c>, <c>http-stream</c> or <c>http-poll</c>.</summary>
     string Name { get; }
 
