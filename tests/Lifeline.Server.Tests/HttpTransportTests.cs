@@ -360,6 +360,20 @@ public sealed class HttpTransportTests
         Assert.Equal(1000, server.Logs.Named("HelloTimeout").Count());
     }
 
+    [Fact]
+    public async Task A_hello_body_slower_than_kestrels_minimum_data_rate_is_still_ended_by_the_hello_timeout()
+    {
+        // Kestrel ends a request body slower than 240 bytes/s after a 5 s grace period; the stream lifts that rule so
+        // that the hello timeout decides, as after a WebSocket upgrade (1002 hello_timeout, not a 1006 at 5 s).
+        await using var server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromSeconds(7));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, server.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /ws/stream HTTP/1.1\r\nHost: 127.0.0.1:{server.Port}\r\nContent-Length: 100\r\n\r\n{{"));
+        var answer = await ReadToEndAsync(socket);
+        Assert.Contains("\"code\":1002,\"reason\":\"hello_timeout\"", answer, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", answer, StringComparison.OrdinalIgnoreCase);
+    }
+
     private static async Task<string> ReadToEndAsync(Socket socket)
     {
         using var cts = new CancellationTokenSource(TestTimeouts.Default);

@@ -42,6 +42,13 @@ internal static partial class HttpEndpoint
             return;
         }
 
+        // The hello timeout bounds how long the hello body may take, as it bounds the hello after an upgrade; Kestrel's
+        // own minimum body data rate would otherwise end a slow hello sooner, as a 1006 instead of 1002 hello_timeout.
+        if (context.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            rate.MinDataRate = null;
+        }
+
         var polling = context.Request.Query["poll"] == "1";
         var transport = new HttpTransport(context, runtime.HttpConnections, runtime.Time, polling);
         runtime.HttpConnections.Add(transport);
