@@ -320,8 +320,10 @@ public sealed class HttpTransportTests
         Assert.Equal(0, server.Runtime.HttpConnections.Count);
     }
 
-    [Fact]
-    public async Task A_thousand_half_opened_streams_are_closed_by_the_hello_timeout_and_nothing_is_held()
+    [Theory]
+    [InlineData("")]
+    [InlineData("?poll=1")]
+    public async Task A_thousand_half_opened_streams_are_closed_by_the_hello_timeout_and_nothing_is_held(string query)
     {
         await using var server = await TestServer.StartAsync(o =>
         {
@@ -329,7 +331,7 @@ public sealed class HttpTransportTests
             o.MaxPendingHandshakes = 2000;
             o.MaxConnectionsPerAddress = 2000;
         }, minimumLevel: Microsoft.Extensions.Logging.LogLevel.Information);
-        var head = Encoding.ASCII.GetBytes($"POST /ws/stream HTTP/1.1\r\nHost: 127.0.0.1:{server.Port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"type\":");
+        var head = Encoding.ASCII.GetBytes($"POST /ws/stream{query} HTTP/1.1\r\nHost: 127.0.0.1:{server.Port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"type\":");
         var sockets = new List<Socket>();
         try
         {
