@@ -48,6 +48,18 @@ public sealed record WelcomeMessage(
     /// (relative, so the clocks need not agree). The client refreshes it ahead of time (<c>refresh</c>). Null: no expiry.
     /// </summary>
     public long? TokenExpiresInMs { get; init; }
+
+    /// <summary>
+    /// Over the HTTP transport: <c>"http"</c> (the client then sends with <see cref="Send"/>). Absent over a WebSocket.
+    /// </summary>
+    public string? Transport { get; init; }
+
+    /// <summary>
+    /// Over the HTTP transport: the connection's send capability (at least 128 random bits, base64url), the value of
+    /// the <c>Lifeline-Send</c> header of <c>POST {path}/send</c> and <c>POST {path}/poll</c>. Never logged. Absent over
+    /// a WebSocket.
+    /// </summary>
+    public string? Send { get; init; }
 }
 
 /// <summary>Server-sent <c>ping</c>.</summary>

@@ -8,7 +8,7 @@ namespace Lifeline.Server;
 /// Instrument names are chosen so that the Prometheus exporter (<c>MapLifelineMetrics</c>, project
 /// Lifeline.Server.Prometheus) exposes exactly the names in <see cref="PrometheusNames"/>: counters get the
 /// <c>_total</c> suffix from the exporter, units in braces add nothing, and the unit <c>s</c> of a name already ending
-/// in <c>_seconds</c> adds nothing either. Labels stay low-cardinality (close code, sync phase). This library depends
+/// in <c>_seconds</c> adds nothing either. Labels stay low-cardinality (close code, transport, sync phase). This library depends
 /// on no exporter: Lifeline.Server.Prometheus adds the one instrument that reads the kernel,
 /// <c>ws_tcp_close_wait_sockets</c>, to this same meter.
 /// </summary>
@@ -65,7 +65,8 @@ public sealed class LifelineMetrics : IDisposable
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _syncLatency;
     private long _sendQueueDepth;
-    private long _active;
+    private readonly long[] _active = new long[Transport.TransportNames.All.Length]; // by transport, in TransportNames.All order
+    private readonly KeyValuePair<string, object?>[] _transportTags = [.. Transport.TransportNames.All.Select(t => new KeyValuePair<string, object?>("transport", t))];
     private long _heartbeatTimeouts;
     private long _slowConsumers;
     private long _sessionsResumed;
@@ -81,8 +82,8 @@ public sealed class LifelineMetrics : IDisposable
         _meter = meterFactory.Create(MeterName);
         // Observable instruments where one series always exists: a scrape right after start shows 0, not nothing,
         // so rate() and the alert rules have a series from the first scrape on.
-        _meter.CreateObservableGauge("ws_connections_active", () => Interlocked.Read(ref _active), "{connection}", "WebSocket connections open now (hello accepted, teardown not finished)");
-        _closeCodes = _meter.CreateCounter<long>("ws_close_codes_distribution", "{connection}", "Connections ended, by close code");
+        _meter.CreateObservableGauge("ws_connections_active", ObserveActive, "{connection}", "Connections open now (hello accepted, teardown not finished), by transport (websocket, http-stream, http-poll)");
+        _closeCodes = _meter.CreateCounter<long>("ws_close_codes_distribution", "{connection}", "Connections ended, by close code and transport");
         _meter.CreateObservableCounter("ws_heartbeat_timeouts", () => Interlocked.Read(ref _heartbeatTimeouts), "{connection}", "Connections closed with 4000: no pong within the heartbeat timeout");
         _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
@@ -98,23 +99,41 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableGauge("ws_send_queue_depth", () => Interlocked.Read(ref _sendQueueDepth), "{message}", "Messages waiting in send queues, all connections");
     }
 
-    internal void ConnectionOpened() => Interlocked.Increment(ref _active);
+    /// <summary>One connection opened (welcomed) over <paramref name="transport"/> (a <c>TransportNames</c> value).</summary>
+    internal void ConnectionOpened(string transport) => Interlocked.Increment(ref _active[TransportIndex(transport)]);
 
     /// <summary>Undoes <see cref="ConnectionOpened"/> for a connection whose teardown began before it could open.</summary>
-    internal void ConnectionOpenAborted() => Interlocked.Decrement(ref _active);
+    internal void ConnectionOpenAborted(string transport) => Interlocked.Decrement(ref _active[TransportIndex(transport)]);
+
+    /// <summary>Connections open now over <paramref name="transport"/>.</summary>
+    internal long ActiveOver(string transport) => Interlocked.Read(ref _active[TransportIndex(transport)]);
+
+    private Measurement<long>[] ObserveActive()
+    {
+        var measurements = new Measurement<long>[_active.Length];
+        for (var i = 0; i < _active.Length; i++)
+        {
+            measurements[i] = new Measurement<long>(Interlocked.Read(ref _active[i]), _transportTags[i]);
+        }
+
+        return measurements;
+    }
+
+    private static int TransportIndex(string transport) => Math.Max(0, Array.IndexOf(Transport.TransportNames.All, transport));
 
     /// <summary>
     /// One connection torn down. The close-code distribution counts every close; the heartbeat-timeout and
     /// slow-consumer counters count only the server's own decisions (a client may send 4000 or 1013 itself).
     /// </summary>
-    internal void ConnectionClosed(CloseCode code, DisconnectInitiator initiator, bool wasOpen, TimeSpan duration)
+    internal void ConnectionClosed(CloseCode code, DisconnectInitiator initiator, bool wasOpen, TimeSpan duration, string transport)
     {
+        var index = TransportIndex(transport);
         if (wasOpen)
         {
-            Interlocked.Decrement(ref _active);
+            Interlocked.Decrement(ref _active[index]);
         }
 
-        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)));
+        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)), _transportTags[index]);
         _duration.Record(duration.TotalSeconds);
         if (initiator != DisconnectInitiator.Server)
         {

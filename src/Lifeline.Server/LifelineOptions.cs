@@ -106,6 +106,13 @@ public sealed class LifelineOptions
     public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
 
     /// <summary>
+    /// Whether <c>MapLifeline</c> also maps the HTTP transport next to the WebSocket endpoint (PROTOCOL.md "HTTP
+    /// transport": <c>POST {path}/stream</c>, <c>POST {path}/send</c>, <c>POST {path}/poll</c>), the fallback for
+    /// networks that refuse WebSockets. Read when <c>MapLifeline</c> runs. The default is true.
+    /// </summary>
+    public bool EnableHttpTransport { get; set; } = true;
+
+    /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
     /// Events are queued only while fewer than half this many wait, user messages while fewer than three quarters
     /// (both are dropped and counted beyond that, never a reason to close).

@@ -53,7 +53,63 @@ public sealed class CheckProxyTests : IDisposable
         var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
 
         Assert.True(code == 0, output);
-        Assert.Contains("ok: 1 WebSocket location(s)", output, StringComparison.Ordinal);
+        Assert.Contains("ok: 1 WebSocket location(s) and 3 HTTP transport location(s)", output, StringComparison.Ordinal);
+    }
+
+    private static string HttpLocations(string streamBody, string pollBody) => $$"""
+        http {
+            server {
+                listen 8080;
+                location = /ws/stream {
+                    proxy_pass http://127.0.0.1:8081;
+        {{streamBody}}
+                }
+                location = /ws/send {
+                    proxy_pass http://127.0.0.1:8081;
+                }
+                location = /ws/poll {
+                    proxy_pass http://127.0.0.1:8081;
+        {{pollBody}}
+                }
+            }
+        }
+        """;
+
+    [Fact]
+    public async Task HttpTransportLocations_NeedNoUpgrade_AndPassWithBufferingOffAndLongTimeouts()
+    {
+        var file = Write(HttpLocations("proxy_buffering off;\n proxy_read_timeout 75s;", "proxy_read_timeout 60s;"));
+
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+
+        Assert.True(code == 0, output);
+        Assert.Contains("ok: 0 WebSocket location(s) and 3 HTTP transport location(s)", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("proxy_buffering on;\n proxy_read_timeout 75s;", 6, "proxy_buffering on on the HTTP stream")]
+    [InlineData("proxy_read_timeout 75s;", 4, "proxy_buffering is not set (nginx's default: on): the HTTP stream")]
+    public async Task BufferingOnTheStreamLocation_IsAnError(string streamBody, int line, string message)
+    {
+        var file = Write(HttpLocations(streamBody, "proxy_read_timeout 60s;"));
+
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+
+        Assert.Equal(ExitCodes.ProxyProblems, code);
+        Assert.Contains($"{file}:{line}: error: location = /ws/stream: {message}", output, StringComparison.Ordinal);
+        Assert.Contains("1 error(s), 0 warning(s) in 3 location(s)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APollReadTimeoutNotAboveTheLongPollWait_AndAShortStreamTimeout_AreErrors()
+    {
+        var file = Write(HttpLocations("proxy_buffering off;\n proxy_read_timeout 30s;", "proxy_read_timeout 25s;"));
+
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+
+        Assert.Equal(ExitCodes.ProxyProblems, code);
+        Assert.Contains("location = /ws/stream: proxy_read_timeout 30s is not longer than the heartbeat interval + timeout (35s)", output, StringComparison.Ordinal);
+        Assert.Contains("location = /ws/poll: proxy_read_timeout 25s is not longer than a long poll's 25s wait", output, StringComparison.Ordinal);
     }
 
     [Fact]

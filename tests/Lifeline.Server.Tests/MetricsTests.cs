@@ -31,8 +31,8 @@ public class MetricsTests
         var factory = services.GetRequiredService<IMeterFactory>();
         using var metrics = new LifelineMetrics(factory);
 
-        metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
-        metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
+        metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
+        metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
 
         Assert.Equal(expected, Observe<long>(factory, "ws_heartbeat_timeouts"));
         Assert.Equal(expected, Observe<long>(factory, "ws_slow_consumer_closes"));

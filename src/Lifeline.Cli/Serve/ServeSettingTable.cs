@@ -75,6 +75,14 @@ internal static class ServeSettingTable
         ToServer = (o, v) => o.MaxMessageSize = v,
     });
 
+    public static readonly ServeSetting<OnOff> HttpTransport = Add(new ServeSetting<OnOff>(nameof(HttpTransport), SettingKinds.Choice<OnOff>(), OnOff.On)
+    {
+        Flag = "--http-transport",
+        Help = "Whether the HTTP transport (POST {path}/stream, /send, /poll: Server-Sent Events and long polling, for networks "
+            + "that refuse WebSockets) is served next to the WebSocket endpoint. Default: {default}.",
+        ToServer = (o, v) => o.EnableHttpTransport = v == OnOff.On,
+    });
+
     public static readonly ServeSetting<AuthMode> Auth = Add(new ServeSetting<AuthMode>(nameof(Auth), SettingKinds.Choice<AuthMode>(), AuthMode.Anonymous)
     {
         Flag = "--auth",

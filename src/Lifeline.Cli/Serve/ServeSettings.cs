@@ -23,6 +23,16 @@ internal enum AuthMode
     Jwt,
 }
 
+/// <summary>A setting that is on or off, written <c>on</c>/<c>off</c> (<c>--http-transport on|off</c>).</summary>
+internal enum OnOff
+{
+    /// <summary>On.</summary>
+    On,
+
+    /// <summary>Off.</summary>
+    Off,
+}
+
 /// <summary>How log lines are written to the console.</summary>
 internal enum LogFormat
 {

@@ -71,7 +71,7 @@ internal sealed partial class Connection
 
             // 7. metrics and one log line
             var elapsed = Elapsed;
-            _runtime.Metrics.ConnectionClosed(code, initiator, wasOpen, elapsed);
+            _runtime.Metrics.ConnectionClosed(code, initiator, wasOpen, elapsed, _transport.Name);
             MarkClosed();
             ConnectionLog.Closed(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, code.Code, code.Reason, initiator, (long)elapsed.TotalMilliseconds);
             _cts.Dispose();

@@ -37,6 +37,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     public const string EngineUnavailableReason = "engine_unavailable";
 
     private readonly IConnectionTransport _transport;
+    private readonly HttpContext _http;
     private readonly LifelineRuntime _runtime;
     private readonly SendQueue _queue;
     private readonly ConnectionHeartbeat _heartbeat;
@@ -53,7 +54,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     {
         _transport = transport;
         _runtime = runtime;
-        Http = http;
+        _http = http;
         Id = Ids.NewConnectionId();
         _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
         _startedAt = runtime.Time.GetTimestamp();
@@ -69,8 +70,14 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
 
     public IPEndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
 
-    /// <summary>The upgrade request (for the authenticator).</summary>
-    public HttpContext Http { get; }
+    /// <summary>How the connection's bytes travel: the metrics' <c>transport</c> label.</summary>
+    public string TransportName => _transport.Name;
+
+    /// <summary>
+    /// The request the message being handled came with, for the authenticator: the upgrade (or HTTP stream) request,
+    /// or over long polling the <c>send</c> request that carries it (<see cref="IConnectionTransport.CurrentRequest"/>).
+    /// </summary>
+    public HttpContext Http => _transport.CurrentRequest ?? _http;
 
     /// <summary>The authenticated user, known once the hello was accepted.</summary>
     public string? UserId { get; private set; }
@@ -317,13 +324,13 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     {
         HelloAt = helloAt;
         Counts.LeaveHandshakeSlot();
-        _runtime.Metrics.ConnectionOpened();
+        _runtime.Metrics.ConnectionOpened(_transport.Name);
         if (welcome.Resumed)
         {
             _runtime.Metrics.SessionResumed();
         }
 
-        if (Enqueue(welcome))
+        if (Enqueue(_transport.Announce(welcome)))
         {
             _heartbeat.Arm(_runtime.Time.GetTimestamp());
             if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
@@ -333,7 +340,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
             }
         }
 
-        _runtime.Metrics.ConnectionOpenAborted(); // teardown, which began meanwhile, does not count an Open connection down
+        _runtime.Metrics.ConnectionOpenAborted(_transport.Name); // teardown, which began meanwhile, does not count an Open connection down
         return false;
     }
 
