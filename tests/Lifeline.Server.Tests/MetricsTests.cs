@@ -80,9 +80,9 @@ public class MetricsTests
         var factory = services.GetRequiredService<IMeterFactory>();
         using var metrics = new LifelineMetrics(factory);
 
-        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("engine_unavailable"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1));
+        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("engine_unavailable"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
         Assert.Equal(0, Observe<long>(factory, "ws_slow_consumer_closes"));
-        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("slow_consumer"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1));
+        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("slow_consumer"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
         Assert.Equal(1, Observe<long>(factory, "ws_slow_consumer_closes"));
     }
 
