@@ -347,14 +347,25 @@ export class LifelineChannel<T = JsonObject> {
     const op = this.pendingOps.get(seq);
     if (op === undefined) return;
     const position = this.position;
-    if (position === undefined || this._wire !== "subscribed" || position.offset >= offset) {
-      // Already in the confirmed state, or no delta will come to confirm it.
+    // A reply comes on an open connection, where a wanted channel is subscribed or subscribing unless it was refused.
+    if (!this._wanted || this._wire === "none" || (position !== undefined && position.offset >= offset)) {
+      // No delta will come to confirm it (not subscribed), or it is in the confirmed state already.
       this.pendingOps.delete(seq);
       this.refresh(false);
       return;
     }
     op.ackOffset = offset;
-    op.ackEpoch = position.epoch;
+    // Before the first snapshot the epoch is not known: the next snapshot or delta tells it.
+    if (position !== undefined) op.ackEpoch = position.epoch;
+  }
+
+  /** @internal No delta will confirm the accepted publishes (unsubscribed, or the subscribe was refused): drop them. */
+  _dropAccepted(): void {
+    let changed = false;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset !== undefined) changed = this.pendingOps.delete(seq) || changed;
+    }
+    if (changed) this.refresh(false);
   }
 
   /** @internal Refused, aborted before it was sent, or the client closed: the overlay goes (a rollback). */
@@ -461,6 +472,7 @@ export class LifelineChannel<T = JsonObject> {
     const position = this.position;
     for (const [seq, op] of this.pendingOps) {
       if (op.ackOffset === undefined || position === undefined) continue;
+      op.ackEpoch ??= position.epoch;
       if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
     }
     // Without optimistic state every applied snapshot or delta is announced, as before issue 15.

@@ -714,11 +714,12 @@ export class LifelineClient {
       record.reject(error);
     }
     this.detachNetworkEvents();
-    this.transition("closed", info);
-    for (const channel of this.channels.values()) channel._onClientClosed();
+    // Settled before the listeners hear of `closed`: a listener that calls connect() starts a new wait.
     const waiter = this.openWaiter;
     this.openWaiter = undefined;
     waiter?.reject(error);
+    for (const channel of this.channels.values()) channel._onClientClosed();
+    this.transition("closed", info);
   }
 
   /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
@@ -1128,6 +1129,7 @@ export class LifelineClient {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            channel._dropAccepted(); // no delta will come to confirm them
             this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
           }
         },
@@ -1140,6 +1142,7 @@ export class LifelineClient {
     channel._wire = "unsubscribing";
     const done = () => {
       channel._wire = "none";
+      channel._dropAccepted(); // no delta will come to confirm them
       this.reconcile(channel);
     };
     this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => (e instanceof LifelineRequestError ? done() : undefined) }, {

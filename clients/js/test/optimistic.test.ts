@@ -154,3 +154,73 @@ describe("optimistic state (issue 15)", () => {
     assert.deepEqual(channel.state, { items: ["a", "b"] });
   });
 });
+
+describe("optimistic state: when an accepted publish leaves pending", () => {
+  it("a publish made before the first snapshot does not flicker when its reply comes first", async () => {
+    const h = openHarness({ optimistic: true });
+    const channel = h.client.channel("early");
+    const seen: JsonObject[] = [];
+    channel.subscribe((s) => seen.push(s));
+    const p = channel.publish({ a: 1 }); // sent before the coalesced subscribe
+    await flush();
+    const pub = h.socket().last("publish");
+    const sub = h.socket().last("subscribe");
+    ok(h, pub, 1);
+    await p;
+    assert.deepEqual(channel.state, { a: 1 }, "still shown: the snapshot has not come yet");
+    h.socket().receive(
+      { type: "subscribed", id: sub["id"] as number, channel: "early", epoch: "e1", offset: 1, recovered: false },
+      { type: "snapshot", channel: "early", epoch: "e1", offset: 1, state: { a: 1 } },
+    );
+    assert.equal(channel.pending, 0);
+    assert.deepEqual(seen, [{ a: 1 }], "one change, never a flicker back to {}");
+  });
+
+  it("a refused subscribe drops accepted publishes (no delta will come); unsubscribing too", async () => {
+    const h = openHarness({ optimistic: true });
+    const channel = h.client.channel("ro");
+    const unsubscribe = channel.subscribe(() => undefined);
+    await flush();
+    void channel.publish({ a: 1 });
+    const sub = h.socket().last("subscribe");
+    ok(h, h.socket().last("publish"), 1);
+    assert.equal(channel.pending, 1, "waiting for its delta");
+    h.socket().receive({ type: "reply", id: sub["id"] as number, ok: false, error: { code: "forbidden", message: "no" } });
+    assert.equal(channel.pending, 0);
+    assert.deepEqual(channel.state, {});
+    unsubscribe();
+
+    const other = h.client.channel("other");
+    const stop = other.subscribe(() => undefined);
+    await flush();
+    const sub2 = h.socket().last("subscribe");
+    h.socket().receive(
+      { type: "subscribed", id: sub2["id"] as number, channel: "other", epoch: "e1", offset: 1, recovered: false },
+      { type: "snapshot", channel: "other", epoch: "e1", offset: 1, state: {} },
+    );
+    void other.publish({ b: 1 });
+    ok(h, h.socket().last("publish"), 2);
+    assert.equal(other.pending, 1);
+    stop();
+    await flush();
+    const unsub = h.socket().last("unsubscribe");
+    assert.equal(unsub["channel"], "other");
+    assert.equal(other.pending, 1, "until the server confirms the unsubscribe");
+    h.socket().receive({ type: "reply", id: unsub["id"] as number, ok: true });
+    assert.equal(other.pending, 0);
+  });
+
+  it("a listener that calls connect() on closed starts a new wait that close() did not reject", async () => {
+    const h = openHarness();
+    let again: Promise<void> | undefined;
+    h.client.onStateChange((c) => {
+      if (c.to === "closed" && again === undefined) again = h.client.connect();
+    });
+    h.client.close();
+    assert.ok(again);
+    assert.equal(h.client.state, "connecting");
+    h.socket().welcome({ resumed: true });
+    await again;
+    assert.equal(h.client.state, "open");
+  });
+});

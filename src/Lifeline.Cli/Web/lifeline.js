@@ -457,13 +457,21 @@ var LifelineChannel = class {
     const op = this.pendingOps.get(seq);
     if (op === void 0) return;
     const position = this.position;
-    if (position === void 0 || this._wire !== "subscribed" || position.offset >= offset) {
+    if (!this._wanted || this._wire === "none" || position !== void 0 && position.offset >= offset) {
       this.pendingOps.delete(seq);
       this.refresh(false);
       return;
     }
     op.ackOffset = offset;
-    op.ackEpoch = position.epoch;
+    if (position !== void 0) op.ackEpoch = position.epoch;
+  }
+  /** @internal No delta will confirm the accepted publishes (unsubscribed, or the subscribe was refused): drop them. */
+  _dropAccepted() {
+    let changed = false;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset !== void 0) changed = this.pendingOps.delete(seq) || changed;
+    }
+    if (changed) this.refresh(false);
   }
   /** @internal Refused, aborted before it was sent, or the client closed: the overlay goes (a rollback). */
   _pendingDropped(seq) {
@@ -558,6 +566,7 @@ var LifelineChannel = class {
     const position = this.position;
     for (const [seq, op] of this.pendingOps) {
       if (op.ackOffset === void 0 || position === void 0) continue;
+      op.ackEpoch ?? (op.ackEpoch = position.epoch);
       if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
     }
     this.refresh(!this.optimistic);
@@ -1651,11 +1660,11 @@ var LifelineClient = class {
       record.reject(error);
     }
     this.detachNetworkEvents();
-    this.transition("closed", info);
-    for (const channel of this.channels.values()) channel._onClientClosed();
     const waiter = this.openWaiter;
     this.openWaiter = void 0;
     waiter?.reject(error);
+    for (const channel of this.channels.values()) channel._onClientClosed();
+    this.transition("closed", info);
   }
   /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
   failPending(error) {
@@ -2028,6 +2037,7 @@ var LifelineClient = class {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            channel._dropAccepted();
             this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
           }
         }
@@ -2039,6 +2049,7 @@ var LifelineClient = class {
     channel._wire = "unsubscribing";
     const done = () => {
       channel._wire = "none";
+      channel._dropAccepted();
       this.reconcile(channel);
     };
     this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => e instanceof LifelineRequestError ? done() : void 0 }, {
