@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { browserNetworkEvents } from "../src/networkEvents.js";
+import { TransportLadder } from "../src/transportLadder.js";
 import { flush } from "./support/fakeClock.js";
+import { FakeHttp, httpWelcome } from "./support/fakeHttp.js";
 import { FakeNetwork } from "./support/fakeNetwork.js";
 import { createHarness, openHarness } from "./support/harness.js";
 
@@ -208,6 +210,37 @@ describe("network awareness (issue 15)", () => {
     } finally {
       delete g["window"];
       delete g["document"];
+    }
+  });
+
+  it("on the HTTP transport: the probe's ping goes by POST /send; offline abandons the stream", async () => {
+    const settle = async () => {
+      for (let i = 0; i < 6; i++) await flush();
+    };
+    try {
+      const network = new FakeNetwork();
+      const http = new FakeHttp();
+      const h = createHarness({ networkEvents: network, transports: ["http-stream"], fetch: http.fetch });
+      await settle();
+      http.last("/ws/stream").stream().events(httpWelcome("cap-9", "s1", { heartbeat: { intervalMs: 30_000, timeoutMs: 2_000 } }));
+      await settle();
+      assert.equal(h.client.state, "open");
+      network.wake();
+      await settle();
+      const send = http.last("/ws/send");
+      const ping = send.messages.find((m) => m["type"] === "ping");
+      assert.ok(ping, JSON.stringify(send.messages));
+      send.status(204);
+      http.last("/ws/stream").events({ type: "pong", n: ping["n"] as number });
+      await settle();
+      h.clock.advance(2_000);
+      assert.equal(h.client.state, "open", "the pong came back over the stream");
+      network.offline();
+      assert.equal(h.client.state, "reconnecting");
+      assert.equal(last(h.changes)?.reason, "offline");
+      assert.equal(last(h.changes)?.transport, "http-stream");
+    } finally {
+      TransportLadder.forgetAll();
     }
   });
 });
