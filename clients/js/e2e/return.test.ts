@@ -4,8 +4,9 @@ import { after, afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
 import { JwtIssuer } from "./support/jwt.js";
-import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { findLifelineDll, HEARTBEAT_TIMEOUT_MS, LifelineServer } from "./support/lifelineServer.js";
 import { log, openClient, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
+import { TcpProxy } from "./support/tcpProxy.js";
 
 /*
  * Clients that come back by themselves and show the user's edits at once (issue 15), in Chromium against a real
@@ -38,10 +39,19 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   let browser: Browser;
   /** The others, always online. */
   let others: Browser;
+  /** A network that can drop what the server sends (for the liveness probe). */
+  let proxy: TcpProxy;
   const pages: Page[] = [];
 
-  const open = async (where: Browser, user: string, channel: string, extra: { optimistic?: boolean; baseMs?: number; capMs?: number; recordRetries?: boolean } = {}) => {
-    const page = await openClient(where.context, server.origin, server.wsUrl, { token: issuer.token(user, { channels: ALLOWED }), channel, ...extra });
+  const open = async (
+    where: Browser,
+    user: string,
+    channel: string,
+    extra: { optimistic?: boolean; baseMs?: number; capMs?: number; recordRetries?: boolean; viaProxy?: boolean } = {},
+  ) => {
+    const { viaProxy, ...options } = extra;
+    const url = viaProxy === true ? proxy.wsUrl : server.wsUrl;
+    const page = await openClient(where.context, server.origin, url, { token: issuer.token(user, { channels: ALLOWED }), channel, ...options });
     pages.push(page);
     return page;
   };
@@ -51,11 +61,14 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
     issuer = new JwtIssuer();
     server = new LifelineServer(dll!, {}, ["--auth", "jwt", "--jwt-key-file", issuer.keyFile]);
     await server.start(0);
+    proxy = new TcpProxy(() => server.port);
+    await proxy.listen();
     browser = await launchChromium();
     others = await launchChromium();
   });
 
   afterEach(async () => {
+    proxy.restore();
     await browser.context.setOffline(false);
     await Promise.all(pages.splice(0).map((p) => p.close()));
   });
@@ -63,6 +76,7 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   after(async () => {
     await browser?.close();
     await others?.close();
+    await proxy?.close();
     await server?.kill();
     issuer?.dispose();
   });
@@ -191,5 +205,23 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
     assert.deepEqual(l.values.filter((v) => v !== null), [1, 2, 3], "the gap recovered from the offset, once, by the same listener");
     assert.equal(await alice.evaluate(`window.__t.client.session`), session);
     assert.deepEqual(l.states.map((s) => s.to), ["open", "closed", "connecting", "open"]);
+  });
+
+  it("a page that wakes up (resume) probes its connection: no pong within the heartbeat timeout -> reconnect at once", { timeout: 30_000 }, async () => {
+    const alice = await open(browser, "alice", "edits-probe", { viaProxy: true });
+    const seen = (await log(alice)).states.length;
+    // A connection that looks open but delivers nothing any more (what a laptop finds after sleep).
+    proxy.holdDownstream();
+    const woke = (await alice.evaluate(`(() => { document.dispatchEvent(new Event("resume")); return Date.now(); })()`)) as number;
+    await waitState(alice, "reconnecting", 5000);
+    const lost = (await log(alice)).states.slice(seen).find((s) => s.to === "reconnecting");
+    assert.equal(lost?.reason, "probe_timeout", "the probe, before the watchdog (interval + timeout + slack)");
+    const after = lost.ts - woke;
+    console.log(`# resume -> probe_timeout after ${after} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms)`);
+    // 700 ms for a loaded machine.
+    assert.ok(after >= HEARTBEAT_TIMEOUT_MS - 20 && after <= HEARTBEAT_TIMEOUT_MS + 700, `${after} ms`);
+    proxy.cut();
+    proxy.restore();
+    await waitOpen(alice);
   });
 });

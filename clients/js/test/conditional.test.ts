@@ -5,7 +5,7 @@ import { applyMergePatch, type JsonObject, type JsonValue } from "../src/json.js
 import { createMergePatch } from "../src/mergePatch.js";
 import { flush } from "./support/fakeClock.js";
 import type { FakeSocket } from "./support/fakeSocket.js";
-import { openHarness, type Harness } from "./support/harness.js";
+import { openHarness, reconnect, type Harness } from "./support/harness.js";
 
 async function synced(h: Harness, name: string, offset: number, state: JsonObject, epoch = "e1") {
   const channel = h.client.channel(name);
@@ -87,6 +87,25 @@ describe("conditional publish (if / conflict)", () => {
       return true;
     });
     assert.equal(h.client.pendingPublishes, 0, "not re-sent");
+  });
+
+  it("queued offline and in flight at a drop: re-sent with the same key and the same if", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "c", 44, {});
+    const inFlight = channel.publish({ a: 1 }, { if: { epoch: "e1", offset: 44 } });
+    const first = h.socket().last("publish");
+    h.socket().serverClose(1006);
+    const queued = channel.publish({ b: 1 }, { if: { epoch: "e1", offset: 45 } });
+    const socket = reconnect(h);
+    const resent = socket.ofType("publish");
+    assert.deepEqual(resent.map((m) => [m["key"] === first["key"], m["if"]]), [
+      [true, { epoch: "e1", offset: 44 }],
+      [false, { epoch: "e1", offset: 45 }],
+    ]);
+    // The server applied the first before the drop: its key repeats the first result.
+    socket.receive({ type: "reply", id: resent[0]?.["id"] as number, ok: true, offset: 45 });
+    socket.receive({ type: "reply", id: resent[1]?.["id"] as number, ok: true, offset: 46 });
+    assert.deepEqual(await Promise.all([inFlight, queued]), [45, 46]);
   });
 
   it("bad if: TypeError before anything is sent", async () => {
