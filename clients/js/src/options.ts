@@ -15,7 +15,11 @@ export type Initiator = "client" | "server" | "network";
 export interface StateChange {
   readonly from: ConnectionState;
   readonly to: ConnectionState;
-  /** Why: `welcome` / `resumed` (open), a close reason or code name, `watchdog`, `connect_timeout`, `error`, `client_close`, `retries_exhausted`. */
+  /**
+   * Why: `welcome` / `resumed` (open), a close reason or code name, `watchdog`, `connect_timeout`, `error`,
+   * `client_close`, `retries_exhausted`, `offline`, `online`, `probe_timeout` (a liveness probe got no `pong`), `connect`
+   * (`client.connect()` after `closed`).
+   */
   readonly reason: string;
   /** The close code of the connection that ended, when there was one. */
   readonly code?: number;
