@@ -108,7 +108,7 @@ public class CommandLineTests
 
         Assert.Contains("FOR DEVELOPMENT AND TESTS ONLY", help, StringComparison.Ordinal);
         Assert.Contains("FOR TESTS ONLY", help, StringComparison.Ordinal);
-        Assert.Contains("Default: 30s", help, StringComparison.Ordinal);
+        Assert.Contains("Default: 20s", help, StringComparison.Ordinal);
         Assert.Contains("Default: 64KiB", help, StringComparison.Ordinal);
     }
 }
