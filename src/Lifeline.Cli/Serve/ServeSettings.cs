@@ -53,8 +53,9 @@ internal sealed class ServeSettingsException : Exception
 
 /// <summary>
 /// The settings of <c>lifeline serve</c> once resolved, one value per entry of <see cref="ServeSettingTable"/>: a
-/// command-line flag wins over configuration (environment variables over <c>appsettings.json</c>, section
-/// <see cref="SectionName"/>, e.g. <c>Lifeline__Port=9000</c>), which wins over the default. Durations in configuration
+/// command-line flag wins over configuration (environment variables over the <c>--config</c> file
+/// (<see cref="ServeConfigFile"/>) over <c>appsettings.json</c> in the current directory over the one next to the binary,
+/// section <see cref="SectionName"/>, e.g. <c>Lifeline__Port=9000</c>), which wins over the default. Durations in configuration
 /// may be written <c>5s</c> or <c>00:00:05</c>, sizes <c>64KiB</c> or <c>65536</c>. Settings without a flag (drain
 /// timeout and the other <see cref="LifelineOptions"/>) come from configuration only.
 /// </summary>
