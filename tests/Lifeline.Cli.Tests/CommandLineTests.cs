@@ -11,7 +11,7 @@ public class CommandLineTests
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
         "--max-message-size", "--auth", "--jwt-key-file", "--jwt-issuer", "--jwt-audience", "--log-format", "--test-endpoints",
         "--history-size", "--history-age", "--resume-window", "--presence-grace", "--redis",
-        "--config",
+        "--api-key-file", "--config",
     ];
 
     [Fact]

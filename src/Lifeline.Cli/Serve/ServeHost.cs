@@ -103,6 +103,13 @@ internal static class ServeHost
             builder.Services.AddSingleton<IChannelPolicy, ChannelsClaimPolicy>();
         }
 
+        // Read and checked before the host is built: an empty file or a bad key stops the start.
+        var apiKeys = settings.Get(ServeSettingTable.ApiKeyFile) is { } keyFile ? Api.ApiKeys.Load(keyFile) : null;
+        if (apiKeys is not null)
+        {
+            Api.ServerApi.AddServices(builder.Services);
+        }
+
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
         builder.Services.AddLifeline(settings.Apply);
         builder.Services.AddLifelineMetrics();
@@ -135,6 +142,11 @@ internal static class ServeHost
         {
             ((IDisposable)app).Dispose();
             throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
+        }
+
+        if (apiKeys is not null)
+        {
+            Api.ServerApi.Map(app, apiKeys);
         }
 
         BrowserAssets.Map(app, settings.Get(ServeSettingTable.Path));

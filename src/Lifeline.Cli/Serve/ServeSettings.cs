@@ -182,6 +182,13 @@ internal sealed class ServeSettings
             errors.Add("--jwt-key-file, --jwt-issuer and --jwt-audience apply to --auth jwt only");
         }
 
+        // The server API lives under /api, never under the WebSocket path (nor the other way round).
+        if (values[ServeSettingTable.ApiKeyFile] is not null && values[ServeSettingTable.Path] is string path
+            && (path == Api.ServerApi.Prefix || path.StartsWith(Api.ServerApi.Prefix + "/", StringComparison.Ordinal)))
+        {
+            errors.Add($"--path {path} is under {Api.ServerApi.Prefix}, the server API's prefix (--api-key-file): choose another WebSocket path");
+        }
+
         if (errors.Count > 0)
         {
             throw new ServeSettingsException(string.Join(Environment.NewLine, errors));
