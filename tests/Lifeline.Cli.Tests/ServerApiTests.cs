@@ -339,6 +339,20 @@ public sealed class ServerApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, publish.StatusCode);
     }
 
+    [Fact]
+    public async Task RedisUnreachable_PublishIs503Unavailable()
+    {
+        var keyFile = WriteFile("redis-keys.txt", Key);
+        await using var app = ServeCommand.BuildApp(["--port", "0", "--api-key-file", keyFile, "--redis", $"127.0.0.1:{FreePorts.Next()},connectTimeout=200"], _dir).App;
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = ServeAppTests.BaseUri(app) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+
+        using var response = await http.PostAsync(new Uri("/api/publish", UriKind.Relative), new StringContent("""{"channel":"room:1","patch":{"a":1}}"""));
+
+        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "unavailable", "the engine is unavailable");
+    }
+
     [Theory]
     [InlineData("", "the file holds no key")]
     [InlineData("\n   \n\n", "the file holds no key")]

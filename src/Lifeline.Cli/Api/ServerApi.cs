@@ -208,6 +208,12 @@ internal static class ServerApi
             ApiLog.Refused(logger, http.Request.Method, http.Request.Path, status, ex.Code, ex.Message);
             return new ApiProblem(status, ex.Code, ex.Message).ToResult();
         }
+        catch (Lifeline.Engine.EngineUnavailableException ex)
+        {
+            // Redis unreachable (--redis): the same answer a client's publish gets, as HTTP 503.
+            ApiLog.Refused(logger, http.Request.Method, http.Request.Path, StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, ex.Message);
+            return new ApiProblem(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, $"the engine is unavailable: {ex.Message}").ToResult();
+        }
     }
 
     /// <summary>Null when the request carries a known key; else the 401 (with <c>WWW-Authenticate: Bearer</c>).</summary>
