@@ -23,7 +23,7 @@ namespace Lifeline.Client;
 /// makes the client subscribe again from the last applied position. After a reconnect the client re-subscribes
 /// with that position, so the server sends only what was missed (or a snapshot when it cannot).
 /// </remarks>
-public sealed class LifelineChannel
+public sealed partial class LifelineChannel
 {
     private readonly LifelineClient _client;
     private readonly Lock _sync = new();

@@ -103,5 +103,8 @@ public sealed partial class LifelineClient
 
         [LoggerMessage(1332, LogLevel.Error, "The token refresh loop of connection {ConnectionNumber} failed", EventName = "TokenRefreshLoopFailed")]
         public static partial void TokenRefreshLoopFailed(ILogger logger, long connectionNumber, Exception exception);
+
+        [LoggerMessage(1333, LogLevel.Debug, "An event on channel {Channel} was not sent: {Code}: {Problem}", EventName = "EmitFailed")]
+        public static partial void EmitFailed(ILogger logger, string channel, string code, string problem);
     }
 }

@@ -13,10 +13,15 @@ namespace Lifeline.Engine;
 /// <list type="bullet">
 /// <item>Per channel, offsets are assigned consecutively (1, 2, 3, ...) within an epoch, and every
 /// <see cref="IChannelObserver"/> receives the deltas of that channel in offset order, each once.</item>
-/// <item>A publish whose (scope, key) pair was already applied within the idempotency window is not
-/// applied again; the first result is returned with <see cref="PublishResult.Duplicate"/> set. Keys belong to
-/// their scope, not to a channel: a key repeated on another channel also returns the first result. Concurrent
-/// publishes with the same pair apply once.</item>
+/// <item>A publish whose (channel, scope, key) was already applied within the idempotency window is not
+/// applied again; the first result is returned with <see cref="PublishResult.Duplicate"/> set. Keys are per
+/// channel: the same key of the same scope on another channel is another publish. Concurrent publishes with the
+/// same (channel, scope, key) apply once.</item>
+/// <item>A conditional publish (<see cref="PublishRequest.Expected"/>) applies only when the channel is at exactly
+/// that epoch and offset, checked atomically with the offset assignment; otherwise nothing changes (no offset is
+/// used, no observer is called) and the result has <see cref="PublishResult.Conflict"/> set with the channel's
+/// current position. A key already applied repeats its first result whatever the position; a publish that
+/// conflicted is not remembered under its key, so a retry with the same key may apply.</item>
 /// <item>Presence join/leave events are emitted once per transition (first member in, last member out).</item>
 /// <item>A channel's epoch stays the same while the channel has state (offset above 0) or observers. An empty
 /// channel that nothing observes may be forgotten and show a new epoch on the next read.</item>
@@ -27,7 +32,7 @@ namespace Lifeline.Engine;
 /// </list>
 /// <para>The contract test suite <c>EngineContractTests</c> checks each of these.</para>
 /// </remarks>
-public interface ILifelineEngine : IAsyncDisposable
+public partial interface ILifelineEngine : IAsyncDisposable
 {
     /// <summary>Registers a node-local observer of a channel's deltas and presence events.</summary>
     /// <param name="channel">The channel name.</param>
@@ -39,7 +44,8 @@ public interface ILifelineEngine : IAsyncDisposable
     /// <summary>Assigns the next offset, applies the patch to the state, appends it to the history and fans it out.</summary>
     /// <param name="request">What to publish. The patch must already be validated (a JSON object within limits).</param>
     /// <param name="cancellationToken">Cancels the operation before it is applied.</param>
-    /// <returns>The assigned offset, or the first result for a repeated idempotency key.</returns>
+    /// <returns>The assigned offset, the first result for a repeated idempotency key, or (for a conditional publish
+    /// at another position) a conflict with the current position.</returns>
     /// <exception cref="EngineUnavailableException">The engine cannot serve now.</exception>
     ValueTask<PublishResult> PublishAsync(PublishRequest request, CancellationToken cancellationToken = default);
 
@@ -116,6 +122,10 @@ public interface IChannelObserver
     /// <param name="channel">The channel name.</param>
     /// <param name="epoch">The new epoch.</param>
     void OnEpochChanged(string channel, string epoch);
+
+    /// <summary>An ephemeral event was emitted on the channel (not stored, no offset). Must not block.</summary>
+    /// <param name="channelEvent">The event.</param>
+    void OnEvent(ChannelEvent channelEvent);
 }
 
 /// <summary>One applied merge patch.</summary>
@@ -139,15 +149,27 @@ public sealed record PresenceEvent(string Channel, string Event, string User, st
 /// <param name="Patch">The merge patch (validated: a JSON object within limits).</param>
 /// <param name="IdempotencyScope">Whose keys these are: the user id, or <c>session:{id}</c> for anonymous users; null with no key
 /// (a key with a null scope belongs to one shared empty scope).</param>
-/// <param name="Key">The idempotency key, or null.</param>
-public sealed record PublishRequest(string Channel, JsonElement Patch, string? IdempotencyScope = null, string? Key = null);
+/// <param name="Key">The idempotency key, or null. Remembered per channel: (channel, scope, key).</param>
+/// <param name="Expected">For a conditional publish (compare-and-set): the position the channel must be at, exactly
+/// (same epoch, same offset); null for an unconditional publish.</param>
+public sealed record PublishRequest(string Channel, JsonElement Patch, string? IdempotencyScope = null, string? Key = null, Position? Expected = null);
 
 /// <summary>The outcome of a publish.</summary>
+/// <remarks>
+/// Only a conditional publish (<see cref="PublishRequest.Expected"/> set) can have <see cref="Conflict"/> set, so a
+/// caller that never sets it can ignore that flag.
+/// </remarks>
 /// <param name="Epoch">The channel's epoch.</param>
-/// <param name="Offset">The offset assigned to the patch.</param>
-/// <param name="Ts">When it was applied, Unix milliseconds.</param>
+/// <param name="Offset">The offset assigned to the patch; for a conflict, the channel's current offset.</param>
+/// <param name="Ts">When it was applied, Unix milliseconds; for a conflict, when the position was checked.</param>
 /// <param name="Duplicate">True when the key had been applied before and this result repeats the first one.</param>
-public sealed record PublishResult(string Epoch, long Offset, long Ts, bool Duplicate);
+/// <param name="Conflict">True when the publish was conditional and the channel was at another position: nothing was
+/// applied, and <see cref="Epoch"/> and <see cref="Offset"/> are the channel's current position.</param>
+public sealed record PublishResult(string Epoch, long Offset, long Ts, bool Duplicate, bool Conflict = false)
+{
+    /// <summary>The channel's position after this publish (for a conflict: its current position).</summary>
+    public Position Position => new(Epoch, Offset);
+}
 
 /// <summary>What a subscriber needs to catch up.</summary>
 /// <param name="Channel">The channel name.</param>

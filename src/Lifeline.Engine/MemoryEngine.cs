@@ -20,11 +20,12 @@ namespace Lifeline.Engine;
 /// presence are dropped. Epochs are random per engine instance, so a restarted process starts new epochs and
 /// subscribers recover with a snapshot; within one instance a channel's epoch never changes while it has state or
 /// observers, so <see cref="IChannelObserver.OnEpochChanged"/> is never called.</para>
-/// <para>Idempotency keys are remembered for <see cref="MemoryEngineOptions.IdempotencyWindow"/> per scope,
-/// whatever the channel (a key repeated on another channel returns the first channel's result); a key with no
-/// scope belongs to one shared empty scope. Sessions are kept until their expiry. Both are pruned as time passes.</para>
+/// <para>Idempotency keys are remembered for <see cref="MemoryEngineOptions.IdempotencyWindow"/> per channel and
+/// scope (the same key on another channel is another publish); a key with no scope belongs to one shared empty
+/// scope. A conditional publish is checked under the channel's lock; one that conflicted releases its key. Sessions
+/// are kept until their expiry. Both are pruned as time passes.</para>
 /// </remarks>
-public sealed class MemoryEngine : ILifelineEngine
+public sealed partial class MemoryEngine : ILifelineEngine
 {
     // Immutable and safe to share: the state of a channel that does not exist yet.
     private static readonly JsonElement s_emptyState = JsonDocument.Parse("{}").RootElement.Clone();
@@ -107,8 +108,8 @@ public sealed class MemoryEngine : ILifelineEngine
         // Copy outside the lock: the caller's document may be pooled and disposed after this call.
         var patch = request.Patch.Clone();
         return request.Key is null
-            ? new ValueTask<PublishResult>(Publish(request.Channel, patch))
-            : PublishOnceAsync(request.Channel, patch, request.IdempotencyScope ?? string.Empty, request.Key, cancellationToken);
+            ? new ValueTask<PublishResult>(Publish(request.Channel, patch, request.Expected))
+            : PublishOnceAsync(request.Channel, patch, request.Expected, request.IdempotencyScope ?? string.Empty, request.Key, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -213,48 +214,58 @@ public sealed class MemoryEngine : ILifelineEngine
         return ValueTask.CompletedTask;
     }
 
-    private PublishResult Publish(string channel, JsonElement patch)
+    private PublishResult Publish(string channel, JsonElement patch, Position? expected)
     {
         while (true)
         {
             var ch = _channels.GetOrAdd(channel, _createChannel);
-            if (ch.TryPublish(patch, out var result))
+            if (ch.TryPublish(patch, expected, out var result))
             {
+                if (result.Conflict)
+                {
+                    // A conflict on a channel nobody publishes to or watches must not keep it in memory.
+                    ch.DropIfEmpty(_dropChannel);
+                }
+
                 return result;
             }
         }
     }
 
-    private async ValueTask<PublishResult> PublishOnceAsync(string channel, JsonElement patch, string scope, string key, CancellationToken cancellationToken)
+    private async ValueTask<PublishResult> PublishOnceAsync(string channel, JsonElement patch, Position? expected, string scope, string key, CancellationToken cancellationToken)
     {
         while (true)
         {
-            if (_idempotency.TryClaim(scope, key, _time.GetUtcNow(), out var entry))
+            if (_idempotency.TryClaim(channel, scope, key, _time.GetUtcNow(), out var entry))
             {
                 PublishResult result;
                 try
                 {
-                    result = Publish(channel, patch);
+                    result = Publish(channel, patch, expected);
                 }
                 catch
                 {
-                    _idempotency.Abandon(scope, key, entry);
+                    _idempotency.Abandon(entry);
                     throw;
                 }
 
-                _idempotency.Complete(scope, key, entry, channel, result);
+                if (result.Conflict)
+                {
+                    // Nothing was applied: the key is not remembered, so a retry after re-reading may apply.
+                    _idempotency.Abandon(entry);
+                }
+                else
+                {
+                    _idempotency.Complete(entry, result);
+                }
+
                 return result;
             }
 
-            // Another publish holds the key: repeat its result, or retry if it failed (then one of us claims it).
+            // Another publish holds the key: repeat its result, or retry if it failed or conflicted (then one of us claims it).
             var first = await entry.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (first is not null)
             {
-                if (!string.Equals(entry.Channel, channel, StringComparison.Ordinal))
-                {
-                    MemoryEngineLog.IdempotencyKeyReused(_logger, scope, entry.Channel, channel);
-                }
-
                 return first with { Duplicate = true };
             }
         }

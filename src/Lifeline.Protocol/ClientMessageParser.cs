@@ -81,6 +81,7 @@ public static class ClientMessageParser
             "subscribe" => reader.Subscribe(),
             "unsubscribe" => reader.RequiredString("channel") is { } ch ? new UnsubscribeMessage(ch) : null,
             "publish" => reader.Publish(),
+            "emit" => reader.Emit(),
             "presence" => reader.RequiredString("channel") is { } ch ? new PresenceRequestMessage(ch) : null,
             "refresh" => reader.RequiredString("token") is { } token ? new RefreshMessage(token) : null,
             _ => null,
@@ -186,14 +187,11 @@ public static class ClientMessageParser
             Position? since = null;
             if (root.TryGetProperty("since", out var s) && s.ValueKind != JsonValueKind.Null)
             {
-                if (s.ValueKind != JsonValueKind.Object
-                    || !s.TryGetProperty("epoch", out var epoch) || epoch.ValueKind != JsonValueKind.String
-                    || !s.TryGetProperty("offset", out var offset) || !TryGetSafeInteger(offset, out var off))
+                since = ReadPosition(s);
+                if (since is null)
                 {
                     return Fail<SubscribeMessage>("subscribe.since must be {\"epoch\": string, \"offset\": non-negative integer}");
                 }
-
-                since = new Position(epoch.GetString()!, off);
             }
 
             return new SubscribeMessage(channel, since);
@@ -230,8 +228,49 @@ public static class ClientMessageParser
                 return Fail<PublishMessage>($"publish.key must be 1 to {ProtocolConstants.MaxKeyLength} characters");
             }
 
+            Position? expected = null;
+            if (root.TryGetProperty("if", out var condition) && condition.ValueKind != JsonValueKind.Null)
+            {
+                expected = ReadPosition(condition);
+                if (expected is null)
+                {
+                    return Fail<PublishMessage>("publish.if must be {\"epoch\": string, \"offset\": non-negative integer below 2^53}");
+                }
+            }
+
             EnsureText(patch);
-            return new PublishMessage(channel, patch.Clone(), key);
+            return new PublishMessage(channel, patch.Clone(), key, expected);
+        }
+
+        /// <summary>Reads <c>{"epoch": string, "offset": non-negative integer below 2^53}</c>; null when it is not that.</summary>
+        private static Position? ReadPosition(JsonElement element) =>
+            element.ValueKind == JsonValueKind.Object
+            && element.TryGetProperty("epoch", out var epoch) && epoch.ValueKind == JsonValueKind.String
+            && element.TryGetProperty("offset", out var offset) && TryGetSafeInteger(offset, out var value)
+                ? new Position(epoch.GetString()!, value)
+                : null;
+
+        public EmitMessage? Emit()
+        {
+            if (id is null)
+            {
+                return Fail<EmitMessage>("emit.id is required");
+            }
+
+            var channel = RequiredString("channel");
+            if (channel is null)
+            {
+                return null;
+            }
+
+            // Any JSON value is data, null included; only a missing member is an error.
+            if (!root.TryGetProperty("data", out var data))
+            {
+                return Fail<EmitMessage>("emit.data is required (any JSON value)");
+            }
+
+            EnsureText(data);
+            return new EmitMessage(channel, data.Clone());
         }
 
         public string? RequiredString(string name)

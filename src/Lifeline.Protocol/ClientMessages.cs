@@ -71,12 +71,26 @@ public sealed record UnsubscribeMessage(string Channel) : ClientMessage
 /// <summary><c>publish</c>: apply a JSON Merge Patch (RFC 7396) to a channel's state.</summary>
 /// <param name="Channel">The channel name.</param>
 /// <param name="Patch">The merge patch; must be a JSON object.</param>
-/// <param name="Key">The idempotency key (at most 128 characters), or null.</param>
-public sealed record PublishMessage(string Channel, JsonElement Patch, string? Key = null) : ClientMessage
+/// <param name="Key">The idempotency key (at most 128 characters), or null. Keys are per channel: the same key on another
+/// channel is another publish.</param>
+/// <param name="If">The position the channel must be at for the patch to apply (compare-and-set), or null for an
+/// unconditional publish. At another position nothing is applied and the reply is the error <c>conflict</c> with the
+/// channel's current position.</param>
+public sealed record PublishMessage(string Channel, JsonElement Patch, string? Key = null, Position? If = null) : ClientMessage
 {
     /// <inheritdoc />
     [JsonPropertyOrder(-10)]
     public override string Type => "publish";
+}
+
+/// <summary><c>emit</c>: an ephemeral event for the channel's other subscribers (PROTOCOL.md "emit / event"). Nothing is stored.</summary>
+/// <param name="Channel">The channel name.</param>
+/// <param name="Data">Any JSON value, <c>null</c> included (the member itself is required).</param>
+public sealed record EmitMessage(string Channel, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data) : ClientMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "emit";
 }
 
 /// <summary><c>presence</c> request: list the members of a channel.</summary>

@@ -26,4 +26,10 @@ public static class ErrorCodes
 
     /// <summary>Unsubscribe for a channel this connection has not subscribed.</summary>
     public const string NotSubscribed = "not_subscribed";
+
+    /// <summary>
+    /// A conditional publish (<c>if</c>) found the channel at another position; the error carries the current
+    /// <c>epoch</c> and <c>offset</c>, and nothing was applied.
+    /// </summary>
+    public const string Conflict = "conflict";
 }

@@ -118,10 +118,46 @@ public sealed record PresenceMessage(string Channel, string Event, string User, 
     public override string Type => "presence";
 }
 
+/// <summary><c>event</c>: an ephemeral event emitted on a channel (PROTOCOL.md "emit / event"); no offset, never replayed.</summary>
+/// <param name="Channel">The channel name.</param>
+/// <param name="User">The sending user; null (written as <c>"user":null</c>) for an anonymous connection or the application's server.</param>
+/// <param name="Data">Any JSON value, <c>null</c> included.</param>
+/// <param name="Ts">When it was emitted, Unix milliseconds.</param>
+public sealed record EventMessage(
+    string Channel,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? User,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data,
+    long Ts) : ServerMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "event";
+}
+
+/// <summary>
+/// <c>message</c>: sent by the application's server to every open connection of one user (PROTOCOL.md "message");
+/// not stored, never replayed.
+/// </summary>
+/// <param name="Data">Any JSON value, <c>null</c> included.</param>
+/// <param name="Ts">When it was sent, Unix milliseconds.</param>
+public sealed record DirectMessage([property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data, long Ts) : ServerMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "message";
+}
+
 /// <summary>The error object inside a refused <c>reply</c>.</summary>
 /// <param name="Code">One of <see cref="ErrorCodes"/>.</param>
 /// <param name="Message">A human-readable explanation.</param>
-public sealed record ErrorInfo(string Code, string Message);
+public sealed record ErrorInfo(string Code, string Message)
+{
+    /// <summary>For <see cref="ErrorCodes.Conflict"/>: the channel's current epoch; null otherwise.</summary>
+    public string? Epoch { get; init; }
+
+    /// <summary>For <see cref="ErrorCodes.Conflict"/>: the channel's current offset; null otherwise.</summary>
+    public long? Offset { get; init; }
+}
 
 /// <summary><c>reply</c>: the answer to a request with an <c>id</c>.</summary>
 /// <param name="Id">The request id.</param>

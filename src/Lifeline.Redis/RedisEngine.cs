@@ -36,14 +36,19 @@ namespace Lifeline.Redis;
 /// order. A hole the history no longer covers, or a delta of a new epoch, calls
 /// <see cref="IChannelObserver.OnEpochChanged"/>: subscribers resynchronize with a snapshot. After a reconnect every
 /// observed channel is checked the same way.</para>
-/// <para><b>Idempotency keys</b> live in their scope's own hash (<c>{idem:SCOPE}:KEY</c>, another slot than the channel):
-/// a publish claims the key (a script), publishes, then records the result; a concurrent publish with the same key waits
-/// for that result. Limit: a node that dies between applying a publish and recording its result releases the claim
-/// after <see cref="RedisEngineOptions.IdempotencyClaimTimeout"/>, and a retry after that applies again.</para>
+/// <para><b>Idempotency keys</b> are per channel and live in the channel's slot (<c>{ch:NAME}:idem:SCOPE KEY</c>), so the
+/// publish script itself checks the key, checks the condition of a conditional publish (<see cref="PublishRequest.Expected"/>)
+/// against the channel's epoch and offset, applies the patch and records the key's result, all atomically: a repeated key
+/// gets the first result, concurrent publishes with one key apply once, and a conflict changes nothing (its key is not
+/// recorded).</para>
 /// <para><b>Presence</b>: per channel a hash of members (user and member key to the node holding it) and a hash of
 /// users to their member count; joins and leaves are published by the same scripts that change them. Each node keeps a
 /// liveness key with a TTL (<see cref="RedisEngineOptions.NodeTtl"/>); the first node to notice another's key gone
 /// removes that node's members and so publishes their leaves, once. <b>Sessions</b> are keys that expire.</para>
+/// <para><b>Events</b> travel on the channel's pub/sub channel beside its deltas (never stored, no offset); <b>user
+/// messages and disconnect orders</b> on the user's sharded pub/sub channel, which a node subscribes to only while it has
+/// observers of that user; <b>connection slots</b> are per-node counts in one hash per address or user, checked and
+/// taken by one script. A dead node's user observers and slots are given back by the node that reaps it.</para>
 /// <para>Time (timestamps, history age, key and session expiry) comes from the engine's <see cref="TimeProvider"/>
 /// and is passed to the scripts; Redis TTLs only collect garbage.</para>
 /// </remarks>
@@ -156,7 +161,7 @@ public sealed partial class RedisEngine : ILifelineEngine
             throw new ArgumentException("a channel patch must be a JSON object", nameof(request));
         }
 
-        return await _store.PublishAsync(request.Channel, request.Patch, request.IdempotencyScope, request.Key, cancellationToken).ConfigureAwait(false);
+        return await _store.PublishAsync(request.Channel, request.Patch, request.Expected, request.IdempotencyScope, request.Key).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -271,6 +276,7 @@ public sealed partial class RedisEngine : ILifelineEngine
 
         await LeaveAsNodeAsync().ConfigureAwait(false);
         await UnobserveAllAsync().ConfigureAwait(false);
+        await UnobserveAllUsersAsync().ConfigureAwait(false);
         _redis.ConnectionFailed -= OnConnectionFailed;
         _redis.ConnectionRestored -= OnConnectionRestored;
         if (_ownsConnection)

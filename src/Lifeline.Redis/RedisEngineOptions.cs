@@ -18,9 +18,6 @@ public sealed class RedisEngineOptions
     /// <summary>The default of <see cref="IdempotencyWindow"/> in seconds: 120 (the protocol's default resume window).</summary>
     public const int DefaultIdempotencyWindowSeconds = 120;
 
-    /// <summary>The default of <see cref="IdempotencyClaimTimeout"/> in seconds: 10.</summary>
-    public const int DefaultIdempotencyClaimTimeoutSeconds = 10;
-
     /// <summary>The default of <see cref="CompactionThreshold"/>: 100 patches.</summary>
     public const int DefaultCompactionThreshold = 100;
 
@@ -56,17 +53,10 @@ public sealed class RedisEngineOptions
     public TimeSpan HistoryAge { get; set; } = TimeSpan.FromSeconds(DefaultHistoryAgeSeconds);
 
     /// <summary>
-    /// How long a publish idempotency key (per scope) is remembered; a repeat within it returns the first result.
+    /// How long a publish idempotency key (per channel and scope) is remembered; a repeat within it returns the first result.
     /// Must be positive. The default is 120 seconds.
     /// </summary>
     public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromSeconds(DefaultIdempotencyWindowSeconds);
-
-    /// <summary>
-    /// How long a node may hold an idempotency key while its publish is in flight; a node that dies holding one
-    /// releases it after this long, and concurrent publishes with the same key wait at most about twice this.
-    /// Must be positive. The default is 10 seconds.
-    /// </summary>
-    public TimeSpan IdempotencyClaimTimeout { get; set; } = TimeSpan.FromSeconds(DefaultIdempotencyClaimTimeoutSeconds);
 
     /// <summary>
     /// How many patches may pile up after a channel's stored snapshot before a node folds them into it
@@ -108,7 +98,6 @@ public sealed class RedisEngineOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(HistorySize, 1, nameof(HistorySize));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HistoryAge, TimeSpan.Zero, nameof(HistoryAge));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdempotencyWindow, TimeSpan.Zero, nameof(IdempotencyWindow));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdempotencyClaimTimeout, TimeSpan.Zero, nameof(IdempotencyClaimTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(CompactionThreshold, 1, nameof(CompactionThreshold));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(EmptyChannelTtl, TimeSpan.Zero, nameof(EmptyChannelTtl));
         ArgumentOutOfRangeException.ThrowIfLessThan(NodeTtl, TimeSpan.FromSeconds(1), nameof(NodeTtl));

@@ -45,6 +45,8 @@ public sealed class LifelineMetrics : IDisposable
         ["ws_tcp_close_wait_sockets"] = "gauge", // declared on this meter by Lifeline.Server.Prometheus (reads /proc/net/tcp)
         ["ws_connection_duration_seconds"] = "histogram",
         ["ws_token_refreshes_total"] = "counter",
+        ["ws_events_dropped_total"] = "counter",
+        ["ws_messages_dropped_total"] = "counter",
     };
 
     /// <summary>The <c>result</c> label of <c>ws_token_refreshes_total</c> for an accepted refresh.</summary>
@@ -69,6 +71,8 @@ public sealed class LifelineMetrics : IDisposable
     private long _sessionsResumed;
     private long _refreshesOk;
     private long _refreshesForbidden;
+    private long _eventsDropped;
+    private long _messagesDropped;
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
@@ -83,6 +87,8 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
         _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
+        _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was at least half full (best-effort; the connection stays open)");
+        _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was at least three quarters full (the connection stays open)");
         _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
@@ -119,8 +125,9 @@ public sealed class LifelineMetrics : IDisposable
         {
             Interlocked.Increment(ref _heartbeatTimeouts);
         }
-        else if (code.Code == CloseCode.TryAgainLater.Code)
+        else if (code.Code == CloseCode.TryAgainLater.Code && code.Reason != Connections.Connection.EngineUnavailableReason)
         {
+            // 1013 engine_unavailable (the engine could not count a connection slot) is not a slow consumer
             Interlocked.Increment(ref _slowConsumers);
         }
     }
@@ -133,6 +140,18 @@ public sealed class LifelineMetrics : IDisposable
         new(Interlocked.Read(ref _refreshesOk), RefreshOkTag),
         new(Interlocked.Read(ref _refreshesForbidden), RefreshForbiddenTag),
     ];
+
+    /// <summary>Events dropped so far (the value of <c>ws_events_dropped_total</c>; for tests and diagnostics).</summary>
+    internal long EventsDropped => Interlocked.Read(ref _eventsDropped);
+
+    /// <summary>User messages dropped so far (the value of <c>ws_messages_dropped_total</c>).</summary>
+    internal long MessagesDropped => Interlocked.Read(ref _messagesDropped);
+
+    /// <summary>One event not queued to one subscriber: its send queue held at least half its limit.</summary>
+    internal void EventDropped() => Interlocked.Increment(ref _eventsDropped);
+
+    /// <summary>One user message not queued to one connection: its send queue was at least three quarters full.</summary>
+    internal void MessageDropped() => Interlocked.Increment(ref _messagesDropped);
 
     internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);
 

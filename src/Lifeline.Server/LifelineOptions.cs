@@ -110,6 +110,8 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
+    /// Events are queued only while fewer than half this many wait, user messages while fewer than three quarters
+    /// (both are dropped and counted beyond that, never a reason to close).
     /// A subscribe's catch-up (the deltas recovered from the history) counts as one entry per <see cref="MaxFrameSize"/>
     /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>
@@ -201,13 +203,14 @@ public sealed class LifelineOptions
     public int MaxSubscriptionsPerConnection { get; set; } = DefaultMaxSubscriptionsPerConnection;
 
     /// <summary>
-    /// The most open connections of one authenticated user on this server; one more is closed with 1008
-    /// (<c>too_many_connections</c>) after its hello. The default is 100 (<see cref="DefaultMaxConnectionsPerUser"/>).
+    /// The most open connections of one authenticated user across every node (counted by the engine's connection
+    /// slots); one more is closed with 1008 (<c>too_many_connections</c>) after its hello. The default is 100 (<see cref="DefaultMaxConnectionsPerUser"/>).
     /// </summary>
     public int MaxConnectionsPerUser { get; set; } = DefaultMaxConnectionsPerUser;
 
     /// <summary>
-    /// The most connections from one remote IP address on this server (behind a reverse proxy, configure the
+    /// The most connections from one remote IP address across every node (counted by the engine's connection slots;
+    /// behind a reverse proxy, configure the
     /// forwarded-headers middleware so that this is the client's address); one more is closed with 1008
     /// (<c>too_many_connections</c>). The default is 1000 (<see cref="DefaultMaxConnectionsPerAddress"/>).
     /// </summary>

@@ -26,6 +26,21 @@ public sealed class LifelineRequestException : Exception
     /// <param name="innerException">The cause.</param>
     public LifelineRequestException(string message, Exception innerException) : base(message, innerException) => Code = ErrorCodes.InvalidMessage;
 
+    /// <summary>Creates the exception for a conditional publish that found the channel at another position.</summary>
+    /// <param name="currentPosition">The channel's current epoch and offset.</param>
+    /// <param name="message">What was wrong.</param>
+    public LifelineRequestException(Position currentPosition, string message) : this(ErrorCodes.Conflict, message)
+    {
+        ArgumentNullException.ThrowIfNull(currentPosition);
+        CurrentPosition = currentPosition;
+    }
+
     /// <summary>The error code (one of <see cref="ErrorCodes"/>).</summary>
     public string Code { get; } = ErrorCodes.InvalidMessage;
+
+    /// <summary>
+    /// For <see cref="ErrorCodes.Conflict"/>: the channel's current position (what to re-read from before retrying, and
+    /// what an HTTP API answers with its 409); null for every other code.
+    /// </summary>
+    public Position? CurrentPosition { get; }
 }

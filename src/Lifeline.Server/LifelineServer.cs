@@ -7,10 +7,10 @@ using Lifeline.Server.Connections;
 namespace Lifeline.Server;
 
 /// <summary>
-/// The application's handle on this node's Lifeline server (from DI): live connection figures, disconnecting
-/// users, draining.
+/// The application's handle on this node's Lifeline server (from DI): live connection figures, publishing and reading
+/// channels, events and user messages (<c>LifelineServer.Messaging.cs</c>), disconnecting users, draining.
 /// </summary>
-public sealed class LifelineServer
+public sealed partial class LifelineServer
 {
     private readonly LifelineRuntime _runtime;
 
@@ -42,13 +42,26 @@ public sealed class LifelineServer
     /// <see cref="LifelineOptions.MaxPatchSize"/> UTF-8 bytes nested at most <see cref="LifelineOptions.MaxJsonDepth"/> - 1
     /// levels, the key 1 to 128 characters; then <see cref="IChannelPolicy"/> with no user), offsets and fan-out.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="expected"/> the publish is conditional (compare-and-set, the <c>if</c> of a client publish):
+    /// read the channel (<see cref="GetChannelAsync"/>), compute, publish with the position read, and on a conflict read
+    /// again and retry. A key already applied on this channel repeats its first result whatever the position; a conflict
+    /// is not remembered under its key.
+    /// </remarks>
     /// <param name="channel">The channel.</param>
     /// <param name="patch">The merge patch; must be a JSON object.</param>
-    /// <param name="key">An idempotency key (scope <c>server</c>), or null.</param>
+    /// <param name="key">An idempotency key (scope <c>server</c>, per channel), or null.</param>
+    /// <param name="expected">The epoch and offset the channel must be at for the patch to apply; null for an
+    /// unconditional publish.</param>
     /// <param name="cancellationToken">Cancels the publish before it is applied.</param>
-    /// <returns>The engine's result (epoch, offset, timestamp).</returns>
-    /// <exception cref="LifelineRequestException">The request was refused; <see cref="LifelineRequestException.Code"/> says why.</exception>
-    public async Task<PublishResult> PublishAsync(string channel, JsonElement patch, string? key = null, CancellationToken cancellationToken = default)
+    /// <returns>The engine's result (epoch, offset, timestamp); never a conflict.</returns>
+    /// <exception cref="LifelineRequestException">The request was refused; <see cref="LifelineRequestException.Code"/> says
+    /// why. For <see cref="ErrorCodes.Conflict"/> (the channel is not at <paramref name="expected"/>; nothing was applied),
+    /// <see cref="LifelineRequestException.CurrentPosition"/> is the channel's position, for a retry or an HTTP 409.</exception>
+    public Task<PublishResult> PublishAsync(string channel, JsonElement patch, string? key = null, Position? expected = null, CancellationToken cancellationToken = default) =>
+        PublishCoreAsync(channel, patch, expected, key, cancellationToken);
+
+    private async Task<PublishResult> PublishCoreAsync(string channel, JsonElement patch, Position? expected, string? key, CancellationToken cancellationToken)
     {
         CheckChannel(channel);
         if (_runtime.PublishValidator.Validate(patch, key) is { } problem)
@@ -62,7 +75,10 @@ public sealed class LifelineServer
             throw new LifelineRequestException(decision.Code, decision.Message);
         }
 
-        return await _runtime.Engine.PublishAsync(new PublishRequest(channel, patch.Clone(), key is null ? null : "server", key), cancellationToken);
+        var result = await _runtime.Engine.PublishAsync(new PublishRequest(channel, patch.Clone(), key is null ? null : "server", key, expected), cancellationToken);
+        return result.Conflict
+            ? throw new LifelineRequestException(result.Position, PublishConflict.Message(result))
+            : result;
     }
 
     /// <summary>Reads a channel's state, epoch and offset.</summary>
@@ -83,17 +99,6 @@ public sealed class LifelineServer
     {
         CheckChannel(channel);
         return _runtime.Engine.GetPresenceAsync(channel, cancellationToken);
-    }
-
-    /// <summary>Closes every connection of <paramref name="userId"/> on this node with <paramref name="code"/>.</summary>
-    /// <param name="userId">The user.</param>
-    /// <param name="code">The close code (for example <see cref="CloseCode.PolicyViolation"/>).</param>
-    /// <returns>How many connections were closed, once their teardown has finished.</returns>
-    public async Task<int> DisconnectUserAsync(string userId, CloseCode code)
-    {
-        var targets = _runtime.Registry.All.Where(c => c.UserId == userId).ToList();
-        await Task.WhenAll(targets.Select(c => c.TeardownAsync(code, DisconnectInitiator.Application)));
-        return targets.Count;
     }
 
     private void CheckChannel(string channel)

@@ -79,21 +79,26 @@ public abstract partial class EngineContractTests
     }
 
     [Fact]
-    public async Task RepeatedKey_OnAnotherChannel_ReturnsTheFirstResult_AndLeavesThatChannelAlone()
+    public async Task SameKey_OnAnotherChannel_IsAnotherPublish_AndOnTheSameChannelAppliesOnce()
     {
         var engine = await NewEngineAsync();
         var a = NewChannel();
         var b = NewChannel();
 
-        var first = await PublishAsync(engine, a, """{"x":1}""", "user:1", "k");
-        var repeat = await PublishAsync(engine, b, """{"y":1}""", "user:1", "k");
+        var onA = await PublishAsync(engine, a, """{"x":1}""", "user:1", "k");
+        var onB = await PublishAsync(engine, b, """{"y":1}""", "user:1", "k");
+        var againOnA = await PublishAsync(engine, a, """{"x":2}""", "user:1", "k");
+        var againOnB = await PublishAsync(engine, b, """{"y":2}""", "user:1", "k");
 
-        Assert.True(repeat.Duplicate);
-        Assert.Equal(first.Offset, repeat.Offset);
-        Assert.Equal(first.Epoch, repeat.Epoch);
-        var snapshotB = await engine.GetSnapshotAsync(b);
-        Assert.Equal(0, snapshotB.Offset);
-        JsonEqual("{}", snapshotB.State);
+        Assert.False(onA.Duplicate);
+        Assert.False(onB.Duplicate);
+        Assert.Equal(1, onB.Offset);
+        Assert.Equal(onA with { Duplicate = true }, againOnA);
+        Assert.Equal(onB with { Duplicate = true }, againOnB);
+        JsonEqual("""{"x":1}""", (await engine.GetSnapshotAsync(a)).State);
+        JsonEqual("""{"y":1}""", (await engine.GetSnapshotAsync(b)).State);
+        Assert.Equal(1, (await engine.GetSnapshotAsync(a)).Offset);
+        Assert.Equal(1, (await engine.GetSnapshotAsync(b)).Offset);
     }
 
     [Fact]

@@ -56,6 +56,9 @@ public abstract partial class EngineContractTests : IAsyncLifetime
     private static async Task<PublishResult> PublishAsync(ILifelineEngine engine, string channel, string patch, string? scope = null, string? key = null) =>
         await engine.PublishAsync(new PublishRequest(channel, J(patch), scope, key));
 
+    private static async Task<PublishResult> PublishIfAsync(ILifelineEngine engine, string channel, string patch, Position expected, string? scope = null, string? key = null) =>
+        await engine.PublishAsync(new PublishRequest(channel, J(patch), scope, key, expected));
+
     private long NowMs => Time.GetUtcNow().ToUnixTimeMilliseconds();
 
     [Fact]

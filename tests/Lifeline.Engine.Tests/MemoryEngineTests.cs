@@ -221,6 +221,19 @@ public sealed partial class MemoryEngineTests
     }
 
     [Fact]
+    public async Task AConflict_KeepsNeitherAChannelNorAKeyInMemory()
+    {
+        await using var engine = new MemoryEngine(timeProvider: _time);
+
+        var result = await engine.PublishAsync(new PublishRequest("room", J("{}"), "user:1", "k", new Position("other", 0)));
+
+        Assert.True(result.Conflict);
+        Assert.Equal(new Position(engine.Epoch, 0), result.Position);
+        Assert.Equal(0, engine.ChannelCount);
+        Assert.Equal(0, engine.IdempotencyKeyCount);
+    }
+
+    [Fact]
     public async Task IdempotencyKeys_AreForgottenAfterTheWindow_SoMemoryStaysBounded()
     {
         var window = TimeSpan.FromSeconds(10);

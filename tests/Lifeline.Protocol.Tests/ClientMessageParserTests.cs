@@ -232,6 +232,42 @@ public sealed class ClientMessageParserTests
         Assert.Null(AssertOk<PublishMessage>(Parse("""{"type":"publish","id":1,"channel":"c","patch":{},"key":null}""")).Key);
     }
 
+    [Fact]
+    public void PublishIf_IsReadAsThePositionToCompareWith_NullOrAbsentIsUnconditional()
+    {
+        var publish = AssertOk<PublishMessage>(Parse("""{"type":"publish","id":3,"channel":"c","patch":{"a":1},"if":{"epoch":"e1","offset":44,"future":true}}"""));
+        Assert.Equal(new Position("e1", 44), publish.If);
+        Assert.Equal(new Position("", 0), AssertOk<PublishMessage>(Parse("""{"type":"publish","id":3,"channel":"c","patch":{},"if":{"epoch":"","offset":0}}""")).If);
+        Assert.Equal(9007199254740991, AssertOk<PublishMessage>(Parse("""{"type":"publish","id":3,"channel":"c","patch":{},"if":{"epoch":"e","offset":9007199254740991}}""")).If!.Offset);
+        Assert.Null(AssertOk<PublishMessage>(Parse("""{"type":"publish","id":3,"channel":"c","patch":{},"if":null}""")).If);
+        Assert.Null(AssertOk<PublishMessage>(Parse("""{"type":"publish","id":3,"channel":"c","patch":{}}""")).If);
+    }
+
+    [Theory]
+    [InlineData("5")]
+    [InlineData("\"e1:44\"")]
+    [InlineData("[\"e1\",44]")]
+    [InlineData("true")]
+    [InlineData("{}")]
+    [InlineData("{\"epoch\":\"e1\"}")]
+    [InlineData("{\"offset\":44}")]
+    [InlineData("{\"epoch\":\"e1\",\"offset\":-1}")]
+    [InlineData("{\"epoch\":\"e1\",\"offset\":4.5}")]
+    [InlineData("{\"epoch\":\"e1\",\"offset\":\"44\"}")]
+    [InlineData("{\"epoch\":\"e1\",\"offset\":null}")]
+    [InlineData("{\"epoch\":\"e1\",\"offset\":9007199254740992}")]
+    [InlineData("{\"epoch\":7,\"offset\":44}")]
+    [InlineData("{\"epoch\":null,\"offset\":44}")]
+    public void PublishIf_ThatIsNotAPosition_IsInvalid(string condition)
+    {
+        AssertInvalid(
+            Parse($$$"""{"type":"publish","id":3,"channel":"c","patch":{},"if":{{{condition}}}}"""),
+            ErrorCodes.InvalidMessage,
+            "publish.if must be {\"epoch\": string, \"offset\": non-negative integer below 2^53}",
+            "publish",
+            3);
+    }
+
     [Theory]
     [InlineData("5")]
     [InlineData("\"e1:41\"")]

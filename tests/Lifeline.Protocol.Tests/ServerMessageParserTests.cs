@@ -26,9 +26,13 @@ public sealed class ServerMessageParserTests
         new DeltaMessage("room:42", 42, J("""{"title":"line\nfeed","done":null}"""), 1764340000123),
         new PresenceMessage("room:42", "join", "u1", null, 1764340000123),
         new PresenceMessage("room:42", "leave", "u1", "disconnect", 1764340000124),
+        new EventMessage("room:42", "u1", J("""{"cursor":[10,20]}"""), 1764340000125),
+        new EventMessage("room:42", null, J("null"), 1764340000126),
+        new DirectMessage(J("""{"export":"ready"}"""), 1764340000127),
         new ReplyMessage(3, true) { Offset = 45 },
         new ReplyMessage(4, true) { Members = ["u1", "u2"] },
         new ReplyMessage(5, false) { Error = new ErrorInfo(ErrorCodes.Forbidden, "no") },
+        new ReplyMessage(6, false) { Error = new ErrorInfo(ErrorCodes.Conflict, "at another position") { Epoch = "e1", Offset = 47 } },
         new ErrorMessage(3, ErrorCodes.InvalidMessage, "publish.patch must be an object"),
         new ErrorMessage(null, ErrorCodes.UnknownType, "unknown message type 'x'"),
     ];
@@ -81,6 +85,9 @@ public sealed class ServerMessageParserTests
         Assert.Equal(
             """{"type":"reply","id":3,"ok":false,"error":{"code":"forbidden","message":"..."}}""",
             Text(ProtocolSerializer.Serialize(new ReplyMessage(3, false) { Error = new ErrorInfo("forbidden", "...") })));
+        Assert.Equal(
+            """{"type":"reply","id":3,"ok":false,"error":{"code":"conflict","message":"...","epoch":"e1","offset":47}}""",
+            Text(ProtocolSerializer.Serialize(new ReplyMessage(3, false) { Error = new ErrorInfo("conflict", "...") { Epoch = "e1", Offset = 47 } })));
         Assert.Equal(
             """{"type":"presence","channel":"room:42","event":"join","user":"u1","ts":5}""",
             Text(ProtocolSerializer.Serialize(new PresenceMessage("room:42", "join", "u1", null, 5))));

@@ -21,7 +21,6 @@ public sealed class OptionsAndDocsTests
         Assert.Equal(RedisEngineOptions.DefaultHistorySize, o.HistorySize);
         Assert.Equal(TimeSpan.FromSeconds(RedisEngineOptions.DefaultHistoryAgeSeconds), o.HistoryAge);
         Assert.Equal(TimeSpan.FromSeconds(RedisEngineOptions.DefaultIdempotencyWindowSeconds), o.IdempotencyWindow);
-        Assert.Equal(TimeSpan.FromSeconds(RedisEngineOptions.DefaultIdempotencyClaimTimeoutSeconds), o.IdempotencyClaimTimeout);
         Assert.Equal(RedisEngineOptions.DefaultCompactionThreshold, o.CompactionThreshold);
         Assert.Equal(TimeSpan.FromHours(RedisEngineOptions.DefaultEmptyChannelTtlHours), o.EmptyChannelTtl);
         Assert.Equal(TimeSpan.FromSeconds(RedisEngineOptions.DefaultNodeTtlSeconds), o.NodeTtl);
@@ -34,7 +33,6 @@ public sealed class OptionsAndDocsTests
     [InlineData(nameof(RedisEngineOptions.HistorySize))]
     [InlineData(nameof(RedisEngineOptions.HistoryAge))]
     [InlineData(nameof(RedisEngineOptions.IdempotencyWindow))]
-    [InlineData(nameof(RedisEngineOptions.IdempotencyClaimTimeout))]
     [InlineData(nameof(RedisEngineOptions.CompactionThreshold))]
     [InlineData(nameof(RedisEngineOptions.EmptyChannelTtl))]
     [InlineData(nameof(RedisEngineOptions.NodeTtl))]

@@ -120,6 +120,11 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         ["overlong_key"] = new(Expect.Error("limit_exceeded"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"key\":\"" + new string('k', 129) + "\",\"patch\":{\"x\":1}}")]),
         ["empty_key"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"key\":\"\",\"patch\":{\"x\":1}}")]),
         ["key_is_number"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"key\":5,\"patch\":{\"x\":1}}")]),
+        ["if_is_string"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"patch\":{\"x\":1},\"if\":\"e:1\"}")]),
+        ["if_offset_negative"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"patch\":{\"x\":1},\"if\":{\"epoch\":\"e\",\"offset\":-1}}")]),
+        ["if_epoch_number"] = new(Expect.Error("invalid_message"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"patch\":{\"x\":1},\"if\":{\"epoch\":1,\"offset\":1}}")]),
+        ["if_epoch_lone_surrogate"] = new(Expect.Close(1007), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"patch\":{\"x\":1},\"if\":{\"epoch\":\"\\ud800\",\"offset\":1}}")]),
+        ["if_forged_position_on_the_bystanders_channel"] = new(Expect.Error("conflict"), [T("{\"type\":\"publish\",\"id\":1,\"channel\":\"room:1\",\"patch\":{\"a\":666},\"if\":{\"epoch\":\"forged\",\"offset\":1}}")]),
         ["unsubscribe_not_subscribed"] = new(Expect.Error("not_subscribed"), [T("{\"type\":\"unsubscribe\",\"id\":1,\"channel\":\"room:1\"}")]),
 
         // accepted oddities: must not crash or corrupt anything
@@ -247,7 +252,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Nothing leaked.
         await TeardownTests.AssertEmptyAsync(server);
-        await TeardownTests.WaitUntilAsync(() => server.Runtime.Limits.IsEmpty);
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Limits.IsEmpty && ((Lifeline.Engine.MemoryEngine)server.Runtime.Engine).SlotNameCount == 0);
 
         // Memory bounded: the fuzz channels' states and histories are bounded by the engine; allow 64 MiB over the baseline.
         GC.Collect();

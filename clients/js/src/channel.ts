@@ -1,5 +1,5 @@
-import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject } from "./json.js";
-import type { DeltaMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
+import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
+import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
 
 /** Called with the new state (and the previous one) after each applied snapshot or delta. */
@@ -21,6 +21,20 @@ export interface PresenceEvent {
 
 export type PresenceListener = (event: PresenceEvent) => void;
 
+/** An ephemeral event of a channel (a cursor, "typing"): sent by another connection, never stored or replayed. */
+export interface ChannelEvent {
+  /** The channel name. */
+  readonly channel: string;
+  /** The user who emitted it; null when the application's server emitted it. */
+  readonly user: string | null;
+  /** What was emitted (any JSON value, frozen). */
+  readonly data: JsonValue;
+  /** Server time of the event, Unix ms. */
+  readonly ts?: number;
+}
+
+export type ChannelEventListener = (event: ChannelEvent) => void;
+
 /** Options of {@link LifelineChannel.publish}. */
 export interface PublishOptions {
   /** Idempotency key (at most 128 characters); generated when absent. */
@@ -35,6 +49,7 @@ export interface ChannelHost {
   _interestChanged(channel: LifelineChannel<JsonObject>): void;
   _publish(channel: string, patch: JsonObject, key: string | undefined): Promise<number>;
   _fetchPresence(channel: string): Promise<readonly string[]>;
+  _emit(channel: string, data: JsonValue): Promise<void>;
   _reportHandlerError(where: string, error: unknown): void;
 }
 
@@ -75,6 +90,7 @@ export class LifelineChannel<T = JsonObject> {
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
+  private readonly eventListeners = new Set<Entry<ChannelEventListener>>();
 
   /** @internal Use `client.channel(name)`. */
   constructor(name: string, host: ChannelHost) {
@@ -169,6 +185,38 @@ export class LifelineChannel<T = JsonObject> {
     return this.host._publish(this.name, patch, options.key);
   }
 
+  /**
+   * Sends an ephemeral event (any JSON value) to every other connection subscribed to this
+   * channel: for what must reach the others now and never later (cursors, typing). Nothing is
+   * stored and nothing is queued: while not connected it rejects with
+   * `LifelineDisconnectedError`. The channel must be subscribed on the wire (have a `subscribe`,
+   * `onPresence` or `onEvent` listener), or the server refuses it (`not_subscribed`). Resolves
+   * when the server accepted it; delivery is best-effort (a slow receiver may drop events).
+   */
+  emit(data: JsonValue): Promise<void> {
+    if (data === undefined) {
+      return Promise.reject(new TypeError("emit(data): data must be a JSON value"));
+    }
+    return this.host._emit(this.name, data);
+  }
+
+  /**
+   * Registers an event listener, called once per event emitted by another connection (never for
+   * this client's own emits, never replayed after a reconnect). It keeps the wire subscription,
+   * since events only reach subscribers. Returns the function that unregisters it (idempotent).
+   */
+  readonly onEvent = (listener: ChannelEventListener): (() => void) => {
+    const entry: Entry<ChannelEventListener> = { fn: listener, active: true };
+    this.eventListeners.add(entry);
+    this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    return () => {
+      if (!entry.active) return;
+      entry.active = false;
+      this.eventListeners.delete(entry);
+      this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    };
+  };
+
   /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
   fetchPresence(): Promise<readonly string[]> {
     return this.host._fetchPresence(this.name);
@@ -178,7 +226,7 @@ export class LifelineChannel<T = JsonObject> {
 
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted(): boolean {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0;
   }
 
   /** @internal */
@@ -233,6 +281,24 @@ export class LifelineChannel<T = JsonObject> {
       members: next,
     };
     this.emitPresence(event);
+  }
+
+  /** @internal */
+  _onEvent(message: EventMessage): void {
+    const event: ChannelEvent = Object.freeze({
+      channel: message.channel,
+      user: typeof message.user === "string" ? message.user : null,
+      data: deepFreeze(message.data),
+      ...(message.ts === undefined ? {} : { ts: message.ts }),
+    });
+    for (const entry of [...this.eventListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(event);
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" event`, e);
+      }
+    }
   }
 
   /** @internal The full member list arrived (reply to a presence request). */

@@ -11,14 +11,18 @@ import {
   LifelineRequestError,
   LifelineTokenError,
 } from "./errors.js";
-import { isJsonObject, type JsonObject } from "./json.js";
+import { deepFreeze, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { parseFrame, PROTOCOL_VERSION, type ReplyMessage, type ServerMessage, type SubscribedMessage, type WelcomeMessage } from "./protocol.js";
 import { backoffWindowMs, DEFAULT_BASE_MS, DEFAULT_CAP_MS, exponentialBackoff, type RetryPolicy } from "./retry.js";
+import { defaultFetch, HttpSocket, type FetchLike, type TransportKind } from "./httpSocket.js";
+import { TransportLadder } from "./transportLadder.js";
 import { defaultWebSocketFactory, WS_OPEN, type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
 import {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
+  DEFAULT_TRANSPORTS,
   DEFAULT_WATCHDOG_SLACK_MS,
   MAX_KEY_LENGTH,
   refreshDelayMs,
@@ -40,7 +44,11 @@ const MAX_TIMER_MS = 2_147_483_647;
 interface Connection {
   readonly seq: number;
   readonly controller: AbortController;
+  /** The transport of this attempt. */
+  readonly transport: TransportKind;
   socket: WebSocketLike | undefined;
+  /** The socket opened (for a WebSocket: the upgrade succeeded). */
+  opened: boolean;
   welcomed: boolean;
   lastReceivedAt: number;
   watchdogLimitMs: number;
@@ -62,11 +70,22 @@ interface Connection {
   refreshSeq: number;
 }
 
+/** A message from the application's server to this user (`SendToUserAsync`): not stored, not replayed. */
+export interface UserMessage {
+  /** What the server sent (any JSON value, frozen). */
+  readonly data: JsonValue;
+  /** Server time, Unix ms. */
+  readonly ts?: number;
+}
+
 interface LostInfo {
   readonly reason: string;
   readonly code?: number;
   readonly initiator: Initiator;
   readonly error?: LifelineError;
+  /** The next attempt goes at once and is not counted as a retry (a transport fallback or switch). */
+  readonly immediate?: boolean;
+  readonly transport?: TransportKind;
 }
 
 interface PublishRecord {
@@ -81,7 +100,7 @@ interface PublishRecord {
 type PendingRequest =
   | { readonly kind: "publish"; readonly record: PublishRecord }
   | {
-      readonly kind: "subscribe" | "unsubscribe" | "presence" | "refresh";
+      readonly kind: "subscribe" | "unsubscribe" | "presence" | "refresh" | "emit";
       readonly channel: string;
       readonly onReply: (message: ReplyMessage | SubscribedMessage) => void;
       readonly onFail: (error: LifelineError) => void;
@@ -120,6 +139,12 @@ export class LifelineClient {
   private readonly refreshBaseMs: number;
   private readonly refreshCapMs: number;
   private readonly errorOption: ((error: LifelineError) => void) | undefined;
+  private readonly ladder: TransportLadder;
+  private readonly fetchOption: FetchLike | undefined;
+  private readonly probeIntervalMs: number;
+  private probeTimer: TimerHandle | undefined;
+  private probeSocket: WebSocketLike | undefined;
+  private lastTransport: TransportKind;
 
   private current: ConnectionState = "connecting";
   private conn: Connection | undefined;
@@ -148,6 +173,7 @@ export class LifelineClient {
 
   private readonly stateListeners = new Set<Entry<(change: StateChange) => void>>();
   private readonly errorListeners = new Set<Entry<(error: LifelineError) => void>>();
+  private readonly messageListeners = new Set<Entry<(message: UserMessage) => void>>();
 
   constructor(url: string, options: LifelineClientOptions = {}) {
     this.url = url;
@@ -167,6 +193,10 @@ export class LifelineClient {
     this.refreshBaseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
     this.refreshCapMs = Math.max(this.refreshBaseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
     this.errorOption = options.onError;
+    this.ladder = new TransportLadder(url, options.transports ?? DEFAULT_TRANSPORTS);
+    this.lastTransport = this.ladder.next;
+    this.fetchOption = options.fetch;
+    this.probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
     this.keyPrefix = makeKeyPrefix(options.random);
     this.lastSignal = new AbortController().signal;
     this.connect();
@@ -186,6 +216,15 @@ export class LifelineClient {
    */
   get signal(): AbortSignal {
     return this.lastSignal;
+  }
+
+  /**
+   * The transport of the current connection (or of the attempt in progress): `websocket`, `http-stream` (Server-Sent
+   * Events) or `http-poll` (long polling). A switch shows as a state change (`reconnecting`, then `open`) whose
+   * `transport` member names the new one.
+   */
+  get transport(): TransportKind {
+    return this.lastTransport;
   }
 
   /** The session of the last `welcome` (sent as `hello.resume` on reconnect). */
@@ -232,6 +271,15 @@ export class LifelineClient {
   }
 
   /**
+   * Registers a listener for messages the application's server sends to this user
+   * (`SendToUserAsync`): called once per message, only for messages sent while this client is
+   * connected (they are not stored or replayed). Returns the function that unregisters it.
+   */
+  onMessage(listener: (message: UserMessage) => void): () => void {
+    return addEntry(this.messageListeners, listener);
+  }
+
+  /**
    * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
    * pending requests and queued publishes with `LifelineClosedError`. Idempotent.
    */
@@ -249,10 +297,14 @@ export class LifelineClient {
   private connect(): void {
     if (this.current === "closed" || this.conn !== undefined) return;
     const controller = new AbortController();
+    const transport = this.ladder.next;
+    this.lastTransport = transport;
     const conn: Connection = {
       seq: ++this.connSeq,
       controller,
+      transport,
       socket: undefined,
+      opened: false,
       welcomed: false,
       lastReceivedAt: this.clock.now(),
       watchdogLimitMs: 0,
@@ -335,7 +387,7 @@ export class LifelineClient {
   private openSocket(conn: Connection): void {
     let socket: WebSocketLike;
     try {
-      socket = this.factory(this.url);
+      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch());
     } catch (e) {
       const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
       this.report(error);
@@ -358,6 +410,7 @@ export class LifelineClient {
 
   private onSocketOpen(conn: Connection): void {
     if (conn !== this.conn) return;
+    conn.opened = true;
     this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token: conn.token, resume: this.sessionToken, client: this.clientName });
   }
 
@@ -420,6 +473,20 @@ export class LifelineClient {
       this.shutdown(info);
       return;
     }
+    if (!conn.welcomed && !info.immediate && conn.socket !== undefined) {
+      const opened = conn.socket instanceof HttpSocket ? conn.socket.responded : conn.opened;
+      if (this.ladder.failed({ kind: conn.transport, opened, reason: info.reason })) {
+        info = { ...info, immediate: true };
+      }
+    }
+    if (info.immediate) {
+      this.reconnectTimer = this.clock.setTimeout(() => {
+        this.reconnectTimer = undefined;
+        this.connect();
+      }, 0);
+      this.transition("reconnecting", { ...info, retryInMs: 0, transport: conn.transport });
+      return;
+    }
     if (info.code === 4002) {
       // token_expired: only the token function can make a fresh token; a fixed token never gets better.
       if (typeof this.token !== "function") {
@@ -458,11 +525,12 @@ export class LifelineClient {
       this.reconnectTimer = undefined;
       this.connect();
     }, retryInMs);
-    this.transition("reconnecting", { ...info, retryInMs });
+    this.transition("reconnecting", { ...info, retryInMs, transport: conn.transport });
   }
 
   /** Releases one connection: timers, handlers, socket, signal. */
   private teardown(conn: Connection, reason: string, code: number = ABANDON_CODE): void {
+    this.stopProbe();
     for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
       if (timer !== undefined) this.clock.clearTimeout(timer);
     }
@@ -530,6 +598,7 @@ export class LifelineClient {
       ...(info.initiator === undefined ? {} : { initiator: info.initiator }),
       ...(info.retryInMs === undefined ? {} : { retryInMs: info.retryInMs }),
       ...(info.error === undefined ? {} : { error: info.error }),
+      ...(info.transport === undefined ? {} : { transport: info.transport }),
       ts: this.clock.now(),
     });
     for (const entry of [...this.stateListeners]) {
@@ -538,6 +607,63 @@ export class LifelineClient {
         entry.fn(change);
       } catch (e) {
         this._reportHandlerError("state change", e);
+      }
+    }
+  }
+
+  // ---- transport probe ------------------------------------------------------------------
+
+  /** On an HTTP transport, tries the WebSocket again in the background every `transportProbeIntervalMs`. */
+  private armProbe(conn: Connection): void {
+    this.stopProbe();
+    if (!this.ladder.probes) return;
+    this.probeTimer = this.clock.setTimeout(() => this.probe(conn), this.probeIntervalMs);
+  }
+
+  private probe(conn: Connection): void {
+    this.probeTimer = undefined;
+    if (conn !== this.conn || !this.isOpen) return;
+    let socket: WebSocketLike;
+    try {
+      socket = this.factory(this.url);
+    } catch {
+      this.armProbe(conn);
+      return;
+    }
+    this.probeSocket = socket;
+    const give = (): void => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      this.armProbe(conn);
+    };
+    socket.onmessage = null;
+    socket.onerror = give;
+    socket.onclose = give;
+    socket.onopen = () => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      if (conn !== this.conn) return;
+      // The WebSocket gets through again: move to it. The session resumes and every channel resubscribes with its
+      // position, so nothing is lost or repeated; publishes in flight are re-sent with their keys.
+      this.ladder.switchTo("websocket");
+      this.connectionLost(conn, { reason: "transport_switch", initiator: "client", immediate: true });
+    };
+    this.probeTimer = this.clock.setTimeout(give, this.connectTimeoutMs);
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer !== undefined) {
+      this.clock.clearTimeout(this.probeTimer);
+      this.probeTimer = undefined;
+    }
+    const socket = this.probeSocket;
+    this.probeSocket = undefined;
+    if (socket !== undefined) {
+      socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+      try {
+        socket.close(1000, "probe");
+      } catch {
+        // Not open yet, or already closed: it is dropped either way.
       }
     }
   }
@@ -687,6 +813,12 @@ export class LifelineClient {
       case "presence":
         this.channels.get(message.channel)?._onPresenceEvent(message);
         return;
+      case "event":
+        this.channels.get(message.channel)?._onEvent(message);
+        return;
+      case "message":
+        this.emitUserMessage(Object.freeze({ data: deepFreeze(message.data), ...(message.ts === undefined ? {} : { ts: message.ts }) }));
+        return;
       case "reply":
         this.onReply(message);
         return;
@@ -741,7 +873,9 @@ export class LifelineClient {
       this.sendPublish(record);
     }
     if (conn !== this.conn) return;
-    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome" });
+    this.ladder.welcomed(conn.transport);
+    this.armProbe(conn);
+    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
   }
 
   private onReply(message: ReplyMessage): void {
@@ -934,6 +1068,21 @@ export class LifelineClient {
     });
   }
 
+  /** @internal Events are now or never: never queued while disconnected. */
+  _emit(channel: string, data: JsonValue): Promise<void> {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
+    let copy: JsonValue;
+    try {
+      copy = JSON.parse(JSON.stringify(data)) as JsonValue;
+    } catch (e) {
+      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy });
+    });
+  }
+
   /** @internal */
   _reportHandlerError(where: string, error: unknown): void {
     this.report(new LifelineHandlerError(where, error));
@@ -944,6 +1093,17 @@ export class LifelineClient {
   private nextKey(): string {
     this.keyCounter++;
     return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+
+  private emitUserMessage(message: UserMessage): void {
+    for (const entry of [...this.messageListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(message);
+      } catch (e) {
+        this.report(new LifelineHandlerError("message", e));
+      }
+    }
   }
 
   private report(error: LifelineError): void {

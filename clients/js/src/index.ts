@@ -2,11 +2,13 @@
  * @lifeline/client: the browser client of Lifeline, real-time state sync over WebSockets.
  * See README.md for usage and PROTOCOL.md for the wire contract.
  */
-export { LifelineClient } from "./client.js";
+export { LifelineClient, type UserMessage } from "./client.js";
 export {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
+  DEFAULT_TRANSPORTS,
   DEFAULT_WATCHDOG_SLACK_MS,
   MAX_KEY_LENGTH,
   refreshDelayMs,
@@ -19,7 +21,7 @@ export {
   type TokenProvider,
   type TokenRequest,
 } from "./options.js";
-export { LifelineChannel, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
+export { LifelineChannel, type ChannelEvent, type ChannelEventListener, type PresenceEvent, type PresenceListener, type PublishOptions, type StateListener } from "./channel.js";
 export { systemClock, type Clock, type TimerHandle } from "./clock.js";
 export { CloseCodes, closeCodeInfo, parseRetryAfterMs, type CloseCodeInfo } from "./closeCodes.js";
 export {
@@ -43,4 +45,5 @@ export {
   type RetryPolicy,
 } from "./retry.js";
 export { type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
+export { httpBaseUrl, SEND_HEADER, type FetchInit, type FetchLike, type FetchResponseLike, type TransportKind } from "./httpSocket.js";
 export { VERSION } from "./version.js";

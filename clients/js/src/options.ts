@@ -1,6 +1,7 @@
 import type { Clock } from "./clock.js";
 import type { LifelineError } from "./errors.js";
 import type { BackoffOptions, RetryPolicy } from "./retry.js";
+import type { FetchLike, TransportKind } from "./httpSocket.js";
 import type { WebSocketFactory } from "./socket.js";
 
 /** The connection state of a {@link LifelineClient}. */
@@ -23,6 +24,8 @@ export interface StateChange {
   readonly initiator?: Initiator;
   /** Milliseconds until the next connection attempt (when `to` is `reconnecting`). */
   readonly retryInMs?: number;
+  /** The transport of the connection that opened or ended (`websocket`, `http-stream`, `http-poll`). */
+  readonly transport?: TransportKind;
   /** Unix ms, from the client's clock. */
   readonly ts: number;
 }
@@ -67,12 +70,27 @@ export interface LifelineClientOptions {
   connectTimeoutMs?: number;
   /** Most publishes kept while not connected; more are rejected with `LifelineQueueFullError`. The default is {@link DEFAULT_OFFLINE_QUEUE_LIMIT}. */
   offlineQueueLimit?: number;
+  /**
+   * The transports the client may use, in the order it falls back (PROTOCOL.md "HTTP transport"): the WebSocket first;
+   * the HTTP event stream when the upgrade fails while the HTTP endpoint answers; long polling when the stream delivers
+   * no `welcome` in time (a buffering proxy). The default is {@link DEFAULT_TRANSPORTS}. `["websocket"]` turns the
+   * fallback off.
+   */
+  transports?: readonly TransportKind[];
+  /** The fetch of the HTTP transport. The default is the global `fetch`. */
+  fetch?: FetchLike;
+  /** While on an HTTP transport, how often the client tries the WebSocket again in the background. The default is {@link DEFAULT_TRANSPORT_PROBE_INTERVAL_MS}. */
+  transportProbeIntervalMs?: number;
   /** Sent in `hello.client`. The default is `lifeline-js/<version>`. */
   clientName?: string;
   /** Receives errors the client reports and goes on from (malformed messages, throwing handlers, server `error`s without a request). The default logs with `console.error` when no `onError` listener is registered. */
   onError?: (error: LifelineError) => void;
 }
 
+/** The default `transports`: the WebSocket, then the HTTP stream, then long polling. */
+export const DEFAULT_TRANSPORTS: readonly TransportKind[] = Object.freeze(["websocket", "http-stream", "http-poll"]);
+/** The default `transportProbeIntervalMs`: 5 minutes. */
+export const DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 300_000;
 /** The default `watchdogSlackMs`: 2000 ms. */
 export const DEFAULT_WATCHDOG_SLACK_MS = 2000;
 /** The default `connectTimeoutMs`: 15000 ms. */

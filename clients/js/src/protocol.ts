@@ -54,6 +54,20 @@ export interface PresenceEventMessage {
   reason?: string;
   ts?: number;
 }
+/** An ephemeral event of a channel, from another connection (or the application's server: `user` absent or null). */
+export interface EventMessage {
+  type: "event";
+  channel: string;
+  user?: string | null;
+  data: JsonValue;
+  ts?: number;
+}
+/** A message from the application's server to this user. */
+export interface UserMessageMessage {
+  type: "message";
+  data: JsonValue;
+  ts?: number;
+}
 export interface ReplyMessage {
   type: "reply";
   id: number;
@@ -83,6 +97,8 @@ export type ServerMessage =
   | SnapshotMessage
   | DeltaMessage
   | PresenceEventMessage
+  | EventMessage
+  | UserMessageMessage
   | ReplyMessage
   | ErrorMessage
   | OtherMessage;
@@ -125,7 +141,7 @@ export function parseLine(text: string): ParsedLine {
   return { ok: true, message: value as unknown as ServerMessage };
 }
 
-const KNOWN_TYPES = new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "reply", "error"]);
+const KNOWN_TYPES = new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "event", "message", "reply", "error"]);
 
 function validate(m: JsonObject): string | undefined {
   const type = m["type"];
@@ -158,6 +174,15 @@ function validate(m: JsonObject): string | undefined {
         str(m, "user") ??
         optStr(m, "reason")
       );
+    case "event":
+      return (
+        str(m, "channel") ??
+        (m["user"] === undefined || m["user"] === null || typeof m["user"] === "string" ? undefined : "event.user must be a string or null") ??
+        (m["data"] === undefined ? "event.data is missing" : undefined) ??
+        optDuration(m, "ts")
+      );
+    case "message":
+      return (m["data"] === undefined ? "message.data is missing" : undefined) ?? optDuration(m, "ts");
     case "reply": {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== undefined) return e;

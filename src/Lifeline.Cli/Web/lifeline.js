@@ -74,6 +74,7 @@ var LifelineChannel = class {
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
+    this.eventListeners = /* @__PURE__ */ new Set();
     /**
      * Registers `listener`, called with the new state after each applied snapshot or delta.
      * Returns the function that unregisters it (idempotent). Bound: usable as
@@ -112,6 +113,22 @@ var LifelineChannel = class {
     };
     /** The member list; the same (frozen) array until it changes. Bound. */
     this.getPresenceSnapshot = () => this.members;
+    /**
+     * Registers an event listener, called once per event emitted by another connection (never for
+     * this client's own emits, never replayed after a reconnect). It keeps the wire subscription,
+     * since events only reach subscribers. Returns the function that unregisters it (idempotent).
+     */
+    this.onEvent = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.eventListeners.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.eventListeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
     this.name = name;
     this.host = host;
   }
@@ -153,6 +170,20 @@ var LifelineChannel = class {
     }
     return this.host._publish(this.name, patch, options.key);
   }
+  /**
+   * Sends an ephemeral event (any JSON value) to every other connection subscribed to this
+   * channel: for what must reach the others now and never later (cursors, typing). Nothing is
+   * stored and nothing is queued: while not connected it rejects with
+   * `LifelineDisconnectedError`. The channel must be subscribed on the wire (have a `subscribe`,
+   * `onPresence` or `onEvent` listener), or the server refuses it (`not_subscribed`). Resolves
+   * when the server accepted it; delivery is best-effort (a slow receiver may drop events).
+   */
+  emit(data) {
+    if (data === void 0) {
+      return Promise.reject(new TypeError("emit(data): data must be a JSON value"));
+    }
+    return this.host._emit(this.name, data);
+  }
   /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
   fetchPresence() {
     return this.host._fetchPresence(this.name);
@@ -160,7 +191,7 @@ var LifelineChannel = class {
   // ---- driven by the client -------------------------------------------------------------
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted() {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0;
   }
   /** @internal */
   get _position() {
@@ -209,6 +240,23 @@ var LifelineChannel = class {
       members: next
     };
     this.emitPresence(event);
+  }
+  /** @internal */
+  _onEvent(message) {
+    const event = Object.freeze({
+      channel: message.channel,
+      user: typeof message.user === "string" ? message.user : null,
+      data: deepFreeze(message.data),
+      ...message.ts === void 0 ? {} : { ts: message.ts }
+    });
+    for (const entry of [...this.eventListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(event);
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" event`, e);
+      }
+    }
   }
   /** @internal The full member list arrived (reply to a presence request). */
   _onPresenceMembers(members) {
@@ -394,7 +442,7 @@ function parseLine(text) {
   }
   return { ok: true, message: value };
 }
-var KNOWN_TYPES = /* @__PURE__ */ new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "reply", "error"]);
+var KNOWN_TYPES = /* @__PURE__ */ new Set(["welcome", "ping", "pong", "subscribed", "snapshot", "delta", "presence", "event", "message", "reply", "error"]);
 function validate(m) {
   const type = m["type"];
   if (typeof type !== "string") {
@@ -414,6 +462,10 @@ function validate(m) {
       return str(m, "channel") ?? int(m, "offset") ?? obj(m, "patch");
     case "presence":
       return str(m, "channel") ?? (m["event"] === "join" || m["event"] === "leave" ? void 0 : "presence.event must be join or leave") ?? str(m, "user") ?? optStr(m, "reason");
+    case "event":
+      return str(m, "channel") ?? (m["user"] === void 0 || m["user"] === null || typeof m["user"] === "string" ? void 0 : "event.user must be a string or null") ?? (m["data"] === void 0 ? "event.data is missing" : void 0) ?? optDuration(m, "ts");
+    case "message":
+      return (m["data"] === void 0 ? "message.data is missing" : void 0) ?? optDuration(m, "ts");
     case "reply": {
       const e = int(m, "id") ?? bool(m, "ok");
       if (e !== void 0) return e;
@@ -500,6 +552,277 @@ function exponentialBackoff(options = {}, random = Math.random) {
   };
 }
 
+// src/httpSocket.ts
+var SEND_HEADER = "Lifeline-Send";
+function httpBaseUrl(wsUrl) {
+  const url = new URL(wsUrl);
+  if (url.protocol === "ws:") url.protocol = "http:";
+  else if (url.protocol === "wss:") url.protocol = "https:";
+  url.hash = "";
+  url.search = "";
+  return url.toString().replace(/\/$/, "");
+}
+function defaultFetch() {
+  const f = globalThis.fetch;
+  if (typeof f !== "function") throw new TypeError("no global fetch: pass options.fetch to use the HTTP transport");
+  return f.bind(globalThis);
+}
+var HttpSocket = class {
+  /**
+   * @param wsUrl the server's WebSocket URL; the HTTP endpoints are derived from it.
+   * @param kind `http-stream` or `http-poll`.
+   * @param fetchImpl the fetch to use.
+   */
+  constructor(wsUrl, kind, fetchImpl) {
+    this.readyState = 0;
+    this.onopen = null;
+    this.onmessage = null;
+    this.onerror = null;
+    this.onclose = null;
+    this.abort = new AbortController();
+    this.started = false;
+    this.outgoing = [];
+    this.sending = false;
+    this.ended = false;
+    this.answered = false;
+    this.pendingText = "";
+    this.base = httpBaseUrl(wsUrl);
+    this.poll = kind === "http-poll";
+    this.fetchImpl = fetchImpl;
+    queueMicrotask(() => {
+      if (this.readyState !== 0) return;
+      this.readyState = 1;
+      this.onopen?.({});
+    });
+  }
+  /** True once the stream request was answered with 200 (the HTTP endpoint works, whatever comes through it). */
+  get responded() {
+    return this.answered;
+  }
+  /** The first message (the `hello`) opens the stream; the others are sent in order once the `welcome` came. */
+  send(data) {
+    if (this.readyState !== 1) throw new Error("the HTTP connection is not open");
+    if (!this.started) {
+      this.started = true;
+      void this.run(data);
+      return;
+    }
+    this.outgoing.push(data);
+    this.pump();
+  }
+  /** Tells the server (when the connection exists), stops reading, and reports the close. */
+  close(code = 1e3, reason = "") {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    if (this.capability !== void 0) {
+      const body = JSON.stringify({ type: "close", code });
+      void this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability })).then(
+        (r) => r.text().catch(() => ""),
+        () => void 0
+      );
+    }
+    this.finish({ code, reason }, true);
+  }
+  async run(hello) {
+    try {
+      let response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      while (!this.ended) {
+        if (response.status !== 200) {
+          await response.text().catch(() => "");
+          this.fail(response.status === 404 ? "connection_gone" : `http_${response.status}`);
+          return;
+        }
+        this.answered = true;
+        await this.readEvents(response);
+        if (this.ended) return;
+        if (this.closeEvent !== void 0 || !this.poll) {
+          this.finish(this.closeEvent ?? { code: 1006, reason: "stream_ended" }, false);
+          return;
+        }
+        if (this.capability === void 0) {
+          this.fail("no_welcome");
+          return;
+        }
+        response = await this.fetchImpl(`${this.base}/poll`, this.init("", { [SEND_HEADER]: this.capability }));
+      }
+    } catch (e) {
+      if (!this.ended) this.fail(e instanceof Error ? e.message : String(e));
+    }
+  }
+  /** Reads one response as Server-Sent Events, delivering each `data:` event as one message. */
+  async readEvents(response) {
+    const body = response.body;
+    if (body === null) {
+      this.deliverChunk(await response.text(), true);
+      return;
+    }
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (; ; ) {
+        const { done, value } = await reader.read();
+        if (this.ended) return;
+        if (done) break;
+        this.deliverChunk(decoder.decode(value, { stream: true }), false);
+      }
+      this.deliverChunk(decoder.decode(), true);
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  deliverChunk(text, last) {
+    this.pendingText += text.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = this.pendingText.indexOf("\n\n")) >= 0) {
+      const block = this.pendingText.slice(0, end);
+      this.pendingText = this.pendingText.slice(end + 2);
+      this.deliverEvent(block);
+    }
+    if (last) {
+      if (this.pendingText.trim().length > 0) this.deliverEvent(this.pendingText);
+      this.pendingText = "";
+    }
+  }
+  deliverEvent(block) {
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+    }
+    if (data.length === 0 || this.ended) return;
+    const text = data.join("\n");
+    const control = peek(text);
+    if (control?.type === "welcome" && typeof control.send === "string") {
+      this.capability = control.send;
+      queueMicrotask(() => this.pump());
+    } else if (control?.type === "close") {
+      this.closeEvent = { code: typeof control.code === "number" ? control.code : 1005, reason: typeof control.reason === "string" ? control.reason : "" };
+      return;
+    }
+    this.onmessage?.({ data: text });
+  }
+  /** Sends what is queued, one request at a time, as NDJSON. */
+  pump() {
+    if (this.sending || this.capability === void 0 || this.outgoing.length === 0 || this.readyState !== 1) return;
+    const batch = this.outgoing.join("\n");
+    this.outgoing = [];
+    this.sending = true;
+    this.fetchImpl(`${this.base}/send`, this.init(batch, { [SEND_HEADER]: this.capability })).then(
+      async (response) => {
+        await response.text().catch(() => "");
+        this.sending = false;
+        if (response.status === 204 || response.status === 200) {
+          this.pump();
+        } else if (response.status === 404) {
+          this.fail("connection_gone");
+        } else {
+          this.fail(`send_http_${response.status}`);
+        }
+      },
+      (e) => {
+        this.sending = false;
+        this.fail(e instanceof Error ? e.message : String(e));
+      }
+    );
+  }
+  init(body, headers) {
+    return {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body,
+      signal: this.abort.signal,
+      cache: "no-store",
+      credentials: "same-origin"
+    };
+  }
+  fail(reason) {
+    if (this.ended) return;
+    this.onerror?.({ reason });
+    this.finish({ code: 1006, reason }, false);
+  }
+  finish(event, clean) {
+    if (this.ended) return;
+    this.ended = true;
+    this.readyState = 3;
+    this.abort.abort();
+    const handler = this.onclose;
+    queueMicrotask(() => handler?.({ code: event.code, reason: event.reason, wasClean: clean }));
+  }
+};
+function peek(text) {
+  const head = text.slice(0, 24).replace(/\s/g, "");
+  if (!head.startsWith('{"type":"welcome"') && !head.startsWith('{"type":"close"')) return void 0;
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null ? value : void 0;
+  } catch {
+    return void 0;
+  }
+}
+
+// src/transportLadder.ts
+var rememberedByUrl = /* @__PURE__ */ new Map();
+var TransportLadder = class {
+  constructor(url, allowed) {
+    this.silentOpens = 0;
+    if (allowed.length === 0 || allowed.some((k) => k !== "websocket" && k !== "http-stream" && k !== "http-poll")) {
+      throw new TypeError('transports must be a non-empty list of "websocket", "http-stream", "http-poll"');
+    }
+    this.url = url;
+    this.allowed = [...new Set(allowed)];
+    const remembered = rememberedByUrl.get(url);
+    this.kind = remembered !== void 0 && this.allowed.includes(remembered) ? remembered : this.allowed[0];
+  }
+  /** The transport of the next attempt. */
+  get next() {
+    return this.kind;
+  }
+  /** True when the WebSocket is allowed and the current transport is not the WebSocket: the background probe runs. */
+  get probes() {
+    return this.kind !== "websocket" && this.allowed.includes("websocket");
+  }
+  /** An attempt on `kind` got its `welcome`: remember it. */
+  welcomed(kind) {
+    this.kind = kind;
+    this.silentOpens = 0;
+    rememberedByUrl.set(this.url, kind);
+  }
+  /** The background probe reached the WebSocket: the next attempt uses it. */
+  switchTo(kind) {
+    if (this.allowed.includes(kind)) this.kind = kind;
+  }
+  /**
+   * An attempt ended before its `welcome`. Returns true when the next attempt falls back to another transport and
+   * should go at once (a fallback is not a retry of the same thing).
+   */
+  failed(outcome) {
+    if (outcome.kind === "websocket") {
+      if (!outcome.opened) return this.fallFrom("websocket");
+      if (outcome.reason === "connect_timeout" && ++this.silentOpens >= 2) return this.fallFrom("websocket");
+      return false;
+    }
+    if (outcome.kind === "http-stream" && outcome.opened && outcome.reason === "connect_timeout") {
+      return this.fallFrom("http-stream");
+    }
+    if (rememberedByUrl.get(this.url) !== outcome.kind) {
+      this.kind = this.allowed[0];
+      this.silentOpens = 0;
+    }
+    return false;
+  }
+  fallFrom(kind) {
+    const index = this.allowed.indexOf(kind);
+    const next = index >= 0 ? this.allowed[index + 1] : void 0;
+    if (next === void 0) return false;
+    this.kind = next;
+    this.silentOpens = 0;
+    return true;
+  }
+  /** Forgets what every URL remembered (tests). */
+  static forgetAll() {
+    rememberedByUrl.clear();
+  }
+};
+
 // src/socket.ts
 var WS_OPEN = 1;
 var defaultWebSocketFactory = (url) => {
@@ -511,6 +834,8 @@ var defaultWebSocketFactory = (url) => {
 };
 
 // src/options.ts
+var DEFAULT_TRANSPORTS = Object.freeze(["websocket", "http-stream", "http-poll"]);
+var DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 3e5;
 var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
 var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
 var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
@@ -589,6 +914,7 @@ var LifelineClient = class {
     this.reconcileQueued = false;
     this.stateListeners = /* @__PURE__ */ new Set();
     this.errorListeners = /* @__PURE__ */ new Set();
+    this.messageListeners = /* @__PURE__ */ new Set();
     this.url = url;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
@@ -606,6 +932,10 @@ var LifelineClient = class {
     this.refreshBaseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
     this.refreshCapMs = Math.max(this.refreshBaseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
     this.errorOption = options.onError;
+    this.ladder = new TransportLadder(url, options.transports ?? DEFAULT_TRANSPORTS);
+    this.lastTransport = this.ladder.next;
+    this.fetchOption = options.fetch;
+    this.probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
     this.keyPrefix = makeKeyPrefix(options.random);
     this.lastSignal = new AbortController().signal;
     this.connect();
@@ -622,6 +952,14 @@ var LifelineClient = class {
    */
   get signal() {
     return this.lastSignal;
+  }
+  /**
+   * The transport of the current connection (or of the attempt in progress): `websocket`, `http-stream` (Server-Sent
+   * Events) or `http-poll` (long polling). A switch shows as a state change (`reconnecting`, then `open`) whose
+   * `transport` member names the new one.
+   */
+  get transport() {
+    return this.lastTransport;
   }
   /** The session of the last `welcome` (sent as `hello.resume` on reconnect). */
   get session() {
@@ -660,6 +998,14 @@ var LifelineClient = class {
     return addEntry(this.errorListeners, listener);
   }
   /**
+   * Registers a listener for messages the application's server sends to this user
+   * (`SendToUserAsync`): called once per message, only for messages sent while this client is
+   * connected (they are not stored or replayed). Returns the function that unregisters it.
+   */
+  onMessage(listener) {
+    return addEntry(this.messageListeners, listener);
+  }
+  /**
    * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
    * pending requests and queued publishes with `LifelineClosedError`. Idempotent.
    */
@@ -675,10 +1021,14 @@ var LifelineClient = class {
   connect() {
     if (this.current === "closed" || this.conn !== void 0) return;
     const controller = new AbortController();
+    const transport = this.ladder.next;
+    this.lastTransport = transport;
     const conn = {
       seq: ++this.connSeq,
       controller,
+      transport,
       socket: void 0,
+      opened: false,
       welcomed: false,
       lastReceivedAt: this.clock.now(),
       watchdogLimitMs: 0,
@@ -751,7 +1101,7 @@ var LifelineClient = class {
   openSocket(conn) {
     let socket;
     try {
-      socket = this.factory(this.url);
+      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch());
     } catch (e) {
       const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
       this.report(error);
@@ -770,6 +1120,7 @@ var LifelineClient = class {
   }
   onSocketOpen(conn) {
     if (conn !== this.conn) return;
+    conn.opened = true;
     this.send(conn, { type: "hello", v: PROTOCOL_VERSION, token: conn.token, resume: this.sessionToken, client: this.clientName });
   }
   onSocketError(conn) {
@@ -822,6 +1173,20 @@ var LifelineClient = class {
       this.shutdown(info);
       return;
     }
+    if (!conn.welcomed && !info.immediate && conn.socket !== void 0) {
+      const opened = conn.socket instanceof HttpSocket ? conn.socket.responded : conn.opened;
+      if (this.ladder.failed({ kind: conn.transport, opened, reason: info.reason })) {
+        info = { ...info, immediate: true };
+      }
+    }
+    if (info.immediate) {
+      this.reconnectTimer = this.clock.setTimeout(() => {
+        this.reconnectTimer = void 0;
+        this.connect();
+      }, 0);
+      this.transition("reconnecting", { ...info, retryInMs: 0, transport: conn.transport });
+      return;
+    }
     if (info.code === 4002) {
       if (typeof this.token !== "function") {
         this.shutdown(info);
@@ -857,10 +1222,11 @@ var LifelineClient = class {
       this.reconnectTimer = void 0;
       this.connect();
     }, retryInMs);
-    this.transition("reconnecting", { ...info, retryInMs });
+    this.transition("reconnecting", { ...info, retryInMs, transport: conn.transport });
   }
   /** Releases one connection: timers, handlers, socket, signal. */
   teardown(conn, reason, code = ABANDON_CODE) {
+    this.stopProbe();
     for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
       if (timer !== void 0) this.clock.clearTimeout(timer);
     }
@@ -923,6 +1289,7 @@ var LifelineClient = class {
       ...info.initiator === void 0 ? {} : { initiator: info.initiator },
       ...info.retryInMs === void 0 ? {} : { retryInMs: info.retryInMs },
       ...info.error === void 0 ? {} : { error: info.error },
+      ...info.transport === void 0 ? {} : { transport: info.transport },
       ts: this.clock.now()
     });
     for (const entry of [...this.stateListeners]) {
@@ -931,6 +1298,56 @@ var LifelineClient = class {
         entry.fn(change);
       } catch (e) {
         this._reportHandlerError("state change", e);
+      }
+    }
+  }
+  // ---- transport probe ------------------------------------------------------------------
+  /** On an HTTP transport, tries the WebSocket again in the background every `transportProbeIntervalMs`. */
+  armProbe(conn) {
+    this.stopProbe();
+    if (!this.ladder.probes) return;
+    this.probeTimer = this.clock.setTimeout(() => this.probe(conn), this.probeIntervalMs);
+  }
+  probe(conn) {
+    this.probeTimer = void 0;
+    if (conn !== this.conn || !this.isOpen) return;
+    let socket;
+    try {
+      socket = this.factory(this.url);
+    } catch {
+      this.armProbe(conn);
+      return;
+    }
+    this.probeSocket = socket;
+    const give = () => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      this.armProbe(conn);
+    };
+    socket.onmessage = null;
+    socket.onerror = give;
+    socket.onclose = give;
+    socket.onopen = () => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      if (conn !== this.conn) return;
+      this.ladder.switchTo("websocket");
+      this.connectionLost(conn, { reason: "transport_switch", initiator: "client", immediate: true });
+    };
+    this.probeTimer = this.clock.setTimeout(give, this.connectTimeoutMs);
+  }
+  stopProbe() {
+    if (this.probeTimer !== void 0) {
+      this.clock.clearTimeout(this.probeTimer);
+      this.probeTimer = void 0;
+    }
+    const socket = this.probeSocket;
+    this.probeSocket = void 0;
+    if (socket !== void 0) {
+      socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+      try {
+        socket.close(1e3, "probe");
+      } catch {
       }
     }
   }
@@ -1066,6 +1483,12 @@ var LifelineClient = class {
       case "presence":
         this.channels.get(message.channel)?._onPresenceEvent(message);
         return;
+      case "event":
+        this.channels.get(message.channel)?._onEvent(message);
+        return;
+      case "message":
+        this.emitUserMessage(Object.freeze({ data: deepFreeze(message.data), ...message.ts === void 0 ? {} : { ts: message.ts } }));
+        return;
       case "reply":
         this.onReply(message);
         return;
@@ -1115,7 +1538,9 @@ var LifelineClient = class {
       this.sendPublish(record);
     }
     if (conn !== this.conn) return;
-    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome" });
+    this.ladder.welcomed(conn.transport);
+    this.armProbe(conn);
+    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
   }
   onReply(message) {
     const entry = this.takePending(message.id);
@@ -1285,6 +1710,20 @@ var LifelineClient = class {
       this.requestPresence(this.channel(channel), { resolve, reject });
     });
   }
+  /** @internal Events are now or never: never queued while disconnected. */
+  _emit(channel, data) {
+    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
+    let copy2;
+    try {
+      copy2 = JSON.parse(JSON.stringify(data));
+    } catch (e) {
+      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy2 });
+    });
+  }
   /** @internal */
   _reportHandlerError(where, error) {
     this.report(new LifelineHandlerError(where, error));
@@ -1293,6 +1732,16 @@ var LifelineClient = class {
   nextKey() {
     this.keyCounter++;
     return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+  emitUserMessage(message) {
+    for (const entry of [...this.messageListeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(message);
+      } catch (e) {
+        this.report(new LifelineHandlerError("message", e));
+      }
+    }
   }
   report(error) {
     let delivered = false;
@@ -1323,6 +1772,8 @@ export {
   DEFAULT_CAP_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_TRANSPORTS,
+  DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
   DEFAULT_WATCHDOG_SLACK_MS,
   LifelineChannel,
   LifelineClient,
@@ -1335,6 +1786,7 @@ export {
   LifelineRequestError,
   LifelineTokenError,
   MAX_KEY_LENGTH,
+  SEND_HEADER,
   TOKEN_REFRESH_FRACTION,
   TOKEN_REFRESH_MARGIN_MS,
   VERSION,
@@ -1342,6 +1794,7 @@ export {
   backoffWindowMs,
   closeCodeInfo,
   exponentialBackoff,
+  httpBaseUrl,
   parseRetryAfterMs,
   refreshDelayMs,
   systemClock

@@ -3,15 +3,15 @@ using System.Collections.Concurrent;
 namespace Lifeline.Engine.Internal;
 
 /// <summary>
-/// Remembers publish results by (scope, key) for the idempotency window. A key is claimed before its publish
-/// runs, so two concurrent publishes with the same key (on the same channel or on different ones) apply once:
-/// the second waits for the first and repeats its result. Expired entries are pruned in expiry order from a
+/// Remembers publish results by (channel, scope, key) for the idempotency window: keys are per channel, so the same
+/// key on another channel is another publish. A key is claimed before its publish runs, so two concurrent publishes
+/// with the same (channel, scope, key) apply once: the second waits for the first and repeats its result. Expired entries are pruned in expiry order from a
 /// queue on every claim, so memory is bounded by the number of keyed publishes within one window.
 /// </summary>
 internal sealed class IdempotencyCache
 {
-    private readonly ConcurrentDictionary<(string Scope, string Key), Entry> _entries = new();
-    private readonly ConcurrentQueue<(string Scope, string Key, Entry Entry)> _expiry = new();
+    private readonly ConcurrentDictionary<(string Channel, string Scope, string Key), Entry> _entries = new();
+    private readonly ConcurrentQueue<Entry> _expiry = new();
     private readonly Lock _pruneLock = new();
     private readonly TimeSpan _window;
 
@@ -24,18 +24,19 @@ internal sealed class IdempotencyCache
     public int Count => _entries.Count;
 
     /// <summary>
-    /// Claims (scope, key) for a new publish, or finds the entry of an earlier one still within the window.
+    /// Claims (channel, scope, key) for a new publish, or finds the entry of an earlier one still within the window.
     /// </summary>
+    /// <param name="channel">The channel the key is used on.</param>
     /// <param name="scope">Whose key it is.</param>
     /// <param name="key">The idempotency key.</param>
     /// <param name="now">The current time.</param>
     /// <param name="entry">The claimed entry (when true is returned) or the existing one to wait for.</param>
     /// <returns>True when the caller owns the key and must publish, then call <see cref="Complete"/> or <see cref="Abandon"/>.</returns>
-    public bool TryClaim(string scope, string key, DateTimeOffset now, out Entry entry)
+    public bool TryClaim(string channel, string scope, string key, DateTimeOffset now, out Entry entry)
     {
         Prune(now);
-        var id = (scope, key);
-        var mine = new Entry();
+        var id = (channel, scope, key);
+        var mine = new Entry(id);
         while (true)
         {
             var existing = _entries.GetOrAdd(id, mine);
@@ -61,18 +62,20 @@ internal sealed class IdempotencyCache
     }
 
     /// <summary>Records the result of a claimed key and starts its window.</summary>
-    public void Complete(string scope, string key, Entry entry, string channel, PublishResult result)
+    public void Complete(Entry entry, PublishResult result)
     {
         entry.ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(result.Ts) + _window;
-        entry.Channel = channel;
-        _expiry.Enqueue((scope, key, entry));
+        _expiry.Enqueue(entry);
         entry.Completion.TrySetResult(result);
     }
 
-    /// <summary>Releases a claimed key whose publish failed; waiters retry (one of them claims it).</summary>
-    public void Abandon(string scope, string key, Entry entry)
+    /// <summary>
+    /// Releases a claimed key whose publish failed or conflicted (nothing was applied); waiters retry (one of them
+    /// claims it).
+    /// </summary>
+    public void Abandon(Entry entry)
     {
-        _entries.TryRemove(KeyValuePair.Create((scope, key), entry));
+        _entries.TryRemove(KeyValuePair.Create(entry.Id, entry));
         entry.Completion.TrySetResult(null);
     }
 
@@ -86,10 +89,10 @@ internal sealed class IdempotencyCache
 
         try
         {
-            while (_expiry.TryPeek(out var head) && head.Entry.IsExpired(now))
+            while (_expiry.TryPeek(out var head) && head.IsExpired(now))
             {
                 _expiry.TryDequeue(out _);
-                _entries.TryRemove(KeyValuePair.Create((head.Scope, head.Key), head.Entry));
+                _entries.TryRemove(KeyValuePair.Create(head.Id, head));
             }
         }
         finally
@@ -99,7 +102,7 @@ internal sealed class IdempotencyCache
     }
 
     /// <summary>One remembered key: pending until its publish completes, then its result until it expires.</summary>
-    internal sealed class Entry
+    internal sealed class Entry((string Channel, string Scope, string Key) id)
     {
         // UTC ticks of the end of the window; 0 while the publish is pending.
         private long _expiresAtTicks;
@@ -107,8 +110,8 @@ internal sealed class IdempotencyCache
         /// <summary>Completes with the first result, or with null when the owner's publish failed.</summary>
         public TaskCompletionSource<PublishResult?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>The channel the key was first used on.</summary>
-        public string? Channel { get; set; }
+        /// <summary>What it remembers: (channel, scope, key).</summary>
+        public (string Channel, string Scope, string Key) Id { get; } = id;
 
         /// <summary>When the key is forgotten; null while its publish is pending.</summary>
         public DateTimeOffset? ExpiresAt

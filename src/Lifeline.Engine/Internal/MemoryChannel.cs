@@ -54,7 +54,12 @@ internal sealed class MemoryChannel
         return Base64Url.EncodeToString(bytes);
     }
 
-    public bool TryPublish(JsonElement patch, out PublishResult result)
+    /// <summary>
+    /// Applies <paramref name="patch"/>, or, when <paramref name="expected"/> is given and the channel is at another
+    /// position, changes nothing and returns a conflict with the current position (checked under the lock, so atomic
+    /// with the offset assignment).
+    /// </summary>
+    public bool TryPublish(JsonElement patch, Position? expected, out PublishResult result)
     {
         lock (_lock)
         {
@@ -65,6 +70,12 @@ internal sealed class MemoryChannel
             }
 
             var ts = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (expected is not null && (expected.Offset != _offset || !string.Equals(expected.Epoch, Epoch, StringComparison.Ordinal)))
+            {
+                result = new PublishResult(Epoch, _offset, ts, Duplicate: false, Conflict: true);
+                return true;
+            }
+
             JsonMergePatch.ApplyToObject(_state, patch);
             _snapshot = null;
             var delta = new ChannelDelta(Name, Epoch, ++_offset, patch, ts);
@@ -228,6 +239,25 @@ internal sealed class MemoryChannel
 
             _dropped = drop(this);
             return _dropped;
+        }
+    }
+
+    /// <summary>Hands an event to every observer, inside the lock like deltas (so calls never overlap).</summary>
+    public void EmitEvent(ChannelEvent channelEvent)
+    {
+        lock (_lock)
+        {
+            foreach (var observer in _observers)
+            {
+                try
+                {
+                    observer.OnEvent(channelEvent);
+                }
+                catch (Exception ex)
+                {
+                    MemoryEngineLog.ObserverFailed(_logger, Name, nameof(IChannelObserver.OnEvent), ex);
+                }
+            }
         }
     }
 

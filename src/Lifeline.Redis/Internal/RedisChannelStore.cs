@@ -1,6 +1,6 @@
 // A channel's stream as stored in Redis: its epoch and offset, the history of deltas, and the state kept as a stored
-// snapshot plus the patches after it. It publishes (one Lua script: offset, history, pending patches and the pub/sub
-// message together), publishes once per idempotency key (claim, publish, record the result), reads the deltas after a
+// snapshot plus the patches after it. It publishes (one Lua script: the idempotency key, the condition, offset, history,
+// pending patches, the pub/sub message and the key's result together), reads the deltas after a
 // position or else the folded state, reads the head, and compacts the pending patches into the snapshot. It owns
 // _compacting (the channels with a compaction running on this node, so at most one runs per channel); everything else
 // it uses is given to it by RedisEngine, which exposes these operations through ILifelineEngine and ObservedChannel,
@@ -24,13 +24,40 @@ internal sealed class RedisChannelStore(
 
     private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>Publishes a merge patch (a JSON object); with a <paramref name="key"/>, at most once per key in its scope.</summary>
-    public async Task<PublishResult> PublishAsync(string channel, JsonElement patch, string? scope, string? key, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes a merge patch (a JSON object) in one script: with a <paramref name="key"/>, at most once per (channel,
+    /// scope, key) within the window; with <paramref name="expected"/>, only at exactly that position (otherwise a
+    /// conflict with the current position, and nothing changes).
+    /// </summary>
+    public async Task<PublishResult> PublishAsync(string channel, JsonElement patch, Position? expected, string? scope, string? key)
     {
-        var text = RedisText.CompactJson(patch);
-        return key is null
-            ? await PublishCoreAsync(channel, text).ConfigureAwait(false)
-            : await PublishOnceAsync(channel, text, scope ?? string.Empty, key, cancellationToken).ConfigureAwait(false);
+        RedisKey[] scriptKeys = key is null
+            ? [keys.Meta(channel), keys.History(channel), keys.Pending(channel)]
+            : [keys.Meta(channel), keys.History(channel), keys.Pending(channel), keys.Idempotency(channel, scope ?? string.Empty, key)];
+        var result = (RedisResult[])(await calls.EvalAsync(
+            RedisScripts.Publish,
+            scriptKeys,
+            [NowMs, RedisText.RandomId(8), RedisText.CompactJson(patch), options.HistorySize, (long)options.HistoryAge.TotalMilliseconds,
+                (long)options.EmptyChannelTtl.TotalMilliseconds, publishCommand, keys.PubSub(channel),
+                expected is null ? "0" : "1", expected?.Epoch ?? string.Empty, expected?.Offset ?? 0,
+                (long)options.IdempotencyWindow.TotalMilliseconds]).ConfigureAwait(false))!;
+        var epoch = result[1].ToString();
+        var offset = (long)result[2];
+        var ts = (long)result[3];
+        switch (result[0].ToString())
+        {
+            case "d":
+                return new PublishResult(epoch, offset, ts, Duplicate: true);
+            case "x":
+                return new PublishResult(epoch, offset, ts, Duplicate: false, Conflict: true);
+            default:
+                if ((long)result[4] >= options.CompactionThreshold)
+                {
+                    StartCompaction(channel);
+                }
+
+                return new PublishResult(epoch, offset, ts, Duplicate: false);
+        }
     }
 
     /// <summary>One atomic read: the deltas after <paramref name="since"/> up to <paramref name="upTo"/> (-1: the current offset), or a snapshot.</summary>
@@ -88,90 +115,6 @@ internal sealed class RedisChannelStore(
             [keys.Meta(channel), keys.History(channel), keys.Pending(channel)],
             [RedisText.RandomId(8), (long)options.EmptyChannelTtl.TotalMilliseconds]).ConfigureAwait(false))!;
         return (result[0].ToString(), (long)result[1]);
-    }
-
-    private async Task<PublishResult> PublishCoreAsync(string channel, string patch)
-    {
-        var result = (RedisResult[])(await calls.EvalAsync(
-            RedisScripts.Publish,
-            [keys.Meta(channel), keys.History(channel), keys.Pending(channel)],
-            [NowMs, RedisText.RandomId(8), patch, options.HistorySize, (long)options.HistoryAge.TotalMilliseconds,
-                (long)options.EmptyChannelTtl.TotalMilliseconds, publishCommand, keys.PubSub(channel)]).ConfigureAwait(false))!;
-        var published = new PublishResult(result[0].ToString(), (long)result[1], (long)result[2], Duplicate: false);
-        if ((long)result[3] >= options.CompactionThreshold)
-        {
-            StartCompaction(channel);
-        }
-
-        return published;
-    }
-
-    private async Task<PublishResult> PublishOnceAsync(string channel, string patch, string scope, string key, CancellationToken cancellationToken)
-    {
-        var idempotencyKey = keys.Idempotency(scope, key);
-        var token = RedisText.RandomId(12);
-        var claimTtl = (long)options.IdempotencyClaimTimeout.TotalMilliseconds;
-
-        // Wait for another node's (or task's) claim at most twice its lifetime; the claim expires by itself if that publisher died.
-        var giveUpAt = TimeProvider.System.GetTimestamp() + (long)(2 * options.IdempotencyClaimTimeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
-        var delay = TimeSpan.FromMilliseconds(1);
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var claim = (RedisResult[])(await calls.EvalAsync(RedisScripts.ClaimKey, [idempotencyKey], [NowMs, token, claimTtl]).ConfigureAwait(false))!;
-            switch (claim[0].ToString())
-            {
-                case "c":
-                    PublishResult result;
-                    try
-                    {
-                        result = await PublishCoreAsync(channel, patch).ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        await TryAbandonAsync(idempotencyKey, token).ConfigureAwait(false);
-                        throw;
-                    }
-
-                    var expiresAt = result.Ts + (long)options.IdempotencyWindow.TotalMilliseconds;
-                    var ttl = Math.Max(1, expiresAt - NowMs);
-                    await calls.EvalAsync(
-                        RedisScripts.CompleteKey,
-                        [idempotencyKey],
-                        [token, channel, result.Epoch, result.Offset, result.Ts, expiresAt, ttl]).ConfigureAwait(false);
-                    return result;
-                case "d":
-                    var firstChannel = claim[1].ToString();
-                    if (!string.Equals(firstChannel, channel, StringComparison.Ordinal))
-                    {
-                        RedisLog.IdempotencyKeyReused(logger, scope, firstChannel, channel);
-                    }
-
-                    return new PublishResult(claim[2].ToString(), (long)claim[3], (long)claim[4], Duplicate: true);
-                default:
-                    if (TimeProvider.System.GetTimestamp() > giveUpAt)
-                    {
-                        throw new EngineUnavailableException("an earlier publish with the same idempotency key is still in flight");
-                    }
-
-                    // Real time on purpose: this polls Redis for another publisher's progress, whatever the engine's clock says.
-                    await Task.Delay(delay, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
-                    break;
-            }
-        }
-    }
-
-    private async Task TryAbandonAsync(RedisKey idempotencyKey, string token)
-    {
-        try
-        {
-            await calls.EvalAsync(RedisScripts.AbandonKey, [idempotencyKey], [token]).ConfigureAwait(false);
-        }
-        catch (EngineUnavailableException)
-        {
-            // The claim expires by itself after IdempotencyClaimTimeout.
-        }
     }
 
     private void StartCompaction(string channel)

@@ -35,14 +35,29 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Publish. KEYS: meta, hist, pend. ARGV: now, epoch candidate, patch, history size, history age ms, empty TTL ms,
-    /// publish command (SPUBLISH or PUBLISH), pub/sub channel. Returns {epoch, offset, ts, pending count}.
+    /// Publish, atomically with its idempotency key and its condition. KEYS: meta, hist, pend, and the idempotency key's
+    /// hash when the publish has a key (in the channel's slot: keys are per channel). ARGV: now, epoch candidate, patch,
+    /// history size, history age ms, empty TTL ms, publish command (SPUBLISH or PUBLISH), pub/sub channel, '1' when
+    /// conditional else '0', expected epoch, expected offset, idempotency window ms.
+    /// Returns {'p', epoch, offset, ts, pending count} when applied; {'d', epoch, offset, ts} repeating the first result
+    /// of a key still within its window (whatever the position now); {'x', epoch, offset, now} for a conditional publish
+    /// that found the channel at another position (nothing changed: no offset used, nothing published, the key not
+    /// remembered).
     /// </summary>
     public const string Publish = Prelude + """
-        local meta, hist, pend = KEYS[1], KEYS[2], KEYS[3]
+        local meta, hist, pend, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+        local asked = tonumber(ARGV[1])
+        if idem then
+          local r = redis.call('HMGET', idem, 'ep', 'off', 'ts', 'exp')
+          if r[1] and asked < tonumber(r[4]) then return {'d', r[1], tonumber(r[2]), tonumber(r[3])} end
+        end
         local epoch = ensure(meta, hist, pend, ARGV[2], ARGV[6])
+        if ARGV[9] == '1' then
+          local current = tonumber(redis.call('HGET', meta, 'offset'))
+          if epoch ~= ARGV[10] or current ~= tonumber(ARGV[11]) then return {'x', epoch, current, asked} end
+        end
         redis.call('PERSIST', meta)
-        local now = tonumber(ARGV[1])
+        local now = asked
         local last = tonumber(redis.call('HGET', meta, 'ts') or '0')
         if now < last then now = last end
         local offset = redis.call('HINCRBY', meta, 'offset', 1)
@@ -51,7 +66,13 @@ internal static class RedisScripts
         local pending = redis.call('RPUSH', pend, ARGV[3])
         trim(hist, now - tonumber(ARGV[5]))
         redis.call(ARGV[7], ARGV[8], 'D\n' .. epoch .. '\n' .. offset .. '\n' .. now .. '\n' .. ARGV[3])
-        return {epoch, offset, now, pending}
+        if idem then
+          local window = tonumber(ARGV[12])
+          redis.call('DEL', idem)
+          redis.call('HSET', idem, 'ep', epoch, 'off', offset, 'ts', now, 'exp', now + window)
+          redis.call('PEXPIRE', idem, window + now - asked)
+        end
+        return {'p', epoch, offset, now, pending}
         """;
 
     /// <summary>Where a channel is. KEYS: meta, hist, pend. ARGV: epoch candidate, empty TTL ms. Returns {epoch, offset}.</summary>
@@ -109,44 +130,6 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Claims an idempotency key. KEYS: the key's hash. ARGV: now, claim token, claim TTL ms.
-    /// Returns {'c'} when claimed, {'p'} while another publish holds it, {'d', channel, epoch, offset, ts} for a result.
-    /// </summary>
-    public const string ClaimKey = """
-        local k = KEYS[1]
-        local st = redis.call('HGET', k, 'st')
-        if st == 'p' then return {'p'} end
-        if st == 'd' and tonumber(ARGV[1]) < tonumber(redis.call('HGET', k, 'exp')) then
-          local r = redis.call('HMGET', k, 'ch', 'ep', 'off', 'ts')
-          return {'d', r[1], r[2], r[3], r[4]}
-        end
-        redis.call('DEL', k)
-        redis.call('HSET', k, 'st', 'p', 'tok', ARGV[2])
-        redis.call('PEXPIRE', k, ARGV[3])
-        return {'c'}
-        """;
-
-    /// <summary>
-    /// Records the result of a claimed key. KEYS: the key's hash. ARGV: token, channel, epoch, offset, ts, expires-at ms,
-    /// TTL ms. Returns 1 when recorded (the claim was still ours).
-    /// </summary>
-    public const string CompleteKey = """
-        local k = KEYS[1]
-        if redis.call('HGET', k, 'tok') ~= ARGV[1] then return 0 end
-        redis.call('HSET', k, 'st', 'd', 'ch', ARGV[2], 'ep', ARGV[3], 'off', ARGV[4], 'ts', ARGV[5], 'exp', ARGV[6])
-        redis.call('PEXPIRE', k, ARGV[7])
-        return 1
-        """;
-
-    /// <summary>Releases a claim whose publish failed. KEYS: the key's hash. ARGV: token.</summary>
-    public const string AbandonKey = """
-        if redis.call('HGET', KEYS[1], 'tok') == ARGV[1] and redis.call('HGET', KEYS[1], 'st') == 'p' then
-          redis.call('DEL', KEYS[1])
-        end
-        return 1
-        """;
-
-    /// <summary>
     /// Adds a presence member. KEYS: members, users. ARGV: member field, user, node id, now, publish command, channel.
     /// Returns 1 when the user joined (and the join was published).
     /// </summary>
@@ -176,5 +159,70 @@ internal static class RedisScripts
           return 1
         end
         return 0
+        """;
+
+    // Shared Lua: the sum of a per-node count hash, without (and removing) the fields of the nodes named dead in ARGV
+    // from index `firstDead` on (the caller's last reaper round: liveness keys live in other slots, so a script cannot
+    // read them on a Redis Cluster).
+    private const string LiveTotal = """
+        local function live_total(key, firstDead)
+          local total = 0
+          local all = redis.call('HGETALL', key)
+          for i = 1, #all, 2 do
+            local dead = false
+            for j = firstDead, #ARGV do
+              if ARGV[j] == all[i] then dead = true; break end
+            end
+            if dead then redis.call('HDEL', key, all[i]) else total = total + tonumber(all[i + 1]) end
+          end
+          return total
+        end
+
+        """;
+
+    /// <summary>
+    /// A user message or disconnect order. KEYS: the user's node hash. ARGV: publish command, the user's pub/sub
+    /// channel, payload, dead node ids... Publishes only when some live node registered observers of the user;
+    /// returns their number.
+    /// </summary>
+    public const string SendToUser = LiveTotal + """
+        local total = live_total(KEYS[1], 4)
+        if total > 0 then redis.call(ARGV[1], ARGV[2], ARGV[3]) end
+        return total
+        """;
+
+    /// <summary>
+    /// Takes a connection slot. KEYS: the name's slot hash. ARGV: node id, max, dead node ids... Returns 1 when taken
+    /// (this node's field incremented), 0 when live nodes hold max or more.
+    /// </summary>
+    public const string AcquireSlot = LiveTotal + """
+        if live_total(KEYS[1], 3) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+        return 1
+        """;
+
+    /// <summary>
+    /// Gives a connection slot back. KEYS: the name's slot hash. ARGV: node id. Never goes below 0 (a field at 1 or
+    /// less is removed). Returns 1 when a slot was given back, 0 when the node held none.
+    /// </summary>
+    public const string ReleaseSlot = """
+        local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+        if held <= 1 then
+          redis.call('HDEL', KEYS[1], ARGV[1])
+          if held <= 0 then return 0 end
+          return 1
+        end
+        redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+        return 1
+        """;
+
+    /// <summary>
+    /// Refreshes a node's liveness key. KEYS: the key. ARGV: now, TTL ms. Returns the previous value (nil when the key
+    /// had expired: the other nodes may have cleaned up after this node).
+    /// </summary>
+    public const string Heartbeat = """
+        local old = redis.call('GET', KEYS[1])
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return old
         """;
 }

@@ -23,6 +23,8 @@ export function createHarness(options: LifelineClientOptions = {}): Harness {
   const client = new LifelineClient("ws://test/ws", {
     clock,
     random: () => 0.5,
+    // The transport fallback has its own tests (transport.test.ts); elsewhere a failed socket is just a failed attempt.
+    transports: ["websocket"],
     onError: (e) => errors.push(e),
     webSocketFactory: (url) => {
       const s = new FakeSocket(url);

@@ -1,0 +1,277 @@
+import type { CloseEventLike, MessageEventLike, WebSocketLike } from "./socket.js";
+
+/*
+ * The HTTP transport (PROTOCOL.md "HTTP transport") behind the same WebSocketLike face the client uses for a
+ * WebSocket, so that nothing above the socket changes: the first message sent (the `hello`) opens the connection as the
+ * body of `POST {path}/stream`; server messages arrive as Server-Sent Events (`data: <json>`, a blank line); later
+ * messages go, one request at a time and batched as NDJSON, to `POST {path}/send` with the `Lifeline-Send` capability
+ * from the `welcome`. In poll mode the stream request carries `?poll=1`, its response ends after one batch, and the
+ * socket asks `POST {path}/poll` for the next one until the connection ends.
+ */
+
+/** How a Lifeline connection travels: a WebSocket, an HTTP event stream, or HTTP long polling. */
+export type TransportKind = "websocket" | "http-stream" | "http-poll";
+
+/** The part of `fetch` the HTTP transport uses (the global one by default; injectable for tests). */
+export type FetchLike = (url: string, init: FetchInit) => Promise<FetchResponseLike>;
+
+/** The request options the HTTP transport passes to {@link FetchLike}. */
+export interface FetchInit {
+  method: "POST";
+  headers: Record<string, string>;
+  body: string;
+  signal?: AbortSignal;
+  cache?: "no-store";
+  credentials?: "same-origin";
+}
+
+/** The part of a `fetch` Response the HTTP transport reads. */
+export interface FetchResponseLike {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  readonly body: ReadableStream<Uint8Array> | null;
+  text(): Promise<string>;
+}
+
+/** The header that carries a connection's send capability. */
+export const SEND_HEADER = "Lifeline-Send";
+
+/** Maps the WebSocket URL (`ws://host/ws`, `wss://...`) to the HTTP base of the same endpoint (`http://host/ws`). */
+export function httpBaseUrl(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  if (url.protocol === "ws:") url.protocol = "http:";
+  else if (url.protocol === "wss:") url.protocol = "https:";
+  url.hash = "";
+  url.search = "";
+  return url.toString().replace(/\/$/, "");
+}
+
+/** The global fetch, or an error when there is none. */
+export function defaultFetch(): FetchLike {
+  const f = (globalThis as { fetch?: unknown }).fetch;
+  if (typeof f !== "function") throw new TypeError("no global fetch: pass options.fetch to use the HTTP transport");
+  return f.bind(globalThis) as FetchLike;
+}
+
+type Handler<E> = ((event: E) => void) | null;
+
+/** A Lifeline connection over HTTP, behind the WebSocketLike interface. */
+export class HttpSocket implements WebSocketLike {
+  readyState = 0;
+  onopen: Handler<unknown> = null;
+  onmessage: Handler<MessageEventLike> = null;
+  onerror: Handler<unknown> = null;
+  onclose: Handler<CloseEventLike> = null;
+
+  private readonly base: string;
+  private readonly poll: boolean;
+  private readonly fetchImpl: FetchLike;
+  private readonly abort = new AbortController();
+  private capability: string | undefined;
+  private started = false;
+  private outgoing: string[] = [];
+  private sending = false;
+  private closeEvent: { code: number; reason: string } | undefined;
+  private ended = false;
+  private answered = false;
+
+  /** True once the stream request was answered with 200 (the HTTP endpoint works, whatever comes through it). */
+  get responded(): boolean {
+    return this.answered;
+  }
+
+  /**
+   * @param wsUrl the server's WebSocket URL; the HTTP endpoints are derived from it.
+   * @param kind `http-stream` or `http-poll`.
+   * @param fetchImpl the fetch to use.
+   */
+  constructor(wsUrl: string, kind: Exclude<TransportKind, "websocket">, fetchImpl: FetchLike) {
+    this.base = httpBaseUrl(wsUrl);
+    this.poll = kind === "http-poll";
+    this.fetchImpl = fetchImpl;
+    // There is no handshake before the hello: the socket is "open" at once (the hello then opens the stream).
+    queueMicrotask(() => {
+      if (this.readyState !== 0) return;
+      this.readyState = 1;
+      this.onopen?.({});
+    });
+  }
+
+  /** The first message (the `hello`) opens the stream; the others are sent in order once the `welcome` came. */
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error("the HTTP connection is not open");
+    if (!this.started) {
+      this.started = true;
+      void this.run(data);
+      return;
+    }
+    this.outgoing.push(data);
+    this.pump();
+  }
+
+  /** Tells the server (when the connection exists), stops reading, and reports the close. */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    if (this.capability !== undefined) {
+      // Best-effort and unordered with what is still queued: the connection ends either way.
+      const body = JSON.stringify({ type: "close", code });
+      void this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability })).then(
+        (r) => r.text().catch(() => ""),
+        () => undefined,
+      );
+    }
+    this.finish({ code, reason }, true);
+  }
+
+  private async run(hello: string): Promise<void> {
+    try {
+      let response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      while (!this.ended) {
+        if (response.status !== 200) {
+          await response.text().catch(() => "");
+          this.fail(response.status === 404 ? "connection_gone" : `http_${response.status}`);
+          return;
+        }
+        this.answered = true;
+        await this.readEvents(response);
+        if (this.ended) return;
+        if (this.closeEvent !== undefined || !this.poll) {
+          // A stream that ends without a close event is a lost connection (1006).
+          this.finish(this.closeEvent ?? { code: 1006, reason: "stream_ended" }, false);
+          return;
+        }
+        if (this.capability === undefined) {
+          this.fail("no_welcome");
+          return;
+        }
+        response = await this.fetchImpl(`${this.base}/poll`, this.init("", { [SEND_HEADER]: this.capability }));
+      }
+    } catch (e) {
+      if (!this.ended) this.fail(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** Reads one response as Server-Sent Events, delivering each `data:` event as one message. */
+  private async readEvents(response: FetchResponseLike): Promise<void> {
+    const body = response.body;
+    if (body === null) {
+      this.deliverChunk(await response.text(), true);
+      return;
+    }
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (this.ended) return;
+        if (done) break;
+        this.deliverChunk(decoder.decode(value, { stream: true }), false);
+      }
+      this.deliverChunk(decoder.decode(), true);
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  private pendingText = "";
+
+  private deliverChunk(text: string, last: boolean): void {
+    this.pendingText += text.replace(/\r\n?/g, "\n");
+    let end: number;
+    while ((end = this.pendingText.indexOf("\n\n")) >= 0) {
+      const block = this.pendingText.slice(0, end);
+      this.pendingText = this.pendingText.slice(end + 2);
+      this.deliverEvent(block);
+    }
+    if (last) {
+      if (this.pendingText.trim().length > 0) this.deliverEvent(this.pendingText);
+      this.pendingText = "";
+    }
+  }
+
+  private deliverEvent(block: string): void {
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+      // Comments (":"), `event:`, `id:` and `retry:` lines carry nothing for Lifeline.
+    }
+    if (data.length === 0 || this.ended) return;
+    const text = data.join("\n");
+    const control = peek(text);
+    if (control?.type === "welcome" && typeof control.send === "string") {
+      this.capability = control.send;
+      queueMicrotask(() => this.pump());
+    } else if (control?.type === "close") {
+      this.closeEvent = { code: typeof control.code === "number" ? control.code : 1005, reason: typeof control.reason === "string" ? control.reason : "" };
+      return;
+    }
+    this.onmessage?.({ data: text });
+  }
+
+  /** Sends what is queued, one request at a time, as NDJSON. */
+  private pump(): void {
+    if (this.sending || this.capability === undefined || this.outgoing.length === 0 || this.readyState !== 1) return;
+    const batch = this.outgoing.join("\n");
+    this.outgoing = [];
+    this.sending = true;
+    this.fetchImpl(`${this.base}/send`, this.init(batch, { [SEND_HEADER]: this.capability })).then(
+      async (response) => {
+        await response.text().catch(() => "");
+        this.sending = false;
+        if (response.status === 204 || response.status === 200) {
+          this.pump();
+        } else if (response.status === 404) {
+          this.fail("connection_gone");
+        } else {
+          this.fail(`send_http_${response.status}`);
+        }
+      },
+      (e: unknown) => {
+        this.sending = false;
+        this.fail(e instanceof Error ? e.message : String(e));
+      },
+    );
+  }
+
+  private init(body: string, headers: Record<string, string>): FetchInit {
+    return {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body,
+      signal: this.abort.signal,
+      cache: "no-store",
+      credentials: "same-origin",
+    };
+  }
+
+  private fail(reason: string): void {
+    if (this.ended) return;
+    this.onerror?.({ reason });
+    this.finish({ code: 1006, reason }, false);
+  }
+
+  private finish(event: { code: number; reason: string }, clean: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.readyState = 3;
+    this.abort.abort();
+    const handler = this.onclose;
+    queueMicrotask(() => handler?.({ code: event.code, reason: event.reason, wasClean: clean }));
+  }
+}
+
+/**
+ * Reads the members the transport needs from a `welcome` or `close` message without failing on bad JSON. Other
+ * messages (the server writes `type` first) are not parsed here: the client parses every message once, later.
+ */
+function peek(text: string): { type?: unknown; send?: unknown; code?: unknown; reason?: unknown } | undefined {
+  const head = text.slice(0, 24).replace(/\s/g, "");
+  if (!head.startsWith('{"type":"welcome"') && !head.startsWith('{"type":"close"')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

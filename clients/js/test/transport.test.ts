@@ -1,0 +1,306 @@
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import { HttpSocket, httpBaseUrl } from "../src/httpSocket.js";
+import type { CloseEventLike } from "../src/socket.js";
+import { TransportLadder } from "../src/transportLadder.js";
+import { flush } from "./support/fakeClock.js";
+import { FakeHttp, httpWelcome } from "./support/fakeHttp.js";
+import { createHarness } from "./support/harness.js";
+
+/** Lets the HTTP transport's promise chains run (each read and each request is a few promise hops). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 6; i++) await flush();
+}
+
+function openHttpSocket(kind: "http-stream" | "http-poll" = "http-stream") {
+  const http = new FakeHttp();
+  const socket = new HttpSocket("ws://test/ws", kind, http.fetch);
+  const received: string[] = [];
+  const closes: CloseEventLike[] = [];
+  let opened = 0;
+  socket.onopen = () => opened++;
+  socket.onmessage = (e) => received.push(e.data as string);
+  socket.onclose = (e) => closes.push(e);
+  return { http, socket, received, closes, opened: () => opened };
+}
+
+afterEach(() => TransportLadder.forgetAll());
+
+describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
+  it("maps the WebSocket URL to the HTTP endpoints", () => {
+    assert.equal(httpBaseUrl("ws://h:5000/ws"), "http://h:5000/ws");
+    assert.equal(httpBaseUrl("wss://h/live/ws?x=1"), "https://h/live/ws");
+  });
+
+  it("opens at once; the hello is the body of POST /stream; SSE events become messages; later sends go to /send with the capability, batched, one request at a time", async () => {
+    const t = openHttpSocket();
+    await flush();
+    assert.equal(t.opened(), 1);
+    t.socket.send('{"type":"hello","v":1}');
+    t.socket.send('{"type":"subscribe","id":1,"channel":"a"}');
+    const stream = t.http.last("/ws/stream");
+    assert.equal(stream.url, "http://test/ws/stream");
+    assert.equal(stream.init.method, "POST");
+    assert.equal(stream.init.body, '{"type":"hello","v":1}', "the hello travels in the body, never in the URL");
+    assert.equal(stream.init.headers["Content-Type"], "application/json");
+    assert.equal(t.http.to("/ws/send").length, 0, "nothing is sent before the welcome gives the capability");
+
+    stream.stream().events(httpWelcome("cap-1"));
+    await settle();
+    assert.equal(JSON.parse(t.received[0] ?? "{}").type, "welcome");
+    const first = t.http.last("/ws/send");
+    assert.equal(first.capability, "cap-1");
+    assert.deepEqual(first.messages, [{ type: "subscribe", id: 1, channel: "a" }]);
+
+    t.socket.send('{"type":"pong","n":1}');
+    t.socket.send('{"type":"publish","id":2,"channel":"a","patch":{}}');
+    await settle();
+    assert.equal(t.http.to("/ws/send").length, 1, "one send request at a time");
+    first.status(204);
+    await settle();
+    const second = t.http.last("/ws/send");
+    assert.deepEqual(second.messages.map((m) => m["type"]), ["pong", "publish"], "queued messages go as one NDJSON body, in order");
+  });
+
+  it("parses SSE across chunk boundaries, CRLF, comments and multi-line data", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    const stream = t.http.last("/ws/stream").stream();
+    stream.write(": keep-alive\n\n").write('data: {"type":"ping",').write('"n":1}\r\n\r\ndata: {"type":"delta",\ndata: "channel":"a"}\n\n');
+    await settle();
+    assert.deepEqual(t.received, ['{"type":"ping","n":1}', '{"type":"delta",\n"channel":"a"}']);
+  });
+
+  it("a close event ends the connection with its code and reason and is not delivered as a message", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    t.http.last("/ws/stream").stream().events(httpWelcome(), { type: "close", code: 4000, reason: "heartbeat_timeout" }).end();
+    await settle();
+    assert.equal(t.received.length, 1);
+    assert.deepEqual(t.closes.map((c) => [c.code, c.reason]), [[4000, "heartbeat_timeout"]]);
+    assert.equal(t.socket.readyState, 3);
+  });
+
+  it("a stream that ends without a close event is a lost connection (1006)", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    t.http.last("/ws/stream").stream().events(httpWelcome()).end();
+    await settle();
+    assert.deepEqual(t.closes.map((c) => c.code), [1006]);
+  });
+
+  it("a refused stream (403), a send answered 404, and a network error each end the connection as 1006", async () => {
+    const refused = openHttpSocket();
+    await flush();
+    refused.socket.send("{}");
+    refused.http.last("/ws/stream").status(403);
+    await settle();
+    assert.deepEqual(refused.closes.map((c) => [c.code, c.reason]), [[1006, "http_403"]]);
+    assert.equal(refused.socket.responded, false);
+
+    const gone = openHttpSocket();
+    await flush();
+    gone.socket.send("{}");
+    gone.http.last("/ws/stream").stream().events(httpWelcome());
+    await settle();
+    gone.socket.send('{"type":"pong","n":1}');
+    await settle();
+    gone.http.last("/ws/send").status(404);
+    await settle();
+    assert.deepEqual(gone.closes.map((c) => [c.code, c.reason]), [[1006, "connection_gone"]]);
+
+    const down = openHttpSocket();
+    await flush();
+    down.socket.send("{}");
+    down.http.last("/ws/stream").networkError();
+    await settle();
+    assert.deepEqual(down.closes.map((c) => c.code), [1006]);
+  });
+
+  it("close() posts {type:close} with the code, stops reading, and reports the close once", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    const stream = t.http.last("/ws/stream").stream().events(httpWelcome("cap-9"));
+    await settle();
+    t.socket.close(1000, "bye");
+    await settle();
+    const close = t.http.last("/ws/send");
+    assert.equal(close.capability, "cap-9");
+    assert.deepEqual(close.messages, [{ type: "close", code: 1000 }]);
+    assert.equal(close.init.signal?.aborted, true, "the connection's requests are aborted");
+    stream.events({ type: "ping", n: 2 });
+    await settle();
+    assert.equal(t.received.length, 1, "nothing is delivered after close()");
+    assert.deepEqual(t.closes.map((c) => c.code), [1000]);
+    assert.throws(() => t.socket.send("{}"));
+  });
+
+  it("long polling: POST /stream?poll=1 with the hello, then POST /poll with the capability after each batch, until 404", async () => {
+    const t = openHttpSocket("http-poll");
+    await flush();
+    t.socket.send('{"type":"hello"}');
+    const open = t.http.last("/ws/stream");
+    assert.equal(open.path, "/ws/stream?poll=1");
+    open.stream().events(httpWelcome("cap-p")).end();
+    await settle();
+    const poll1 = t.http.last("/ws/poll");
+    assert.equal(poll1.capability, "cap-p");
+    poll1.stream().events({ type: "ping", n: 1 }, { type: "delta", channel: "a", offset: 1, patch: {} }).end();
+    await settle();
+    assert.deepEqual(t.received.map((r) => JSON.parse(r).type), ["welcome", "ping", "delta"]);
+    assert.equal(t.http.to("/ws/poll").length, 2, "the next poll follows the batch");
+    t.http.last("/ws/poll").status(404);
+    await settle();
+    assert.deepEqual(t.closes.map((c) => [c.code, c.reason]), [[1006, "connection_gone"]]);
+  });
+});
+
+describe("transport fallback (PROTOCOL.md Choosing)", () => {
+  function fallbackHarness(transportProbeIntervalMs = 300_000) {
+    const http = new FakeHttp();
+    const h = createHarness({ transports: ["websocket", "http-stream", "http-poll"], fetch: http.fetch, transportProbeIntervalMs });
+    return { h, http };
+  }
+
+  it("a refused upgrade falls back to the stream at once; the client opens on it and says so", async () => {
+    const { h, http } = fallbackHarness();
+    assert.equal(h.client.transport, "websocket");
+    h.socket().fail().serverClose(1006);
+    const change = h.changes.at(-1);
+    assert.equal(change?.to, "reconnecting");
+    assert.equal(change?.retryInMs, 0, "a fallback is not a backed-off retry");
+    h.clock.advance(0);
+    await flush();
+    assert.equal(h.client.transport, "http-stream");
+    const stream = http.last("/ws/stream");
+    assert.equal(JSON.parse(stream.init.body).type, "hello");
+    stream.stream().events(httpWelcome());
+    await settle();
+    assert.equal(h.client.state, "open");
+    assert.equal(h.changes.at(-1)?.transport, "http-stream");
+  });
+
+  it("a WebSocket that opens but brings no welcome twice falls back; once is just a retry", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().open();
+    h.clock.advance(15_000);
+    assert.ok((h.changes.at(-1)?.retryInMs ?? 0) > 0, "the first silent open is an ordinary failed attempt");
+    h.clock.advance(h.changes.at(-1)?.retryInMs ?? 0);
+    h.socket().open();
+    assert.equal(http.to("/ws/stream").length, 0);
+    h.clock.advance(15_000);
+    h.clock.advance(0);
+    await flush();
+    assert.equal(http.to("/ws/stream").length, 1, "the second silent open falls back at once");
+  });
+
+  it("a stream that answers but delivers no welcome within the connect timeout falls back to long polling", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    http.last("/ws/stream").stream(); // a buffering proxy: headers, then nothing
+    await settle();
+    h.clock.advance(15_000);
+    assert.equal(h.changes.at(-1)?.retryInMs, 0);
+    h.clock.advance(0);
+    await flush();
+    assert.equal(h.client.transport, "http-poll");
+    const poll = http.last("/ws/stream?poll=1");
+    poll.stream().events(httpWelcome()).end();
+    await settle();
+    assert.equal(h.client.state, "open");
+    assert.equal(h.client.transport, "http-poll");
+  });
+
+  it("when the HTTP endpoint does not answer either (server down), the next attempt starts from the WebSocket after the backoff", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    http.last("/ws/stream").networkError();
+    await settle();
+    const sockets = h.sockets.length;
+    h.clock.advance(0);
+    await flush();
+    assert.equal(h.sockets.length, sockets, "backed off: no attempt at once");
+    assert.equal(http.to("/ws/stream").length, 1);
+    h.clock.advance(1000); // the first backoff step (base 1000 ms, jitter 0.5)
+    assert.equal(h.sockets.length, sockets + 1, "a WebSocket attempt again");
+  });
+
+  it("what worked is remembered: a reconnect and a new client for the same URL start on the stream", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    http.last("/ws/stream").stream().events(httpWelcome()).end(); // opened, then lost
+    await settle();
+    assert.equal(h.client.state, "reconnecting");
+    h.clock.advance(h.changes.at(-1)?.retryInMs ?? 0);
+    await flush();
+    assert.equal(http.to("/ws/stream").length, 2, "the reconnect uses the stream directly");
+    const second = fallbackHarness();
+    assert.equal(second.h.client.transport, "http-stream");
+    assert.equal(second.h.sockets.length, 0, "no WebSocket attempt first");
+    h.client.close();
+    second.h.client.close();
+  });
+
+  it("on HTTP, the WebSocket is probed every 5 minutes; when it gets through the client moves to it, resuming every channel from its position", async () => {
+    const { h, http } = fallbackHarness();
+    const channel = h.client.channel("room");
+    channel.subscribe(() => {});
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    // No heartbeat (interval 0): the receive watchdog stays off while fake time jumps 5 minutes.
+    const stream = http.last("/ws/stream").stream().events(httpWelcome("cap-1", "s1", { heartbeat: { intervalMs: 0, timeoutMs: 0 } }));
+    await settle();
+    const subscribe = http.last("/ws/send").messages[0] ?? {};
+    assert.equal(subscribe["type"], "subscribe");
+    stream.events(
+      { type: "subscribed", id: subscribe["id"], channel: "room", epoch: "e1", offset: 7, recovered: false },
+      { type: "snapshot", channel: "room", epoch: "e1", offset: 7, state: { n: 7 } },
+    );
+    http.last("/ws/send").status(204);
+    await settle();
+    assert.equal(channel.offset, 7);
+
+    const before = h.sockets.length;
+    h.clock.advance(299_999);
+    assert.equal(h.sockets.length, before, "not before 5 minutes");
+    h.clock.advance(1);
+    assert.equal(h.sockets.length, before + 1, "the probe");
+    h.socket().fail().serverClose(1006); // still blocked
+    assert.equal(h.client.state, "open", "a failed probe changes nothing");
+    assert.equal(h.client.transport, "http-stream");
+    h.clock.advance(300_000);
+    assert.equal(h.sockets.length, before + 2, "probed again 5 minutes later");
+    h.socket().open();
+    assert.deepEqual(h.changes.at(-1) && [h.changes.at(-1)?.to, h.changes.at(-1)?.reason, h.changes.at(-1)?.retryInMs], ["reconnecting", "transport_switch", 0]);
+    h.clock.advance(0);
+    const ws = h.socket();
+    assert.equal(ws.readyState, 0, "a new WebSocket attempt, not the probe socket");
+    ws.welcome({ session: "s1", resumed: true });
+    await flush();
+    assert.equal(h.client.transport, "websocket");
+    assert.equal(h.changes.at(-1)?.transport, "websocket");
+    assert.deepEqual(ws.last("hello")["resume"], "s1");
+    assert.deepEqual(ws.last("subscribe")["since"], { epoch: "e1", offset: 7 }, "resumes from its position: nothing lost or repeated");
+    h.client.close();
+  });
+
+  it("transports: [] and unknown names are refused; [\"websocket\"] never falls back", () => {
+    assert.throws(() => createHarness({ transports: [] }), TypeError);
+    assert.throws(() => createHarness({ transports: ["carrier-pigeon" as never] }), TypeError);
+    const h = createHarness({ transports: ["websocket"] });
+    h.socket().serverClose(1006);
+    assert.ok((h.changes.at(-1)?.retryInMs ?? 0) > 0);
+    h.client.close();
+  });
+});
