@@ -16,12 +16,12 @@ internal sealed record ApiPublishRequest(string Channel, JsonElement Patch, stri
 internal sealed record ApiPublishResponse(string Epoch, long Offset, bool Duplicate);
 
 /// <summary>The body of <c>POST /api/disconnect</c>.</summary>
-/// <param name="User">The user whose connections on this node are closed.</param>
+/// <param name="User">The user whose connections are closed (on every node, through the engine).</param>
 /// <param name="Code">The close code: 1000, 1001, 1008, 1011, 1013 or 4000-4999; absent: 1008 (policy_violation, not retried).</param>
 internal sealed record ApiDisconnectRequest(string User, int? Code);
 
 /// <summary>The answer to <c>POST /api/disconnect</c>.</summary>
-/// <param name="Closed">How many connections were closed.</param>
+/// <param name="Closed">How many connections of the user the engine reached across the cluster.</param>
 internal sealed record ApiDisconnectResponse(int Closed);
 
 /// <summary>The answer to <c>GET /api/channels/{name}</c>.</summary>

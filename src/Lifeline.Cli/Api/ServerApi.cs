@@ -86,7 +86,7 @@ internal static class ServerApi
         api.MapPost("/disconnect", (HttpContext http, LifelineServer server) =>
                 Handle(http, logger, () => DisconnectAsync(http, server, logger)))
             .WithName("disconnect")
-            .WithSummary("Close every connection of a user on this node")
+            .WithSummary("Close every connection of a user, on every node")
             .AddOpenApiOperationTransformer(JsonBody<ApiDisconnectRequest>)
             .Produces<ApiDisconnectResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -144,7 +144,7 @@ internal static class ServerApi
             throw new ApiProblem(StatusCodes.Status413PayloadTooLarge, "too_large", string.Create(CultureInfo.InvariantCulture, $"'patch' is larger than {options.MaxPatchSize} bytes (MaxPatchSize)"));
         }
 
-        var result = await server.PublishAsync(channel, patch, key, http.RequestAborted);
+        var result = await server.PublishAsync(channel, patch, key, cancellationToken: http.RequestAborted);
         ApiLog.Published(logger, channel, result.Epoch, result.Offset, result.Duplicate);
         return Results.Json(new ApiPublishResponse(result.Epoch, result.Offset, result.Duplicate), ApiJsonContext.Default.ApiPublishResponse);
     }
