@@ -221,7 +221,8 @@ public sealed class NodeDeathTests(RedisFixture redis)
         // The survivor logged the clean-up (RedisNodeReaped), and the dead node left the node index in the same step, so
         // no later round can reap it again (RedisEngineTests runs extra rounds deterministically). A delta published now
         // must be the next thing bob sees: no second leave came before it.
-        var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal));
+        // Issue 18 added a second reaping line with the same opening (observers and connection slots): wait for the presence one.
+        var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal) && l.Contains("presence members", StringComparison.Ordinal));
         Assert.Contains("removed its 1 presence members", reaped, StringComparison.Ordinal);
         await bob.SendTextAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"after":true}}""");
         var next = await bob.ReceiveAnyAsync(m => m.GetProperty("type").GetString() is "presence" or "delta");
