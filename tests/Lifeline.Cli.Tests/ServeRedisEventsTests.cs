@@ -17,7 +17,7 @@ namespace Lifeline.Cli.Tests;
 /// servers with <c>AddLifelineRedis</c> where a limit must be set): an event emitted on node A reaches a subscriber on
 /// node B once and never the sender; <see cref="LifelineServer.SendToUserAsync"/> on A reaches the user's .NET client on
 /// B; <see cref="LifelineServer.DisconnectUserAsync"/> on A closes the user's connection on B with the given code; the
-/// per-user connection limit counts both nodes. (The engine-level halves are in Lifeline.Redis.Tests
+/// per-user and per-address connection limits count both nodes. (The engine-level halves are in Lifeline.Redis.Tests
 /// RedisMessagingTests; these go through the real WebSocket endpoints.)
 /// </summary>
 [Collection(RedisCollection.Name)]
@@ -183,6 +183,34 @@ public sealed class ServeRedisEventsTests(RedisFixture redis)
         await using var _again = again;
         Assert.Equal("alice", welcome.GetProperty("user").GetString());
         Assert.Equal(3, nodeA.Lifeline.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task ThePerAddressConnectionLimit_HoldsAcrossTwoNodes_OnRedis()
+    {
+        var prefix = "address-" + Guid.NewGuid().ToString("N")[..8] + ":";
+        Task<TestServer> Node() => TestServer.StartAsync(
+            o => o.MaxConnectionsPerAddress = 2,
+            s => s.AddLifelineRedis(o =>
+            {
+                o.Configuration = redis.Server.Configuration;
+                o.KeyPrefix = prefix;
+            }),
+            authenticator: new TokenIsUserAuthenticator());
+        await using var nodeA = await Node();
+        await using var nodeB = await Node();
+
+        // Every test client comes from 127.0.0.1: one connection per node, and users differ, so only the address counts.
+        var (onA, _) = await RawClient.ConnectAndHelloAsync(nodeA.WsUri, "u1");
+        await using var _a = onA;
+        var (onB, _) = await RawClient.ConnectAndHelloAsync(nodeB.WsUri, "u2");
+        await using var _b = onB;
+        foreach (var node in new[] { nodeA, nodeB })
+        {
+            await using var third = await RawClient.ConnectAsync(node.WsUri);
+            Assert.Equal(WebSocketCloseStatus.PolicyViolation, await third.WaitForCloseAsync());
+            Assert.Equal("too_many_connections", third.CloseDescription);
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
