@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { findLifelineDll, LifelineServer, TEST_OUTPUT } from "./support/lifelineServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 
@@ -148,7 +149,7 @@ describe("events in the browser against lifeline serve", { skip, timeout: 300_00
     assert.deepEqual(await eventsOf(alice), []);
   });
 
-  it("demo: moving the pointer in tab A shows tab A's cursor in tab B (and not in tab A)", { timeout: 60_000 }, async () => {
+  it("demo: moving the pointer in tab A shows tab A's cursor in tab B (and not in tab A); picture of tab B in test-output/demo-cursor.png", { timeout: 60_000 }, async () => {
     const tab = async () => {
       const page = await browser.context.newPage();
       pages.push(page);
@@ -184,5 +185,9 @@ describe("events in the browser against lifeline serve", { skip, timeout: 300_00
       `(() => { const el = document.querySelector('[data-testid="cursor"][data-user="${userOne}"]'); return el && el.style.left === "75%" && el.style.top === "25%"; })()`,
     );
     assert.equal(await one.locator(`[data-testid="cursor"]`).count(), 0, "a tab never draws its own pointer");
+    mkdirSync(TEST_OUTPUT, { recursive: true });
+    const file = join(TEST_OUTPUT, "demo-cursor.png");
+    await two.screenshot({ path: file });
+    console.log(`# screenshot: ${file}`);
   });
 });
