@@ -23,7 +23,7 @@ namespace Lifeline.Client;
 /// makes the client subscribe again from the last applied position. After a reconnect the client re-subscribes
 /// with that position, so the server sends only what was missed (or a snapshot when it cannot).
 /// </remarks>
-public sealed class LifelineChannel
+public sealed partial class LifelineChannel
 {
     private readonly LifelineClient _client;
     private readonly Lock _sync = new();
@@ -154,6 +154,7 @@ public sealed class LifelineChannel
         }
 
         cancelled.Cancel();
+        FailPositionWaiters(new OperationCanceledException("the channel was unsubscribed"));
 
         if (_client.ReadyConnection is not { } conn)
         {
@@ -273,6 +274,7 @@ public sealed class LifelineChannel
 
         _client.Raise(Changed, args, nameof(Changed), this);
         done.Complete();
+        NotifyPositionWaiters();
     }
 
     /// <summary>Applies a delta in order.</summary>
@@ -311,6 +313,7 @@ public sealed class LifelineChannel
 
         _client.Raise(Changed, args, nameof(Changed), this);
         done.Complete();
+        NotifyPositionWaiters();
         return false;
     }
 
@@ -360,5 +363,6 @@ public sealed class LifelineChannel
         }
 
         failed.Fail(error);
+        FailPositionWaiters(error);
     }
 }

@@ -168,14 +168,14 @@ public sealed partial class LifelineClient
     }
 
     /// <summary>Queues a publish and sends it at once when the connection is open and its queue already flushed.</summary>
-    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken)
+    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken, Position? expected = null)
     {
         if (patch.ValueKind != JsonValueKind.Object)
         {
             throw new ArgumentException("a patch must be a JSON object (RFC 7396 merge patch)", nameof(patch));
         }
 
-        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey());
+        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey()) { If = expected };
         ClientConnection? sendNow = null;
         long id = 0;
         lock (_lock)
@@ -224,7 +224,7 @@ public sealed partial class LifelineClient
     {
         try
         {
-            await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key) { Id = id }).ConfigureAwait(false);
+            await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key, publish.If) { Id = id }).ConfigureAwait(false);
         }
         catch (LifelineDisconnectedException)
         {
@@ -262,7 +262,7 @@ public sealed partial class LifelineClient
             {
                 try
                 {
-                    await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key) { Id = id }).ConfigureAwait(false);
+                    await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key, publish.If) { Id = id }).ConfigureAwait(false);
                     count++;
                 }
                 catch (LifelineDisconnectedException)
@@ -287,7 +287,7 @@ public sealed partial class LifelineClient
                 publish.Completion.TrySetResult(ok.Offset ?? -1);
                 break;
             case ReplyMessage refused:
-                publish.Completion.TrySetException(new LifelinePublishException(refused.Error?.Code ?? "refused", refused.Error?.Message ?? "the server refused the publish"));
+                publish.Completion.TrySetException(LifelineConflictException.ForRefusal(refused.Error));
                 break;
             case ErrorMessage error:
                 publish.Completion.TrySetException(new LifelinePublishException(error.Code, error.Message));

@@ -26,6 +26,9 @@ public sealed class LifelineClientOptions
     /// <summary>The default <see cref="TokenRefreshRatio"/>: 0.8 (refresh when 80% of a token's lifetime has passed).</summary>
     public const double DefaultTokenRefreshRatio = 0.8;
 
+    /// <summary>The default <see cref="UpdateRetryLimit"/>: 10.</summary>
+    public const int DefaultUpdateRetryLimit = 10;
+
     /// <summary>The default <see cref="TokenRefreshMargin"/>: 30 seconds.</summary>
     public static readonly TimeSpan DefaultTokenRefreshMargin = TimeSpan.FromSeconds(30);
 
@@ -108,6 +111,13 @@ public sealed class LifelineClientOptions
     public bool ReconnectOnNormalClose { get; set; }
 
     /// <summary>
+    /// How many times <see cref="LifelineChannel.UpdateAsync"/> starts over after a conflict (another change reached the
+    /// channel between its read and its publish) before it fails with <see cref="LifelineConflictException"/>; 0 tries
+    /// once. The default is 10.
+    /// </summary>
+    public int UpdateRetryLimit { get; set; } = DefaultUpdateRetryLimit;
+
+    /// <summary>
     /// The clock for every timer of the client: backoff delays, connect and close timeouts, the receive watchdog and
     /// event timestamps. Tests inject a fake one. The default is <see cref="TimeProvider.System"/>.
     /// </summary>
@@ -128,6 +138,7 @@ public sealed class LifelineClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CloseTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OfflineQueueLimit, 0);
+        ArgumentOutOfRangeException.ThrowIfNegative(UpdateRetryLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(TokenRefreshMargin, TimeSpan.Zero);
         if (!(TokenRefreshRatio > 0 && TokenRefreshRatio < 1))
         {
