@@ -118,6 +118,20 @@ public sealed class LifelineClientOptions
     public int UpdateRetryLimit { get; set; } = DefaultUpdateRetryLimit;
 
     /// <summary>
+    /// Whether the client listens to the operating system's network signals while it runs
+    /// (<see cref="System.Net.NetworkInformation.NetworkChange"/>): when the network becomes available it tries to
+    /// connect at once, ending any backoff wait; when it becomes unavailable it abandons the connection (state
+    /// <see cref="ClientState.Reconnecting"/>, reason <c>offline</c>; attempts go on with the usual backoff, so a wrong
+    /// signal never strands it); when a network address changes it sends a <c>ping</c> of its own and reconnects unless
+    /// the <c>pong</c> comes back within the heartbeat timeout (<c>welcome.heartbeat.timeoutMs</c>), or, while not
+    /// connected, tries at once. Turn it off where those signals are wrong or unwanted. The default is true.
+    /// </summary>
+    public bool NetworkAwareness { get; set; } = true;
+
+    /// <summary>Tests only: the source of network signals (null: <see cref="Internal.SystemNetworkMonitor"/>).</summary>
+    internal Internal.INetworkMonitor? NetworkMonitor { get; set; }
+
+    /// <summary>
     /// The clock for every timer of the client: backoff delays, connect and close timeouts, the receive watchdog and
     /// event timestamps. Tests inject a fake one. The default is <see cref="TimeProvider.System"/>.
     /// </summary>

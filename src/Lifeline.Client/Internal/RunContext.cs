@@ -24,6 +24,40 @@ internal sealed class RunContext : IDisposable
 
     private readonly Lock _gate = new();
     private bool _disposed;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed by <see cref="Wake"/>: the supervisor's backoff wait ends at once (issue 15, network back).</summary>
+    public Task Woken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _wake.Task;
+            }
+        }
+    }
+
+    /// <summary>Asks for an attempt now: ends the current backoff wait, or (during an attempt) skips the next one.</summary>
+    public void Wake()
+    {
+        lock (_gate)
+        {
+            _wake.TrySetResult();
+        }
+    }
+
+    /// <summary>Called as an attempt starts: a wake from before it is covered by it.</summary>
+    public void ResetWake()
+    {
+        lock (_gate)
+        {
+            if (_wake.Task.IsCompleted)
+            {
+                _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
 
     public void RequestStop(bool disposing)
     {
