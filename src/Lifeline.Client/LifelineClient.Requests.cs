@@ -178,6 +178,8 @@ public sealed partial class LifelineClient
         var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey()) { If = expected };
         ClientConnection? sendNow = null;
         long id = 0;
+        LifelineChannel? optimisticChannel = null;
+        ChannelChangedEventArgs? optimisticChange = null;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -192,6 +194,11 @@ public sealed partial class LifelineClient
             }
 
             publish.Node = _publishQueue.AddLast(publish);
+            if (_options.Optimistic && _channels.TryGetValue(channel, out optimisticChannel))
+            {
+                optimisticChange = optimisticChannel.AddOptimistic(publish);
+            }
+
             if (_current is { Ready: true, Flushed: true, IsEnded: false } conn)
             {
                 sendNow = conn;
@@ -199,6 +206,12 @@ public sealed partial class LifelineClient
                 publish.SentOn = conn;
                 conn.Pending[id] = new PendingRequest(publish);
             }
+        }
+
+        if (optimisticChange is not null)
+        {
+            // Shown at once (issue 15), before anything is sent.
+            optimisticChannel!.RaiseChanged(optimisticChange);
         }
 
         // Cancelling stops waiting and drops the publish from the queue; one already sent may still be applied.
@@ -217,7 +230,15 @@ public sealed partial class LifelineClient
             await SendPublishAsync(sendNow, id, publish).ConfigureAwait(false);
         }
 
-        return await publish.Completion.Task.ConfigureAwait(false);
+        try
+        {
+            return await publish.Completion.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            // Before the caller sees the outcome: a refused or cancelled publish is already rolled back (issue 15).
+            optimisticChannel?.OnOptimisticSettled(publish, publish.Completion.Task);
+        }
     }
 
     private static async Task SendPublishAsync(ClientConnection conn, long id, PendingPublish publish)

@@ -128,6 +128,16 @@ public sealed class LifelineClientOptions
     /// </summary>
     public bool NetworkAwareness { get; set; } = true;
 
+    /// <summary>
+    /// Whether a channel shows this client's publishes before the server confirms them: <see cref="LifelineChannel.GetState()"/>
+    /// is then the confirmed state (<see cref="LifelineChannel.GetConfirmedState"/>) with the pending publishes (queued
+    /// or in flight, <see cref="LifelineChannel.PendingCount"/>) applied in order; every server delta rebases them; a
+    /// refused publish is dropped and <see cref="LifelineChannel.Changed"/> shows the rollback. Changed then fires once
+    /// per change of the visible state (<see cref="ChannelChangedEventArgs.Kind"/>). Off, GetState() is the confirmed
+    /// state and Changed fires once per snapshot or delta. The default is false.
+    /// </summary>
+    public bool Optimistic { get; set; }
+
     /// <summary>Tests only: the source of network signals (null: <see cref="Internal.SystemNetworkMonitor"/>).</summary>
     internal Internal.INetworkMonitor? NetworkMonitor { get; set; }
 
