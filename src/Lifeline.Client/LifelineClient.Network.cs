@@ -44,17 +44,23 @@ public sealed partial class LifelineClient
         }
 
         Log.NetworkAvailabilityChanged(_logger, available);
-        if (available)
-        {
-            // An attempt at once: the backoff wait (if any) ends now; during an attempt, the next wait is skipped.
-            run.Wake();
-            return;
-        }
-
         ClientConnection? conn;
         lock (_lock)
         {
             conn = _current;
+        }
+
+        if (available)
+        {
+            // An attempt at once: the backoff wait (if any) ends now; during an attempt, the next wait is skipped. While
+            // open there is nothing to hurry, and a wake kept until some later loss would skip a backoff it has no
+            // reason to skip (a server restart must still see its clients spread out).
+            if (conn is not { Ready: true, IsEnded: false })
+            {
+                run.Wake();
+            }
+
+            return;
         }
 
         // Abandon the connection (or the attempt): whatever the socket says, nothing gets through now.

@@ -81,6 +81,26 @@ public class NetworkAwarenessTests : ClientTestBase
     }
 
     [Fact]
+    public async Task NetworkAvailable_WhileOpen_DoesNotSkipTheBackoffOfALaterLoss()
+    {
+        var time = NewFakeTime();
+        var client = CreateAwareClient(time, backoff: TimeSpan.FromSeconds(30));
+        var states = new StateRecorder(client);
+        var (peer, _) = await ConnectAsync(client);
+        _network.RaiseAvailability(true);
+        await peer.SendAsync(new ServerPing(1));
+        await peer.ExpectAsync("pong");
+
+        peer.Abort();
+        await states.WaitForStateAsync(ClientState.Reconnecting);
+        await AssertStaysFalseAsync(() => Server.TryAccept(out _), "a stale signal skipped the backoff");
+        time.Advance(TimeSpan.FromSeconds(30));
+        var second = await Server.AcceptAsync();
+        await second.HandshakeAsync();
+        await states.WaitForStateAsync(ClientState.Open, from: 2);
+    }
+
+    [Fact]
     public async Task AddressChanged_WhileOpen_SendsAPing_AndAPongKeepsTheConnection()
     {
         var time = NewFakeTime();
