@@ -133,8 +133,10 @@ public sealed class LifelineClientOptions
     /// is then the confirmed state (<see cref="LifelineChannel.GetConfirmedState"/>) with the pending publishes (queued
     /// or in flight, <see cref="LifelineChannel.PendingCount"/>) applied in order; every server delta rebases them; a
     /// refused publish is dropped and <see cref="LifelineChannel.Changed"/> shows the rollback. Changed then fires once
-    /// per change of the visible state (<see cref="ChannelChangedEventArgs.Kind"/>). Off, GetState() is the confirmed
-    /// state and Changed fires once per snapshot or delta. The default is false.
+    /// per change of the visible state (<see cref="ChannelChangedEventArgs.Kind"/>); an optimistic change is raised on the
+    /// thread that called PublishAsync (before it returns) and a rollback before the publish's task fails, so those two
+    /// kinds do not come from the message loop. Off, GetState() is the confirmed state and Changed fires once per
+    /// snapshot or delta. The default is false.
     /// </summary>
     public bool Optimistic { get; set; }
 

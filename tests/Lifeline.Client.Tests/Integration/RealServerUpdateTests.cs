@@ -58,12 +58,14 @@ public class RealServerUpdateTests : IAsyncLifetime
         Assert.Equal(server.Offset + 1, offset);
     }
 
-    [Fact]
-    public async Task TwoClients_Append50TimesEach_Concurrently_TheListHasExactly100Items_AndEveryoneEqualsTheServer()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TwoClients_Append50TimesEach_Concurrently_TheListHasExactly100Items_AndEveryoneEqualsTheServer(bool optimistic)
     {
         // Two competitors, each update retried until it wins: a generous limit keeps the test about correctness.
-        var alice = await ConnectAsync("alice", o => o.UpdateRetryLimit = 1000);
-        var bob = await ConnectAsync("bob", o => o.UpdateRetryLimit = 1000);
+        var alice = await ConnectAsync("alice", o => (o.UpdateRetryLimit, o.Optimistic) = (1000, optimistic));
+        var bob = await ConnectAsync("bob", o => (o.UpdateRetryLimit, o.Optimistic) = (1000, optimistic));
         var aliceList = alice.Channel("list:1");
         var bobList = bob.Channel("list:1");
         await aliceList.SubscribeAsync().DefaultTimeout();
@@ -99,7 +101,9 @@ public class RealServerUpdateTests : IAsyncLifetime
             }
 
             Assert.Equal(new Position(server.Epoch, server.Offset), channel.Position);
+            Assert.Equal(0, channel.PendingCount);
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(server.State.GetRawText()), JsonNode.Parse(channel.GetState().GetRawText())));
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(server.State.GetRawText()), JsonNode.Parse(channel.GetConfirmedState().GetRawText())));
         }
     }
 }
