@@ -165,12 +165,63 @@ public sealed class LifelineErrorEventArgs : EventArgs
 }
 
 /// <summary>A well-formed message arrived from the server (raised before the client handles it).</summary>
-public sealed class MessageReceivedEventArgs : EventArgs
+public sealed class ServerMessageEventArgs : EventArgs
 {
     /// <summary>Creates the event data.</summary>
     /// <param name="message">The message.</param>
-    public MessageReceivedEventArgs(ServerMessage message) => Message = message;
+    public ServerMessageEventArgs(ServerMessage message) => Message = message;
 
     /// <summary>The message.</summary>
     public ServerMessage Message { get; }
+}
+
+/// <summary>
+/// A message from the application's server to this user (<c>LifelineServer.SendToUserAsync</c>; the wire's
+/// <c>message</c>). Not stored, not replayed: only connections open at that moment get it.
+/// </summary>
+public sealed class UserMessageEventArgs : EventArgs
+{
+    /// <summary>Creates the event data.</summary>
+    /// <param name="data">What the server sent.</param>
+    /// <param name="timestampMs">When it was sent, Unix milliseconds.</param>
+    public UserMessageEventArgs(JsonElement data, long timestampMs)
+    {
+        Data = data;
+        TimestampMs = timestampMs;
+    }
+
+    /// <summary>What the server sent (any JSON value; a private copy).</summary>
+    public JsonElement Data { get; }
+
+    /// <summary>When it was sent, Unix milliseconds.</summary>
+    public long TimestampMs { get; }
+}
+
+/// <summary>An ephemeral event of a channel (the wire's <c>event</c>): sent by another connection, never stored or replayed.</summary>
+public sealed class ChannelEventArgs : EventArgs
+{
+    /// <summary>Creates the event data.</summary>
+    /// <param name="channel">The channel name.</param>
+    /// <param name="user">The user who emitted it; null for an anonymous connection or the application's server.</param>
+    /// <param name="data">What was emitted.</param>
+    /// <param name="timestampMs">When it was emitted, Unix milliseconds.</param>
+    public ChannelEventArgs(string channel, string? user, JsonElement data, long timestampMs)
+    {
+        Channel = channel;
+        User = user;
+        Data = data;
+        TimestampMs = timestampMs;
+    }
+
+    /// <summary>The channel name.</summary>
+    public string Channel { get; }
+
+    /// <summary>The user who emitted it; null for an anonymous connection or the application's server.</summary>
+    public string? User { get; }
+
+    /// <summary>What was emitted (any JSON value; a private copy).</summary>
+    public JsonElement Data { get; }
+
+    /// <summary>When it was emitted, Unix milliseconds.</summary>
+    public long TimestampMs { get; }
 }

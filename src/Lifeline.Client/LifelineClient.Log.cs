@@ -103,7 +103,10 @@ public sealed partial class LifelineClient
 
         [LoggerMessage(1332, LogLevel.Error, "The token refresh loop of connection {ConnectionNumber} failed", EventName = "TokenRefreshLoopFailed")]
         public static partial void TokenRefreshLoopFailed(ILogger logger, long connectionNumber, Exception exception);
-    
+
+        [LoggerMessage(1333, LogLevel.Debug, "An event on channel {Channel} was not sent: {Code}: {Problem}", EventName = "EmitFailed")]
+        public static partial void EmitFailed(ILogger logger, string channel, string code, string problem);
+
         // Issue 15 (network awareness, restart, conditional updates): 1350-1359.
         [LoggerMessage(1350, LogLevel.Debug, "Update of {Channel} conflicted (try {Try}): expected {Epoch}:{Offset}, the channel was at {CurrentEpoch}:{CurrentOffset}; retrying once caught up", EventName = "UpdateConflict")]
         public static partial void UpdateConflict(ILogger logger, string channel, int @try, string epoch, long offset, string? currentEpoch, long? currentOffset);

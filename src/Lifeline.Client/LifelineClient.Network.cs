@@ -52,14 +52,19 @@ public sealed partial class LifelineClient
 
         if (available)
         {
-            // An attempt at once: the backoff wait (if any) ends now; during an attempt, the next wait is skipped. While
-            // open there is nothing to hurry, and a wake kept until some later loss would skip a backoff it has no
-            // reason to skip (a server restart must still see its clients spread out).
-            if (conn is not { Ready: true, IsEnded: false })
+            if (conn is { Ready: true, IsEnded: false })
             {
-                run.Wake();
+                // Open: the route may have changed under the socket; check it. (No wake: kept until some later loss it
+                // would skip a backoff it has no reason to skip, and a restarted server must still see its clients
+                // spread out.)
+                StartProbe(conn);
+                return;
             }
 
+            // An attempt at once, with the backoff started over (as the browser client does): the wait (if any) ends
+            // now. An attempt in flight was started while offline and may hang until its connect timeout: start over.
+            run.Wake(resetBackoff: true);
+            conn?.Fail(DisconnectInfo.Lost("online"), abort: true);
             return;
         }
 
@@ -83,8 +88,9 @@ public sealed partial class LifelineClient
         Log.NetworkAddressChanged(_logger, open is not null);
         if (open is null)
         {
-            // Not connected: the new address may be the way back, so the next attempt need not wait.
-            run.Wake();
+            // Not connected: the new address may be the way back, so the next attempt need not wait. (The backoff is
+            // not started over: address changes can be frequent, a down server must not see them as a retry storm.)
+            run.Wake(resetBackoff: false);
             return;
         }
 

@@ -105,7 +105,7 @@ public sealed partial class LifelineClient
             return;
         }
 
-        Raise(MessageReceived, new MessageReceivedEventArgs(message), nameof(MessageReceived));
+        Raise(ServerMessageReceived, new ServerMessageEventArgs(message), nameof(ServerMessageReceived));
         try
         {
             switch (message)
@@ -150,6 +150,16 @@ public sealed partial class LifelineClient
                     }
 
                     break;
+                case EventMessage channelEvent:
+                    if (_channels.TryGetValue(channelEvent.Channel, out var eventChannel))
+                    {
+                        eventChannel.OnEvent(channelEvent);
+                    }
+
+                    break;
+                case DirectMessage direct:
+                    Raise(MessageReceived, new UserMessageEventArgs(direct.Data, direct.Ts), nameof(MessageReceived));
+                    break;
                 case ReplyMessage reply:
                     CompleteRequest(conn, reply.Id, reply);
                     break;
@@ -190,6 +200,8 @@ public sealed partial class LifelineClient
             DeltaMessage d when string.IsNullOrEmpty(d.Channel) || d.Offset < 0 || d.Patch.ValueKind != JsonValueKind.Object
                 => "delta needs channel, offset and an object patch",
             PresenceMessage p when string.IsNullOrEmpty(p.Channel) || p.Event is null || p.User is null => "presence needs channel, event and user",
+            EventMessage e when string.IsNullOrEmpty(e.Channel) || e.Data.ValueKind == JsonValueKind.Undefined => "event needs channel and data",
+            DirectMessage m when m.Data.ValueKind == JsonValueKind.Undefined => "message needs data",
             ErrorMessage e when e.Code is null => "error.code is missing",
             _ => string.Empty,
         };

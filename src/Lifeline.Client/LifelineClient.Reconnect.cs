@@ -92,11 +92,17 @@ public sealed partial class LifelineClient
                 Log.ReconnectScheduled(_logger, retries + 1, (long)wait.TotalMilliseconds, info.Reason);
                 try
                 {
-                    // The network came back (issue 15): the wait ends at once; the attempt still counts.
+                    // The network came back or changed (issue 15): the wait ends at once.
                     if (await Task.WhenAny(delayTask, run.Woken).ConfigureAwait(false) != delayTask && !delayTask.IsCompleted)
                     {
                         await waitCancel.CancelAsync().ConfigureAwait(false);
                         Log.ReconnectWaitCut(_logger);
+
+                        if (run.TakeResetBackoff())
+                        {
+                            // The network is back: the backoff starts over (retries becomes 0 below).
+                            retries = -1;
+                        }
                     }
                     else
                     {

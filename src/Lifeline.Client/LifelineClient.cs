@@ -15,7 +15,7 @@ namespace Lifeline.Client;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Handlers (<see cref="StateChanged"/>, <see cref="Error"/>, <see cref="MessageReceived"/> and the channel events) are
+/// Handlers (<see cref="StateChanged"/>, <see cref="Error"/>, <see cref="MessageReceived"/>, <see cref="ServerMessageReceived"/> and the channel events) are
 /// attached to this object and its channels, never to a socket, so each fires once per message whatever the number
 /// of reconnects. They run on the client's message loop, in message order, outside any lock: keep them short. A handler
 /// that throws is logged and stops neither the loop nor the other handlers.
@@ -73,8 +73,14 @@ public sealed partial class LifelineClient : IAsyncDisposable
     /// <summary>Raised when a malformed message or binary frame was dropped, or the server sent an <c>error</c> answering no request.</summary>
     public event EventHandler<LifelineErrorEventArgs>? Error;
 
-    /// <summary>Raised for every well-formed message from the server, before the client handles it.</summary>
-    public event EventHandler<MessageReceivedEventArgs>? MessageReceived;
+    /// <summary>Raised for every well-formed message from the server, before the client handles it (diagnostics, tests).</summary>
+    public event EventHandler<ServerMessageEventArgs>? ServerMessageReceived;
+
+    /// <summary>
+    /// Raised for each message the application's server sends to this user (<c>LifelineServer.SendToUserAsync</c>), once,
+    /// on the client's message loop. Only messages sent while connected arrive: they are not stored or replayed.
+    /// </summary>
+    public event EventHandler<UserMessageEventArgs>? MessageReceived;
 
     /// <summary>The server endpoint.</summary>
     public Uri Url => _url;
@@ -347,6 +353,13 @@ public sealed partial class LifelineClient : IAsyncDisposable
     }
 
     internal void ReportError(LifelineErrorEventArgs args) => Raise(Error, args, nameof(Error));
+
+    /// <summary>A fire-and-forget <see cref="LifelineChannel.Emit"/> failed: logged and reported, never thrown.</summary>
+    internal void ReportEmitFailure(string channel, string? code, string problem)
+    {
+        Log.EmitFailed(_logger, channel, code ?? LifelineChannel.EmitFailed, problem);
+        ReportError(new LifelineErrorEventArgs(code ?? LifelineChannel.EmitFailed, $"emit on {channel}: {problem}"));
+    }
 
     internal long NextRequestId() => Interlocked.Increment(ref _nextRequestId);
 

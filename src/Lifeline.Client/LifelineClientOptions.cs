@@ -120,7 +120,8 @@ public sealed class LifelineClientOptions
     /// <summary>
     /// Whether the client listens to the operating system's network signals while it runs
     /// (<see cref="System.Net.NetworkInformation.NetworkChange"/>): when the network becomes available it tries to
-    /// connect at once, ending any backoff wait; when it becomes unavailable it abandons the connection (state
+    /// connect at once, ending any backoff wait and starting the backoff over (an attempt in flight is started again;
+    /// an open connection is probed as for an address change); when it becomes unavailable it abandons the connection (state
     /// <see cref="ClientState.Reconnecting"/>, reason <c>offline</c>; attempts go on with the usual backoff, so a wrong
     /// signal never strands it); when a network address changes it sends a <c>ping</c> of its own and reconnects unless
     /// the <c>pong</c> comes back within the heartbeat timeout (<c>welcome.heartbeat.timeoutMs</c>), or, while not

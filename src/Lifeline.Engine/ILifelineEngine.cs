@@ -32,7 +32,7 @@ namespace Lifeline.Engine;
 /// </list>
 /// <para>The contract test suite <c>EngineContractTests</c> checks each of these.</para>
 /// </remarks>
-public interface ILifelineEngine : IAsyncDisposable
+public partial interface ILifelineEngine : IAsyncDisposable
 {
     /// <summary>Registers a node-local observer of a channel's deltas and presence events.</summary>
     /// <param name="channel">The channel name.</param>
@@ -122,6 +122,10 @@ public interface IChannelObserver
     /// <param name="channel">The channel name.</param>
     /// <param name="epoch">The new epoch.</param>
     void OnEpochChanged(string channel, string epoch);
+
+    /// <summary>An ephemeral event was emitted on the channel (not stored, no offset). Must not block.</summary>
+    /// <param name="channelEvent">The event.</param>
+    void OnEvent(ChannelEvent channelEvent);
 }
 
 /// <summary>One applied merge patch.</summary>

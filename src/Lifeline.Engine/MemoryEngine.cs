@@ -25,7 +25,7 @@ namespace Lifeline.Engine;
 /// scope. A conditional publish is checked under the channel's lock; one that conflicted releases its key. Sessions
 /// are kept until their expiry. Both are pruned as time passes.</para>
 /// </remarks>
-public sealed class MemoryEngine : ILifelineEngine
+public sealed partial class MemoryEngine : ILifelineEngine
 {
     // Immutable and safe to share: the state of a channel that does not exist yet.
     private static readonly JsonElement s_emptyState = JsonDocument.Parse("{}").RootElement.Clone();

@@ -81,6 +81,7 @@ public static class ClientMessageParser
             "subscribe" => reader.Subscribe(),
             "unsubscribe" => reader.RequiredString("channel") is { } ch ? new UnsubscribeMessage(ch) : null,
             "publish" => reader.Publish(),
+            "emit" => reader.Emit(),
             "presence" => reader.RequiredString("channel") is { } ch ? new PresenceRequestMessage(ch) : null,
             "refresh" => reader.RequiredString("token") is { } token ? new RefreshMessage(token) : null,
             _ => null,
@@ -248,6 +249,29 @@ public static class ClientMessageParser
             && element.TryGetProperty("offset", out var offset) && TryGetSafeInteger(offset, out var value)
                 ? new Position(epoch.GetString()!, value)
                 : null;
+
+        public EmitMessage? Emit()
+        {
+            if (id is null)
+            {
+                return Fail<EmitMessage>("emit.id is required");
+            }
+
+            var channel = RequiredString("channel");
+            if (channel is null)
+            {
+                return null;
+            }
+
+            // Any JSON value is data, null included; only a missing member is an error.
+            if (!root.TryGetProperty("data", out var data))
+            {
+                return Fail<EmitMessage>("emit.data is required (any JSON value)");
+            }
+
+            EnsureText(data);
+            return new EmitMessage(channel, data.Clone());
+        }
 
         public string? RequiredString(string name)
         {

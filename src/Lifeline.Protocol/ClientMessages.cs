@@ -83,6 +83,16 @@ public sealed record PublishMessage(string Channel, JsonElement Patch, string? K
     public override string Type => "publish";
 }
 
+/// <summary><c>emit</c>: an ephemeral event for the channel's other subscribers (PROTOCOL.md "emit / event"). Nothing is stored.</summary>
+/// <param name="Channel">The channel name.</param>
+/// <param name="Data">Any JSON value, <c>null</c> included (the member itself is required).</param>
+public sealed record EmitMessage(string Channel, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data) : ClientMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "emit";
+}
+
 /// <summary><c>presence</c> request: list the members of a channel.</summary>
 /// <param name="Channel">The channel name.</param>
 public sealed record PresenceRequestMessage(string Channel) : ClientMessage

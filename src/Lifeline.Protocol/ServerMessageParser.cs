@@ -59,6 +59,8 @@ public static class ServerMessageParser
                 "snapshot" => root.Deserialize(ctx.SnapshotMessage),
                 "delta" => root.Deserialize(ctx.DeltaMessage),
                 "presence" => root.Deserialize(ctx.PresenceMessage),
+                "event" => root.Deserialize(ctx.EventMessage),
+                "message" => root.Deserialize(ctx.DirectMessage),
                 "reply" => root.Deserialize(ctx.ReplyMessage),
                 "error" => root.Deserialize(ctx.ErrorMessage),
                 _ => null,
@@ -91,6 +93,9 @@ public static class ServerMessageParser
         DeltaMessage m when m.Channel is null => "channel is required",
         DeltaMessage m when m.Patch.ValueKind != JsonValueKind.Object => "patch must be an object",
         PresenceMessage m when m.Channel is null || m.Event is null || m.User is null => "channel, event and user are required",
+        EventMessage m when m.Channel is null => "channel is required",
+        EventMessage m when m.Data.ValueKind == JsonValueKind.Undefined => "data is required",
+        DirectMessage m when m.Data.ValueKind == JsonValueKind.Undefined => "data is required",
         ReplyMessage { Error: { } e } when e.Code is null || e.Message is null => "error.code and error.message are required",
         ErrorMessage m when m.Code is null || m.Message is null => "code and message are required",
         _ => null,
@@ -100,6 +105,8 @@ public static class ServerMessageParser
     {
         SnapshotMessage m => Detach(m),
         DeltaMessage m => Detach(m),
+        EventMessage m => m with { Data = m.Data.Clone() },
+        DirectMessage m => m with { Data = m.Data.Clone() },
         _ => message,
     };
 

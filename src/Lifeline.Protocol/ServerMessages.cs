@@ -48,6 +48,18 @@ public sealed record WelcomeMessage(
     /// (relative, so the clocks need not agree). The client refreshes it ahead of time (<c>refresh</c>). Null: no expiry.
     /// </summary>
     public long? TokenExpiresInMs { get; init; }
+
+    /// <summary>
+    /// Over the HTTP transport: <c>"http"</c> (the client then sends with <see cref="Send"/>). Absent over a WebSocket.
+    /// </summary>
+    public string? Transport { get; init; }
+
+    /// <summary>
+    /// Over the HTTP transport: the connection's send capability (at least 128 random bits, base64url), the value of
+    /// the <c>Lifeline-Send</c> header of <c>POST {path}/send</c> and <c>POST {path}/poll</c>. Never logged. Absent over
+    /// a WebSocket.
+    /// </summary>
+    public string? Send { get; init; }
 }
 
 /// <summary>Server-sent <c>ping</c>.</summary>
@@ -116,6 +128,35 @@ public sealed record PresenceMessage(string Channel, string Event, string User, 
     /// <inheritdoc />
     [JsonPropertyOrder(-10)]
     public override string Type => "presence";
+}
+
+/// <summary><c>event</c>: an ephemeral event emitted on a channel (PROTOCOL.md "emit / event"); no offset, never replayed.</summary>
+/// <param name="Channel">The channel name.</param>
+/// <param name="User">The sending user; null (written as <c>"user":null</c>) for an anonymous connection or the application's server.</param>
+/// <param name="Data">Any JSON value, <c>null</c> included.</param>
+/// <param name="Ts">When it was emitted, Unix milliseconds.</param>
+public sealed record EventMessage(
+    string Channel,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? User,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data,
+    long Ts) : ServerMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "event";
+}
+
+/// <summary>
+/// <c>message</c>: sent by the application's server to every open connection of one user (PROTOCOL.md "message");
+/// not stored, never replayed.
+/// </summary>
+/// <param name="Data">Any JSON value, <c>null</c> included.</param>
+/// <param name="Ts">When it was sent, Unix milliseconds.</param>
+public sealed record DirectMessage([property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement Data, long Ts) : ServerMessage
+{
+    /// <inheritdoc />
+    [JsonPropertyOrder(-10)]
+    public override string Type => "message";
 }
 
 /// <summary>The error object inside a refused <c>reply</c>.</summary>

@@ -1,5 +1,8 @@
 // The node loop: this node's liveness key, the clean-up after nodes whose key expired (their presence members leave,
-// once), and this node's own leave on shutdown. It declares no fields; it runs on the loop started by the constructor.
+// once; their user observers and connection slots are given back), the upkeep of this node's user and slot
+// registrations, and this node's own leave on shutdown. It declares _deadNodes (the dead nodes the last round found,
+// which the user and slot scripts ignore), _heartbeats, _reassertRounds and _rounds; it runs on the loop started by
+// the constructor.
 using Lifeline.Redis.Internal;
 using StackExchange.Redis;
 
@@ -7,10 +10,16 @@ namespace Lifeline.Redis;
 
 public sealed partial class RedisEngine
 {
+    private string[] _deadNodes = [];
+    private int _heartbeats;
+    private int _reassertRounds;
+    private int _rounds;
+
     /// <summary>
     /// Every third of <see cref="RedisEngineOptions.NodeTtl"/>: refresh this node's liveness key, clean up after
-    /// nodes whose key expired (their presence members are removed and the leaves published, once), and drop from this
-    /// node's channel index the channels where it holds no member any more.
+    /// nodes whose key expired (their presence members are removed and the leaves published, once; their user observer
+    /// counts and connection slots are removed), drop from this node's channel, user and slot indexes what it holds
+    /// nothing of any more, and write again the user and slot counts whose write failed.
     /// </summary>
     private async Task RunNodeLoopAsync(CancellationToken stopping)
     {
@@ -23,21 +32,68 @@ public sealed partial class RedisEngine
                 await HeartbeatAsync().ConfigureAwait(false);
                 await ReapDeadNodesAsync().ConfigureAwait(false);
                 await PruneChannelIndexAsync().ConfigureAwait(false);
+                await MaintainRegistrationsAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or Lifeline.Engine.EngineUnavailableException or ObjectDisposedException)
             {
                 RedisLog.NodeHeartbeatFailed(_logger, NodeId, ex);
             }
+
+            Interlocked.Increment(ref _rounds);
         }
         while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false));
     }
 
-    private async Task HeartbeatAsync()
+    /// <summary>Node loop rounds completed (successful or not). For tests.</summary>
+    internal int NodeLoopRounds => Volatile.Read(ref _rounds);
+
+    /// <summary>Refreshes this node's liveness key; when it had expired (not at the first), schedules writing everything again.</summary>
+    internal async Task HeartbeatAsync()
     {
         var db = Db;
-        await CallAsync(() => db.StringSetAsync(_keys.NodeAlive(NodeId), NowMs, Options.NodeTtl)).ConfigureAwait(false);
+        var previous = await EvalAsync(RedisScripts.Heartbeat, [_keys.NodeAlive(NodeId)], [NowMs, (long)Options.NodeTtl.TotalMilliseconds]).ConfigureAwait(false);
         await CallAsync(() => db.SortedSetAddAsync(_keys.Nodes(), NodeId, NowMs)).ConfigureAwait(false);
+        var first = Interlocked.Increment(ref _heartbeats) == 1;
+        if (previous.IsNull && !first)
+        {
+            // The key expired while this node lived (Redis out of reach, or it lost its data): other nodes may have given
+            // back its user observers and slots. Write them again, this round and the next (a node whose last reaper
+            // round still named this one dead may remove them once more until its next round).
+            RedisLog.NodePresumedDead(_logger, NodeId);
+            Volatile.Write(ref _reassertRounds, 2);
+        }
     }
+
+    /// <summary>
+    /// Drops from this node's user and slot indexes the names it holds nothing of any more (adding back any it lacks),
+    /// and writes again the counts whose write failed, or all of them after the node was presumed dead.
+    /// </summary>
+    internal async Task MaintainRegistrationsAsync()
+    {
+        var reassert = Volatile.Read(ref _reassertRounds) > 0;
+        if (reassert)
+        {
+            foreach (var user in _users.Keys)
+            {
+                _userRepairs[user] = 0;
+            }
+
+            foreach (var entry in await SlotIndex.NamesAsync().ConfigureAwait(false))
+            {
+                _slotRepairs[entry] = 0;
+            }
+
+            Interlocked.Decrement(ref _reassertRounds);
+        }
+
+        await UserIndex.PruneAsync(force: reassert).ConfigureAwait(false);
+        await SlotIndex.PruneAsync(force: reassert).ConfigureAwait(false);
+        await RepairUserCountsAsync().ConfigureAwait(false);
+        await RepairSlotCountsAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The dead nodes of the last reaper round, as script arguments (their user and slot counts are ignored).</summary>
+    private RedisValue[] DeadNodeArgs() => [.. Volatile.Read(ref _deadNodes).Select(n => (RedisValue)n)];
 
     /// <summary>Cleans up after every known node whose liveness key is gone. Returns how many members were removed.</summary>
     internal async Task<int> ReapDeadNodesAsync()
@@ -45,12 +101,16 @@ public sealed partial class RedisEngine
         var removed = 0;
         var db = Db;
         var nodes = await CallAsync(() => db.SortedSetRangeByRankAsync(_keys.Nodes())).ConfigureAwait(false);
+        var dead = new List<string>();
         foreach (var node in nodes.Select(n => n.ToString()))
         {
             if (node == NodeId || await CallAsync(() => db.KeyExistsAsync(_keys.NodeAlive(node))).ConfigureAwait(false))
             {
                 continue;
             }
+
+            dead.Add(node);
+            Volatile.Write(ref _deadNodes, [.. dead]);
 
             // One reaper per dead node; if it dies too, the marker expires and another node finishes the job (each
             // member removal is idempotent, so no leave goes out twice).
@@ -63,6 +123,7 @@ public sealed partial class RedisEngine
             }
         }
 
+        Volatile.Write(ref _deadNodes, [.. dead]);
         return removed;
     }
 
@@ -92,8 +153,33 @@ public sealed partial class RedisEngine
         }
 
         await CallAsync(() => db.KeyDeleteAsync(_keys.NodeChannels(node))).ConfigureAwait(false);
+        var users = await RemoveNodeFieldsAsync(_keys.NodeUsers(node), node, _keys.UserNodes).ConfigureAwait(false);
+        var slots = await RemoveNodeFieldsAsync(_keys.NodeSlots(node), node, _keys.Slot).ConfigureAwait(false);
+        if (node != NodeId && users + slots > 0)
+        {
+            RedisLog.NodeRegistrationsReaped(_logger, node, NodeId, users, slots);
+        }
+
         await CallAsync(() => db.SortedSetRemoveAsync(_keys.Nodes(), node)).ConfigureAwait(false);
         return removed;
+    }
+
+    /// <summary>
+    /// Removes <paramref name="node"/>'s field from the hash of every name in its index (its observer counts of users, or
+    /// its connection slots), then the index. Returns how many names there were.
+    /// </summary>
+    private async Task<int> RemoveNodeFieldsAsync(RedisKey index, string node, Func<string, RedisKey> hashOf)
+    {
+        var db = Db;
+        var names = await CallAsync(() => db.SetMembersAsync(index)).ConfigureAwait(false);
+        foreach (var batch in names.Chunk(256))
+        {
+            // Each name is its own key (and, on a cluster, its own slot): pipelined, 256 at a time.
+            await Task.WhenAll(batch.Select(name => CallAsync(() => db.HashDeleteAsync(hashOf(name.ToString()), node)))).ConfigureAwait(false);
+        }
+
+        await CallAsync(() => db.KeyDeleteAsync(index)).ConfigureAwait(false);
+        return names.Length;
     }
 
     /// <summary>On shutdown: this node's members leave now (rather than when its liveness key expires).</summary>

@@ -1,6 +1,7 @@
-// Fan-out on this node: one pub/sub subscription per channel with local observers, kept in _observed and changed
-// under _observeGate (both declared and written only here), delivery of every delta once and in offset order by
-// ObservedChannel (which reads holes from RedisChannelStore), and the re-check of every observed channel after the
+// Fan-out on this node: one pub/sub subscription per channel with local observers (deltas, presence events and channel
+// events travel on it), kept in _observed and changed under _observeGate (both declared and written only here), delivery
+// of every delta once and in offset order by ObservedChannel (which reads holes from RedisChannelStore; events are
+// handed on in arrival order and never touch that bookkeeping), and the re-check of every observed channel after the
 // connection is restored.
 using System.Collections.Concurrent;
 using System.Globalization;
@@ -44,7 +45,7 @@ public sealed partial class RedisEngine
     private async Task<ObservedChannel> StartObservingAsync(string channel)
     {
         var observed = new ObservedChannel(channel, _store, _logger);
-        var pubSub = UsesShardedPubSub ? RedisChannel.Sharded(_keys.PubSub(channel)) : RedisChannel.Literal(_keys.PubSub(channel));
+        var pubSub = PubSubChannel(_keys.PubSub(channel));
         var queue = await CallAsync(() => _redis.GetSubscriber().SubscribeAsync(pubSub)).ConfigureAwait(false);
         observed.Queue = queue;
         queue.OnMessage(observed.HandleAsync);
@@ -214,6 +215,11 @@ public sealed partial class RedisEngine
                 {
                     OnPresence(text);
                 }
+                else if (MessageCodec.IsEvent(text))
+                {
+                    // Not a delta: no offset, so the last delivered offset and the hole filling are left alone.
+                    OnEvent(MessageCodec.DecodeEvent(Name, text));
+                }
             }
             catch (Exception ex)
             {
@@ -353,6 +359,24 @@ public sealed partial class RedisEngine
                     catch (Exception ex)
                     {
                         RedisLog.ObserverFailed(logger, Name, nameof(IChannelObserver.OnDelta), ex);
+                    }
+                }
+            }
+        }
+
+        private void OnEvent(ChannelEvent channelEvent)
+        {
+            lock (_lock)
+            {
+                foreach (var observer in _observers)
+                {
+                    try
+                    {
+                        observer.OnEvent(channelEvent);
+                    }
+                    catch (Exception ex)
+                    {
+                        RedisLog.ObserverFailed(logger, Name, nameof(IChannelObserver.OnEvent), ex);
                     }
                 }
             }

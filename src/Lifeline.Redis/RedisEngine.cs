@@ -45,6 +45,10 @@ namespace Lifeline.Redis;
 /// users to their member count; joins and leaves are published by the same scripts that change them. Each node keeps a
 /// liveness key with a TTL (<see cref="RedisEngineOptions.NodeTtl"/>); the first node to notice another's key gone
 /// removes that node's members and so publishes their leaves, once. <b>Sessions</b> are keys that expire.</para>
+/// <para><b>Events</b> travel on the channel's pub/sub channel beside its deltas (never stored, no offset); <b>user
+/// messages and disconnect orders</b> on the user's sharded pub/sub channel, which a node subscribes to only while it has
+/// observers of that user; <b>connection slots</b> are per-node counts in one hash per address or user, checked and
+/// taken by one script. A dead node's user observers and slots are given back by the node that reaps it.</para>
 /// <para>Time (timestamps, history age, key and session expiry) comes from the engine's <see cref="TimeProvider"/>
 /// and is passed to the scripts; Redis TTLs only collect garbage.</para>
 /// </remarks>
@@ -272,6 +276,7 @@ public sealed partial class RedisEngine : ILifelineEngine
 
         await LeaveAsNodeAsync().ConfigureAwait(false);
         await UnobserveAllAsync().ConfigureAwait(false);
+        await UnobserveAllUsersAsync().ConfigureAwait(false);
         _redis.ConnectionFailed -= OnConnectionFailed;
         _redis.ConnectionRestored -= OnConnectionRestored;
         if (_ownsConnection)

@@ -14,19 +14,22 @@ public enum ChannelOperation
 
     /// <summary>List the channel's members.</summary>
     Presence,
+
+    /// <summary>Emit an ephemeral event to the channel's other subscribers (<c>emit</c>; <see cref="LifelineServer.EmitAsync"/>).</summary>
+    Emit,
 }
 
 /// <summary>The request an <see cref="IChannelPolicy"/> decides on.</summary>
 /// <param name="Operation">What is asked.</param>
 /// <param name="Channel">The channel name (already validated).</param>
 /// <param name="UserId">The user, or null for anonymous connections.</param>
-/// <param name="ConnectionId">The connection, or null for server-side publishes.</param>
-/// <param name="Patch">For publishes: the merge patch (a JSON object); default otherwise.</param>
+/// <param name="ConnectionId">The connection, or null for server-side publishes and emits.</param>
+/// <param name="Patch">For publishes: the merge patch (a JSON object); for emits: the event's data (any JSON value); default otherwise.</param>
 public sealed record ChannelRequest(ChannelOperation Operation, string Channel, string? UserId, string? ConnectionId, JsonElement Patch)
 {
     /// <summary>
     /// The claims the authenticator gave the connection (<see cref="AuthenticationResult.Claims"/>, replaced by each
-    /// successful refresh); null for server-side publishes and when the authenticator gave none.
+    /// successful refresh); null for server-side publishes and emits, and when the authenticator gave none.
     /// </summary>
     public IReadOnlyDictionary<string, JsonElement>? Claims { get; init; }
 }
@@ -53,8 +56,8 @@ public readonly record struct ChannelDecision(bool Allowed, string Code, string 
 }
 
 /// <summary>
-/// The application's authorization and validation hook for channels: decides every subscribe, publish and presence
-/// request before anything changes. A refusal is answered with <c>reply ok:false</c> and the decision's code.
+/// The application's authorization and validation hook for channels: decides every subscribe, publish, emit and
+/// presence request before anything changes. A refusal is answered with <c>reply ok:false</c> and the decision's code.
 /// Register your own implementation in DI; the default allows everything.
 /// </summary>
 public interface IChannelPolicy

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Lifeline.Server;
 
-/// <summary>Maps the Lifeline WebSocket endpoint.</summary>
+/// <summary>Maps the Lifeline endpoints: the WebSocket and, unless turned off, the HTTP transport.</summary>
 public static class LifelineEndpointRouteBuilderExtensions
 {
     /// <summary>
@@ -17,6 +17,9 @@ public static class LifelineEndpointRouteBuilderExtensions
     /// Lifeline's application-level heartbeat replaces them. Compression (permessage-deflate) is off. Upgrades from a
     /// browser origin that is neither the server's own nor in <see cref="LifelineOptions.AllowedOrigins"/> get 403;
     /// upgrades while <see cref="LifelineOptions.MaxPendingHandshakes"/> connections await their hello get 503.
+    /// Unless <see cref="LifelineOptions.EnableHttpTransport"/> is false, the HTTP transport is mapped beside it:
+    /// <c>POST {pattern}/stream</c>, <c>POST {pattern}/send</c> and <c>POST {pattern}/poll</c> (the same origin check,
+    /// limits and authentication; a GET there gets 405). Conventions on the returned builder apply to all of them.
     /// </summary>
     /// <param name="endpoints">The route builder.</param>
     /// <param name="pattern">The path.</param>
@@ -38,6 +41,40 @@ public static class LifelineEndpointRouteBuilderExtensions
         });
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Run(context => WebSocketEndpoint.HandleAsync(context, runtime));
-        return endpoints.Map(pattern, app.Build()).WithDisplayName("Lifeline WebSocket");
+        var webSocket = endpoints.Map(pattern, app.Build()).WithDisplayName("Lifeline WebSocket");
+        if (!runtime.Options.EnableHttpTransport)
+        {
+            return webSocket;
+        }
+
+        // The HTTP transport: POST only (a GET on these paths is answered 405 by routing).
+        var path = pattern.TrimEnd('/');
+        return new CompositeConventionBuilder(
+        [
+            webSocket,
+            endpoints.MapPost(path + "/stream", context => HttpEndpoint.StreamAsync(context, runtime)).WithDisplayName("Lifeline HTTP stream"),
+            endpoints.MapPost(path + "/send", context => HttpEndpoint.SendAsync(context, runtime)).WithDisplayName("Lifeline HTTP send"),
+            endpoints.MapPost(path + "/poll", context => HttpEndpoint.PollAsync(context, runtime)).WithDisplayName("Lifeline HTTP poll"),
+        ]);
+    }
+
+    /// <summary>Applies a convention (authorization, CORS, metadata) to every endpoint <c>MapLifeline</c> mapped.</summary>
+    private sealed class CompositeConventionBuilder(IEndpointConventionBuilder[] builders) : IEndpointConventionBuilder
+    {
+        public void Add(Action<EndpointBuilder> convention)
+        {
+            foreach (var builder in builders)
+            {
+                builder.Add(convention);
+            }
+        }
+
+        public void Finally(Action<EndpointBuilder> finallyConvention)
+        {
+            foreach (var builder in builders)
+            {
+                builder.Finally(finallyConvention);
+            }
+        }
     }
 }

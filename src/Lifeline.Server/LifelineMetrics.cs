@@ -8,7 +8,7 @@ namespace Lifeline.Server;
 /// Instrument names are chosen so that the Prometheus exporter (<c>MapLifelineMetrics</c>, project
 /// Lifeline.Server.Prometheus) exposes exactly the names in <see cref="PrometheusNames"/>: counters get the
 /// <c>_total</c> suffix from the exporter, units in braces add nothing, and the unit <c>s</c> of a name already ending
-/// in <c>_seconds</c> adds nothing either. Labels stay low-cardinality (close code, sync phase). This library depends
+/// in <c>_seconds</c> adds nothing either. Labels stay low-cardinality (close code, transport, sync phase). This library depends
 /// on no exporter: Lifeline.Server.Prometheus adds the one instrument that reads the kernel,
 /// <c>ws_tcp_close_wait_sockets</c>, to this same meter.
 /// </summary>
@@ -45,6 +45,8 @@ public sealed class LifelineMetrics : IDisposable
         ["ws_tcp_close_wait_sockets"] = "gauge", // declared on this meter by Lifeline.Server.Prometheus (reads /proc/net/tcp)
         ["ws_connection_duration_seconds"] = "histogram",
         ["ws_token_refreshes_total"] = "counter",
+        ["ws_events_dropped_total"] = "counter",
+        ["ws_messages_dropped_total"] = "counter",
     };
 
     /// <summary>The <c>result</c> label of <c>ws_token_refreshes_total</c> for an accepted refresh.</summary>
@@ -63,12 +65,15 @@ public sealed class LifelineMetrics : IDisposable
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _syncLatency;
     private long _sendQueueDepth;
-    private long _active;
+    private readonly long[] _active = new long[Transport.TransportNames.All.Length]; // by transport, in TransportNames.All order
+    private readonly KeyValuePair<string, object?>[] _transportTags = [.. Transport.TransportNames.All.Select(t => new KeyValuePair<string, object?>("transport", t))];
     private long _heartbeatTimeouts;
     private long _slowConsumers;
     private long _sessionsResumed;
     private long _refreshesOk;
     private long _refreshesForbidden;
+    private long _eventsDropped;
+    private long _messagesDropped;
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
@@ -77,12 +82,14 @@ public sealed class LifelineMetrics : IDisposable
         _meter = meterFactory.Create(MeterName);
         // Observable instruments where one series always exists: a scrape right after start shows 0, not nothing,
         // so rate() and the alert rules have a series from the first scrape on.
-        _meter.CreateObservableGauge("ws_connections_active", () => Interlocked.Read(ref _active), "{connection}", "WebSocket connections open now (hello accepted, teardown not finished)");
-        _closeCodes = _meter.CreateCounter<long>("ws_close_codes_distribution", "{connection}", "Connections ended, by close code");
+        _meter.CreateObservableGauge("ws_connections_active", ObserveActive, "{connection}", "Connections open now (hello accepted, teardown not finished), by transport (websocket, http-stream, http-poll)");
+        _closeCodes = _meter.CreateCounter<long>("ws_close_codes_distribution", "{connection}", "Connections ended, by close code and transport");
         _meter.CreateObservableCounter("ws_heartbeat_timeouts", () => Interlocked.Read(ref _heartbeatTimeouts), "{connection}", "Connections closed with 4000: no pong within the heartbeat timeout");
         _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
         _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
+        _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was at least half full (best-effort; the connection stays open)");
+        _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was at least three quarters full (the connection stays open)");
         _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
@@ -92,23 +99,41 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableGauge("ws_send_queue_depth", () => Interlocked.Read(ref _sendQueueDepth), "{message}", "Messages waiting in send queues, all connections");
     }
 
-    internal void ConnectionOpened() => Interlocked.Increment(ref _active);
+    /// <summary>One connection opened (welcomed) over <paramref name="transport"/> (a <c>TransportNames</c> value).</summary>
+    internal void ConnectionOpened(string transport) => Interlocked.Increment(ref _active[TransportIndex(transport)]);
 
     /// <summary>Undoes <see cref="ConnectionOpened"/> for a connection whose teardown began before it could open.</summary>
-    internal void ConnectionOpenAborted() => Interlocked.Decrement(ref _active);
+    internal void ConnectionOpenAborted(string transport) => Interlocked.Decrement(ref _active[TransportIndex(transport)]);
+
+    /// <summary>Connections open now over <paramref name="transport"/>.</summary>
+    internal long ActiveOver(string transport) => Interlocked.Read(ref _active[TransportIndex(transport)]);
+
+    private Measurement<long>[] ObserveActive()
+    {
+        var measurements = new Measurement<long>[_active.Length];
+        for (var i = 0; i < _active.Length; i++)
+        {
+            measurements[i] = new Measurement<long>(Interlocked.Read(ref _active[i]), _transportTags[i]);
+        }
+
+        return measurements;
+    }
+
+    private static int TransportIndex(string transport) => Math.Max(0, Array.IndexOf(Transport.TransportNames.All, transport));
 
     /// <summary>
     /// One connection torn down. The close-code distribution counts every close; the heartbeat-timeout and
     /// slow-consumer counters count only the server's own decisions (a client may send 4000 or 1013 itself).
     /// </summary>
-    internal void ConnectionClosed(CloseCode code, DisconnectInitiator initiator, bool wasOpen, TimeSpan duration)
+    internal void ConnectionClosed(CloseCode code, DisconnectInitiator initiator, bool wasOpen, TimeSpan duration, string transport)
     {
+        var index = TransportIndex(transport);
         if (wasOpen)
         {
-            Interlocked.Decrement(ref _active);
+            Interlocked.Decrement(ref _active[index]);
         }
 
-        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)));
+        _closeCodes.Add(1, new KeyValuePair<string, object?>("code", CodeLabel(code.Code)), _transportTags[index]);
         _duration.Record(duration.TotalSeconds);
         if (initiator != DisconnectInitiator.Server)
         {
@@ -119,8 +144,9 @@ public sealed class LifelineMetrics : IDisposable
         {
             Interlocked.Increment(ref _heartbeatTimeouts);
         }
-        else if (code.Code == CloseCode.TryAgainLater.Code)
+        else if (code.Code == CloseCode.TryAgainLater.Code && code.Reason != Connections.Connection.EngineUnavailableReason)
         {
+            // 1013 engine_unavailable (the engine could not count a connection slot) is not a slow consumer
             Interlocked.Increment(ref _slowConsumers);
         }
     }
@@ -133,6 +159,18 @@ public sealed class LifelineMetrics : IDisposable
         new(Interlocked.Read(ref _refreshesOk), RefreshOkTag),
         new(Interlocked.Read(ref _refreshesForbidden), RefreshForbiddenTag),
     ];
+
+    /// <summary>Events dropped so far (the value of <c>ws_events_dropped_total</c>; for tests and diagnostics).</summary>
+    internal long EventsDropped => Interlocked.Read(ref _eventsDropped);
+
+    /// <summary>User messages dropped so far (the value of <c>ws_messages_dropped_total</c>).</summary>
+    internal long MessagesDropped => Interlocked.Read(ref _messagesDropped);
+
+    /// <summary>One event not queued to one subscriber: its send queue held at least half its limit.</summary>
+    internal void EventDropped() => Interlocked.Increment(ref _eventsDropped);
+
+    /// <summary>One user message not queued to one connection: its send queue was at least three quarters full.</summary>
+    internal void MessageDropped() => Interlocked.Increment(ref _messagesDropped);
 
     internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);
 

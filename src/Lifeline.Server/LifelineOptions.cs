@@ -7,8 +7,11 @@ namespace Lifeline.Server;
 /// </summary>
 public sealed class LifelineOptions
 {
-    /// <summary>Default of <see cref="HeartbeatInterval"/>: 30 seconds.</summary>
-    public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Default of <see cref="HeartbeatInterval"/>: 20 seconds, so that interval + timeout (25 s) stays well inside the
+    /// 30 s idle timeout of many proxies and load balancers (issue 19).
+    /// </summary>
+    public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(20);
 
     /// <summary>Default of <see cref="HeartbeatTimeout"/>: 5 seconds.</summary>
     public static readonly TimeSpan DefaultHeartbeatTimeout = TimeSpan.FromSeconds(5);
@@ -83,7 +86,7 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How often the server sends an application-level <c>ping</c> to each connection.
-    /// The default is 30 seconds (<see cref="DefaultHeartbeatInterval"/>).
+    /// The default is 20 seconds (<see cref="DefaultHeartbeatInterval"/>).
     /// </summary>
     public TimeSpan HeartbeatInterval { get; set; } = DefaultHeartbeatInterval;
 
@@ -106,7 +109,16 @@ public sealed class LifelineOptions
     public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
 
     /// <summary>
+    /// Whether <c>MapLifeline</c> also maps the HTTP transport next to the WebSocket endpoint (PROTOCOL.md "HTTP
+    /// transport": <c>POST {path}/stream</c>, <c>POST {path}/send</c>, <c>POST {path}/poll</c>), the fallback for
+    /// networks that refuse WebSockets. Read when <c>MapLifeline</c> runs. The default is true.
+    /// </summary>
+    public bool EnableHttpTransport { get; set; } = true;
+
+    /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
+    /// Events are queued only while fewer than half this many wait, user messages while fewer than three quarters
+    /// (both are dropped and counted beyond that, never a reason to close).
     /// A subscribe's catch-up (the deltas recovered from the history) counts as one entry per <see cref="MaxFrameSize"/>
     /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>
@@ -198,13 +210,14 @@ public sealed class LifelineOptions
     public int MaxSubscriptionsPerConnection { get; set; } = DefaultMaxSubscriptionsPerConnection;
 
     /// <summary>
-    /// The most open connections of one authenticated user on this server; one more is closed with 1008
-    /// (<c>too_many_connections</c>) after its hello. The default is 100 (<see cref="DefaultMaxConnectionsPerUser"/>).
+    /// The most open connections of one authenticated user across every node (counted by the engine's connection
+    /// slots); one more is closed with 1008 (<c>too_many_connections</c>) after its hello. The default is 100 (<see cref="DefaultMaxConnectionsPerUser"/>).
     /// </summary>
     public int MaxConnectionsPerUser { get; set; } = DefaultMaxConnectionsPerUser;
 
     /// <summary>
-    /// The most connections from one remote IP address on this server (behind a reverse proxy, configure the
+    /// The most connections from one remote IP address across every node (counted by the engine's connection slots;
+    /// behind a reverse proxy, configure the
     /// forwarded-headers middleware so that this is the client's address); one more is closed with 1008
     /// (<c>too_many_connections</c>). The default is 1000 (<see cref="DefaultMaxConnectionsPerAddress"/>).
     /// </summary>

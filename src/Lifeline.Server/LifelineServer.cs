@@ -7,10 +7,10 @@ using Lifeline.Server.Connections;
 namespace Lifeline.Server;
 
 /// <summary>
-/// The application's handle on this node's Lifeline server (from DI): live connection figures, disconnecting
-/// users, draining.
+/// The application's handle on this node's Lifeline server (from DI): live connection figures, publishing and reading
+/// channels, events and user messages (<c>LifelineServer.Messaging.cs</c>), disconnecting users, draining.
 /// </summary>
-public sealed class LifelineServer
+public sealed partial class LifelineServer
 {
     private readonly LifelineRuntime _runtime;
 
@@ -99,17 +99,6 @@ public sealed class LifelineServer
     {
         CheckChannel(channel);
         return _runtime.Engine.GetPresenceAsync(channel, cancellationToken);
-    }
-
-    /// <summary>Closes every connection of <paramref name="userId"/> on this node with <paramref name="code"/>.</summary>
-    /// <param name="userId">The user.</param>
-    /// <param name="code">The close code (for example <see cref="CloseCode.PolicyViolation"/>).</param>
-    /// <returns>How many connections were closed, once their teardown has finished.</returns>
-    public async Task<int> DisconnectUserAsync(string userId, CloseCode code)
-    {
-        var targets = _runtime.Registry.All.Where(c => c.UserId == userId).ToList();
-        await Task.WhenAll(targets.Select(c => c.TeardownAsync(code, DisconnectInitiator.Application)));
-        return targets.Count;
     }
 
     private void CheckChannel(string channel)

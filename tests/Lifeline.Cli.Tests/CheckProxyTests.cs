@@ -46,14 +46,75 @@ public sealed class CheckProxyTests : IDisposable
         """;
 
     [Fact]
-    public async Task TheShippedNginxConfig_PassesWithTheDefaultHeartbeat()
+    public async Task TheShippedNginxConfig_PassesWithTheDefaultHeartbeat_AndItsCommentNamesTheDefaults()
     {
+        // Issue 19: the default heartbeat is 20 s + 5 s, inside the 30 s idle timeout of many proxies; the shipped
+        // configuration and check-proxy's defaults follow it.
+        Assert.Equal(TimeSpan.FromSeconds(20), Lifeline.Server.LifelineOptions.DefaultHeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), Lifeline.Server.LifelineOptions.DefaultHeartbeatTimeout);
         var file = Path.Combine(TestPaths.RepositoryRoot, "deploy", "nginx", "lifeline.conf");
+
+        var (code, output) = await RunAsync("check-proxy", file);
+
+        Assert.True(code == 0, output);
+        Assert.Contains("ok: 1 WebSocket location(s) and 3 HTTP transport location(s)", output, StringComparison.Ordinal);
+        Assert.Contains("--heartbeat-interval 20s --heartbeat-timeout 5s", File.ReadAllText(file), StringComparison.Ordinal);
+    }
+
+    private static string HttpLocations(string streamBody, string pollBody) => $$"""
+        http {
+            server {
+                listen 8080;
+                location = /ws/stream {
+                    proxy_pass http://127.0.0.1:8081;
+        {{streamBody}}
+                }
+                location = /ws/send {
+                    proxy_pass http://127.0.0.1:8081;
+                }
+                location = /ws/poll {
+                    proxy_pass http://127.0.0.1:8081;
+        {{pollBody}}
+                }
+            }
+        }
+        """;
+
+    [Fact]
+    public async Task HttpTransportLocations_NeedNoUpgrade_AndPassWithBufferingOffAndLongTimeouts()
+    {
+        var file = Write(HttpLocations("proxy_buffering off;\n proxy_read_timeout 75s;", "proxy_read_timeout 60s;"));
 
         var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
 
         Assert.True(code == 0, output);
-        Assert.Contains("ok: 1 WebSocket location(s)", output, StringComparison.Ordinal);
+        Assert.Contains("ok: 0 WebSocket location(s) and 3 HTTP transport location(s)", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("proxy_buffering on;\n proxy_read_timeout 75s;", 6, "proxy_buffering on on the HTTP stream")]
+    [InlineData("proxy_read_timeout 75s;", 4, "proxy_buffering is not set (nginx's default: on): the HTTP stream")]
+    public async Task BufferingOnTheStreamLocation_IsAnError(string streamBody, int line, string message)
+    {
+        var file = Write(HttpLocations(streamBody, "proxy_read_timeout 60s;"));
+
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+
+        Assert.Equal(ExitCodes.ProxyProblems, code);
+        Assert.Contains($"{file}:{line}: error: location = /ws/stream: {message}", output, StringComparison.Ordinal);
+        Assert.Contains("1 error(s), 0 warning(s) in 3 location(s)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APollReadTimeoutNotAboveTheLongPollWait_AndAShortStreamTimeout_AreErrors()
+    {
+        var file = Write(HttpLocations("proxy_buffering off;\n proxy_read_timeout 30s;", "proxy_read_timeout 25s;"));
+
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+
+        Assert.Equal(ExitCodes.ProxyProblems, code);
+        Assert.Contains("location = /ws/stream: proxy_read_timeout 30s is not longer than the heartbeat interval + timeout (35s)", output, StringComparison.Ordinal);
+        Assert.Contains("location = /ws/poll: proxy_read_timeout 25s is not longer than a long poll's 25s wait", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -96,7 +157,8 @@ public sealed class CheckProxyTests : IDisposable
     {
         var file = Write(Location("            proxy_read_timeout 2m;"));
 
-        var (code, output) = await RunAsync("check-proxy", file);
+        // A 30 s heartbeat: nginx's default 60 s is under 2 x 35 s (with the default 20 s it is enough).
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s");
 
         Assert.Equal(4, code);
         Assert.Contains("proxy_send_timeout is not set (nginx's default: 60s) is under 2x", output, StringComparison.Ordinal);

@@ -35,6 +35,7 @@ public class DocsTests
             ["--heartbeat-timeout"] = $"`{DurationParser.Format(LifelineOptions.DefaultHeartbeatTimeout)}`",
             ["--handshake-timeout"] = $"`{DurationParser.Format(LifelineOptions.DefaultHandshakeTimeout)}`",
             ["--max-message-size"] = $"`{SizeParser.Format(LifelineOptions.DefaultMaxMessageSize)}`",
+            ["--http-transport"] = $"`{ServeSettingTable.HttpTransport.Default.ToString().ToLowerInvariant()}`",
             ["--auth"] = $"`{ServeSettingTable.Auth.Default.ToString().ToLowerInvariant()}`",
             ["--log-format"] = $"`{ServeSettingTable.LogFormat.Default.ToString().ToLowerInvariant()}`",
             ["--test-endpoints"] = "off",
@@ -46,6 +47,8 @@ public class DocsTests
             ["--jwt-key-file"] = "none",
             ["--jwt-issuer"] = "none",
             ["--jwt-audience"] = "none",
+            ["--api-key-file"] = "none",
+            ["--config"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 

@@ -94,6 +94,7 @@ public class DoctorTests
             Assert.Contains($"server pid {process.Pid} (", report, StringComparison.Ordinal);
             Assert.Contains($"client pid {Environment.ProcessId} (", report, StringComparison.Ordinal);
             Assert.Matches(@"ws_connections_active +1\n", report);
+            Assert.Matches(@"by transport +websocket=1  http-stream=0  http-poll=0\n", report);
             Assert.Matches(@"ws_tcp_close_wait_sockets +0\n", report);
             Assert.Contains("OK: no half-open sockets", report, StringComparison.Ordinal);
         }

@@ -15,6 +15,7 @@ public sealed class EventIdSchemeTests
         ("Lifeline.Server", "Lifeline.Server.Connections", 1, 19),
         ("Lifeline.Server", "Lifeline.Server", 20, 29),
         ("Lifeline.Server", "Lifeline.Server.Channels", 40, 59),
+        ("Lifeline.Server", "Lifeline.Server.Messaging", 60, 69),
         ("Lifeline.Engine", "Lifeline.Engine", 1100, 1199),
         ("Lifeline.Redis", "Lifeline.Redis", 1200, 1299),
         ("Lifeline.Client", "Lifeline.Client", 1300, 1399),

@@ -65,6 +65,37 @@ public sealed class NginxTests(RedisFixture redis)
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ThroughNginx_AnHttpClient_GetsItsWelcomeStreamed_AndSeesAWebSocketClientsPublish(bool poll)
+    {
+        await using var nodeA = await StartNodeAsync("--redis", redis.Server.Configuration);
+        await using var nodeB = await StartNodeAsync("--redis", redis.Server.Configuration);
+        var port = FreePorts.Next();
+        await using var nginx = await NginxServer.StartAsync(NginxServer.ShippedConfig([PortOf(nodeA), PortOf(nodeB)], port), port);
+        var channel = "room:" + Guid.NewGuid().ToString("N");
+
+        // The welcome arrives through nginx as it is written: the stream location does not buffer.
+        var (dave, welcome) = await HttpRawClient.ConnectLiveAsync(nginx.WsUri, "dave", poll: poll).WaitAsync(TimeSpan.FromSeconds(20));
+        await using var daveClient = dave;
+        Assert.Equal("http", welcome.GetProperty("transport").GetString());
+        Assert.Equal("dave", welcome.GetProperty("user").GetString());
+        Assert.Equal("text/event-stream", dave.StreamContentHeaders!.ContentType!.MediaType);
+
+        // Its sends reach the node that holds it (ip_hash), and it sees a WebSocket client's publish from either node.
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, await dave.SendTextAsync(Subscribe(channel)));
+        await dave.ReceiveTypeAsync("subscribed");
+        var (erin, _) = await RawClient.ConnectLiveAsync(nginx.WsUri, "erin");
+        await using var erinClient = erin;
+        await erin.SendTextAsync(Publish(channel, 2, """{"from":"erin"}"""));
+        var delta = await dave.ReceiveTypeAsync("delta");
+        Assert.Equal(1, delta.GetProperty("offset").GetInt64());
+        Assert.Equal("erin", delta.GetProperty("patch").GetProperty("from").GetString());
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, await dave.CloseAsync());
+        Assert.Equal(1000, (await dave.WaitForCloseAsync()).Code);
+    }
+
     [Fact]
     public async Task TheIdleTimeoutTrap_3sProxyReadTimeout_A1sHeartbeatKeepsTheConnection_A5sHeartbeatLosesIt()
     {
@@ -221,7 +252,8 @@ public sealed class NodeDeathTests(RedisFixture redis)
         // The survivor logged the clean-up (RedisNodeReaped), and the dead node left the node index in the same step, so
         // no later round can reap it again (RedisEngineTests runs extra rounds deterministically). A delta published now
         // must be the next thing bob sees: no second leave came before it.
-        var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal));
+        // (RedisNodeRegistrationsReaped, about the node's user observers and connection slots, has the same opening.)
+        var reaped = await survivor.WaitForLineAsync(l => l.Contains("stopped refreshing its liveness key", StringComparison.Ordinal) && l.Contains("presence members", StringComparison.Ordinal));
         Assert.Contains("removed its 1 presence members", reaped, StringComparison.Ordinal);
         await bob.SendTextAsync($$$"""{"type":"publish","id":2,"channel":"{{{channel}}}","patch":{"after":true}}""");
         var next = await bob.ReceiveAnyAsync(m => m.GetProperty("type").GetString() is "presence" or "delta");

@@ -70,6 +70,28 @@ public class ServeAppTests
         }
     }
 
+    [Theory]
+    [InlineData(new string[0], "/ws", HttpStatusCode.OK)]
+    [InlineData(new[] { "--path", "/live" }, "/live", HttpStatusCode.OK)]
+    [InlineData(new[] { "--http-transport", "off" }, "/ws", HttpStatusCode.NotFound)]
+    public async Task HttpTransport_IsServedUnlessTurnedOff(string[] flags, string path, HttpStatusCode expected)
+    {
+        await using var app = await StartAsync(["--port", "0", .. flags]);
+        using var http = new HttpClient { BaseAddress = BaseUri(app) };
+        using var content = new StringContent("{\"type\":\"hello\",\"v\":1}", System.Text.Encoding.UTF8, "application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path + "/stream", UriKind.Relative)) { Content = content };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(expected, response.StatusCode);
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            var first = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.StartsWith("data: {\"type\":\"welcome\"", first, StringComparison.Ordinal);
+            Assert.Contains("\"transport\":\"http\"", first, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task TestEndpoints_AreOffByDefault()
     {

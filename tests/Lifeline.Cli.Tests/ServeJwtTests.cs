@@ -53,6 +53,8 @@ public sealed class ServeJwtTests : IDisposable
 
         await client.SendJsonAsync(new { type = "subscribe", id = 1, channel = "room:1" });
         Assert.Equal("room:1", (await client.ReceiveTypeAsync("subscribed")).GetProperty("channel").GetString());
+        await client.SendJsonAsync(new { type = "emit", id = 9, channel = "room:1", data = new { cursor = 1 } }); // allowed where publish is
+        Assert.True((await client.ReceiveAnyAsync(m => m.GetProperty("type").GetString() == "reply" && m.GetProperty("id").GetInt64() == 9)).GetProperty("ok").GetBoolean());
         foreach (var (id, request) in new (int, object)[]
         {
             (2, new { type = "subscribe", id = 2, channel = "other:1" }),
@@ -198,6 +200,25 @@ public sealed class ServeJwtTests : IDisposable
         Assert.False(ChannelsClaimPolicy.Allows(Claims("{\"channels\":\"room:*\"}"), "room:1"));
         Assert.False(ChannelsClaimPolicy.Allows(Claims("{\"channels\":[1,null]}"), "room:1"));
         Assert.True(ChannelsClaimPolicy.Allows(Claims("{\"channels\":[1,\"room:*\"]}"), "room:1"));
+    }
+
+    [Theory]
+    [InlineData(ChannelOperation.Publish)]
+    [InlineData(ChannelOperation.Emit)]
+    public async Task An_emit_is_decided_by_the_channels_claim_exactly_as_a_publish(ChannelOperation operation)
+    {
+        var policy = new ChannelsClaimPolicy();
+        var claims = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>("{\"channels\":[\"room:*\"]}")!;
+        var data = JsonDocument.Parse("{\"cursor\":[1,2]}").RootElement;
+
+        var allowed = await policy.DecideAsync(new ChannelRequest(operation, "room:1", "alice", "c1", data) { Claims = claims }, CancellationToken.None);
+        var refused = await policy.DecideAsync(new ChannelRequest(operation, "other:1", "alice", "c1", data) { Claims = claims }, CancellationToken.None);
+        var unclaimed = await policy.DecideAsync(new ChannelRequest(operation, "other:1", "bob", "c2", data), CancellationToken.None);
+
+        Assert.True(allowed.Allowed);
+        Assert.False(refused.Allowed);
+        Assert.Equal("forbidden", refused.Code);
+        Assert.True(unclaimed.Allowed);
     }
 
     private static ServeSettings Settings(params (string Key, string Value)[] values) =>

@@ -96,7 +96,7 @@ public partial class ChannelTests : ClientTestBase
                 applied.Add(e.Offset);
             }
         };
-        client.MessageReceived += (_, e) =>
+        client.ServerMessageReceived += (_, e) =>
         {
             if (e.Message is DeltaMessage)
             {

@@ -349,8 +349,8 @@ public class ConnectionTests : ClientTestBase
         var logger = new TestLogger();
         var client = CreateClient(logger: logger);
         var seen = 0;
-        client.MessageReceived += (_, _) => throw new InvalidOperationException("handler bug");
-        client.MessageReceived += (_, _) => Interlocked.Increment(ref seen);
+        client.ServerMessageReceived += (_, _) => throw new InvalidOperationException("handler bug");
+        client.ServerMessageReceived += (_, _) => Interlocked.Increment(ref seen);
         var (peer, _) = await ConnectAsync(client);
         var before = Volatile.Read(ref seen);
 

@@ -8,12 +8,14 @@ public class NetworkAwarenessTests : ClientTestBase
 {
     private readonly FakeNetworkMonitor _network = new();
 
+    private RecordingPolicy? _policy;
+
     private LifelineClient CreateAwareClient(Microsoft.Extensions.Time.Testing.FakeTimeProvider time, TimeSpan? backoff = null, TestLogger? logger = null) => CreateClient(
         o =>
         {
             o.TimeProvider = time;
             o.NetworkMonitor = _network;
-            o.ReconnectPolicy = RecordingPolicy.Fixed(backoff ?? TimeSpan.FromSeconds(30));
+            o.ReconnectPolicy = _policy = RecordingPolicy.Fixed(backoff ?? TimeSpan.FromSeconds(30));
         },
         logger);
 
@@ -60,7 +62,7 @@ public class NetworkAwarenessTests : ClientTestBase
     }
 
     [Fact]
-    public async Task NetworkAvailable_DuringAnAttempt_SkipsTheNextWait()
+    public async Task NetworkAvailable_DuringAnAttempt_StartsItOverAtOnce_AndTheBackoffStartsOver()
     {
         var time = NewFakeTime();
         var client = CreateAwareClient(time);
@@ -70,24 +72,30 @@ public class NetworkAwarenessTests : ClientTestBase
         await states.WaitForStateAsync(ClientState.Reconnecting);
         _network.RaiseAvailability(true);
 
-        // That attempt fails after the signal: the next one still goes out at once.
+        // An attempt in flight when the signal comes (it may have started while offline): abandoned, and made again at once.
         var second = await Server.AcceptAsync();
         await second.ExpectAsync("hello");
         _network.RaiseAvailability(true);
-        second.Abort();
+        await Assert.ThrowsAnyAsync<Exception>(() => second.ReceiveAsync());
         var third = await Server.AcceptAsync();
         await third.HandshakeAsync();
         await states.WaitForStateAsync(ClientState.Open, from: 2);
+
+        // The policy saw the first loss (retry 0), then the abandoned attempt as retry 0 again: the backoff started over.
+        Assert.Equal([0, 0], _policy!.Calls.Select(c => c.Context.PreviousRetryCount).ToArray());
+        Assert.Equal("online", _policy.Calls[1].Context.Reason);
     }
 
     [Fact]
-    public async Task NetworkAvailable_WhileOpen_DoesNotSkipTheBackoffOfALaterLoss()
+    public async Task NetworkAvailable_WhileOpen_ProbesTheConnection_AndDoesNotSkipTheBackoffOfALaterLoss()
     {
         var time = NewFakeTime();
         var client = CreateAwareClient(time, backoff: TimeSpan.FromSeconds(30));
         var states = new StateRecorder(client);
         var (peer, _) = await ConnectAsync(client);
         _network.RaiseAvailability(true);
+        var probe = await peer.ExpectAsync("ping");
+        await peer.SendAsync(new ServerPong(probe.GetProperty("n").GetInt64()));
         await peer.SendAsync(new ServerPing(1));
         await peer.ExpectAsync("pong");
 

@@ -200,7 +200,7 @@ public class TokenTests : ClientTestBase
             logger);
         var states = new StateRecorder(client);
         var received = 0;
-        client.MessageReceived += (_, _) => Interlocked.Increment(ref received);
+        client.ServerMessageReceived += (_, _) => Interlocked.Increment(ref received);
         var (peer, _) = await ConnectWithExpiryAsync(client, tokenExpiresInMs: 3_000);
 
         // A channel at offset 5 and a publish the server will not acknowledge before it closes.

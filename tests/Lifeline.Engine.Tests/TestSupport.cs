@@ -37,6 +37,7 @@ internal sealed class RecordingObserver : IChannelObserver
     private readonly List<ChannelDelta> _deltas = [];
     private readonly List<PresenceEvent> _presence = [];
     private readonly List<string> _epochs = [];
+    private readonly List<ChannelEvent> _events = [];
     private readonly List<(Func<bool> Done, TaskCompletionSource Tcs)> _waiters = [];
     private int _inside;
     private int _overlaps;
@@ -74,6 +75,17 @@ internal sealed class RecordingObserver : IChannelObserver
         }
     }
 
+    public IReadOnlyList<ChannelEvent> Events
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _events];
+            }
+        }
+    }
+
     /// <summary>How many times a call started while another was still running.</summary>
     public int Overlaps => Volatile.Read(ref _overlaps);
 
@@ -82,6 +94,11 @@ internal sealed class RecordingObserver : IChannelObserver
     public void OnPresence(PresenceEvent presence) => Record(() => _presence.Add(presence));
 
     public void OnEpochChanged(string channel, string epoch) => Record(() => _epochs.Add(epoch));
+
+    public void OnEvent(ChannelEvent channelEvent) => Record(() => _events.Add(channelEvent));
+
+    /// <summary>Completes when at least <paramref name="count"/> events were received.</summary>
+    public Task WaitForEventsAsync(int count) => WaitAsync(() => _events.Count >= count);
 
     /// <summary>Completes when at least <paramref name="count"/> deltas were received; fails after the default timeout.</summary>
     public Task WaitForDeltasAsync(int count) => WaitAsync(() => _deltas.Count >= count);
@@ -149,4 +166,78 @@ internal sealed class ThrowingObserver : IChannelObserver
     public void OnPresence(PresenceEvent presence) => throw new InvalidOperationException("observer bug");
 
     public void OnEpochChanged(string channel, string epoch) => throw new InvalidOperationException("observer bug");
+
+    public void OnEvent(ChannelEvent channelEvent) => throw new InvalidOperationException("observer bug");
+}
+
+/// <summary>Records the messages and disconnect orders delivered to one user observer; tests await counts without sleeping.</summary>
+internal sealed class RecordingUserObserver : IUserObserver
+{
+    private readonly Lock _lock = new();
+    private readonly List<UserMessage> _messages = [];
+    private readonly List<UserDisconnect> _disconnects = [];
+    private readonly List<(Func<bool> Done, TaskCompletionSource Tcs)> _waiters = [];
+
+    public IReadOnlyList<UserMessage> Messages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _messages];
+            }
+        }
+    }
+
+    public IReadOnlyList<UserDisconnect> Disconnects
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _disconnects];
+            }
+        }
+    }
+
+    public void OnMessage(UserMessage message) => Record(() => _messages.Add(message));
+
+    public void OnDisconnect(UserDisconnect disconnect) => Record(() => _disconnects.Add(disconnect));
+
+    public Task WaitForMessagesAsync(int count) => WaitAsync(() => _messages.Count >= count);
+
+    public Task WaitForDisconnectsAsync(int count) => WaitAsync(() => _disconnects.Count >= count);
+
+    private Task WaitAsync(Func<bool> done)
+    {
+        lock (_lock)
+        {
+            if (done())
+            {
+                return Task.CompletedTask;
+            }
+
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((done, tcs));
+            return tcs.Task.DefaultTimeout();
+        }
+    }
+
+    private void Record(Action add)
+    {
+        lock (_lock)
+        {
+            add();
+            _waiters.RemoveAll(w =>
+            {
+                if (!w.Done())
+                {
+                    return false;
+                }
+
+                w.Tcs.TrySetResult();
+                return true;
+            });
+        }
+    }
 }

@@ -252,7 +252,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Nothing leaked.
         await TeardownTests.AssertEmptyAsync(server);
-        await TeardownTests.WaitUntilAsync(() => server.Runtime.Limits.IsEmpty);
+        await TeardownTests.WaitUntilAsync(() => server.Runtime.Limits.IsEmpty && ((Lifeline.Engine.MemoryEngine)server.Runtime.Engine).SlotNameCount == 0);
 
         // Memory bounded: the fuzz channels' states and histories are bounded by the engine; allow 64 MiB over the baseline.
         GC.Collect();

@@ -31,8 +31,8 @@ public class MetricsTests
         var factory = services.GetRequiredService<IMeterFactory>();
         using var metrics = new LifelineMetrics(factory);
 
-        metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
-        metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1));
+        metrics.ConnectionClosed(CloseCode.HeartbeatTimeout, initiator, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
+        metrics.ConnectionClosed(CloseCode.TryAgainLater, initiator, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
 
         Assert.Equal(expected, Observe<long>(factory, "ws_heartbeat_timeouts"));
         Assert.Equal(expected, Observe<long>(factory, "ws_slow_consumer_closes"));
@@ -52,6 +52,38 @@ public class MetricsTests
 
         Assert.Equal(new Dictionary<string, long> { ["ok"] = 2, ["forbidden"] = 1 }, ObserveByTag(factory, "ws_token_refreshes", "result"));
         Assert.Equal("counter", LifelineMetrics.PrometheusNames["ws_token_refreshes_total"]);
+    }
+
+    [Fact]
+    public void Dropped_events_and_messages_are_counted_apart_and_both_series_exist_from_the_start()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new LifelineMetrics(factory);
+        Assert.Equal(0, Observe<long>(factory, "ws_events_dropped"));
+        Assert.Equal(0, Observe<long>(factory, "ws_messages_dropped"));
+
+        metrics.EventDropped();
+        metrics.EventDropped();
+        metrics.MessageDropped();
+
+        Assert.Equal(2, Observe<long>(factory, "ws_events_dropped"));
+        Assert.Equal(1, Observe<long>(factory, "ws_messages_dropped"));
+        Assert.Equal("counter", LifelineMetrics.PrometheusNames["ws_events_dropped_total"]);
+        Assert.Equal("counter", LifelineMetrics.PrometheusNames["ws_messages_dropped_total"]);
+    }
+
+    [Fact]
+    public void A_1013_for_an_unavailable_engine_is_not_a_slow_consumer()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new LifelineMetrics(factory);
+
+        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("engine_unavailable"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
+        Assert.Equal(0, Observe<long>(factory, "ws_slow_consumer_closes"));
+        metrics.ConnectionClosed(CloseCode.TryAgainLater.WithReason("slow_consumer"), DisconnectInitiator.Server, wasOpen: false, TimeSpan.FromSeconds(1), "websocket");
+        Assert.Equal(1, Observe<long>(factory, "ws_slow_consumer_closes"));
     }
 
     [Fact]

@@ -100,6 +100,10 @@ public sealed class SendQueueTests
     {
         public IPEndPoint? RemoteEndPoint => null;
 
+        public string Name => TransportNames.WebSocket;
+
+        public WelcomeMessage Announce(WelcomeMessage welcome) => welcome;
+
         public ValueTask<TransportMessage> ReceiveAsync(int maxMessageSize) => new(TransportMessage.Of(TransportMessageKind.Ended));
 
         public ValueTask SendAsync(ReadOnlyMemory<byte> frame)

@@ -261,9 +261,8 @@ public sealed class TeardownTests
     /// A <see cref="Lifeline.Engine.MemoryEngine"/> whose first recovery read of one channel waits until released and
     /// then completes whatever the token says, as an engine read that finished just as the connection was torn down.
     /// </summary>
-    private sealed class HeldRecoveryEngine(string channel) : Lifeline.Engine.ILifelineEngine
+    private sealed class HeldRecoveryEngine(string channel) : DelegatingEngine
     {
-        private readonly Lifeline.Engine.MemoryEngine _inner = new();
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -275,39 +274,23 @@ public sealed class TeardownTests
 
         public void ReleaseRecovery() => _release.TrySetResult();
 
-        public async ValueTask<IAsyncDisposable> ObserveAsync(string name, Lifeline.Engine.IChannelObserver observer, CancellationToken cancellationToken = default)
+        public override async ValueTask<IAsyncDisposable> ObserveAsync(string name, Lifeline.Engine.IChannelObserver observer, CancellationToken cancellationToken = default)
         {
-            var inner = await _inner.ObserveAsync(name, observer, cancellationToken);
+            var inner = await Inner.ObserveAsync(name, observer, cancellationToken);
             return name == channel ? new Signalling(inner, _disposed) : inner;
         }
 
-        public async ValueTask<Lifeline.Engine.RecoveryResult> RecoverAsync(string name, Position? since, CancellationToken cancellationToken = default)
+        public override async ValueTask<Lifeline.Engine.RecoveryResult> RecoverAsync(string name, Position? since, CancellationToken cancellationToken = default)
         {
             if (name == channel && Interlocked.Exchange(ref _held, 1) == 0)
             {
                 _entered.TrySetResult();
                 await _release.Task;
-                return await _inner.RecoverAsync(name, since, CancellationToken.None);
+                return await Inner.RecoverAsync(name, since, CancellationToken.None);
             }
 
-            return await _inner.RecoverAsync(name, since, cancellationToken);
+            return await Inner.RecoverAsync(name, since, cancellationToken);
         }
-
-        public ValueTask<Lifeline.Engine.PublishResult> PublishAsync(Lifeline.Engine.PublishRequest request, CancellationToken cancellationToken = default) => _inner.PublishAsync(request, cancellationToken);
-
-        public ValueTask<Lifeline.Engine.ChannelSnapshot> GetSnapshotAsync(string name, CancellationToken cancellationToken = default) => _inner.GetSnapshotAsync(name, cancellationToken);
-
-        public ValueTask<bool> AddPresenceAsync(string name, string user, string memberKey, CancellationToken cancellationToken = default) => _inner.AddPresenceAsync(name, user, memberKey, cancellationToken);
-
-        public ValueTask<bool> RemovePresenceAsync(string name, string user, string memberKey, string reason, CancellationToken cancellationToken = default) => _inner.RemovePresenceAsync(name, user, memberKey, reason, cancellationToken);
-
-        public ValueTask<IReadOnlyList<string>> GetPresenceAsync(string name, CancellationToken cancellationToken = default) => _inner.GetPresenceAsync(name, cancellationToken);
-
-        public ValueTask StoreSessionAsync(Lifeline.Engine.SessionRecord session, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) => _inner.StoreSessionAsync(session, expiresAt, cancellationToken);
-
-        public ValueTask<Lifeline.Engine.SessionRecord?> FindSessionAsync(string token, CancellationToken cancellationToken = default) => _inner.FindSessionAsync(token, cancellationToken);
-
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
 
         private sealed class Signalling(IAsyncDisposable inner, TaskCompletionSource disposed) : IAsyncDisposable
         {

@@ -1,4 +1,7 @@
+import { LifelineClosedError } from "./errors.js";
 import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
+import { shareStructure } from "./mergePatch.js";
+import { abortReason, runUpdate, type UpdateOptions } from "./update.js";
 import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
 
@@ -39,6 +42,24 @@ export type ChannelEventListener = (event: ChannelEvent) => void;
 export interface PublishOptions {
   /** Idempotency key (at most 128 characters); generated when absent. */
   key?: string;
+  /**
+   * Makes the publish conditional (compare-and-set): the server applies it only if the channel is at exactly this
+   * position, else it rejects with a `LifelineConflictError` carrying the channel's current position.
+   */
+  if?: { readonly epoch: string; readonly offset: number };
+  /**
+   * Aborting it rejects the publish with the signal's reason. A publish not sent yet is removed from the queue (and
+   * its optimistic overlay); one already sent may have been applied: the client stops waiting for it but keeps
+   * re-sending it with its key after a reconnect, so its effect is exactly once either way.
+   */
+  signal?: AbortSignal;
+}
+
+/** What a publish hands to the client. @internal */
+export interface PublishRequest {
+  readonly key: string | undefined;
+  readonly if: { readonly epoch: string; readonly offset: number } | undefined;
+  readonly signal: AbortSignal | undefined;
 }
 
 /** How a channel stands on the current connection. @internal */
@@ -47,8 +68,8 @@ export type WireState = "none" | "subscribing" | "subscribed" | "unsubscribing";
 /** What a channel needs from its client. @internal */
 export interface ChannelHost {
   _interestChanged(channel: LifelineChannel<JsonObject>): void;
-  _publish(channel: string, patch: JsonObject, key: string | undefined): Promise<number>;
-  _fetchPresence(channel: string): Promise<readonly string[]>;
+  _publish(channel: string, patch: JsonObject, request: PublishRequest): Promise<number>;
+  _fetchPresence(channel: string, signal: AbortSignal | undefined): Promise<readonly string[]>;
   _emit(channel: string, data: JsonValue): Promise<void>;
   _reportHandlerError(where: string, error: unknown): void;
 }
@@ -85,22 +106,46 @@ export class LifelineChannel<T = JsonObject> {
   /** @internal A gap was seen and a resubscribe is in flight. */ _resyncing = false;
 
   private readonly host: ChannelHost;
+  private readonly optimistic: boolean;
+  /** The server's state at `position`. */
+  private confirmedState: JsonObject = EMPTY_STATE;
+  /** What the application sees: `confirmedState`, with the pending publishes applied when optimistic. */
   private current: JsonObject = EMPTY_STATE;
   private position: Position | undefined;
+  /** Publishes of this channel whose effect is not in `confirmedState` yet, in publish order (by client sequence). */
+  private readonly pendingOps = new Map<number, { readonly patch: JsonObject; ackOffset?: number; ackEpoch?: string }>();
+  /** Updates in progress keep the channel subscribed. */
+  private holds = 0;
+  private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
   private readonly eventListeners = new Set<Entry<ChannelEventListener>>();
 
   /** @internal Use `client.channel(name)`. */
-  constructor(name: string, host: ChannelHost) {
+  constructor(name: string, host: ChannelHost, optimistic = false) {
     this.name = name;
     this.host = host;
+    this.optimistic = optimistic;
   }
 
-  /** The current state (a frozen JSON object; `{}` until the first snapshot). */
+  /**
+   * The current state (a frozen JSON object; `{}` until the first snapshot). With the client option `optimistic`,
+   * the confirmed state with every pending publish of this channel (queued or in flight) applied in order; otherwise
+   * the same as {@link confirmed}.
+   */
   get state(): T {
     return this.current as unknown as T;
+  }
+
+  /** The server's state at {@link offset} (frozen), without the pending publishes. */
+  get confirmed(): T {
+    return this.confirmedState as unknown as T;
+  }
+
+  /** How many publishes of this channel are not in {@link confirmed} yet (queued, in flight, or accepted and their delta not yet received). */
+  get pending(): number {
+    return this.pendingOps.size;
   }
 
   /** The offset of the last applied snapshot or delta; undefined before the first. */
@@ -176,13 +221,39 @@ export class LifelineChannel<T = JsonObject> {
    * `LifelineQueueFullError` when the queue is full, `LifelineRequestError` when the server
    * refuses it, `LifelineClosedError` when the client closes first.
    *
-   * The local state changes when the server's delta comes back, not before.
+   * The confirmed state changes when the server's delta comes back; with the client option `optimistic`,
+   * {@link state} shows the patch at once (and drops it again if the server refuses it).
+   * `options.if` makes it conditional (a `LifelineConflictError` when the channel moved on); `options.signal` cancels it.
+   * An `if` that is not `{epoch: string, offset: non-negative integer}` rejects with a TypeError, before anything is sent.
    */
   publish(patch: JsonObject, options: PublishOptions = {}): Promise<number> {
     if (!isJsonObject(patch)) {
       return Promise.reject(new TypeError("publish(patch): patch must be a JSON object"));
     }
-    return this.host._publish(this.name, patch, options.key);
+    const condition: unknown = options.if;
+    if (condition !== undefined) {
+      const problem = checkPosition(condition);
+      if (problem !== undefined) return Promise.reject(new TypeError(`publish(patch, { if }): ${problem}`));
+    }
+    const position = condition as PublishOptions["if"];
+    return this.host._publish(this.name, patch, {
+      key: options.key,
+      if: position === undefined ? undefined : { epoch: position.epoch, offset: position.offset },
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Read-modify-write without losing a concurrent write: calls `fn` with a mutable copy of the {@link confirmed}
+   * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
+   * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
+   * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
+   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
+   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile.
+   */
+  update(fn: (state: T) => T, options: UpdateOptions = {}): Promise<number> {
+    return runUpdate(this as unknown as LifelineChannel<JsonObject>, fn as unknown as (state: JsonObject) => JsonObject, options);
   }
 
   /**
@@ -218,15 +289,93 @@ export class LifelineChannel<T = JsonObject> {
   };
 
   /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
-  fetchPresence(): Promise<readonly string[]> {
-    return this.host._fetchPresence(this.name);
+  fetchPresence(options: { signal?: AbortSignal } = {}): Promise<readonly string[]> {
+    return this.host._fetchPresence(this.name, options.signal);
   }
 
   // ---- driven by the client -------------------------------------------------------------
 
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted(): boolean {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+  }
+
+  /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
+  _hold(): () => void {
+    this.holds++;
+    this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    };
+  }
+
+  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
+  _waitForPosition(done: (position: Position | undefined) => boolean, signal: AbortSignal | undefined): Promise<void> {
+    if (done(this.position)) return Promise.resolve();
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => finish(abortReason(signal));
+      const waiter = {
+        check: () => {
+          if (done(this.position)) finish(undefined);
+        },
+        fail: (error: Error) => finish(error),
+      };
+      const finish = (error: Error | undefined) => {
+        this.positionWaiters.delete(waiter);
+        signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      this.positionWaiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** @internal A publish of this channel was made (queued or sent). */
+  _pendingAdded(seq: number, patch: JsonObject): void {
+    this.pendingOps.set(seq, { patch });
+    this.refresh(false);
+  }
+
+  /** @internal The server accepted it at `offset`: it stays until the confirmed state has it (no flicker). */
+  _pendingAcked(seq: number, offset: number): void {
+    const op = this.pendingOps.get(seq);
+    if (op === undefined) return;
+    const position = this.position;
+    // A reply comes on an open connection, where a wanted channel is subscribed or subscribing unless it was refused.
+    if (!this._wanted || this._wire === "none" || (position !== undefined && position.offset >= offset)) {
+      // No delta will come to confirm it (not subscribed), or it is in the confirmed state already.
+      this.pendingOps.delete(seq);
+      this.refresh(false);
+      return;
+    }
+    op.ackOffset = offset;
+    // Before the first snapshot the epoch is not known: the next snapshot or delta tells it.
+    if (position !== undefined) op.ackEpoch = position.epoch;
+  }
+
+  /** @internal No delta will confirm the accepted publishes (unsubscribed, or the subscribe was refused): drop them. */
+  _dropAccepted(): void {
+    let changed = false;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset !== undefined) changed = this.pendingOps.delete(seq) || changed;
+    }
+    if (changed) this.refresh(false);
+  }
+
+  /** @internal Refused, aborted before it was sent, or the client closed: the overlay goes (a rollback). */
+  _pendingDropped(seq: number): void {
+    if (this.pendingOps.delete(seq)) this.refresh(false);
+  }
+
+  /** @internal The client closed: updates waiting for a position give up. */
+  _onClientClosed(): void {
+    for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
   }
 
   /** @internal */
@@ -251,7 +400,7 @@ export class LifelineChannel<T = JsonObject> {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
-    this.setState(deepFreeze(message.state));
+    this.setConfirmed(deepFreeze(message.state));
   }
 
   /** @internal Applies a delta in order; returns what was done with it. */
@@ -259,7 +408,7 @@ export class LifelineChannel<T = JsonObject> {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== undefined) {
       this.position = { epoch: this.position.epoch, offset: message.offset };
-      this.setState(applyMergePatch(this.current, message.patch) as JsonObject);
+      this.setConfirmed(applyMergePatch(this.confirmedState, message.patch) as JsonObject);
     }
     return verdict;
   }
@@ -317,7 +466,29 @@ export class LifelineChannel<T = JsonObject> {
     this._resyncing = false;
   }
 
-  private setState(next: JsonObject): void {
+  /** A snapshot or delta was applied: drop the pending publishes it confirms, rebase the rest, tell the listeners. */
+  private setConfirmed(next: JsonObject): void {
+    this.confirmedState = next;
+    const position = this.position;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset === undefined || position === undefined) continue;
+      op.ackEpoch ??= position.epoch;
+      if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
+    }
+    // Without optimistic state every applied snapshot or delta is announced, as before issue 15.
+    this.refresh(!this.optimistic);
+    for (const waiter of [...this.positionWaiters]) waiter.check();
+  }
+
+  /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
+  private refresh(always: boolean): void {
+    let next = this.confirmedState;
+    if (this.optimistic) {
+      for (const op of this.pendingOps.values()) next = applyMergePatch(next, op.patch) as JsonObject;
+      // A rebase recomputes the state: keep every unchanged branch (and the whole state) the same reference.
+      next = shareStructure(this.current, next) as JsonObject;
+    }
+    if (next === this.current && !always) return;
     const previous = this.current as unknown as T;
     this.current = next;
     const state = next as unknown as T;
@@ -341,4 +512,13 @@ export class LifelineChannel<T = JsonObject> {
       }
     }
   }
+}
+
+/** Why a position given as `if` is not one (undefined when it is). */
+function checkPosition(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "if must be an object {epoch, offset}";
+  const { epoch, offset } = value as { epoch?: unknown; offset?: unknown };
+  if (typeof epoch !== "string") return "if.epoch must be a string";
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) return "if.offset must be a non-negative integer below 2^53";
+  return undefined;
 }

@@ -1,8 +1,9 @@
-import { LifelineChannel } from "./channel.js";
+import { LifelineChannel, type PublishRequest } from "./channel.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { closeCodeInfo, parseRetryAfterMs } from "./closeCodes.js";
 import {
   LifelineClosedError,
+  LifelineConflictError,
   LifelineDisconnectedError,
   LifelineError,
   LifelineHandlerError,
@@ -21,6 +22,7 @@ import {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
   DEFAULT_TRANSPORTS,
   DEFAULT_WATCHDOG_SLACK_MS,
@@ -34,6 +36,8 @@ import {
   type TokenRequest,
 } from "./options.js";
 import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
+import { browserNetworkEvents, type NetworkEvents } from "./networkEvents.js";
+import { abortReason } from "./update.js";
 import { VERSION } from "./version.js";
 
 /** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
@@ -68,6 +72,11 @@ interface Connection {
   refreshFailures: number;
   /** Bumped by each refresh, so that a late answer of an earlier one is ignored. */
   refreshSeq: number;
+  /** How long a liveness probe waits for its `pong`: `welcome.heartbeat.timeoutMs`. */
+  probeTimeoutMs: number;
+  /** The `n` of the liveness probe in flight, and its deadline. */
+  probeN: number;
+  probeTimer: TimerHandle | undefined;
 }
 
 /** A message from the application's server to this user (`SendToUserAsync`): not stored, not replayed. */
@@ -85,6 +94,8 @@ interface LostInfo {
   readonly error?: LifelineError;
   /** The next attempt goes at once and is not counted as a retry (a transport fallback or switch). */
   readonly immediate?: boolean;
+  /** The attempt did not fail because of its transport (the network went away): the transport ladder is not told. */
+  readonly notTransport?: boolean;
   readonly transport?: TransportKind;
 }
 
@@ -93,6 +104,9 @@ interface PublishRecord {
   readonly channel: string;
   readonly patch: JsonObject;
   readonly key: string;
+  readonly if: PublishRequest["if"];
+  /** Sent at least once: it may have been applied, so aborting it keeps it for the resend. */
+  sent: boolean;
   readonly resolve: (offset: number) => void;
   readonly reject: (error: Error) => void;
 }
@@ -110,7 +124,7 @@ const ALLOWED: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
   connecting: ["open", "reconnecting", "closed"],
   open: ["reconnecting", "closed"],
   reconnecting: ["open", "closed"],
-  closed: [],
+  closed: ["connecting"],
 };
 
 /**
@@ -142,6 +156,14 @@ export class LifelineClient {
   private readonly ladder: TransportLadder;
   private readonly fetchOption: FetchLike | undefined;
   private readonly probeIntervalMs: number;
+  private readonly optimistic: boolean;
+  private readonly networkEvents: NetworkEvents | null;
+  private detachNetwork: (() => void) | undefined;
+  /** The browser said `offline` and not `online` since: failed attempts say nothing about the transport. */
+  private offline = false;
+  private pingSeq = 0;
+  /** The promise of `connect()`, settled at the next `open` or `closed`. */
+  private openWaiter: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
   private probeTimer: TimerHandle | undefined;
   private probeSocket: WebSocketLike | undefined;
   private lastTransport: TransportKind;
@@ -198,8 +220,11 @@ export class LifelineClient {
     this.fetchOption = options.fetch;
     this.probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
     this.keyPrefix = makeKeyPrefix(options.random);
+    this.optimistic = options.optimistic === true;
+    this.networkEvents = options.networkEvents === undefined ? browserNetworkEvents : options.networkEvents;
     this.lastSignal = new AbortController().signal;
-    this.connect();
+    this.attachNetwork();
+    this.attempt();
   }
 
   // ---- public surface -------------------------------------------------------------------
@@ -254,7 +279,7 @@ export class LifelineClient {
     }
     let channel = this.channels.get(name);
     if (channel === undefined) {
-      channel = new LifelineChannel<JsonObject>(name, this);
+      channel = new LifelineChannel<JsonObject>(name, this, this.optimistic);
       this.channels.set(name, channel);
     }
     return channel as unknown as LifelineChannel<T>;
@@ -288,13 +313,129 @@ export class LifelineClient {
     this.shutdown({ reason: "client_close", initiator: "client" }, 1000);
   }
 
+  /**
+   * Connects again after `close()` or after the client gave up (`maxAttempts`, a close code that is not retried): the
+   * same object, with every channel, listener and position. The session resumes when the server still has it, every
+   * channel is resubscribed with `since`, and publishes made from now on are queued and flushed on `open`. Resolves
+   * at `open`; rejects with `LifelineClosedError` when the client closes first. While connecting, reconnecting or
+   * open it starts nothing (never a second attempt in flight) and returns the same promise (resolved when open).
+   */
+  connect(): Promise<void> {
+    if (this.current === "open") return Promise.resolve();
+    if (this.openWaiter === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.openWaiter = { promise, resolve, reject };
+    }
+    const waiter = this.openWaiter;
+    if (this.current === "closed") {
+      this.retryCount = 0;
+      this.lostAt = undefined;
+      this.tokenExpired = false;
+      this.immediateUsed = false;
+      this.transition("connecting", { reason: "connect", initiator: "client" });
+      this.attachNetwork();
+      this.attempt();
+    }
+    return waiter.promise;
+  }
+
+  // ---- network awareness ----------------------------------------------------------------
+
+  private attachNetwork(): void {
+    if (this.networkEvents === null || this.detachNetwork !== undefined) return;
+    try {
+      this.detachNetwork = this.networkEvents.subscribe({
+        offline: () => this.onNetworkOffline(),
+        online: () => this.onNetworkOnline(),
+        wake: () => this.onWake(),
+      });
+    } catch (e) {
+      this.report(new LifelineError("internal_error", `attaching the network listeners failed: ${errorText(e)}`, { cause: e }));
+    }
+  }
+
+  private detachNetworkEvents(): void {
+    const detach = this.detachNetwork;
+    this.detachNetwork = undefined;
+    this.offline = false;
+    try {
+      detach?.();
+    } catch {
+      // Nothing to do: the listeners are gone or were never there.
+    }
+  }
+
+  /** `offline`: the socket cannot be trusted; say so at once instead of waiting for the watchdog. */
+  private onNetworkOffline(): void {
+    if (this.current === "closed") return;
+    this.offline = true;
+    const conn = this.conn;
+    // Waiting for the next attempt: nothing to abandon.
+    if (conn !== undefined) this.connectionLost(conn, { reason: "offline", initiator: "network", notTransport: true });
+  }
+
+  /** `online`: an attempt at once, whatever the backoff state; a live connection is probed (the route may have changed). */
+  private onNetworkOnline(): void {
+    if (this.current === "closed") return;
+    this.offline = false;
+    this.retryCount = 0;
+    const conn = this.conn;
+    if (conn === undefined) {
+      this.attemptNow();
+    } else if (!conn.welcomed) {
+      // Started while offline, it may hang until its connect timeout: start over now.
+      this.connectionLost(conn, { reason: "online", initiator: "client", immediate: true, notTransport: true });
+    } else {
+      this.startLivenessProbe(conn);
+    }
+  }
+
+  /** The page may have slept: probe a live connection; cut a backoff wait short. */
+  private onWake(): void {
+    if (this.current === "closed") return;
+    const conn = this.conn;
+    if (conn === undefined) {
+      if (!this.offline) this.attemptNow();
+    } else if (conn.welcomed) {
+      this.startLivenessProbe(conn);
+    }
+  }
+
+  /** Ends a backoff wait: the next attempt starts now. */
+  private attemptNow(): void {
+    if (this.conn !== undefined || this.current === "closed") return;
+    if (this.reconnectTimer !== undefined) {
+      this.clock.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
+    this.attempt();
+  }
+
+  /** A client `ping`: no `pong` with the same `n` within the heartbeat timeout means the connection is dead. */
+  private startLivenessProbe(conn: Connection): void {
+    if (conn !== this.conn || conn.probeTimer !== undefined) return;
+    const n = ++this.pingSeq;
+    conn.probeN = n;
+    if (!this.send(conn, { type: "ping", n })) return;
+    conn.probeTimer = this.clock.setTimeout(() => {
+      conn.probeTimer = undefined;
+      if (conn !== this.conn) return;
+      this.connectionLost(conn, { reason: "probe_timeout", initiator: "client", immediate: true, notTransport: true });
+    }, conn.probeTimeoutMs);
+  }
+
   // ---- connection lifecycle ------------------------------------------------------------
 
   /**
    * Starts one attempt; there is never more than one connection or attempt at a time. The attempt first gets its
    * token (a token function may answer later), then creates the socket; `connectTimeoutMs` covers both.
    */
-  private connect(): void {
+  private attempt(): void {
     if (this.current === "closed" || this.conn !== undefined) return;
     const controller = new AbortController();
     const transport = this.ladder.next;
@@ -318,6 +459,9 @@ export class LifelineClient {
       refreshTimer: undefined,
       refreshFailures: 0,
       refreshSeq: 0,
+      probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+      probeN: 0,
+      probeTimer: undefined,
     };
     this.conn = conn;
     this.lastSignal = controller.signal;
@@ -473,7 +617,7 @@ export class LifelineClient {
       this.shutdown(info);
       return;
     }
-    if (!conn.welcomed && !info.immediate && conn.socket !== undefined) {
+    if (!conn.welcomed && !info.immediate && !info.notTransport && !this.offline && conn.socket !== undefined) {
       const opened = conn.socket instanceof HttpSocket ? conn.socket.responded : conn.opened;
       if (this.ladder.failed({ kind: conn.transport, opened, reason: info.reason })) {
         info = { ...info, immediate: true };
@@ -482,7 +626,7 @@ export class LifelineClient {
     if (info.immediate) {
       this.reconnectTimer = this.clock.setTimeout(() => {
         this.reconnectTimer = undefined;
-        this.connect();
+        this.attempt();
       }, 0);
       this.transition("reconnecting", { ...info, retryInMs: 0, transport: conn.transport });
       return;
@@ -523,7 +667,7 @@ export class LifelineClient {
     }
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.connect();
+      this.attempt();
     }, retryInMs);
     this.transition("reconnecting", { ...info, retryInMs, transport: conn.transport });
   }
@@ -531,10 +675,10 @@ export class LifelineClient {
   /** Releases one connection: timers, handlers, socket, signal. */
   private teardown(conn: Connection, reason: string, code: number = ABANDON_CODE): void {
     this.stopProbe();
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
       if (timer !== undefined) this.clock.clearTimeout(timer);
     }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = undefined;
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = undefined;
     conn.refreshSeq++;
     const socket = conn.socket;
     if (socket !== undefined) {
@@ -565,7 +709,16 @@ export class LifelineClient {
     this.failPending(error);
     const queued = [...this.outbox.values()];
     this.outbox.clear();
-    for (const record of queued) record.reject(error);
+    for (const record of queued) {
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+      record.reject(error);
+    }
+    this.detachNetworkEvents();
+    // Settled before the listeners hear of `closed`: a listener that calls connect() starts a new wait.
+    const waiter = this.openWaiter;
+    this.openWaiter = undefined;
+    waiter?.reject(error);
+    for (const channel of this.channels.values()) channel._onClientClosed();
     this.transition("closed", info);
   }
 
@@ -789,6 +942,11 @@ export class LifelineClient {
         this.send(conn, { type: "pong", n: message.n });
         return;
       case "pong":
+        if (conn.probeTimer !== undefined && message.n === conn.probeN) {
+          this.clock.clearTimeout(conn.probeTimer);
+          conn.probeTimer = undefined;
+        }
+        return;
       case "other":
         return;
       case "subscribed": {
@@ -854,6 +1012,7 @@ export class LifelineClient {
     this.immediateUsed = false;
     if (message.tokenExpiresInMs !== undefined) this.tokenRenewed(conn, message.tokenExpiresInMs);
     const { intervalMs, timeoutMs } = message.heartbeat;
+    if (timeoutMs > 0) conn.probeTimeoutMs = timeoutMs;
     if (intervalMs > 0) {
       conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;
       conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs);
@@ -876,6 +1035,11 @@ export class LifelineClient {
     this.ladder.welcomed(conn.transport);
     this.armProbe(conn);
     this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
+    const waiter = this.openWaiter;
+    if (waiter !== undefined && this.current === "open") {
+      this.openWaiter = undefined;
+      waiter.resolve();
+    }
   }
 
   private onReply(message: ReplyMessage): void {
@@ -883,12 +1047,18 @@ export class LifelineClient {
     if (entry === undefined) return;
     if (!message.ok) {
       const err = message.error;
+      if (err?.code === "conflict") {
+        const position = typeof err.epoch === "string" && typeof err.offset === "number" ? { epoch: err.epoch, offset: err.offset } : undefined;
+        this.failRequest(entry, new LifelineConflictError(err.message ?? "conflict", position));
+        return;
+      }
       this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
       return;
     }
     if (entry.kind === "publish") {
       this.outbox.delete(entry.record.seq);
       if (typeof message.offset === "number") {
+        this.channels.get(entry.record.channel)?._pendingAcked(entry.record.seq, message.offset);
         entry.record.resolve(message.offset);
       } else {
         entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
@@ -907,6 +1077,7 @@ export class LifelineClient {
   private failRequest(entry: PendingRequest, error: LifelineError): void {
     if (entry.kind === "publish") {
       this.outbox.delete(entry.record.seq);
+      this.channels.get(entry.record.channel)?._pendingDropped(entry.record.seq);
       entry.record.reject(error);
     } else {
       entry.onFail(error);
@@ -958,6 +1129,7 @@ export class LifelineClient {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            channel._dropAccepted(); // no delta will come to confirm them
             this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
           }
         },
@@ -970,6 +1142,7 @@ export class LifelineClient {
     channel._wire = "unsubscribing";
     const done = () => {
       channel._wire = "none";
+      channel._dropAccepted(); // no delta will come to confirm them
       this.reconcile(channel);
     };
     this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => (e instanceof LifelineRequestError ? done() : undefined) }, {
@@ -1001,7 +1174,11 @@ export class LifelineClient {
   }
 
   private sendPublish(record: PublishRecord): void {
-    this.request({ kind: "publish", record }, { type: "publish", channel: record.channel, key: record.key, patch: record.patch });
+    record.sent = true;
+    this.request(
+      { kind: "publish", record },
+      { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...(record.if === undefined ? {} : { if: record.if }) },
+    );
   }
 
   /** Brings a channel's wire subscription in line with its listeners. */
@@ -1032,11 +1209,13 @@ export class LifelineClient {
   }
 
   /** @internal */
-  _publish(channel: string, patch: JsonObject, key: string | undefined): Promise<number> {
+  _publish(channel: string, patch: JsonObject, request: PublishRequest): Promise<number> {
     if (this.current === "closed") {
       return Promise.reject(new LifelineClosedError());
     }
-    const finalKey = key ?? this.nextKey();
+    const signal = request.signal;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    const finalKey = request.key ?? this.nextKey();
     if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
       return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
     }
@@ -1053,18 +1232,69 @@ export class LifelineClient {
       return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
     }
     return new Promise<number>((resolve, reject) => {
-      const record: PublishRecord = { seq: ++this.publishSeq, channel, patch: copy, key: finalKey, resolve, reject };
+      const onAbort = (): void => this.abortPublish(record, abortReason(signal));
+      const done = (): void => signal?.removeEventListener("abort", onAbort);
+      const record: PublishRecord = {
+        seq: ++this.publishSeq,
+        channel,
+        patch: copy,
+        key: finalKey,
+        if: request.if,
+        sent: false,
+        resolve: (offset) => {
+          done();
+          resolve(offset);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      };
       this.outbox.set(record.seq, record);
+      this.channel(channel)._pendingAdded(record.seq, copy);
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (this.isOpen) this.sendPublish(record);
     });
   }
 
+  /**
+   * A publish's signal aborted: one never sent leaves the queue (and its overlay); one already sent may have been
+   * applied, so it stays for the resend (its key makes that exactly-once) and only its caller stops waiting.
+   */
+  private abortPublish(record: PublishRecord, reason: Error): void {
+    if (!this.outbox.has(record.seq)) return;
+    if (!record.sent) {
+      this.outbox.delete(record.seq);
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+    }
+    record.reject(reason);
+  }
+
   /** @internal */
-  _fetchPresence(channel: string): Promise<readonly string[]> {
+  _fetchPresence(channel: string, signal: AbortSignal | undefined): Promise<readonly string[]> {
     if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected"));
     return new Promise((resolve, reject) => {
-      this.requestPresence(this.channel(channel), { resolve, reject });
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        return true;
+      };
+      const onAbort = (): void => {
+        if (settle()) reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.requestPresence(this.channel(channel), {
+        resolve: (members) => {
+          if (settle()) resolve(members);
+        },
+        reject: (error) => {
+          if (settle()) reject(error);
+        },
+      });
     });
   }
 

@@ -45,6 +45,20 @@ export class LifelineRequestError extends LifelineError {
   }
 }
 
+/**
+ * A conditional publish (`if`) found the channel at another position (code `conflict`): nothing was applied.
+ * `position` is where the channel stands on the server.
+ */
+export class LifelineConflictError extends LifelineRequestError {
+  /** The channel's current position on the server, from the reply (`error.epoch`, `error.offset`). */
+  readonly position: { readonly epoch: string; readonly offset: number } | undefined;
+  constructor(message: string, position: { epoch: string; offset: number } | undefined) {
+    super("conflict", message);
+    this.name = "LifelineConflictError";
+    this.position = position === undefined ? undefined : Object.freeze({ epoch: position.epoch, offset: position.offset });
+  }
+}
+
 /** A received message that is not valid JSON or not a valid protocol message (code `malformed_message`). */
 export class LifelineProtocolError extends LifelineError {
   /** The offending text, cut to 200 characters. */

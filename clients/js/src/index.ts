@@ -7,6 +7,7 @@ export {
   CLOSE_AFTER_ERROR_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
   DEFAULT_TRANSPORTS,
   DEFAULT_WATCHDOG_SLACK_MS,
@@ -26,6 +27,7 @@ export { systemClock, type Clock, type TimerHandle } from "./clock.js";
 export { CloseCodes, closeCodeInfo, parseRetryAfterMs, type CloseCodeInfo } from "./closeCodes.js";
 export {
   LifelineClosedError,
+  LifelineConflictError,
   LifelineDisconnectedError,
   LifelineError,
   LifelineHandlerError,
@@ -35,6 +37,9 @@ export {
   LifelineTokenError,
 } from "./errors.js";
 export { applyMergePatch, type JsonArray, type JsonObject, type JsonValue } from "./json.js";
+export { createMergePatch } from "./mergePatch.js";
+export { DEFAULT_UPDATE_RETRIES, type UpdateOptions } from "./update.js";
+export { browserNetworkEvents, type NetworkEventHandlers, type NetworkEvents } from "./networkEvents.js";
 export {
   backoffWindowMs,
   DEFAULT_BASE_MS,

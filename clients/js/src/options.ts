@@ -2,6 +2,7 @@ import type { Clock } from "./clock.js";
 import type { LifelineError } from "./errors.js";
 import type { BackoffOptions, RetryPolicy } from "./retry.js";
 import type { FetchLike, TransportKind } from "./httpSocket.js";
+import type { NetworkEvents } from "./networkEvents.js";
 import type { WebSocketFactory } from "./socket.js";
 
 /** The connection state of a {@link LifelineClient}. */
@@ -14,7 +15,11 @@ export type Initiator = "client" | "server" | "network";
 export interface StateChange {
   readonly from: ConnectionState;
   readonly to: ConnectionState;
-  /** Why: `welcome` / `resumed` (open), a close reason or code name, `watchdog`, `connect_timeout`, `error`, `client_close`, `retries_exhausted`. */
+  /**
+   * Why: `welcome` / `resumed` (open), a close reason or code name, `watchdog`, `connect_timeout`, `error`,
+   * `client_close`, `retries_exhausted`, `offline`, `online`, `probe_timeout` (a liveness probe got no `pong`), `connect`
+   * (`client.connect()` after `closed`).
+   */
   readonly reason: string;
   /** The close code of the connection that ended, when there was one. */
   readonly code?: number;
@@ -81,6 +86,20 @@ export interface LifelineClientOptions {
   fetch?: FetchLike;
   /** While on an HTTP transport, how often the client tries the WebSocket again in the background. The default is {@link DEFAULT_TRANSPORT_PROBE_INTERVAL_MS}. */
   transportProbeIntervalMs?: number;
+  /**
+   * Optimistic state: `channel.state` shows this client's pending publishes (queued and in flight) at once, on top of
+   * the confirmed state, rebased on every server delta and rolled back when the server refuses one. The default is
+   * false: the state changes when the server's delta comes back.
+   */
+  optimistic?: boolean;
+  /**
+   * The browser's network and page-lifecycle signals (`offline`, `online`, `visibilitychange`, `pageshow`, `resume`):
+   * `offline` abandons the connection at once (`reconnecting`, reason `offline`), `online` starts an attempt at once
+   * (cutting any backoff wait short), and a page that wakes up probes its connection with a `ping` (no `pong` within
+   * the heartbeat timeout: reconnect). The default listens on `window` and `document` when they exist; `null` turns it
+   * off; tests inject their own.
+   */
+  networkEvents?: NetworkEvents | null;
   /** Sent in `hello.client`. The default is `lifeline-js/<version>`. */
   clientName?: string;
   /** Receives errors the client reports and goes on from (malformed messages, throwing handlers, server `error`s without a request). The default logs with `console.error` when no `onError` listener is registered. */
@@ -91,6 +110,8 @@ export interface LifelineClientOptions {
 export const DEFAULT_TRANSPORTS: readonly TransportKind[] = Object.freeze(["websocket", "http-stream", "http-poll"]);
 /** The default `transportProbeIntervalMs`: 5 minutes. */
 export const DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 300_000;
+/** How long a liveness probe waits for its `pong` when the server's heartbeat names no timeout: 5000 ms. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 /** The default `watchdogSlackMs`: 2000 ms. */
 export const DEFAULT_WATCHDOG_SLACK_MS = 2000;
 /** The default `connectTimeoutMs`: 15000 ms. */

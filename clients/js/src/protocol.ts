@@ -76,7 +76,8 @@ export interface ReplyMessage {
   members?: string[];
   /** In the reply to a `refresh`: milliseconds until the new token expires (absent: unknown). */
   tokenExpiresInMs?: number;
-  error?: { code: string; message: string };
+  /** For a `conflict`, also the channel's current position. */
+  error?: { code: string; message: string; epoch?: string; offset?: number };
 }
 export interface ErrorMessage {
   type: "error";

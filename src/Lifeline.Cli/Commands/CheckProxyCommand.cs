@@ -7,7 +7,7 @@ using Lifeline.Server;
 namespace Lifeline.Cli.Commands;
 
 /// <summary>
-/// <c>lifeline check-proxy FILE --heartbeat-interval 30s --heartbeat-timeout 5s</c>: reads an nginx configuration and
+/// <c>lifeline check-proxy FILE --heartbeat-interval 20s --heartbeat-timeout 5s</c>: reads an nginx configuration and
 /// reports, with file and line, every setting of its WebSocket locations that will cut or break connections.
 /// Exit code 0 when nothing is found, <see cref="ExitCodes.ProxyProblems"/> when something is, <see cref="ExitCodes.BadSettings"/>
 /// when the file cannot be read or parsed.
@@ -63,12 +63,13 @@ internal sealed class CheckProxyCommand
         var timeout = result.GetValue(HeartbeatTimeout);
         IReadOnlyList<ProxyFinding> findings;
         int locations;
+        var httpLocations = 0;
         try
         {
             var text = await System.IO.File.ReadAllTextAsync(file, cancellationToken);
             findings = HaproxyChecker.LooksLikeHaproxy(text)
                 ? HaproxyChecker.Check(text, interval, timeout, out locations)
-                : ProxyChecker.Check(NginxConfig.Parse(text), interval, timeout, out locations);
+                : ProxyChecker.Check(NginxConfig.Parse(text), interval, timeout, out locations, out httpLocations);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -86,15 +87,15 @@ internal sealed class CheckProxyCommand
             await output.WriteLineAsync($"{file}:{f.Line}: {f.Severity.ToString().ToLowerInvariant()}: {f.Location}: {f.Message}");
         }
 
-        if (locations == 0)
+        if (locations + httpLocations == 0)
         {
             await output.WriteLineAsync($"{file}: no location with proxy_pass (nginx) or frontend/backend/listen section (HAProxy) found: nothing to check");
             return ExitCodes.ProxyProblems;
         }
 
         var summary = findings.Count == 0
-            ? $"{file}: ok: {locations} WebSocket location(s) fit a heartbeat of {DurationParser.Format(interval)} + {DurationParser.Format(timeout)}"
-            : $"{file}: {findings.Count(f => f.Severity == Severity.Error)} error(s), {findings.Count(f => f.Severity == Severity.Warning)} warning(s) in {locations} location(s)";
+            ? $"{file}: ok: {locations} WebSocket location(s){(httpLocations > 0 ? $" and {httpLocations} HTTP transport location(s)" : string.Empty)} fit a heartbeat of {DurationParser.Format(interval)} + {DurationParser.Format(timeout)}"
+            : $"{file}: {findings.Count(f => f.Severity == Severity.Error)} error(s), {findings.Count(f => f.Severity == Severity.Warning)} warning(s) in {locations + httpLocations} location(s)";
         await output.WriteLineAsync(summary);
         return findings.Count == 0 ? ExitCodes.Success : ExitCodes.ProxyProblems;
     }

@@ -159,6 +159,15 @@ internal static class DoctorReport
             .ToList();
 
         await output.WriteLineAsync($"   {"ws_connections_active",-36} {Show(active)}");
+        var byTransport = samples.Where(s => s.Name == "ws_connections_active" && s.Labels.ContainsKey("transport"))
+            .GroupBy(s => s.Labels["transport"])
+            .Select(g => $"{g.Key}={Show(g.Sum(s => s.Value))}")
+            .ToList();
+        if (byTransport.Count > 0)
+        {
+            await output.WriteLineAsync($"   {"  by transport",-36} {string.Join("  ", byTransport)}");
+        }
+
         await output.WriteLineAsync($"   {"ws_tcp_close_wait_sockets",-36} {Show(closeWait)}");
         await output.WriteLineAsync($"   {"ws_heartbeat_timeouts_total",-36} {Show(heartbeats)}");
         await output.WriteLineAsync($"   {"ws_slow_consumer_closes_total",-36} {Show(slow)}");

@@ -23,21 +23,59 @@ internal sealed record ProxyFinding(Severity Severity, int Line, string Location
 /// passed on; <c>proxy_buffering</c> should be off so that messages are not held back.
 /// Inheritance follows nginx: <c>proxy_*</c> settings come from the nearest enclosing level that sets them, and
 /// <c>proxy_set_header</c> is inherited only by levels that set none themselves.
+/// The HTTP transport's locations (PROTOCOL.md "HTTP transport"; their path ends in <c>/stream</c>, <c>/send</c> or
+/// <c>/poll</c>) need no upgrade: the stream is checked for its timeouts (pings cross it every interval) and must have
+/// <c>proxy_buffering off</c> (error: a buffered stream delivers nothing until nginx's buffer fills, and clients fall
+/// back to long polling); a poll waits up to 25 s for a batch, so its <c>proxy_read_timeout</c> must be longer.
 /// </summary>
 internal static class ProxyChecker
 {
     private static readonly TimeSpan NginxDefaultTimeout = TimeSpan.FromSeconds(60);
 
-    public static IReadOnlyList<ProxyFinding> Check(IReadOnlyList<NginxDirective> config, TimeSpan heartbeatInterval, TimeSpan heartbeatTimeout, out int locationsChecked)
+    /// <summary>How long a long poll waits for a batch before it ends empty (PROTOCOL.md: 25 s).</summary>
+    private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(25);
+
+    /// <summary>What a proxied location carries, by the end of its path.</summary>
+    internal enum LocationKind
+    {
+        /// <summary>The WebSocket endpoint (anything not below).</summary>
+        WebSocket,
+
+        /// <summary><c>{path}/stream</c>: the Server-Sent Events stream.</summary>
+        HttpStream,
+
+        /// <summary><c>{path}/send</c>: short requests.</summary>
+        HttpSend,
+
+        /// <summary><c>{path}/poll</c>: long polls.</summary>
+        HttpPoll,
+    }
+
+    public static IReadOnlyList<ProxyFinding> Check(IReadOnlyList<NginxDirective> config, TimeSpan heartbeatInterval, TimeSpan heartbeatTimeout, out int locationsChecked) =>
+        Check(config, heartbeatInterval, heartbeatTimeout, out locationsChecked, out _);
+
+    /// <summary>Checks every proxied location; <paramref name="webSocketLocations"/> and <paramref name="httpLocations"/> count them by kind.</summary>
+    public static IReadOnlyList<ProxyFinding> Check(IReadOnlyList<NginxDirective> config, TimeSpan heartbeatInterval, TimeSpan heartbeatTimeout, out int webSocketLocations, out int httpLocations)
     {
         var findings = new List<ProxyFinding>();
-        var count = 0;
-        Walk(config, [], findings, heartbeatInterval + heartbeatTimeout, ref count);
-        locationsChecked = count;
+        var counts = new int[2];
+        Walk(config, [], findings, heartbeatInterval + heartbeatTimeout, counts);
+        webSocketLocations = counts[0];
+        httpLocations = counts[1];
         return findings;
     }
 
-    private static void Walk(IReadOnlyList<NginxDirective> block, List<IReadOnlyList<NginxDirective>> outer, List<ProxyFinding> findings, TimeSpan threshold, ref int count)
+    /// <summary>The kind of a <c>location</c> by its path (the last argument: <c>/ws/stream</c>, <c>= /ws/send</c>, <c>~ /poll$</c>).</summary>
+    public static LocationKind KindOf(NginxDirective location)
+    {
+        var path = location.Args.Count == 0 ? string.Empty : location.Args[^1].TrimEnd('$');
+        return path.EndsWith("/stream", StringComparison.Ordinal) ? LocationKind.HttpStream
+            : path.EndsWith("/send", StringComparison.Ordinal) ? LocationKind.HttpSend
+            : path.EndsWith("/poll", StringComparison.Ordinal) ? LocationKind.HttpPoll
+            : LocationKind.WebSocket;
+    }
+
+    private static void Walk(IReadOnlyList<NginxDirective> block, List<IReadOnlyList<NginxDirective>> outer, List<ProxyFinding> findings, TimeSpan threshold, int[] counts)
     {
         var scopes = new List<IReadOnlyList<NginxDirective>>(outer) { block };
         foreach (var directive in block)
@@ -49,11 +87,19 @@ internal static class ProxyChecker
 
             if (directive.Name == "location" && directive.Children.Any(d => d.Name == "proxy_pass"))
             {
-                count++;
-                CheckLocation(directive, [.. scopes, directive.Children], findings, threshold);
+                var kind = KindOf(directive);
+                counts[kind == LocationKind.WebSocket ? 0 : 1]++;
+                if (kind == LocationKind.WebSocket)
+                {
+                    CheckLocation(directive, [.. scopes, directive.Children], findings, threshold);
+                }
+                else
+                {
+                    CheckHttpLocation(directive, kind, [.. scopes, directive.Children], findings, threshold);
+                }
             }
 
-            Walk(directive.Children, scopes, findings, threshold, ref count);
+            Walk(directive.Children, scopes, findings, threshold, counts);
         }
     }
 
@@ -113,6 +159,44 @@ internal static class ProxyChecker
             Add(Severity.Warning, buffering?.Line ?? location.Line, buffering is null
                 ? "proxy_buffering is not set (nginx's default: on): set proxy_buffering off so that nothing is held back"
                 : $"proxy_buffering {string.Join(' ', buffering.Args)}: set it off so that nothing is held back");
+        }
+    }
+
+    private static void CheckHttpLocation(NginxDirective location, LocationKind kind, List<IReadOnlyList<NginxDirective>> scopes, List<ProxyFinding> findings, TimeSpan threshold)
+    {
+        var name = "location " + string.Join(' ', location.Args);
+        void Add(Severity severity, int line, string message) => findings.Add(new ProxyFinding(severity, line, name, message));
+
+        if (kind == LocationKind.HttpStream)
+        {
+            var buffering = Nearest(scopes, "proxy_buffering");
+            if (buffering is null || buffering.Args.Count != 1 || buffering.Args[0] != "off")
+            {
+                Add(Severity.Error, buffering?.Line ?? location.Line, buffering is null
+                    ? "proxy_buffering is not set (nginx's default: on): the HTTP stream is held in nginx's buffer and clients fall back to long polling; set proxy_buffering off"
+                    : $"proxy_buffering {string.Join(' ', buffering.Args)} on the HTTP stream: its events are held in nginx's buffer and clients fall back to long polling; set proxy_buffering off");
+            }
+        }
+
+        if (kind == LocationKind.HttpSend)
+        {
+            return;
+        }
+
+        // The stream carries a ping every interval, like a WebSocket; a poll waits up to 25 s for a batch.
+        var minimum = kind == LocationKind.HttpStream ? threshold : PollWait;
+        var set = Nearest(scopes, "proxy_read_timeout");
+        var value = NginxDefaultTimeout;
+        var shown = set is null ? "proxy_read_timeout is not set (nginx's default: 60s)" : $"proxy_read_timeout {string.Join(' ', set.Args)}";
+        if (set is not null && (set.Args.Count != 1 || !NginxConfig.TryParseTime(set.Args[0], out value)))
+        {
+            Add(Severity.Error, set.Line, $"{shown}: not an nginx time");
+        }
+        else if (value <= minimum)
+        {
+            Add(Severity.Error, set?.Line ?? location.Line, kind == LocationKind.HttpStream
+                ? $"{shown} is not longer than the heartbeat interval + timeout ({Parsing.DurationParser.Format(threshold)}): nginx cuts idle HTTP streams; use at least {Parsing.DurationParser.Format(threshold * 2)}"
+                : $"{shown} is not longer than a long poll's 25s wait: nginx cuts idle polls; use at least 60s");
         }
     }
 

@@ -65,8 +65,8 @@ internal static class JwtAuthentication
 /// The channel permissions of <c>lifeline serve --auth jwt</c>, from the token's optional <c>channels</c> claim
 /// (<see cref="ChannelRequest.Claims"/>, which a successful refresh replaces): an array of channel patterns where
 /// <c>*</c> matches any run of characters (<c>room:*</c>, <c>user:alice</c>, <c>*</c>). When the claim is present, subscribe,
-/// publish and presence are allowed only on a channel that one pattern matches (<c>forbidden</c> otherwise); when it is
-/// absent, on every channel. A <c>channels</c> claim that is not an array of strings allows nothing.
+/// publish, emit and presence are allowed only on a channel that one pattern matches (<c>forbidden</c> otherwise; an emit is
+/// covered exactly as a publish); when it is absent, on every channel. A <c>channels</c> claim that is not an array of strings allows nothing.
 /// </summary>
 internal sealed class ChannelsClaimPolicy : IChannelPolicy
 {

@@ -75,6 +75,14 @@ internal static class ServeSettingTable
         ToServer = (o, v) => o.MaxMessageSize = v,
     });
 
+    public static readonly ServeSetting<OnOff> HttpTransport = Add(new ServeSetting<OnOff>(nameof(HttpTransport), SettingKinds.Choice<OnOff>(), OnOff.On)
+    {
+        Flag = "--http-transport",
+        Help = "Whether the HTTP transport (POST {path}/stream, /send, /poll: Server-Sent Events and long polling, for networks "
+            + "that refuse WebSockets) is served next to the WebSocket endpoint. Default: {default}.",
+        ToServer = (o, v) => o.EnableHttpTransport = v == OnOff.On,
+    });
+
     public static readonly ServeSetting<AuthMode> Auth = Add(new ServeSetting<AuthMode>(nameof(Auth), SettingKinds.Choice<AuthMode>(), AuthMode.Anonymous)
     {
         Flag = "--auth",
@@ -168,6 +176,16 @@ internal static class ServeSettingTable
             + "Redis being down does not stop the node: publishes fail with unavailable and /healthz says degraded. Default: {default} (the embedded in-memory engine, one node).",
         ToRedisEngine = (o, v) => o.Configuration = v!,
         ToHost = true, // set: the Redis engine instead of the in-memory one
+    });
+
+    public static readonly ServeSetting<string?> ApiKeyFile = Add(new ServeSetting<string?>(nameof(ApiKeyFile), SettingKinds.OptionalText, null)
+    {
+        Flag = "--api-key-file",
+        HelpName = "file",
+        Help = "Enable the server API for backends under /api (POST /api/publish, POST /api/disconnect, GET /api/channels/{name}, "
+            + "GET /api/presence/{name}; OpenAPI document at /api/openapi.json): each request needs Authorization: Bearer KEY, a key of this file "
+            + "(one per line, blank lines ignored; no white space inside a key). Default: {default} (the API is not mapped: /api/* is 404).",
+        ToHost = true, // the API endpoints
     });
 
     // Configuration only (no flag).

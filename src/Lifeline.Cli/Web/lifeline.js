@@ -1,3 +1,70 @@
+// src/errors.ts
+var LifelineError = class extends Error {
+  constructor(code, message, options) {
+    super(message);
+    this.name = "LifelineError";
+    this.code = code;
+    if (options !== void 0 && "cause" in options) {
+      Object.defineProperty(this, "cause", { value: options.cause, configurable: true, writable: true });
+    }
+  }
+};
+var LifelineDisconnectedError = class extends LifelineError {
+  constructor(message = "the connection dropped before the reply arrived") {
+    super("disconnected", message);
+    this.name = "LifelineDisconnectedError";
+  }
+};
+var LifelineClosedError = class extends LifelineError {
+  constructor(message = "the client is closed") {
+    super("closed", message);
+    this.name = "LifelineClosedError";
+  }
+};
+var LifelineQueueFullError = class extends LifelineError {
+  constructor(limit) {
+    super("queue_full", `offline publish queue is full (offlineQueueLimit=${limit}); the publish was not queued`);
+    this.name = "LifelineQueueFullError";
+    this.limit = limit;
+  }
+};
+var LifelineRequestError = class extends LifelineError {
+  constructor(code, message) {
+    super(code, message);
+    this.name = "LifelineRequestError";
+  }
+};
+var LifelineConflictError = class extends LifelineRequestError {
+  constructor(message, position) {
+    super("conflict", message);
+    this.name = "LifelineConflictError";
+    this.position = position === void 0 ? void 0 : Object.freeze({ epoch: position.epoch, offset: position.offset });
+  }
+};
+var LifelineProtocolError = class extends LifelineError {
+  constructor(message, raw, options) {
+    super("malformed_message", message, options);
+    this.name = "LifelineProtocolError";
+    this.raw = raw.length > 200 ? `${raw.slice(0, 200)}...` : raw;
+  }
+};
+var LifelineTokenError = class extends LifelineError {
+  constructor(reason, message, options) {
+    super("token_failed", message, options);
+    this.name = "LifelineTokenError";
+    this.reason = reason;
+  }
+};
+var LifelineHandlerError = class extends LifelineError {
+  constructor(where, cause) {
+    super("handler_error", `a ${where} handler threw: ${describe(cause)}`, { cause });
+    this.name = "LifelineHandlerError";
+  }
+};
+function describe(value) {
+  return value instanceof Error ? value.message : String(value);
+}
+
 // src/json.ts
 function isJsonObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -48,6 +115,113 @@ function defineOwn(target, key, value) {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+// src/mergePatch.ts
+function createMergePatch(from, to) {
+  if (!isJsonObject(to)) return to;
+  return diffObjects(isJsonObject(from) ? from : EMPTY_STATE, to);
+}
+function diffObjects(from, to) {
+  const patch = {};
+  const has = (o, key) => Object.prototype.hasOwnProperty.call(o, key);
+  for (const key of Object.keys(from)) {
+    if (from[key] !== null && (!has(to, key) || to[key] === null)) define(patch, key, null);
+  }
+  for (const key of Object.keys(to)) {
+    const next = to[key];
+    if (next === null) continue;
+    const present = has(from, key) && from[key] !== null;
+    const previous = present ? from[key] : void 0;
+    if (isJsonObject(next)) {
+      if (isJsonObject(previous)) {
+        const inner = diffObjects(previous, next);
+        if (Object.keys(inner).length > 0) define(patch, key, inner);
+      } else {
+        define(patch, key, diffObjects(EMPTY_STATE, next));
+      }
+    } else if (!present || !jsonEqual(previous, next)) {
+      define(patch, key, next);
+    }
+  }
+  return patch;
+}
+function define(target, key, value) {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+function jsonEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => jsonEqual(v, b[i]));
+  }
+  const ka = Object.keys(a);
+  const ob = b;
+  if (ka.length !== Object.keys(ob).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(ob, k) && jsonEqual(a[k], ob[k]));
+}
+function shareStructure(previous, next) {
+  if (previous === next) return previous;
+  if (isJsonObject(previous) && isJsonObject(next)) {
+    let same = Object.keys(previous).length === Object.keys(next).length;
+    const out = {};
+    for (const key of Object.keys(next)) {
+      const had = Object.prototype.hasOwnProperty.call(previous, key);
+      const child = had ? shareStructure(previous[key], next[key]) : next[key];
+      if (!had || child !== previous[key]) same = false;
+      define(out, key, child);
+    }
+    return same ? previous : Object.freeze(out);
+  }
+  if (Array.isArray(previous) && Array.isArray(next)) {
+    return jsonEqual(previous, next) ? previous : deepFreeze(next);
+  }
+  return jsonEqual(previous, next) ? previous : deepFreeze(next);
+}
+
+// src/update.ts
+var DEFAULT_UPDATE_RETRIES = 10;
+function abortReason(signal) {
+  const reason = signal?.reason;
+  if (reason instanceof Error) return reason;
+  const error = new Error(reason === void 0 ? "the operation was aborted" : String(reason));
+  error.name = "AbortError";
+  return error;
+}
+async function runUpdate(channel, fn, options) {
+  const retries = options.retries ?? DEFAULT_UPDATE_RETRIES;
+  if (typeof fn !== "function") throw new TypeError("update(fn): fn must be a function");
+  if (!(Number.isSafeInteger(retries) && retries >= 0)) throw new TypeError(`update: retries must be a non-negative integer, got ${retries}`);
+  const signal = options.signal;
+  if (signal?.aborted === true) throw abortReason(signal);
+  const release = channel._hold();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
+      const position = channel._position;
+      const from = channel.confirmed;
+      const to = fn(JSON.parse(JSON.stringify(from)));
+      if (!isJsonObject(to)) throw new TypeError("update(fn): fn must return a JSON object (the new state)");
+      const patch = createMergePatch(from, JSON.parse(JSON.stringify(to)));
+      if (Object.keys(patch).length === 0) return position.offset;
+      try {
+        return await channel.publish(patch, { if: position, ...signal === void 0 ? {} : { signal } });
+      } catch (e) {
+        if (!(e instanceof LifelineConflictError) || attempt >= retries) throw e;
+        const server = e.position;
+        await channel._waitForPosition((p) => caughtUp(p, position, server), signal);
+      }
+    }
+  } finally {
+    release();
+  }
+}
+function caughtUp(current, used, server) {
+  if (current === void 0) return false;
+  if (server === void 0) return current.epoch !== used.epoch || current.offset > used.offset;
+  if (current.epoch === server.epoch) return current.offset >= server.offset;
+  return current.epoch !== used.epoch;
+}
+
 // src/recovery.ts
 function deltaVerdict(position, offset) {
   if (position === void 0) {
@@ -63,14 +237,22 @@ function deltaVerdict(position, offset) {
 var NO_MEMBERS = Object.freeze([]);
 var LifelineChannel = class {
   /** @internal Use `client.channel(name)`. */
-  constructor(name, host) {
+  constructor(name, host, optimistic = false) {
     /** @internal */
     this._wire = "none";
     /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
     this._awaitingSnapshot = false;
     /** @internal A gap was seen and a resubscribe is in flight. */
     this._resyncing = false;
+    /** The server's state at `position`. */
+    this.confirmedState = EMPTY_STATE;
+    /** What the application sees: `confirmedState`, with the pending publishes applied when optimistic. */
     this.current = EMPTY_STATE;
+    /** Publishes of this channel whose effect is not in `confirmedState` yet, in publish order (by client sequence). */
+    this.pendingOps = /* @__PURE__ */ new Map();
+    /** Updates in progress keep the channel subscribed. */
+    this.holds = 0;
+    this.positionWaiters = /* @__PURE__ */ new Set();
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
@@ -131,10 +313,23 @@ var LifelineChannel = class {
     };
     this.name = name;
     this.host = host;
+    this.optimistic = optimistic;
   }
-  /** The current state (a frozen JSON object; `{}` until the first snapshot). */
+  /**
+   * The current state (a frozen JSON object; `{}` until the first snapshot). With the client option `optimistic`,
+   * the confirmed state with every pending publish of this channel (queued or in flight) applied in order; otherwise
+   * the same as {@link confirmed}.
+   */
   get state() {
     return this.current;
+  }
+  /** The server's state at {@link offset} (frozen), without the pending publishes. */
+  get confirmed() {
+    return this.confirmedState;
+  }
+  /** How many publishes of this channel are not in {@link confirmed} yet (queued, in flight, or accepted and their delta not yet received). */
+  get pending() {
+    return this.pendingOps.size;
   }
   /** The offset of the last applied snapshot or delta; undefined before the first. */
   get offset() {
@@ -162,13 +357,38 @@ var LifelineChannel = class {
    * `LifelineQueueFullError` when the queue is full, `LifelineRequestError` when the server
    * refuses it, `LifelineClosedError` when the client closes first.
    *
-   * The local state changes when the server's delta comes back, not before.
+   * The confirmed state changes when the server's delta comes back; with the client option `optimistic`,
+   * {@link state} shows the patch at once (and drops it again if the server refuses it).
+   * `options.if` makes it conditional (a `LifelineConflictError` when the channel moved on); `options.signal` cancels it.
+   * An `if` that is not `{epoch: string, offset: non-negative integer}` rejects with a TypeError, before anything is sent.
    */
   publish(patch, options = {}) {
     if (!isJsonObject(patch)) {
       return Promise.reject(new TypeError("publish(patch): patch must be a JSON object"));
     }
-    return this.host._publish(this.name, patch, options.key);
+    const condition = options.if;
+    if (condition !== void 0) {
+      const problem = checkPosition(condition);
+      if (problem !== void 0) return Promise.reject(new TypeError(`publish(patch, { if }): ${problem}`));
+    }
+    const position = condition;
+    return this.host._publish(this.name, patch, {
+      key: options.key,
+      if: position === void 0 ? void 0 : { epoch: position.epoch, offset: position.offset },
+      signal: options.signal
+    });
+  }
+  /**
+   * Read-modify-write without losing a concurrent write: calls `fn` with a mutable copy of the {@link confirmed}
+   * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
+   * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
+   * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
+   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
+   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile.
+   */
+  update(fn, options = {}) {
+    return runUpdate(this, fn, options);
   }
   /**
    * Sends an ephemeral event (any JSON value) to every other connection subscribed to this
@@ -185,13 +405,81 @@ var LifelineChannel = class {
     return this.host._emit(this.name, data);
   }
   /** Asks the server for the member list now (needs an open connection); also updates {@link presence}. */
-  fetchPresence() {
-    return this.host._fetchPresence(this.name);
+  fetchPresence(options = {}) {
+    return this.host._fetchPresence(this.name, options.signal);
   }
   // ---- driven by the client -------------------------------------------------------------
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted() {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+  }
+  /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
+  _hold() {
+    this.holds++;
+    this.host._interestChanged(this);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.host._interestChanged(this);
+    };
+  }
+  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
+  _waitForPosition(done, signal) {
+    if (done(this.position)) return Promise.resolve();
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => finish(abortReason(signal));
+      const waiter = {
+        check: () => {
+          if (done(this.position)) finish(void 0);
+        },
+        fail: (error) => finish(error)
+      };
+      const finish = (error) => {
+        this.positionWaiters.delete(waiter);
+        signal?.removeEventListener("abort", onAbort);
+        if (error === void 0) resolve();
+        else reject(error);
+      };
+      this.positionWaiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+  /** @internal A publish of this channel was made (queued or sent). */
+  _pendingAdded(seq, patch) {
+    this.pendingOps.set(seq, { patch });
+    this.refresh(false);
+  }
+  /** @internal The server accepted it at `offset`: it stays until the confirmed state has it (no flicker). */
+  _pendingAcked(seq, offset) {
+    const op = this.pendingOps.get(seq);
+    if (op === void 0) return;
+    const position = this.position;
+    if (!this._wanted || this._wire === "none" || position !== void 0 && position.offset >= offset) {
+      this.pendingOps.delete(seq);
+      this.refresh(false);
+      return;
+    }
+    op.ackOffset = offset;
+    if (position !== void 0) op.ackEpoch = position.epoch;
+  }
+  /** @internal No delta will confirm the accepted publishes (unsubscribed, or the subscribe was refused): drop them. */
+  _dropAccepted() {
+    let changed = false;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset !== void 0) changed = this.pendingOps.delete(seq) || changed;
+    }
+    if (changed) this.refresh(false);
+  }
+  /** @internal Refused, aborted before it was sent, or the client closed: the overlay goes (a rollback). */
+  _pendingDropped(seq) {
+    if (this.pendingOps.delete(seq)) this.refresh(false);
+  }
+  /** @internal The client closed: updates waiting for a position give up. */
+  _onClientClosed() {
+    for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
   }
   /** @internal */
   get _position() {
@@ -212,14 +500,14 @@ var LifelineChannel = class {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
-    this.setState(deepFreeze(message.state));
+    this.setConfirmed(deepFreeze(message.state));
   }
   /** @internal Applies a delta in order; returns what was done with it. */
   _onDelta(message) {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== void 0) {
       this.position = { epoch: this.position.epoch, offset: message.offset };
-      this.setState(applyMergePatch(this.current, message.patch));
+      this.setConfirmed(applyMergePatch(this.confirmedState, message.patch));
     }
     return verdict;
   }
@@ -272,7 +560,26 @@ var LifelineChannel = class {
     this._awaitingSnapshot = false;
     this._resyncing = false;
   }
-  setState(next) {
+  /** A snapshot or delta was applied: drop the pending publishes it confirms, rebase the rest, tell the listeners. */
+  setConfirmed(next) {
+    this.confirmedState = next;
+    const position = this.position;
+    for (const [seq, op] of this.pendingOps) {
+      if (op.ackOffset === void 0 || position === void 0) continue;
+      op.ackEpoch ?? (op.ackEpoch = position.epoch);
+      if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
+    }
+    this.refresh(!this.optimistic);
+    for (const waiter of [...this.positionWaiters]) waiter.check();
+  }
+  /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
+  refresh(always) {
+    let next = this.confirmedState;
+    if (this.optimistic) {
+      for (const op of this.pendingOps.values()) next = applyMergePatch(next, op.patch);
+      next = shareStructure(this.current, next);
+    }
+    if (next === this.current && !always) return;
     const previous = this.current;
     this.current = next;
     const state = next;
@@ -296,6 +603,13 @@ var LifelineChannel = class {
     }
   }
 };
+function checkPosition(value) {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "if must be an object {epoch, offset}";
+  const { epoch, offset } = value;
+  if (typeof epoch !== "string") return "if.epoch must be a string";
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) return "if.offset must be a non-negative integer below 2^53";
+  return void 0;
+}
 
 // src/clock.ts
 var systemClock = {
@@ -348,66 +662,6 @@ var RETRY_AFTER = /(?:^|[\s;,])retry_after_ms=(\d{1,9})(?:$|[\s;,])/;
 function parseRetryAfterMs(reason) {
   const match = RETRY_AFTER.exec(reason);
   return match?.[1] === void 0 ? void 0 : Number(match[1]);
-}
-
-// src/errors.ts
-var LifelineError = class extends Error {
-  constructor(code, message, options) {
-    super(message);
-    this.name = "LifelineError";
-    this.code = code;
-    if (options !== void 0 && "cause" in options) {
-      Object.defineProperty(this, "cause", { value: options.cause, configurable: true, writable: true });
-    }
-  }
-};
-var LifelineDisconnectedError = class extends LifelineError {
-  constructor(message = "the connection dropped before the reply arrived") {
-    super("disconnected", message);
-    this.name = "LifelineDisconnectedError";
-  }
-};
-var LifelineClosedError = class extends LifelineError {
-  constructor(message = "the client is closed") {
-    super("closed", message);
-    this.name = "LifelineClosedError";
-  }
-};
-var LifelineQueueFullError = class extends LifelineError {
-  constructor(limit) {
-    super("queue_full", `offline publish queue is full (offlineQueueLimit=${limit}); the publish was not queued`);
-    this.name = "LifelineQueueFullError";
-    this.limit = limit;
-  }
-};
-var LifelineRequestError = class extends LifelineError {
-  constructor(code, message) {
-    super(code, message);
-    this.name = "LifelineRequestError";
-  }
-};
-var LifelineProtocolError = class extends LifelineError {
-  constructor(message, raw, options) {
-    super("malformed_message", message, options);
-    this.name = "LifelineProtocolError";
-    this.raw = raw.length > 200 ? `${raw.slice(0, 200)}...` : raw;
-  }
-};
-var LifelineTokenError = class extends LifelineError {
-  constructor(reason, message, options) {
-    super("token_failed", message, options);
-    this.name = "LifelineTokenError";
-    this.reason = reason;
-  }
-};
-var LifelineHandlerError = class extends LifelineError {
-  constructor(where, cause) {
-    super("handler_error", `a ${where} handler threw: ${describe(cause)}`, { cause });
-    this.name = "LifelineHandlerError";
-  }
-};
-function describe(value) {
-  return value instanceof Error ? value.message : String(value);
 }
 
 // src/protocol.ts
@@ -836,6 +1090,7 @@ var defaultWebSocketFactory = (url) => {
 // src/options.ts
 var DEFAULT_TRANSPORTS = Object.freeze(["websocket", "http-stream", "http-poll"]);
 var DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 3e5;
+var DEFAULT_PROBE_TIMEOUT_MS = 5e3;
 var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
 var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
 var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
@@ -881,6 +1136,34 @@ function positive(name, value) {
   return value;
 }
 
+// src/networkEvents.ts
+var browserNetworkEvents = {
+  subscribe(handlers) {
+    const g = globalThis;
+    const win = g.window;
+    const doc = g.document;
+    if (win === void 0 || typeof win.addEventListener !== "function") return () => void 0;
+    const attached = [];
+    const on = (target, type, fn) => {
+      if (target === void 0 || typeof target.addEventListener !== "function") return;
+      target.addEventListener(type, fn);
+      attached.push([target, type, fn]);
+    };
+    on(win, "offline", () => handlers.offline());
+    on(win, "online", () => handlers.online());
+    on(win, "pageshow", (event) => {
+      if (event.persisted === true) handlers.wake();
+    });
+    on(doc, "visibilitychange", () => {
+      if (doc?.visibilityState === "visible") handlers.wake();
+    });
+    on(doc, "resume", () => handlers.wake());
+    return () => {
+      for (const [target, type, fn] of attached.splice(0)) target.removeEventListener(type, fn);
+    };
+  }
+};
+
 // src/version.ts
 var VERSION = "0.1.0";
 
@@ -891,10 +1174,13 @@ var ALLOWED = {
   connecting: ["open", "reconnecting", "closed"],
   open: ["reconnecting", "closed"],
   reconnecting: ["open", "closed"],
-  closed: []
+  closed: ["connecting"]
 };
 var LifelineClient = class {
   constructor(url, options = {}) {
+    /** The browser said `offline` and not `online` since: failed attempts say nothing about the transport. */
+    this.offline = false;
+    this.pingSeq = 0;
     this.current = "connecting";
     this.connSeq = 0;
     this.retryCount = 0;
@@ -937,8 +1223,11 @@ var LifelineClient = class {
     this.fetchOption = options.fetch;
     this.probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
     this.keyPrefix = makeKeyPrefix(options.random);
+    this.optimistic = options.optimistic === true;
+    this.networkEvents = options.networkEvents === void 0 ? browserNetworkEvents : options.networkEvents;
     this.lastSignal = new AbortController().signal;
-    this.connect();
+    this.attachNetwork();
+    this.attempt();
   }
   // ---- public surface -------------------------------------------------------------------
   /** The connection state. */
@@ -984,7 +1273,7 @@ var LifelineClient = class {
     }
     let channel = this.channels.get(name);
     if (channel === void 0) {
-      channel = new LifelineChannel(name, this);
+      channel = new LifelineChannel(name, this, this.optimistic);
       this.channels.set(name, channel);
     }
     return channel;
@@ -1013,12 +1302,116 @@ var LifelineClient = class {
     if (this.current === "closed") return;
     this.shutdown({ reason: "client_close", initiator: "client" }, 1e3);
   }
+  /**
+   * Connects again after `close()` or after the client gave up (`maxAttempts`, a close code that is not retried): the
+   * same object, with every channel, listener and position. The session resumes when the server still has it, every
+   * channel is resubscribed with `since`, and publishes made from now on are queued and flushed on `open`. Resolves
+   * at `open`; rejects with `LifelineClosedError` when the client closes first. While connecting, reconnecting or
+   * open it starts nothing (never a second attempt in flight) and returns the same promise (resolved when open).
+   */
+  connect() {
+    if (this.current === "open") return Promise.resolve();
+    if (this.openWaiter === void 0) {
+      let resolve;
+      let reject;
+      const promise = new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.openWaiter = { promise, resolve, reject };
+    }
+    const waiter = this.openWaiter;
+    if (this.current === "closed") {
+      this.retryCount = 0;
+      this.lostAt = void 0;
+      this.tokenExpired = false;
+      this.immediateUsed = false;
+      this.transition("connecting", { reason: "connect", initiator: "client" });
+      this.attachNetwork();
+      this.attempt();
+    }
+    return waiter.promise;
+  }
+  // ---- network awareness ----------------------------------------------------------------
+  attachNetwork() {
+    if (this.networkEvents === null || this.detachNetwork !== void 0) return;
+    try {
+      this.detachNetwork = this.networkEvents.subscribe({
+        offline: () => this.onNetworkOffline(),
+        online: () => this.onNetworkOnline(),
+        wake: () => this.onWake()
+      });
+    } catch (e) {
+      this.report(new LifelineError("internal_error", `attaching the network listeners failed: ${errorText(e)}`, { cause: e }));
+    }
+  }
+  detachNetworkEvents() {
+    const detach = this.detachNetwork;
+    this.detachNetwork = void 0;
+    this.offline = false;
+    try {
+      detach?.();
+    } catch {
+    }
+  }
+  /** `offline`: the socket cannot be trusted; say so at once instead of waiting for the watchdog. */
+  onNetworkOffline() {
+    if (this.current === "closed") return;
+    this.offline = true;
+    const conn = this.conn;
+    if (conn !== void 0) this.connectionLost(conn, { reason: "offline", initiator: "network", notTransport: true });
+  }
+  /** `online`: an attempt at once, whatever the backoff state; a live connection is probed (the route may have changed). */
+  onNetworkOnline() {
+    if (this.current === "closed") return;
+    this.offline = false;
+    this.retryCount = 0;
+    const conn = this.conn;
+    if (conn === void 0) {
+      this.attemptNow();
+    } else if (!conn.welcomed) {
+      this.connectionLost(conn, { reason: "online", initiator: "client", immediate: true, notTransport: true });
+    } else {
+      this.startLivenessProbe(conn);
+    }
+  }
+  /** The page may have slept: probe a live connection; cut a backoff wait short. */
+  onWake() {
+    if (this.current === "closed") return;
+    const conn = this.conn;
+    if (conn === void 0) {
+      if (!this.offline) this.attemptNow();
+    } else if (conn.welcomed) {
+      this.startLivenessProbe(conn);
+    }
+  }
+  /** Ends a backoff wait: the next attempt starts now. */
+  attemptNow() {
+    if (this.conn !== void 0 || this.current === "closed") return;
+    if (this.reconnectTimer !== void 0) {
+      this.clock.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = void 0;
+    }
+    this.attempt();
+  }
+  /** A client `ping`: no `pong` with the same `n` within the heartbeat timeout means the connection is dead. */
+  startLivenessProbe(conn) {
+    if (conn !== this.conn || conn.probeTimer !== void 0) return;
+    const n = ++this.pingSeq;
+    conn.probeN = n;
+    if (!this.send(conn, { type: "ping", n })) return;
+    conn.probeTimer = this.clock.setTimeout(() => {
+      conn.probeTimer = void 0;
+      if (conn !== this.conn) return;
+      this.connectionLost(conn, { reason: "probe_timeout", initiator: "client", immediate: true, notTransport: true });
+    }, conn.probeTimeoutMs);
+  }
   // ---- connection lifecycle ------------------------------------------------------------
   /**
    * Starts one attempt; there is never more than one connection or attempt at a time. The attempt first gets its
    * token (a token function may answer later), then creates the socket; `connectTimeoutMs` covers both.
    */
-  connect() {
+  attempt() {
     if (this.current === "closed" || this.conn !== void 0) return;
     const controller = new AbortController();
     const transport = this.ladder.next;
@@ -1041,7 +1434,10 @@ var LifelineClient = class {
       refreshAt: void 0,
       refreshTimer: void 0,
       refreshFailures: 0,
-      refreshSeq: 0
+      refreshSeq: 0,
+      probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+      probeN: 0,
+      probeTimer: void 0
     };
     this.conn = conn;
     this.lastSignal = controller.signal;
@@ -1173,7 +1569,7 @@ var LifelineClient = class {
       this.shutdown(info);
       return;
     }
-    if (!conn.welcomed && !info.immediate && conn.socket !== void 0) {
+    if (!conn.welcomed && !info.immediate && !info.notTransport && !this.offline && conn.socket !== void 0) {
       const opened = conn.socket instanceof HttpSocket ? conn.socket.responded : conn.opened;
       if (this.ladder.failed({ kind: conn.transport, opened, reason: info.reason })) {
         info = { ...info, immediate: true };
@@ -1182,7 +1578,7 @@ var LifelineClient = class {
     if (info.immediate) {
       this.reconnectTimer = this.clock.setTimeout(() => {
         this.reconnectTimer = void 0;
-        this.connect();
+        this.attempt();
       }, 0);
       this.transition("reconnecting", { ...info, retryInMs: 0, transport: conn.transport });
       return;
@@ -1220,17 +1616,17 @@ var LifelineClient = class {
     }
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = void 0;
-      this.connect();
+      this.attempt();
     }, retryInMs);
     this.transition("reconnecting", { ...info, retryInMs, transport: conn.transport });
   }
   /** Releases one connection: timers, handlers, socket, signal. */
   teardown(conn, reason, code = ABANDON_CODE) {
     this.stopProbe();
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer]) {
+    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
       if (timer !== void 0) this.clock.clearTimeout(timer);
     }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = void 0;
+    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = void 0;
     conn.refreshSeq++;
     const socket = conn.socket;
     if (socket !== void 0) {
@@ -1259,7 +1655,15 @@ var LifelineClient = class {
     this.failPending(error);
     const queued = [...this.outbox.values()];
     this.outbox.clear();
-    for (const record of queued) record.reject(error);
+    for (const record of queued) {
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+      record.reject(error);
+    }
+    this.detachNetworkEvents();
+    const waiter = this.openWaiter;
+    this.openWaiter = void 0;
+    waiter?.reject(error);
+    for (const channel of this.channels.values()) channel._onClientClosed();
     this.transition("closed", info);
   }
   /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
@@ -1460,6 +1864,11 @@ var LifelineClient = class {
         this.send(conn, { type: "pong", n: message.n });
         return;
       case "pong":
+        if (conn.probeTimer !== void 0 && message.n === conn.probeN) {
+          this.clock.clearTimeout(conn.probeTimer);
+          conn.probeTimer = void 0;
+        }
+        return;
       case "other":
         return;
       case "subscribed": {
@@ -1523,6 +1932,7 @@ var LifelineClient = class {
     this.immediateUsed = false;
     if (message.tokenExpiresInMs !== void 0) this.tokenRenewed(conn, message.tokenExpiresInMs);
     const { intervalMs, timeoutMs } = message.heartbeat;
+    if (timeoutMs > 0) conn.probeTimeoutMs = timeoutMs;
     if (intervalMs > 0) {
       conn.watchdogLimitMs = intervalMs + timeoutMs + this.watchdogSlackMs;
       conn.watchdogTimer = this.clock.setTimeout(() => this.checkWatchdog(conn), conn.watchdogLimitMs);
@@ -1541,18 +1951,29 @@ var LifelineClient = class {
     this.ladder.welcomed(conn.transport);
     this.armProbe(conn);
     this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
+    const waiter = this.openWaiter;
+    if (waiter !== void 0 && this.current === "open") {
+      this.openWaiter = void 0;
+      waiter.resolve();
+    }
   }
   onReply(message) {
     const entry = this.takePending(message.id);
     if (entry === void 0) return;
     if (!message.ok) {
       const err = message.error;
+      if (err?.code === "conflict") {
+        const position = typeof err.epoch === "string" && typeof err.offset === "number" ? { epoch: err.epoch, offset: err.offset } : void 0;
+        this.failRequest(entry, new LifelineConflictError(err.message ?? "conflict", position));
+        return;
+      }
       this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
       return;
     }
     if (entry.kind === "publish") {
       this.outbox.delete(entry.record.seq);
       if (typeof message.offset === "number") {
+        this.channels.get(entry.record.channel)?._pendingAcked(entry.record.seq, message.offset);
         entry.record.resolve(message.offset);
       } else {
         entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
@@ -1569,6 +1990,7 @@ var LifelineClient = class {
   failRequest(entry, error) {
     if (entry.kind === "publish") {
       this.outbox.delete(entry.record.seq);
+      this.channels.get(entry.record.channel)?._pendingDropped(entry.record.seq);
       entry.record.reject(error);
     } else {
       entry.onFail(error);
@@ -1615,6 +2037,7 @@ var LifelineClient = class {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            channel._dropAccepted();
             this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
           }
         }
@@ -1626,6 +2049,7 @@ var LifelineClient = class {
     channel._wire = "unsubscribing";
     const done = () => {
       channel._wire = "none";
+      channel._dropAccepted();
       this.reconcile(channel);
     };
     this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => e instanceof LifelineRequestError ? done() : void 0 }, {
@@ -1652,7 +2076,11 @@ var LifelineClient = class {
     );
   }
   sendPublish(record) {
-    this.request({ kind: "publish", record }, { type: "publish", channel: record.channel, key: record.key, patch: record.patch });
+    record.sent = true;
+    this.request(
+      { kind: "publish", record },
+      { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
+    );
   }
   /** Brings a channel's wire subscription in line with its listeners. */
   reconcile(channel) {
@@ -1677,11 +2105,13 @@ var LifelineClient = class {
     });
   }
   /** @internal */
-  _publish(channel, patch, key) {
+  _publish(channel, patch, request) {
     if (this.current === "closed") {
       return Promise.reject(new LifelineClosedError());
     }
-    const finalKey = key ?? this.nextKey();
+    const signal = request.signal;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    const finalKey = request.key ?? this.nextKey();
     if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
       return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
     }
@@ -1697,17 +2127,67 @@ var LifelineClient = class {
       return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
     }
     return new Promise((resolve, reject) => {
-      const record = { seq: ++this.publishSeq, channel, patch: copy2, key: finalKey, resolve, reject };
+      const onAbort = () => this.abortPublish(record, abortReason(signal));
+      const done = () => signal?.removeEventListener("abort", onAbort);
+      const record = {
+        seq: ++this.publishSeq,
+        channel,
+        patch: copy2,
+        key: finalKey,
+        if: request.if,
+        sent: false,
+        resolve: (offset) => {
+          done();
+          resolve(offset);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        }
+      };
       this.outbox.set(record.seq, record);
+      this.channel(channel)._pendingAdded(record.seq, copy2);
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (this.isOpen) this.sendPublish(record);
     });
   }
+  /**
+   * A publish's signal aborted: one never sent leaves the queue (and its overlay); one already sent may have been
+   * applied, so it stays for the resend (its key makes that exactly-once) and only its caller stops waiting.
+   */
+  abortPublish(record, reason) {
+    if (!this.outbox.has(record.seq)) return;
+    if (!record.sent) {
+      this.outbox.delete(record.seq);
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+    }
+    record.reject(reason);
+  }
   /** @internal */
-  _fetchPresence(channel) {
+  _fetchPresence(channel, signal) {
     if (this.current === "closed") return Promise.reject(new LifelineClosedError());
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected"));
     return new Promise((resolve, reject) => {
-      this.requestPresence(this.channel(channel), { resolve, reject });
+      let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        return true;
+      };
+      const onAbort = () => {
+        if (settle()) reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.requestPresence(this.channel(channel), {
+        resolve: (members) => {
+          if (settle()) resolve(members);
+        },
+        reject: (error) => {
+          if (settle()) reject(error);
+        }
+      });
     });
   }
   /** @internal Events are now or never: never queued while disconnected. */
@@ -1772,12 +2252,15 @@ export {
   DEFAULT_CAP_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_OFFLINE_QUEUE_LIMIT,
+  DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_TRANSPORTS,
   DEFAULT_TRANSPORT_PROBE_INTERVAL_MS,
+  DEFAULT_UPDATE_RETRIES,
   DEFAULT_WATCHDOG_SLACK_MS,
   LifelineChannel,
   LifelineClient,
   LifelineClosedError,
+  LifelineConflictError,
   LifelineDisconnectedError,
   LifelineError,
   LifelineHandlerError,
@@ -1792,7 +2275,9 @@ export {
   VERSION,
   applyMergePatch,
   backoffWindowMs,
+  browserNetworkEvents,
   closeCodeInfo,
+  createMergePatch,
   exponentialBackoff,
   httpBaseUrl,
   parseRetryAfterMs,

@@ -39,11 +39,26 @@ internal sealed class RunContext : IDisposable
     }
 
     /// <summary>Asks for an attempt now: ends the current backoff wait, or (during an attempt) skips the next one.</summary>
-    public void Wake()
+    /// <param name="resetBackoff">Also start the backoff over (the network came back), not only skip this wait.</param>
+    public void Wake(bool resetBackoff)
     {
         lock (_gate)
         {
+            _resetBackoff |= resetBackoff;
             _wake.TrySetResult();
+        }
+    }
+
+    private bool _resetBackoff;
+
+    /// <summary>Whether a wake since the last attempt asked for the backoff to start over; reading it clears it.</summary>
+    public bool TakeResetBackoff()
+    {
+        lock (_gate)
+        {
+            var reset = _resetBackoff;
+            _resetBackoff = false;
+            return reset;
         }
     }
 
@@ -52,6 +67,7 @@ internal sealed class RunContext : IDisposable
     {
         lock (_gate)
         {
+            _resetBackoff = false;
             if (_wake.Task.IsCompleted)
             {
                 _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);

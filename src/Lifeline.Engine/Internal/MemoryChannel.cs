@@ -242,6 +242,25 @@ internal sealed class MemoryChannel
         }
     }
 
+    /// <summary>Hands an event to every observer, inside the lock like deltas (so calls never overlap).</summary>
+    public void EmitEvent(ChannelEvent channelEvent)
+    {
+        lock (_lock)
+        {
+            foreach (var observer in _observers)
+            {
+                try
+                {
+                    observer.OnEvent(channelEvent);
+                }
+                catch (Exception ex)
+                {
+                    MemoryEngineLog.ObserverFailed(_logger, Name, nameof(IChannelObserver.OnEvent), ex);
+                }
+            }
+        }
+    }
+
     private void Emit(PresenceEvent presence)
     {
         foreach (var observer in _observers)

@@ -8,4 +8,8 @@ internal static partial class MemoryEngineLog
     [LoggerMessage(EventId = 1100, EventName = "ObserverFailed", Level = LogLevel.Error,
         Message = "An observer of channel {Channel} threw from {Callback}; the other observers were still called")]
     public static partial void ObserverFailed(ILogger logger, string channel, string callback, Exception exception);
+
+    [LoggerMessage(EventId = 1102, EventName = "UserObserverFailed", Level = LogLevel.Error,
+        Message = "An observer of user {User} threw from {Callback}; the other observers were still called")]
+    public static partial void UserObserverFailed(ILogger logger, string user, string callback, Exception exception);
 }

@@ -54,6 +54,25 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>String: set once by the node that cleans up after a dead node (so leaves go out once).</summary>
     public RedisKey NodeReaped(string node) => Prefix + "{node:" + node + "}:reaped";
 
+    /// <summary>The sharded pub/sub channel of one user's messages and disconnect orders (hash tag <c>{user:NAME}</c>).</summary>
+    public string UserPubSub(string user) => Prefix + "{user:" + user + "}";
+
+    /// <summary>Hash: node id to the number of observers of the user that node registered (same slot as <see cref="UserPubSub"/>).</summary>
+    public RedisKey UserNodes(string user) => UserPubSub(user) + ":nodes";
+
+    /// <summary>Hash: node id to the number of connection slots of the address or user that node holds.</summary>
+    public RedisKey Slot(string entry) => Prefix + "{slot:" + entry + "}";
+
+    /// <summary>Set: the users the node has observers of (an index for cleaning up after it).</summary>
+    public RedisKey NodeUsers(string node) => Prefix + "{node:" + node + "}:users";
+
+    /// <summary>Set: the slot entries (<see cref="SlotEntry"/>) the node holds slots of (an index for cleaning up after it).</summary>
+    public RedisKey NodeSlots(string node) => Prefix + "{node:" + node + "}:slots";
+
+    /// <summary>A connection slot's name in the node's index and in its key: <c>a:</c> or <c>u:</c>, then the name.</summary>
+    public static string SlotEntry(Lifeline.Engine.ConnectionSlot slot) =>
+        (slot.Kind == Lifeline.Engine.ConnectionSlotKind.Address ? "a:" : "u:") + slot.Name;
+
     /// <summary>A presence member's field: the user's length first, so no user and member key pair can collide.</summary>
     public static string MemberField(string user, string memberKey) =>
         user.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + user + memberKey;

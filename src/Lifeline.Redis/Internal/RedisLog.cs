@@ -52,4 +52,28 @@ internal static partial class RedisLog
     [LoggerMessage(EventId = 1212, EventName = "RedisContinuityCheckFailed", Level = LogLevel.Warning,
         Message = "Channel {Channel}: checking continuity after a reconnect failed; observers resynchronize")]
     public static partial void ContinuityCheckFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(EventId = 1213, EventName = "RedisUserObserverFailed", Level = LogLevel.Error,
+        Message = "An observer of user {User} threw from {Callback}; the other observers were still called")]
+    public static partial void UserObserverFailed(ILogger logger, string user, string callback, Exception exception);
+
+    [LoggerMessage(EventId = 1214, EventName = "RedisUserMessageFailed", Level = LogLevel.Error,
+        Message = "User {User}: handling a pub/sub message failed")]
+    public static partial void UserMessageFailed(ILogger logger, string user, Exception exception);
+
+    [LoggerMessage(EventId = 1215, EventName = "RedisRegistrationWriteFailed", Level = LogLevel.Warning,
+        Message = "Writing this node's count of {What} {Name} to Redis failed; it is written again on the next node loop round")]
+    public static partial void RegistrationWriteFailed(ILogger logger, string what, string name, Exception exception);
+
+    [LoggerMessage(EventId = 1216, EventName = "RedisConnectionSlotReleaseFailed", Level = LogLevel.Warning,
+        Message = "Giving back a connection slot of {Slot} failed; it is given back on the next node loop round with Redis, or when this node's liveness key expires")]
+    public static partial void SlotReleaseFailed(ILogger logger, string slot, Exception exception);
+
+    [LoggerMessage(EventId = 1217, EventName = "RedisNodePresumedDead", Level = LogLevel.Warning,
+        Message = "Node {NodeId} found its liveness key expired (Redis was out of reach or lost its data); it writes its user observers and connection slots again")]
+    public static partial void NodePresumedDead(ILogger logger, string nodeId);
+
+    [LoggerMessage(EventId = 1218, EventName = "RedisNodeRegistrationsReaped", Level = LogLevel.Warning,
+        Message = "Node {DeadNodeId} stopped refreshing its liveness key; node {NodeId} removed its observers of {Users} users and its connection slots of {Slots} addresses and users")]
+    public static partial void NodeRegistrationsReaped(ILogger logger, string deadNodeId, string nodeId, int users, int slots);
 }

@@ -160,4 +160,69 @@ internal static class RedisScripts
         end
         return 0
         """;
+
+    // Shared Lua: the sum of a per-node count hash, without (and removing) the fields of the nodes named dead in ARGV
+    // from index `firstDead` on (the caller's last reaper round: liveness keys live in other slots, so a script cannot
+    // read them on a Redis Cluster).
+    private const string LiveTotal = """
+        local function live_total(key, firstDead)
+          local total = 0
+          local all = redis.call('HGETALL', key)
+          for i = 1, #all, 2 do
+            local dead = false
+            for j = firstDead, #ARGV do
+              if ARGV[j] == all[i] then dead = true; break end
+            end
+            if dead then redis.call('HDEL', key, all[i]) else total = total + tonumber(all[i + 1]) end
+          end
+          return total
+        end
+
+        """;
+
+    /// <summary>
+    /// A user message or disconnect order. KEYS: the user's node hash. ARGV: publish command, the user's pub/sub
+    /// channel, payload, dead node ids... Publishes only when some live node registered observers of the user;
+    /// returns their number.
+    /// </summary>
+    public const string SendToUser = LiveTotal + """
+        local total = live_total(KEYS[1], 4)
+        if total > 0 then redis.call(ARGV[1], ARGV[2], ARGV[3]) end
+        return total
+        """;
+
+    /// <summary>
+    /// Takes a connection slot. KEYS: the name's slot hash. ARGV: node id, max, dead node ids... Returns 1 when taken
+    /// (this node's field incremented), 0 when live nodes hold max or more.
+    /// </summary>
+    public const string AcquireSlot = LiveTotal + """
+        if live_total(KEYS[1], 3) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+        return 1
+        """;
+
+    /// <summary>
+    /// Gives a connection slot back. KEYS: the name's slot hash. ARGV: node id. Never goes below 0 (a field at 1 or
+    /// less is removed). Returns 1 when a slot was given back, 0 when the node held none.
+    /// </summary>
+    public const string ReleaseSlot = """
+        local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+        if held <= 1 then
+          redis.call('HDEL', KEYS[1], ARGV[1])
+          if held <= 0 then return 0 end
+          return 1
+        end
+        redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+        return 1
+        """;
+
+    /// <summary>
+    /// Refreshes a node's liveness key. KEYS: the key. ARGV: now, TTL ms. Returns the previous value (nil when the key
+    /// had expired: the other nodes may have cleaned up after this node).
+    /// </summary>
+    public const string Heartbeat = """
+        local old = redis.call('GET', KEYS[1])
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return old
+        """;
 }

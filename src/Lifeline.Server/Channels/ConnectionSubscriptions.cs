@@ -43,6 +43,17 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
     }
 
+    /// <summary>Whether this connection holds a subscription to <paramref name="channel"/> (an emit needs one).</summary>
+    /// <param name="channel">The channel.</param>
+    /// <returns>True when subscribed.</returns>
+    public bool IsSubscribed(string channel)
+    {
+        lock (this)
+        {
+            return _subscriptions?.ContainsKey(channel) == true;
+        }
+    }
+
     /// <summary>
     /// Subscribes to <paramref name="channel"/>, or replaces the subscription (a second subscribe is a resync request:
     /// the client saw a hole), then counts the presence membership once per channel.

@@ -25,6 +25,14 @@ internal interface ISubscriber
     /// <returns>False when the subscriber is closing or overflowed.</returns>
     bool Enqueue(ServerMessage message);
 
+    /// <summary>
+    /// Queues an event's bytes best-effort: only while the send queue is less than half full
+    /// (<see cref="LifelineOptions.SendQueueLimit"/> / 2); otherwise the event is dropped and counted
+    /// (<c>ws_events_dropped_total</c>). Never closes the subscriber and never blocks.
+    /// </summary>
+    /// <param name="utf8">The serialized <c>event</c>.</param>
+    void EnqueueEvent(ReadOnlyMemory<byte> utf8);
+
     /// <summary>Queues a run of messages packed into as few queue entries as frames allow (a catch-up).</summary>
     /// <param name="messages">The messages, in order.</param>
     /// <returns>False when the subscriber is closing or overflowed.</returns>

@@ -6,7 +6,7 @@ namespace Lifeline.Server.Channels;
 
 /// <summary>
 /// This node's view of one channel: its local subscribers and the single engine observation that feeds them.
-/// A delta is serialized once here and the same bytes are queued to every subscriber.
+/// A delta (or an event) is serialized once here and the same bytes are queued to every subscriber.
 /// </summary>
 internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserver
 {
@@ -45,6 +45,28 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
             if (!s.OnDelta(delta, bytes, acceptedAt))
             {
                 hub.StartResync(s);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An ephemeral event: serialized once, queued best-effort to every local subscriber except the connection that
+    /// emitted it (<see cref="ChannelEvent.SenderConnectionId"/>). Nothing is kept: no offset, no buffer, no replay.
+    /// </summary>
+    public void OnEvent(ChannelEvent channelEvent)
+    {
+        var subscribers = _subscribers;
+        if (subscribers.IsEmpty || (subscribers.Length == 1 && subscribers[0].Subscriber.Id == channelEvent.SenderConnectionId))
+        {
+            return;
+        }
+
+        ReadOnlyMemory<byte> bytes = ProtocolSerializer.Serialize(new EventMessage(channelEvent.Channel, channelEvent.User, channelEvent.Data, channelEvent.Ts));
+        foreach (var s in subscribers)
+        {
+            if (!string.Equals(s.Subscriber.Id, channelEvent.SenderConnectionId, StringComparison.Ordinal))
+            {
+                s.OnEvent(bytes);
             }
         }
     }

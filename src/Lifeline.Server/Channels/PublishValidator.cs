@@ -50,6 +50,35 @@ internal sealed class PublishValidator(LifelineOptions options)
         return null;
     }
 
+    /// <summary>
+    /// Checks an event's data (a client's <c>emit</c> or <see cref="LifelineServer.EmitAsync"/>) and a user message's
+    /// (<see cref="LifelineServer.SendToUserAsync"/>): any JSON value, <c>null</c> included, of at most
+    /// <see cref="LifelineOptions.MaxPatchSize"/> UTF-8 bytes nested at most <see cref="LifelineOptions.MaxJsonDepth"/> - 1
+    /// levels: the limits of a patch. Null when it may go on.
+    /// </summary>
+    /// <param name="data">The data.</param>
+    /// <returns>The problem, or null.</returns>
+    public PublishProblem? ValidateData(JsonElement data)
+    {
+        if (data.ValueKind == JsonValueKind.Undefined)
+        {
+            return new PublishProblem(ErrorCodes.InvalidMessage, "data is required (any JSON value)");
+        }
+
+        var raw = JsonMarshal.GetRawUtf8Value(data);
+        if (raw.Length > options.MaxPatchSize)
+        {
+            return new PublishProblem(ErrorCodes.LimitExceeded, $"data is larger than {options.MaxPatchSize} bytes");
+        }
+
+        if (!WithinDepth(raw, options.MaxJsonDepth - 1))
+        {
+            return new PublishProblem(ErrorCodes.LimitExceeded, $"data is nested deeper than {options.MaxJsonDepth - 1} levels");
+        }
+
+        return null;
+    }
+
     private static bool WithinDepth(ReadOnlySpan<byte> json, int maxDepth)
     {
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Math.Max(1, maxDepth) });

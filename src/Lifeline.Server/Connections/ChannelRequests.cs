@@ -5,7 +5,7 @@ using Lifeline.Server.Channels;
 
 namespace Lifeline.Server.Connections;
 
-/// <summary>Channel requests of an open connection: subscribe, unsubscribe, publish, presence. Each validates before anything changes.</summary>
+/// <summary>Channel requests of an open connection: subscribe, unsubscribe, publish, emit, presence. Each validates before anything changes.</summary>
 internal static class ChannelRequests
 {
     public static async Task HandleAsync(Connection connection, LifelineRuntime runtime, ClientMessage message)
@@ -30,6 +30,9 @@ internal static class ChannelRequests
                     break;
                 case PublishMessage publish:
                     await PublishAsync(connection, runtime, publish);
+                    break;
+                case EmitMessage emit:
+                    await EmitAsync(connection, runtime, emit);
                     break;
                 case PresenceRequestMessage presence:
                     if (await AdmitAsync(connection, runtime, presence.Id, ChannelOperation.Presence, presence.Channel, default))
@@ -108,6 +111,42 @@ internal static class ChannelRequests
         {
             connection.FillReply(slot, reply);
         }
+    }
+
+    /// <summary>
+    /// An <c>emit</c> (PROTOCOL.md "emit / event"): the channel name, a subscription to it (<c>not_subscribed</c>
+    /// otherwise: a connection emits only where it listens), the data's size and depth (as a patch's), the application's
+    /// policy (<see cref="ChannelOperation.Emit"/>); the rate limit was taken by the dispatcher. Then the engine fans it
+    /// out to every subscriber but this connection, and the reply follows. Nothing is stored.
+    /// </summary>
+    private static async Task EmitAsync(Connection connection, LifelineRuntime runtime, EmitMessage request)
+    {
+        if (ChannelNames.Validate(request.Channel, runtime.Options.MaxChannelNameLength) is { } badName)
+        {
+            Refuse(connection, request.Id, ErrorCodes.InvalidChannel, badName);
+            return;
+        }
+
+        if (!connection.Subscriptions.IsSubscribed(request.Channel))
+        {
+            Refuse(connection, request.Id, ErrorCodes.NotSubscribed, $"not subscribed to '{request.Channel}': subscribe before emitting");
+            return;
+        }
+
+        if (runtime.PublishValidator.ValidateData(request.Data) is { } problem)
+        {
+            Refuse(connection, request.Id, problem.Code, problem.Message);
+            return;
+        }
+
+        if (!await AdmitAsync(connection, runtime, request.Id, ChannelOperation.Emit, request.Channel, request.Data))
+        {
+            return;
+        }
+
+        var ts = runtime.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        await runtime.Engine.EmitAsync(new ChannelEvent(request.Channel, connection.UserId, request.Data, ts, connection.Id), connection.Aborted);
+        connection.Enqueue(new ReplyMessage(request.Id, true));
     }
 
     /// <summary>Channel-name rules, then the application's policy. Refusals are answered here.</summary>

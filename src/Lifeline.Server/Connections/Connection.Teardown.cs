@@ -41,8 +41,9 @@ internal sealed partial class Connection
                 ConnectionLog.Reset(_runtime.Logger, Now(), Id, RemoteEndPoint);
             }
 
-            // 4. leave the registry and every channel
+            // 4. leave the registry, the user's observers (no more messages or disconnect orders) and every channel
             _runtime.Registry.Remove(this);
+            await StopObservingUserAsync();
 
             // 5. presence: the leaves follow after the grace period unless the session resumes
             await Subscriptions.LeaveAllAsync(UserId, SessionId, normalClose: code.Code == CloseCode.Normal.Code);
@@ -61,15 +62,16 @@ internal sealed partial class Connection
         {
             ConnectionLog.TeardownFailed(_runtime.Logger, ex, Id);
             _runtime.Registry.Remove(this);
+            await StopObservingUserAsync();
         }
         finally
         {
             Counts.LeaveHandshakeSlot();
-            Counts.Release();
+            await Counts.ReleaseAsync(_runtime.Engine);
 
             // 7. metrics and one log line
             var elapsed = Elapsed;
-            _runtime.Metrics.ConnectionClosed(code, initiator, wasOpen, elapsed);
+            _runtime.Metrics.ConnectionClosed(code, initiator, wasOpen, elapsed, _transport.Name);
             MarkClosed();
             ConnectionLog.Closed(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, code.Code, code.Reason, initiator, (long)elapsed.TotalMilliseconds);
             _cts.Dispose();

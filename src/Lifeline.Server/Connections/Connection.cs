@@ -1,4 +1,5 @@
 using System.Net;
+using Lifeline.Engine;
 using Lifeline.Protocol;
 using Lifeline.Server.Channels;
 using Lifeline.Server.Transport;
@@ -30,9 +31,13 @@ internal enum ConnectionState
 /// <see cref="ConnectionSubscriptions"/>'. Every field is declared and written in this file.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Teardown, which runs exactly once on every path, disposes the token source.")]
-internal sealed partial class Connection : ISubscriber, ISendFailureHandler
+internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUserObserver
 {
+    /// <summary>The close reason of a connection refused because the engine could not count its connection slot (1013).</summary>
+    public const string EngineUnavailableReason = "engine_unavailable";
+
     private readonly IConnectionTransport _transport;
+    private readonly HttpContext _http;
     private readonly LifelineRuntime _runtime;
     private readonly SendQueue _queue;
     private readonly ConnectionHeartbeat _heartbeat;
@@ -43,12 +48,13 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     private readonly long _handshakeDeadline;
     private readonly string _address;
     private int _state; // a ConnectionState, changed only by TryChangeState, TryBeginClosing and MarkClosed
+    private IAsyncDisposable? _userObservation; // the engine registration of a user's connection (anonymous: never set)
 
     public Connection(IConnectionTransport transport, HttpContext http, LifelineRuntime runtime)
     {
         _transport = transport;
         _runtime = runtime;
-        Http = http;
+        _http = http;
         Id = Ids.NewConnectionId();
         _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
         _startedAt = runtime.Time.GetTimestamp();
@@ -64,8 +70,14 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
 
     public IPEndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
 
-    /// <summary>The upgrade request (for the authenticator).</summary>
-    public HttpContext Http { get; }
+    /// <summary>How the connection's bytes travel: the metrics' <c>transport</c> label.</summary>
+    public string TransportName => _transport.Name;
+
+    /// <summary>
+    /// The request the message being handled came with, for the authenticator: the upgrade (or HTTP stream) request,
+    /// or over long polling the <c>send</c> request that carries it (<see cref="IConnectionTransport.CurrentRequest"/>).
+    /// </summary>
+    public HttpContext Http => _transport.CurrentRequest ?? _http;
 
     /// <summary>The authenticated user, known once the hello was accepted.</summary>
     public string? UserId { get; private set; }
@@ -79,7 +91,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     /// <summary>When the hello was received: the start of <c>state_sync_latency_seconds{phase="resync"}</c>.</summary>
     public long HelloAt { get; private set; }
 
-    /// <summary>This connection's share of the node-wide connection limits.</summary>
+    /// <summary>This connection's share of the connection limits (node-local handshakes, cluster-wide address and user slots).</summary>
     public ConnectionCounts Counts { get; }
 
     /// <summary>The channels this connection is subscribed to, and its presence memberships.</summary>
@@ -105,14 +117,122 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
         _runtime.Registry.Add(this);
         _runtime.Scheduler.Register(this);
         ConnectionLog.Accepted(_runtime.Logger, Now(), Id, RemoteEndPoint);
-        if (!Counts.TryAcquireAddress(_address, _runtime.Options.MaxConnectionsPerAddress))
+        try
         {
-            ConnectionLog.TooManyConnections(_runtime.Logger, Now(), Id, RemoteEndPoint, "address", _runtime.Options.MaxConnectionsPerAddress);
-            StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
+            var outcome = await Counts.TryAcquireAsync(_runtime.Engine, ConnectionSlotKind.Address, _address, _runtime.Options.MaxConnectionsPerAddress);
+            RefuseUnlessAcquired(outcome, "address", _runtime.Options.MaxConnectionsPerAddress);
+        }
+        catch (Exception ex)
+        {
+            // An engine bug must not leave the connection registered with no teardown: 1011 through the one path.
+            ConnectionLog.HandlerFailed(_runtime.Logger, ex, Id);
+            StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
         }
 
         await ReceiveLoopAsync();
         await _closed.Task;
+    }
+
+    /// <summary>
+    /// Closes the connection when its per-address or per-user slot was not taken: 1008 <c>too_many_connections</c> at
+    /// the limit, 1013 <c>engine_unavailable</c> when the engine could not count (the client retries with backoff).
+    /// </summary>
+    /// <returns>True when the slot was taken.</returns>
+    public bool RefuseUnlessAcquired(SlotOutcome outcome, string scope, int limit)
+    {
+        switch (outcome)
+        {
+            case SlotOutcome.AtLimit:
+                ConnectionLog.TooManyConnections(_runtime.Logger, Now(), Id, RemoteEndPoint, scope, limit);
+                StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
+                return false;
+            case SlotOutcome.Unavailable:
+                Messaging.MessagingLog.EngineUnavailableAtConnect(_runtime.Logger, Now(), Id, RemoteEndPoint, scope);
+                StartTeardown(CloseCode.TryAgainLater.WithReason(EngineUnavailableReason), DisconnectInitiator.Server);
+                return false;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>
+    /// Registers this connection with the engine as an observer of its user's messages and disconnect orders (only a
+    /// connection with a user: an anonymous one registers nothing and holds nothing). Teardown disposes the registration;
+    /// one that completes after teardown began is disposed here.
+    /// </summary>
+    /// <returns>False when the engine could not register it (the connection is then closed with 1013).</returns>
+    public async Task<bool> ObserveUserAsync(string user)
+    {
+        try
+        {
+            Interlocked.Exchange(ref _userObservation, await _runtime.Engine.ObserveUserAsync(user, this, CancellationToken.None));
+        }
+        catch (Exception ex) when (ex is EngineUnavailableException or ObjectDisposedException)
+        {
+            Messaging.MessagingLog.EngineUnavailableAtConnect(_runtime.Logger, Now(), Id, RemoteEndPoint, "user observer");
+            StartTeardown(CloseCode.TryAgainLater.WithReason(EngineUnavailableReason), DisconnectInitiator.Server);
+            return false;
+        }
+
+        if (State >= ConnectionState.Closing)
+        {
+            await StopObservingUserAsync();
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Disposes the user registration (once, whoever comes last: the teardown or a late <see cref="ObserveUserAsync"/>).</summary>
+    private async ValueTask StopObservingUserAsync()
+    {
+        if (Interlocked.Exchange(ref _userObservation, null) is { } registration)
+        {
+            try
+            {
+                await registration.DisposeAsync();
+            }
+            catch (Exception ex) when (ex is EngineUnavailableException or ObjectDisposedException or OperationCanceledException)
+            {
+                // the engine is down or gone: it drops this node's registrations on its own
+            }
+        }
+    }
+
+    /// <summary>
+    /// A message for this connection's user (PROTOCOL.md "message"): queued while the send queue is less than three
+    /// quarters full (<see cref="LifelineOptions.SendQueueLimit"/> * 3 / 4), otherwise dropped and counted
+    /// (<c>ws_messages_dropped_total</c>), never a reason to close the connection: the last quarter stays free for
+    /// deltas and replies, so a flood of messages alone never makes a slow consumer (events stop at one half). Sent only
+    /// to an open connection (not before its welcome). Called by the engine; never blocks.
+    /// </summary>
+    void IUserObserver.OnMessage(UserMessage message)
+    {
+        if (State != ConnectionState.Open)
+        {
+            return;
+        }
+
+        var bytes = ProtocolSerializer.Serialize(new DirectMessage(message.Data, message.Ts));
+        if (_queue.Offer(bytes, MessageBound(_runtime.Options.SendQueueLimit)) == EnqueueResult.Dropped)
+        {
+            _runtime.Metrics.MessageDropped();
+        }
+    }
+
+    /// <summary>How many queued messages stop a user message: three quarters of the send queue's limit.</summary>
+    internal static int MessageBound(int sendQueueLimit) => (int)(sendQueueLimit * 3L / 4);
+
+    /// <summary>The application disconnects this connection's user (on any node): teardown starts off the engine's thread.</summary>
+    void IUserObserver.OnDisconnect(UserDisconnect disconnect)
+    {
+        var code = CloseCode.FromCode(disconnect.Code);
+        if (disconnect.Reason is { } reason)
+        {
+            code = code.WithReason(reason);
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Connection.StartTeardown(s.Code, DisconnectInitiator.Application), (Connection: this, Code: code), preferLocal: false);
     }
 
     /// <summary>
@@ -204,13 +324,13 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
     {
         HelloAt = helloAt;
         Counts.LeaveHandshakeSlot();
-        _runtime.Metrics.ConnectionOpened();
+        _runtime.Metrics.ConnectionOpened(_transport.Name);
         if (welcome.Resumed)
         {
             _runtime.Metrics.SessionResumed();
         }
 
-        if (Enqueue(welcome))
+        if (Enqueue(_transport.Announce(welcome)))
         {
             _heartbeat.Arm(_runtime.Time.GetTimestamp());
             if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
@@ -220,7 +340,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
             }
         }
 
-        _runtime.Metrics.ConnectionOpenAborted(); // teardown, which began meanwhile, does not count an Open connection down
+        _runtime.Metrics.ConnectionOpenAborted(_transport.Name); // teardown, which began meanwhile, does not count an Open connection down
         return false;
     }
 
@@ -266,6 +386,15 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler
 
     /// <inheritdoc/>
     public bool Enqueue(ServerMessage message) => Enqueue(ProtocolSerializer.Serialize(message));
+
+    /// <inheritdoc/>
+    public void EnqueueEvent(ReadOnlyMemory<byte> utf8)
+    {
+        if (_queue.Offer(utf8, _runtime.Options.SendQueueLimit / 2) == EnqueueResult.Dropped)
+        {
+            _runtime.Metrics.EventDropped();
+        }
+    }
 
     /// <inheritdoc/>
     public bool EnqueuePacked(IEnumerable<ServerMessage> messages) => Accepted(_queue.EnqueuePacked(messages));

@@ -4,7 +4,8 @@ using Lifeline.Protocol;
 namespace Lifeline.Server.Connections;
 
 /// <summary>
-/// The hello: version check (1002), authentication (4001; an expired token 4002), the per-user limit (1008), resume or a new session, then
+/// The hello: version check (1002), authentication (4001; an expired token 4002), the cluster-wide per-user limit (1008; 1013
+/// when the engine cannot count), the user's message observer, resume or a new session, then
 /// the welcome and the move to Open (<see cref="Connection.TryOpen"/>), then the application's OnConnected hook.
 /// </summary>
 internal static class Handshake
@@ -61,16 +62,15 @@ internal static class Handshake
         connection.Authenticated(auth, expiresAt);
         if (auth.UserId is { } user)
         {
-            if (!connection.Counts.TryAcquireUser(user, runtime.Options.MaxConnectionsPerUser))
+            var outcome = await connection.Counts.TryAcquireAsync(runtime.Engine, ConnectionSlotKind.User, user, runtime.Options.MaxConnectionsPerUser);
+            if (!connection.RefuseUnlessAcquired(outcome, "user", runtime.Options.MaxConnectionsPerUser) || connection.State != ConnectionState.Handshaking)
             {
-                ConnectionLog.TooManyConnections(logger, LogTime.Now(runtime.Time), connection.Id, connection.RemoteEndPoint, "user", runtime.Options.MaxConnectionsPerUser);
-                connection.StartTeardown(CloseCode.PolicyViolation.WithReason("too_many_connections"), DisconnectInitiator.Server);
-                return;
+                return; // refused, or teardown began meanwhile (it gives the slot back, whichever finished last)
             }
 
-            if (connection.State != ConnectionState.Handshaking)
+            // Before the welcome, so that a message sent to the user once the client has its welcome reaches it.
+            if (!await connection.ObserveUserAsync(user))
             {
-                connection.Counts.Release(); // teardown already ran its release; give this one back too
                 return;
             }
         }

@@ -55,6 +55,9 @@ internal sealed class LifelineRuntime(
     /// <summary>Logs of the upgrade path (origin refusals, overload).</summary>
     public ILogger UpgradeLogger { get; } = loggerFactory.CreateLogger("Lifeline.Server.Upgrade");
 
+    /// <summary>The live HTTP-transport connections by send capability.</summary>
+    public Transport.HttpConnectionTable HttpConnections { get; } = new();
+
     /// <summary>True once shutdown began: new upgrades are refused and every connection is closed with 1001.</summary>
     public bool Draining => _draining;
 

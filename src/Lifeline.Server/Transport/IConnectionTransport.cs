@@ -7,8 +7,8 @@ namespace Lifeline.Server.Transport;
 /// <summary>
 /// The seam under a connection: how its bytes travel. Everything above it (state, heartbeat, dispatch, channels,
 /// teardown) sees whole client messages in and frames of line-feed separated server messages out, and never learns
-/// whether they travel in WebSocket frames, an HTTP stream or long polls. <see cref="WebSocketTransport"/> is the
-/// first implementation.
+/// whether they travel in WebSocket frames, an HTTP stream or long polls: <see cref="WebSocketTransport"/> and
+/// <see cref="HttpTransport"/>.
 /// </summary>
 /// <remarks>
 /// Threading: exactly one reader (the connection's receive loop) calls <see cref="ReceiveAsync"/>, one writer at a
@@ -19,6 +19,24 @@ internal interface IConnectionTransport
 {
     /// <summary>The peer's address, when the transport knows it.</summary>
     IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>
+    /// The HTTP request the message being handled came with, for the authenticator (a <c>refresh</c>): over the HTTP
+    /// transport's long polling the opening request is gone by then, and the <c>send</c> request carries the message.
+    /// Null: the request that opened the connection (the WebSocket upgrade, the HTTP stream).
+    /// </summary>
+    Microsoft.AspNetCore.Http.HttpContext? CurrentRequest => null;
+
+    /// <summary>The <c>transport</c> label of the metrics: <c>websocket</c>, <c>http-stream</c> or <c>http-poll</c>.</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// The welcome as this transport sends it: the HTTP transport adds <c>transport</c> and its send capability;
+    /// the WebSocket transport returns it unchanged.
+    /// </summary>
+    /// <param name="welcome">The welcome the handshake built.</param>
+    /// <returns>The welcome to send.</returns>
+    WelcomeMessage Announce(WelcomeMessage welcome);
 
     /// <summary>
     /// Receives one whole client message. An idle transport holds no buffer while it waits. Never throws: a failed or

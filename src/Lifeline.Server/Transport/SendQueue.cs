@@ -14,6 +14,9 @@ internal enum EnqueueResult
 
     /// <summary>The queue was full: it is now closed and the caller must close the connection as a slow consumer (1013).</summary>
     Overflow,
+
+    /// <summary>Best-effort (<see cref="SendQueue.Offer"/>): the queue held too much, so this message was dropped; nothing else changed.</summary>
+    Dropped,
 }
 
 /// <summary>
@@ -69,6 +72,16 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     /// <returns>What happened.</returns>
     public EnqueueResult Enqueue(ReadOnlyMemory<byte> utf8, long publishedAt = 0) => Add(new QueuedMessage(utf8, publishedAt));
 
+    /// <summary>
+    /// Queues serialized bytes only while fewer than <paramref name="bound"/> messages wait; otherwise drops them and
+    /// reports <see cref="EnqueueResult.Dropped"/>. Never closes the queue: a best-effort message (an event, a user
+    /// message) never makes a slow consumer.
+    /// </summary>
+    /// <param name="utf8">The message.</param>
+    /// <param name="bound">Queue it only while fewer than this many messages wait.</param>
+    /// <returns>What happened.</returns>
+    public EnqueueResult Offer(ReadOnlyMemory<byte> utf8, int bound) => Add(new QueuedMessage(utf8, 0), bound);
+
     /// <summary>Holds a place for a message whose bytes are not known yet; what is queued later waits behind it.</summary>
     /// <param name="slot">The place, to <see cref="Fill"/> exactly once; null unless the result is <see cref="EnqueueResult.Queued"/>.</param>
     /// <returns>What happened.</returns>
@@ -105,13 +118,18 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
         _ = WriteLoopAsync();
     }
 
-    private EnqueueResult Add(QueuedMessage entry)
+    private EnqueueResult Add(QueuedMessage entry, int bestEffortBound = -1)
     {
         lock (_queue)
         {
             if (_closed)
             {
                 return EnqueueResult.Closed;
+            }
+
+            if (bestEffortBound >= 0 && _queue.Count >= bestEffortBound)
+            {
+                return EnqueueResult.Dropped;
             }
 
             if (_queue.Count >= options.SendQueueLimit)

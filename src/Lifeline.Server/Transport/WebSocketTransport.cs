@@ -38,6 +38,10 @@ internal sealed class WebSocketTransport : IConnectionTransport
 
     public IPEndPoint? RemoteEndPoint { get; }
 
+    public string Name => TransportNames.WebSocket;
+
+    public WelcomeMessage Announce(WelcomeMessage welcome) => welcome;
+
     /// <summary>
     /// Reads one whole message. Idle connections hold no buffer: a zero-byte read waits for data, then a pooled
     /// buffer is rented for the message only. Oversized and binary messages are reported without being buffered.

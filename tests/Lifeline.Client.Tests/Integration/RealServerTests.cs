@@ -78,7 +78,7 @@ public class RealServerTests : IAsyncLifetime
         var states = new StateRecorder(client);
         var pings = new ConcurrentQueue<long>();
         var fivePings = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        client.MessageReceived += (_, e) =>
+        client.ServerMessageReceived += (_, e) =>
         {
             if (e.Message is ServerPing ping)
             {
@@ -125,7 +125,7 @@ public class RealServerTests : IAsyncLifetime
         var welcomes = 0;
         var pingsPerConnection = new ConcurrentDictionary<string, ConcurrentQueue<long>>();
         var pingOnCurrent = new ConcurrentDictionary<string, TaskCompletionSource>();
-        client.MessageReceived += (_, e) =>
+        client.ServerMessageReceived += (_, e) =>
         {
             switch (e.Message)
             {

@@ -24,6 +24,8 @@ export interface ClientLog {
   tokenAsks: string[];
   /** `unhandledrejection` events of the page: must stay 0. */
   unhandled: number;
+  /** Each delay the retry policy chose: the retry count and the delay (with `recordRetries`). */
+  retries: Array<{ k: number; delayMs: number | null; ts: number }>;
 }
 
 export interface ClientOptions {
@@ -39,6 +41,10 @@ export interface ClientOptions {
   baseMs?: number;
   capMs?: number;
   watchdogSlackMs?: number;
+  /** The client option `optimistic`. */
+  optimistic?: boolean;
+  /** Wrap the default backoff to record each delay in `log.retries`. */
+  recordRetries?: boolean;
 }
 
 export async function openClient(context: BrowserContext, origin: string, wsUrl: string, options: ClientOptions): Promise<Page> {
@@ -55,11 +61,13 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
     channel: options.channel,
     reconnect: { baseMs: options.baseMs ?? 50, capMs: options.capMs ?? 200 },
     watchdogSlackMs: options.watchdogSlackMs ?? 300,
+    optimistic: options.optimistic === true,
+    recordRetries: options.recordRetries === true,
   });
   await page.evaluate(`(async () => {
     const config = ${config};
-    const { LifelineClient } = await import("/lifeline.js");
-    const log = { states: [], values: [], offsets: [], calls: 0, errors: [], tokenAsks: [], unhandled: 0 };
+    const { LifelineClient, exponentialBackoff } = await import("/lifeline.js");
+    const log = { states: [], values: [], offsets: [], calls: 0, errors: [], tokenAsks: [], unhandled: 0, retries: [] };
     window.addEventListener("unhandledrejection", () => log.unhandled++);
     window.__tokenFails = 0;
     const token = config.tokenMode === "async"
@@ -73,7 +81,13 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
           return typeof window.__lifelineMintToken === "function" ? await window.__lifelineMintToken(reason) : config.token;
         }
       : config.token;
-    const client = new LifelineClient(config.wsUrl, { token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs });
+    const backoff = exponentialBackoff(config.reconnect);
+    const retryPolicy = config.recordRetries
+      ? { nextRetryDelayMs(ctx) { const delayMs = backoff.nextRetryDelayMs(ctx); log.retries.push({ k: ctx.retryCount, delayMs, ts: Date.now() }); return delayMs; } }
+      : undefined;
+    const client = new LifelineClient(config.wsUrl, {
+      token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs, optimistic: config.optimistic, ...(retryPolicy ? { retryPolicy } : {}),
+    });
     client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, ts: Date.now() }));
     client.onError((e) => log.errors.push(String(e)));
     const channel = client.channel(config.channel);
