@@ -1,0 +1,177 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Lifeline.Client.Tests.Infrastructure;
+
+namespace Lifeline.Client.Tests.Integration;
+
+/// <summary>
+/// Choosing the transport (PROTOCOL.md "HTTP transport", "Choosing") against a real server behind WebSocket-hostile
+/// middleware: the fallback to the stream, to long polling, and the probe back to the WebSocket.
+/// </summary>
+public class TransportFallbackTests : IAsyncLifetime
+{
+    private readonly List<LifelineClient> _clients = [];
+    private readonly List<TestLogger> _loggers = [];
+    private HostileProxyServer? _server;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    private LifelineClient CreateClient(string token, RecordingPolicy policy, TestLogger logger, Action<LifelineClientOptions>? configure = null)
+    {
+        _loggers.Add(logger);
+        var options = new LifelineClientOptions
+        {
+            Token = token,
+            ReconnectPolicy = policy,
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+        };
+        configure?.Invoke(options);
+        var client = new LifelineClient(_server!.Url, options, logger);
+        _clients.Add(client);
+        return client;
+    }
+
+    [Fact]
+    public async Task UpgradeRefused_FallsBackToTheStreamAtOnce_AndSaysSo()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: false);
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromSeconds(30));
+        var logger = new TestLogger();
+        var client = CreateClient("alice", policy, logger);
+        var states = new StateRecorder(client);
+        Assert.Equal(LifelineTransport.WebSocket, client.Transport);
+
+        await client.ConnectAsync().DefaultTimeout();
+
+        // At once: the 30 s backoff was never asked for.
+        Assert.Equal(0, policy.CallCount);
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+        var events = states.Events;
+        Assert.Equal([ClientState.Connecting, ClientState.Reconnecting, ClientState.Open], events.Select(e => e.NewState));
+        Assert.Equal(LifelineTransport.WebSocket, events[1].Transport);
+        Assert.StartsWith("connect_failed", events[1].Reason, StringComparison.Ordinal);
+        Assert.Equal(LifelineTransport.HttpStream, events[2].Transport);
+        Assert.Contains(logger.Entries, e => e.EventName == "TransportFallback");
+        Assert.Equal(1, _server.UpgradeRequests);
+
+        var room = client.Channel("room:1");
+        await room.SubscribeAsync().DefaultTimeout();
+        await room.PublishAsync(new JsonObject { ["n"] = 1 }).DefaultTimeout();
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+
+        // Remembered for the process: a second client for the same URL starts on the stream, without an upgrade try.
+        var second = CreateClient("bob", RecordingPolicy.Fixed(TimeSpan.FromSeconds(30)), new TestLogger());
+        Assert.Equal(LifelineTransport.HttpStream, second.Transport);
+        await second.ConnectAsync().DefaultTimeout();
+        Assert.Equal(1, _server.UpgradeRequests);
+    }
+
+    [Fact]
+    public async Task UpgradeRefused_AndTheStreamBuffered_FallsBackToLongPolling_AndConverges()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: true);
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromSeconds(30));
+        var logger = new TestLogger();
+        var client = CreateClient("carol", policy, logger);
+        var states = new StateRecorder(client);
+
+        await client.ConnectAsync().DefaultTimeout();
+
+        Assert.Equal(0, policy.CallCount);
+        Assert.Equal(LifelineTransport.HttpPoll, client.Transport);
+
+        // Reconnecting (the WebSocket's refusal), then Open over long polling; the stream's silent attempt in between
+        // stays in Reconnecting and is said in the log.
+        Assert.Equal([ClientState.Connecting, ClientState.Reconnecting, ClientState.Open], states.Events.Select(e => e.NewState));
+        Assert.Equal([LifelineTransport.WebSocket, LifelineTransport.HttpPoll], states.Events.Skip(1).Select(e => e.Transport));
+        Assert.Contains(logger.Entries, e => e.EventName == "TransportFallback" && e.Message.Contains("falling back to HttpPoll", StringComparison.Ordinal));
+
+        var room = client.Channel("room:2");
+        await room.SubscribeAsync().DefaultTimeout();
+        for (var i = 1; i <= 5; i++)
+        {
+            await room.PublishAsync(new JsonObject { ["n"] = i }).DefaultTimeout();
+        }
+
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        Assert.Equal(2, logger.Entries.Count(e => e.EventName == "TransportFallback"));
+    }
+
+    [Fact]
+    public async Task TheProbe_MovesBackToTheWebSocket_WhenItGetsThroughAgain_WithoutLosingOrRepeatingADelta()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: false);
+        var logger = new TestLogger();
+        var client = CreateClient("dave", RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)), logger, o => o.TransportProbeInterval = TimeSpan.FromMilliseconds(300));
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+
+        var room = client.Channel("room:3");
+        var deltas = new ConcurrentQueue<long>();
+        room.Changed += (_, e) =>
+        {
+            if (!e.IsSnapshot)
+            {
+                deltas.Enqueue(e.Offset);
+            }
+        };
+        await room.SubscribeAsync().DefaultTimeout();
+
+        // The probe keeps failing while the upgrade is refused: still on the stream after a few intervals.
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (_server.UpgradeRequests < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(_server.UpgradeRequests >= 3, "the probe did not try the WebSocket again");
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+        var mark = states.Count;
+
+        // Publishes flow (from the server) while the WebSocket comes back and the client moves to it.
+        using var stop = new CancellationTokenSource();
+        var published = 0;
+        var publisher = Task.Run(async () =>
+        {
+            for (var i = 1; i <= 400 && !stop.IsCancellationRequested; i++)
+            {
+                await _server.Lifeline.PublishAsync("room:3", System.Text.Json.JsonDocument.Parse($$"""{"n":{{i}}}""").RootElement);
+                published = i;
+                await Task.Delay(5);
+            }
+        });
+        await Task.Delay(100);
+        _server.StripUpgrade = false;
+        var moved = await states.WaitAsync(e => e.NewState == ClientState.Open && e.Transport == LifelineTransport.WebSocket, from: mark);
+        Assert.Equal("resumed", moved.Reason);
+        var switched = states.Events[mark];
+        Assert.Equal(ClientState.Reconnecting, switched.NewState);
+        Assert.Equal("transport_switch", switched.Reason);
+        Assert.Equal(LifelineTransport.HttpStream, switched.Transport);
+        Assert.Contains(logger.Entries, e => e.EventName == "TransportSwitchBack");
+        await Task.Delay(100);
+        await stop.CancelAsync();
+        await publisher.DefaultTimeout();
+
+        Assert.Equal(LifelineTransport.WebSocket, client.Transport);
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        var offsets = deltas.ToList();
+        Assert.Equal(Enumerable.Range(1, published).Select(i => (long)i), offsets);
+    }
+}
