@@ -43,6 +43,9 @@ internal sealed class HostileProxyServer : IAsyncDisposable
     }
 
     public volatile bool StripUpgrade;
+
+    /// <summary>Accepts the upgrade itself and then says nothing (a middlebox that lets the upgrade through but not the messages).</summary>
+    public volatile bool SilentUpgrade;
     public volatile bool BufferHttp;
 
     public TestLogSink Logs { get; }
@@ -56,7 +59,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
     /// <summary>How many WebSocket upgrade requests arrived (refused or not).</summary>
     public int UpgradeRequests;
 
-    public static async Task<HostileProxyServer> StartAsync(bool stripUpgrade, bool bufferHttp, int port = 0)
+    public static async Task<HostileProxyServer> StartAsync(bool stripUpgrade, bool bufferHttp, int port = 0, bool silentUpgrade = false)
     {
         var logs = new TestLogSink();
         HostileProxyServer? server = null;
@@ -74,12 +77,32 @@ internal sealed class HostileProxyServer : IAsyncDisposable
             },
             app =>
             {
+                app.UseWebSockets();
                 app.Use(async (context, next) =>
                 {
                     var s = server!;
                     if (context.Request.Headers.Upgrade.Count > 0)
                     {
                         Interlocked.Increment(ref s.UpgradeRequests);
+                        if (s.SilentUpgrade && context.WebSockets.IsWebSocketRequest)
+                        {
+                            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                            try
+                            {
+                                // Reads (and drops) until the client gives up and aborts.
+                                var buffer = new byte[4096];
+                                while (socket.State == System.Net.WebSockets.WebSocketState.Open)
+                                {
+                                    await socket.ReceiveAsync(buffer, context.RequestAborted);
+                                }
+                            }
+                            catch (Exception ex) when (ex is OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException)
+                            {
+                            }
+
+                            return;
+                        }
+
                         if (s.StripUpgrade)
                         {
                             context.Request.Headers.Remove("Upgrade");
@@ -111,7 +134,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
             },
             logs,
             port: port);
-        server = new HostileProxyServer(kestrel, logs) { StripUpgrade = stripUpgrade, BufferHttp = bufferHttp };
+        server = new HostileProxyServer(kestrel, logs) { StripUpgrade = stripUpgrade, BufferHttp = bufferHttp, SilentUpgrade = silentUpgrade };
         return server;
     }
 

@@ -82,6 +82,24 @@ public class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AWebSocketThatOpensWithoutWelcome_TwiceInARow_FallsBackToTheStream()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: false, bufferHttp: false, silentUpgrade: true);
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50));
+        var logger = new TestLogger();
+        var client = CreateClient("erin", policy, logger);
+
+        await client.ConnectAsync().DefaultTimeout();
+
+        // The first silent open is retried after the backoff (once: the policy was asked once); the second falls back at once.
+        Assert.Equal(1, policy.CallCount);
+        Assert.Equal(2, _server.UpgradeRequests);
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+        var fallback = Assert.Single(logger.Entries, e => e.EventName == "TransportFallback");
+        Assert.Contains("no welcome before the connect timeout", fallback.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UpgradeRefused_AndTheStreamBuffered_FallsBackToLongPolling_AndConverges()
     {
         _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: true);
