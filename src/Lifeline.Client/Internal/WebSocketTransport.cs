@@ -27,7 +27,12 @@ internal sealed class WebSocketTransport : IClientTransport
 
     public bool Opened => _opened;
 
-    public bool UpgradeRefused => !_opened && Socket.HttpStatusCode != 0 && (int)Socket.HttpStatusCode != 101;
+    /// <summary>
+    /// The upgrade was answered with an HTTP status other than 101: the endpoint answers but the upgrade does not get
+    /// through. 503 and 429 are not counted: they are the server asking to wait (draining, too many handshakes), which
+    /// the HTTP endpoint would answer the same way.
+    /// </summary>
+    public bool UpgradeRefused => !_opened && (int)Socket.HttpStatusCode is not (0 or 101 or 503 or 429);
 
     public bool IsOpen => Socket.State == WebSocketState.Open;
 

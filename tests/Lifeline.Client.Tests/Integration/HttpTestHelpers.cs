@@ -46,6 +46,9 @@ internal sealed class HostileProxyServer : IAsyncDisposable
 
     /// <summary>Accepts the upgrade itself and then says nothing (a middlebox that lets the upgrade through but not the messages).</summary>
     public volatile bool SilentUpgrade;
+
+    /// <summary>Answers upgrade requests 503 with <c>Retry-After: 1</c>, as the server does while draining.</summary>
+    public volatile bool BusyUpgrade;
     public volatile bool BufferHttp;
 
     public TestLogSink Logs { get; }
@@ -58,6 +61,9 @@ internal sealed class HostileProxyServer : IAsyncDisposable
 
     /// <summary>How many WebSocket upgrade requests arrived (refused or not).</summary>
     public int UpgradeRequests;
+
+    /// <summary>Runs for every upgrade request as it arrives (tests record the client's fake time with it).</summary>
+    public Action? OnUpgradeRequest;
 
     public static async Task<HostileProxyServer> StartAsync(bool stripUpgrade, bool bufferHttp, int port = 0, bool silentUpgrade = false)
     {
@@ -84,6 +90,13 @@ internal sealed class HostileProxyServer : IAsyncDisposable
                     if (context.Request.Headers.Upgrade.Count > 0)
                     {
                         Interlocked.Increment(ref s.UpgradeRequests);
+                        s.OnUpgradeRequest?.Invoke();
+                        if (s.BusyUpgrade)
+                        {
+                            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                            context.Response.Headers.RetryAfter = "1";
+                            return;
+                        }
                         if (s.SilentUpgrade && context.WebSockets.IsWebSocketRequest)
                         {
                             using var socket = await context.WebSockets.AcceptWebSocketAsync();

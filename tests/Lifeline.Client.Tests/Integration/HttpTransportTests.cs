@@ -25,6 +25,8 @@ public class HttpTransportTests : IAsyncLifetime
             await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
         }
 
+        // What worked is remembered per URL for the process: forget it, so a later test's server on the same port starts fresh.
+        TransportLadder.Forget(_server.Url);
         await _server.DisposeAsync();
         Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }

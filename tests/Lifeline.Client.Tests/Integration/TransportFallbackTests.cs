@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using Lifeline.Client.Internal;
 using Lifeline.Client.Tests.Infrastructure;
 
 namespace Lifeline.Client.Tests.Integration;
@@ -25,6 +26,8 @@ public class TransportFallbackTests : IAsyncLifetime
 
         if (_server is not null)
         {
+            // What worked is remembered per URL for the process: forget it, so a later test's server on the same port starts fresh.
+            TransportLadder.Forget(_server.Url);
             await _server.DisposeAsync();
         }
 
@@ -79,6 +82,36 @@ public class TransportFallbackTests : IAsyncLifetime
         Assert.Equal(LifelineTransport.HttpStream, second.Transport);
         await second.ConnectAsync().DefaultTimeout();
         Assert.Equal(1, _server.UpgradeRequests);
+    }
+
+    [Fact]
+    public async Task A503OnTheUpgrade_IsTheServerAskingToWait_NotAHostileNetwork_SoTheClientStaysOnTheWebSocket()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: false, bufferHttp: false);
+        _server.BusyUpgrade = true;
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50));
+        var logger = new TestLogger();
+        var client = CreateClient("hank", policy, logger);
+        var states = new StateRecorder(client);
+        var connect = client.ConnectAsync();
+
+        var retrying = await states.WaitForStateAsync(ClientState.Reconnecting);
+        Assert.Equal(LifelineTransport.WebSocket, retrying.Transport);
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (_server.UpgradeRequests < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        // Every attempt was a WebSocket after the backoff: no fallback, and the policy was asked each time.
+        Assert.True(_server.UpgradeRequests >= 3);
+        Assert.True(policy.CallCount >= 2, $"policy asked {policy.CallCount} times");
+        Assert.Equal(LifelineTransport.WebSocket, client.Transport);
+        Assert.DoesNotContain(logger.Entries, e => e.EventName == "TransportFallback");
+
+        _server.BusyUpgrade = false;
+        await connect.DefaultTimeout();
+        Assert.Equal(LifelineTransport.WebSocket, client.Transport);
     }
 
     [Fact]
@@ -191,5 +224,48 @@ public class TransportFallbackTests : IAsyncLifetime
         await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
         var offsets = deltas.ToList();
         Assert.Equal(Enumerable.Range(1, published).Select(i => (long)i), offsets);
+    }
+
+    [Fact]
+    public async Task TheProbe_RunsEveryFiveMinutesByDefault_OnTheClientsClock()
+    {
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: false);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var upgradeTimes = new ConcurrentQueue<DateTimeOffset>();
+        _server.OnUpgradeRequest = () => upgradeTimes.Enqueue(time.GetUtcNow());
+        var logger = new TestLogger();
+
+        // The watchdog runs on the fake clock too: its slack keeps it out of the way of the minutes advanced here.
+        var client = CreateClient("gina", RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)), logger, o =>
+        {
+            o.TimeProvider = time;
+            o.WatchdogSlack = TimeSpan.FromHours(1);
+        });
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+        Assert.Equal(LifelineClientOptions.DefaultTransportProbeInterval, TimeSpan.FromMinutes(5));
+        var openedAt = time.GetUtcNow();
+        Assert.Single(upgradeTimes);
+
+        // Ten-second steps over twelve minutes: the probe tries the upgrade at 5 and at 10 minutes, not before.
+        for (var step = 0; step < 72; step++)
+        {
+            time.Advance(TimeSpan.FromSeconds(10));
+            var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(50);
+            var seen = upgradeTimes.Count;
+            while (upgradeTimes.Count == seen && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5);
+            }
+        }
+
+        var probes = upgradeTimes.Skip(1).Select(t => t - openedAt).ToList();
+        Assert.True(probes.Count == 2, $"probes at {string.Join(", ", probes)}");
+        Assert.InRange(probes[0], TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(30));
+        Assert.InRange(probes[1], TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(60));
+        Assert.Equal(LifelineTransport.HttpStream, client.Transport);
+        Assert.Equal(ClientState.Open, client.State);
+        Assert.Equal(3, states.Count); // Connecting, Reconnecting (the refused upgrade), Open: the failed probes changed nothing
     }
 }
