@@ -106,6 +106,9 @@ public sealed partial class LifelineClient
                     // Answered from the application's message loop, as PROTOCOL.md requires: proves the client alive.
                     await TrySendAsync(conn, new PongMessage(ping.N)).ConfigureAwait(false);
                     break;
+                case ServerPong pong:
+                    OnPong(conn, pong);
+                    break;
                 case WelcomeMessage welcome:
                     OnWelcome(conn, welcome);
                     break;

@@ -16,10 +16,12 @@ public sealed partial class LifelineClient
         // PROTOCOL.md close codes: after 4002 one attempt at once, with a fresh token; then the usual backoff. Once per
         // loss: a token that is already expired at hello again does not buy a second immediate attempt.
         var immediateAttemptUsed = false;
+        using var network = WatchNetwork(run);
         try
         {
             while (!run.IsStopRequested)
             {
+                run.ResetWake();
                 var info = await RunConnectionAsync(run, retries).ConfigureAwait(false);
                 if (run.IsStopRequested)
                 {
@@ -89,14 +91,35 @@ public sealed partial class LifelineClient
 
                 // Create the timer before announcing Reconnecting, so a test that advances fake time on the event
                 // advances a timer that already exists.
-                var delayTask = Task.Delay(wait, _time, run.StopToken);
+                using var waitCancel = CancellationTokenSource.CreateLinkedTokenSource(run.StopToken);
+                var delayTask = Task.Delay(wait, _time, waitCancel.Token);
                 ChangeState(ClientState.Reconnecting, info.Reason, info.CloseCode, info.Exception);
                 Log.ReconnectScheduled(_logger, retries + 1, (long)wait.TotalMilliseconds, info.Reason);
                 try
                 {
-                    await delayTask.ConfigureAwait(false);
+                    // The network came back or changed (issue 15): the wait ends at once.
+                    if (await Task.WhenAny(delayTask, run.Woken).ConfigureAwait(false) != delayTask && !delayTask.IsCompleted)
+                    {
+                        await waitCancel.CancelAsync().ConfigureAwait(false);
+                        Log.ReconnectWaitCut(_logger);
+
+                        if (run.TakeResetBackoff())
+                        {
+                            // The network is back: the backoff starts over (retries becomes 0 below).
+                            retries = -1;
+                        }
+                    }
+                    else
+                    {
+                        await delayTask.ConfigureAwait(false);
+                    }
                 }
                 catch (OperationCanceledException) when (run.IsStopRequested)
+                {
+                    break;
+                }
+
+                if (run.IsStopRequested)
                 {
                     break;
                 }
@@ -179,7 +202,7 @@ public sealed partial class LifelineClient
             {
                 var reason = attemptTimeout.IsCancellationRequested ? "connect_timeout" : $"connect_failed: {ex.Message}";
                 conn.Fail(DisconnectInfo.Lost(reason, ex), abort: true);
-                OnAttemptFailed(transport, attemptTimeout.IsCancellationRequested);
+                OnAttemptFailed(conn, attemptTimeout.IsCancellationRequested);
                 return await conn.Ended.ConfigureAwait(false);
             }
             catch (Exception) when (run.IsStopRequested)
@@ -210,7 +233,7 @@ public sealed partial class LifelineClient
             {
                 if (!run.IsStopRequested)
                 {
-                    OnAttemptFailed(transport, first == timeoutTask);
+                    OnAttemptFailed(conn, first == timeoutTask);
                 }
 
                 return run.IsStopRequested ? DisconnectInfo.ClientClosed : await conn.Ended.ConfigureAwait(false);

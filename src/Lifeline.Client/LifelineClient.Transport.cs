@@ -29,9 +29,18 @@ public sealed partial class LifelineClient
             : new HttpTransport(_url, kind, _options);
     }
 
-    /// <summary>An attempt ended before its welcome: the ladder decides whether the next one falls back (at once).</summary>
-    private void OnAttemptFailed(IClientTransport transport, bool timedOut)
+    /// <summary>
+    /// An attempt ended before its welcome: the ladder decides whether the next one falls back (at once). An attempt
+    /// abandoned because the network changed (issue 15: <c>offline</c>, <c>online</c>) says nothing about the transport.
+    /// </summary>
+    private void OnAttemptFailed(ClientConnection conn, bool timedOut)
     {
+        var transport = conn.Transport;
+        if (conn.Ended.IsCompletedSuccessfully && conn.Ended.Result.Reason is "offline" or "online")
+        {
+            return;
+        }
+
         if (Ladder.Failed(transport, timedOut) is { } next)
         {
             TransportLog.FallingBack(_logger, transport.Kind, next, timedOut ? "no welcome before the connect timeout" : "the WebSocket upgrade was refused with an HTTP status");

@@ -7,8 +7,11 @@ namespace Lifeline.Server;
 /// </summary>
 public sealed class LifelineOptions
 {
-    /// <summary>Default of <see cref="HeartbeatInterval"/>: 30 seconds.</summary>
-    public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Default of <see cref="HeartbeatInterval"/>: 20 seconds, so that interval + timeout (25 s) stays well inside the
+    /// 30 s idle timeout of many proxies and load balancers (issue 19).
+    /// </summary>
+    public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(20);
 
     /// <summary>Default of <see cref="HeartbeatTimeout"/>: 5 seconds.</summary>
     public static readonly TimeSpan DefaultHeartbeatTimeout = TimeSpan.FromSeconds(5);
@@ -83,7 +86,7 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How often the server sends an application-level <c>ping</c> to each connection.
-    /// The default is 30 seconds (<see cref="DefaultHeartbeatInterval"/>).
+    /// The default is 20 seconds (<see cref="DefaultHeartbeatInterval"/>).
     /// </summary>
     public TimeSpan HeartbeatInterval { get; set; } = DefaultHeartbeatInterval;
 

@@ -46,14 +46,19 @@ public sealed class CheckProxyTests : IDisposable
         """;
 
     [Fact]
-    public async Task TheShippedNginxConfig_PassesWithTheDefaultHeartbeat()
+    public async Task TheShippedNginxConfig_PassesWithTheDefaultHeartbeat_AndItsCommentNamesTheDefaults()
     {
+        // Issue 19: the default heartbeat is 20 s + 5 s, inside the 30 s idle timeout of many proxies; the shipped
+        // configuration and check-proxy's defaults follow it.
+        Assert.Equal(TimeSpan.FromSeconds(20), Lifeline.Server.LifelineOptions.DefaultHeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), Lifeline.Server.LifelineOptions.DefaultHeartbeatTimeout);
         var file = Path.Combine(TestPaths.RepositoryRoot, "deploy", "nginx", "lifeline.conf");
 
-        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s", "--heartbeat-timeout", "5s");
+        var (code, output) = await RunAsync("check-proxy", file);
 
         Assert.True(code == 0, output);
         Assert.Contains("ok: 1 WebSocket location(s) and 3 HTTP transport location(s)", output, StringComparison.Ordinal);
+        Assert.Contains("--heartbeat-interval 20s --heartbeat-timeout 5s", File.ReadAllText(file), StringComparison.Ordinal);
     }
 
     private static string HttpLocations(string streamBody, string pollBody) => $$"""
@@ -152,7 +157,8 @@ public sealed class CheckProxyTests : IDisposable
     {
         var file = Write(Location("            proxy_read_timeout 2m;"));
 
-        var (code, output) = await RunAsync("check-proxy", file);
+        // A 30 s heartbeat: nginx's default 60 s is under 2 x 35 s (with the default 20 s it is enough).
+        var (code, output) = await RunAsync("check-proxy", file, "--heartbeat-interval", "30s");
 
         Assert.Equal(4, code);
         Assert.Contains("proxy_send_timeout is not set (nginx's default: 60s) is under 2x", output, StringComparison.Ordinal);

@@ -11,6 +11,7 @@ public class CommandLineTests
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
         "--max-message-size", "--http-transport", "--auth", "--jwt-key-file", "--jwt-issuer", "--jwt-audience", "--log-format", "--test-endpoints",
         "--history-size", "--history-age", "--resume-window", "--presence-grace", "--redis",
+        "--api-key-file", "--config",
     ];
 
     [Fact]
@@ -108,7 +109,7 @@ public class CommandLineTests
 
         Assert.Contains("FOR DEVELOPMENT AND TESTS ONLY", help, StringComparison.Ordinal);
         Assert.Contains("FOR TESTS ONLY", help, StringComparison.Ordinal);
-        Assert.Contains("Default: 30s", help, StringComparison.Ordinal);
+        Assert.Contains("Default: 20s", help, StringComparison.Ordinal);
         Assert.Contains("Default: 64KiB", help, StringComparison.Ordinal);
     }
 }

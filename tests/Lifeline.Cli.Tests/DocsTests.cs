@@ -47,6 +47,8 @@ public class DocsTests
             ["--jwt-key-file"] = "none",
             ["--jwt-issuer"] = "none",
             ["--jwt-audience"] = "none",
+            ["--api-key-file"] = "none",
+            ["--config"] = "none",
         };
         Assert.Equal(CommandLineTests.ServeOptionNames.Order(StringComparer.Ordinal), defaults.Keys.Order(StringComparer.Ordinal));
 

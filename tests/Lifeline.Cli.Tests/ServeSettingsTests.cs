@@ -16,7 +16,7 @@ public class ServeSettingsTests
         Assert.Equal("127.0.0.1", s.Get(ServeSettingTable.Bind));
         Assert.Equal(8080, s.Get(ServeSettingTable.Port));
         Assert.Equal("/ws", s.Get(ServeSettingTable.Path));
-        Assert.Equal(TimeSpan.FromSeconds(30), s.Get(ServeSettingTable.HeartbeatInterval));
+        Assert.Equal(TimeSpan.FromSeconds(20), s.Get(ServeSettingTable.HeartbeatInterval));
         Assert.Equal(TimeSpan.FromSeconds(5), s.Get(ServeSettingTable.HeartbeatTimeout));
         Assert.Equal(TimeSpan.FromSeconds(10), s.Get(ServeSettingTable.HandshakeTimeout));
         Assert.Equal(64 * 1024, s.Get(ServeSettingTable.MaxMessageSize));

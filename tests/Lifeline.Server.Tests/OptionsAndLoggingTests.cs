@@ -11,7 +11,7 @@ public sealed partial class OptionsAndLoggingTests
     public void Defaults_are_the_documented_constants()
     {
         var o = new LifelineOptions();
-        Assert.Equal(TimeSpan.FromSeconds(30), o.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(20), o.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), o.HeartbeatTimeout);
         Assert.Equal(TimeSpan.FromSeconds(10), o.HandshakeTimeout);
         Assert.Equal(64 * 1024, o.MaxMessageSize);

@@ -99,6 +99,14 @@ internal sealed class BenchClient : IFrameHandler
         return Send(_adapter.Publish(channel, id, Payload.Create(payloadLength)));
     }
 
+    /// <summary>Waits for room in the window (shared with publishes), then sends an event stamped now.</summary>
+    public async Task<bool> EmitAsync(string channel, int id, int payloadLength, CancellationToken cancellationToken)
+    {
+        var window = _window ?? throw new InvalidOperationException("EnablePublishing first");
+        await window.WaitAsync(cancellationToken);
+        return Send(_adapter.Emit(channel, id, Payload.Create(payloadLength)));
+    }
+
     /// <summary>Waits until every publish has been acknowledged (or the time is up).</summary>
     public async Task<bool> DrainPublishesAsync(int window, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -29,6 +29,9 @@ internal sealed class LifelineAdapter : IProtocolAdapter
     public byte[] Publish(string channel, int id, string payload) =>
         Encoding.UTF8.GetBytes($$$"""{"type":"publish","id":{{{id}}},"channel":"{{{channel}}}","patch":{"b":"{{{payload}}}"}}""");
 
+    public byte[] Emit(string channel, int id, string payload) =>
+        Encoding.UTF8.GetBytes($$"""{"type":"emit","id":{{id}},"channel":"{{channel}}","data":"{{payload}}"}""");
+
     public void OnControl(BenchClient client, ReadOnlySpan<byte> message)
     {
         if (message.IndexOf("\"type\":\"ping\""u8) >= 0)

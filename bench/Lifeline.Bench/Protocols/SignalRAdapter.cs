@@ -34,6 +34,9 @@ internal sealed class SignalRAdapter : IProtocolAdapter
     public byte[] Publish(string channel, int id, string payload) =>
         Encoding.UTF8.GetBytes($$"""{"type":1,"invocationId":"{{id}}","target":"Publish","arguments":["{{channel}}","{{payload}}"]}{{RecordSeparator}}""");
 
+    public byte[] Emit(string channel, int id, string payload) =>
+        Encoding.UTF8.GetBytes($$"""{"type":1,"invocationId":"{{id}}","target":"Emit","arguments":["{{channel}}","{{payload}}"]}{{RecordSeparator}}""");
+
     public void OnControl(BenchClient client, ReadOnlySpan<byte> message)
     {
         if (message.IsEmpty)

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
+import { JwtIssuer } from "./support/jwt.js";
 import { findLifelineDll, HEARTBEAT_INTERVAL_MS, LifelineServer } from "./support/lifelineServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
 import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js";
@@ -35,52 +33,26 @@ const skipUnlessCi = (why: string | undefined) => (why && process.env["CI"] !== 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const base64url = (data: Buffer | string) => Buffer.from(data).toString("base64url");
-
-/** An ES256 JWT for `sub`, valid for `lifetimeS` to `lifetimeS + 1` seconds from now (`exp` is whole seconds, rounded up). */
-function mint(privateKey: KeyObject, sub: string, lifetimeS = TOKEN_LIFETIME_S): string {
-  const now = Math.floor(Date.now() / 1000);
-  const header = base64url(JSON.stringify({ alg: "ES256", typ: "JWT" }));
-  const payload = base64url(JSON.stringify({ sub, iat: now, nbf: now - 1, exp: now + 1 + lifetimeS }));
-  const signature = sign("sha256", Buffer.from(`${header}.${payload}`), { key: privateKey, dsaEncoding: "ieee-p1363" });
-  return `${header}.${payload}.${base64url(signature)}`;
-}
-
 /**
- * The issuer both suites use: an EC P-256 key pair made here, its public half in a PEM file for `--jwt-key-file`,
- * ES256 tokens of `TOKEN_LIFETIME_S` from the private half, and when each user's tokens were minted.
+ * The issuer both suites use (the e2e kit's JwtIssuer: an EC P-256 key pair, its public half in a PEM file for
+ * `--jwt-key-file`), minting ES256 tokens valid for `TOKEN_LIFETIME_S` to `TOKEN_LIFETIME_S + 1` seconds from now
+ * (`exp` is whole seconds, rounded up), and recording when each user's tokens were minted.
  */
-class TokenIssuer {
-  private readonly privateKey: KeyObject;
-  private readonly dir: string;
-  /** The PEM public key for `lifeline serve --jwt-key-file`. */
-  readonly keyFile: string;
+class TokenIssuer extends JwtIssuer {
   /** When each token was minted, per user (ms). */
   readonly minted = new Map<string, number[]>();
 
-  constructor() {
-    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    this.privateKey = pair.privateKey;
-    this.dir = mkdtempSync(join(tmpdir(), "lifeline-jwt-"));
-    this.keyFile = join(this.dir, "public.pem");
-    writeFileSync(this.keyFile, pair.publicKey.export({ type: "spki", format: "pem" }));
-  }
-
   /** A token for `user`, its minting recorded. */
-  token(user: string): string {
+  override token(user: string): string {
     const list = this.minted.get(user) ?? [];
     list.push(Date.now());
     this.minted.set(user, list);
-    return mint(this.privateKey, user);
+    return super.token(user, {}, TOKEN_LIFETIME_S + 1);
   }
 
   /** When `user`'s last token minted at or before `at` was minted (ms). */
   lastMintedBy(user: string, at: number): number {
     return Math.max(...(this.minted.get(user) ?? []).filter((t) => t <= at));
-  }
-
-  dispose(): void {
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -7,7 +7,7 @@ using Lifeline.Server;
 namespace Lifeline.Cli.Commands;
 
 /// <summary>
-/// <c>lifeline check-proxy FILE --heartbeat-interval 30s --heartbeat-timeout 5s</c>: reads an nginx configuration and
+/// <c>lifeline check-proxy FILE --heartbeat-interval 20s --heartbeat-timeout 5s</c>: reads an nginx configuration and
 /// reports, with file and line, every setting of its WebSocket locations that will cut or break connections.
 /// Exit code 0 when nothing is found, <see cref="ExitCodes.ProxyProblems"/> when something is, <see cref="ExitCodes.BadSettings"/>
 /// when the file cannot be read or parsed.

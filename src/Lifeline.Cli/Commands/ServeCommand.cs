@@ -19,8 +19,8 @@ internal sealed class ServeCommand
     private ServeCommand()
     {
         Command = new Command(Name, "Run a Lifeline server (the embedded in-memory engine, or one node of several on Redis with --redis): the WebSocket endpoint and GET /healthz. "
-            + "Every setting can also come from configuration, section Lifeline: appsettings.json (next to the binary or in the current directory) "
-            + "and environment variables such as Lifeline__Port=9000, Lifeline__HeartbeatInterval=5s, Lifeline__Auth=dev. Flags override configuration. "
+            + "Every setting can also come from configuration, section Lifeline: appsettings.json (next to the binary or in the current directory), "
+            + "a file given with --config, and environment variables such as Lifeline__Port=9000, Lifeline__HeartbeatInterval=5s, Lifeline__Auth=dev. Flags override configuration. "
             + "Stops gracefully on SIGTERM or Ctrl+C: clients get close 1001 with a retry_after_ms hint.");
         foreach (var setting in ServeSettingTable.All.Where(s => s.Flag is not null))
         {
@@ -29,11 +29,26 @@ internal sealed class ServeCommand
             Command.Options.Add(option);
         }
 
+        // Not a setting: where settings come from (so not in the table), last in help.
+        Command.Options.Add(ConfigFile);
+
         Command.SetAction(RunAsync);
     }
 
     /// <summary>The System.CommandLine command.</summary>
     public Command Command { get; }
+
+    /// <summary>
+    /// <c>--config FILE</c>: a JSON file with the keys of section <c>Lifeline</c> (<see cref="ServeConfigFile"/>), above the
+    /// <c>appsettings.json</c> files and below the environment variables and flags.
+    /// </summary>
+    public Option<string?> ConfigFile { get; } = new("--config")
+    {
+        HelpName = "file",
+        Description = "A JSON file of settings: one object with the keys of configuration section Lifeline (Port, HeartbeatInterval, Auth, ..., "
+            + "and the object RedisEngine), checked at start: an unknown key or a bad value stops the server with an error naming the key. "
+            + "It overrides appsettings.json; environment variables (Lifeline__*) and flags override it. Default: none.",
+    };
 
     /// <summary>The option of each setting that has a flag, in the order of <see cref="ServeSettingTable.All"/>.</summary>
     public IReadOnlyList<(ServeSetting Setting, Option Option)> Options => _options;
@@ -76,7 +91,7 @@ internal sealed class ServeCommand
             throw new ArgumentException(string.Join(Environment.NewLine, result.Errors.Select(e => e.Message)), nameof(args));
         }
 
-        return ServeHost.Build(command.ReadFlags(result), contentRoot);
+        return ServeHost.Build(command.ReadFlags(result), contentRoot, result.GetValue(command.ConfigFile));
     }
 
     private async Task<int> RunAsync(ParseResult result, CancellationToken cancellationToken)
@@ -85,7 +100,7 @@ internal sealed class ServeCommand
         ServeApp serve;
         try
         {
-            serve = ServeHost.Build(ReadFlags(result));
+            serve = ServeHost.Build(ReadFlags(result), configFile: result.GetValue(ConfigFile));
         }
         catch (ServeSettingsException ex)
         {

@@ -60,10 +60,13 @@ internal static class ServeHost
     /// <summary>Builds the application without starting it.</summary>
     /// <param name="flags">What the command line said.</param>
     /// <param name="contentRoot">Where the overriding appsettings.json is read; the current directory by default.</param>
+    /// <param name="configFile">The file of <c>--config</c> (<see cref="ServeConfigFile"/>), or null.</param>
     /// <returns>The application and its settings.</returns>
-    /// <exception cref="ServeSettingsException">A setting cannot be used (unreadable configuration, or refused by <see cref="LifelineOptionsValidator"/>).</exception>
-    public static ServeApp Build(ServeFlags flags, string? contentRoot = null)
+    /// <exception cref="ServeSettingsException">A setting cannot be used (unreadable configuration, a bad <c>--config</c> file, or refused by <see cref="LifelineOptionsValidator"/>).</exception>
+    public static ServeApp Build(ServeFlags flags, string? contentRoot = null, string? configFile = null)
     {
+        // Read and checked before anything is built: a bad file stops the start with every problem named.
+        var fileValues = configFile is null ? null : ServeConfigFile.Read(configFile);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             // The command line belongs to System.CommandLine; the host must not read it as configuration.
@@ -71,6 +74,11 @@ internal static class ServeHost
             ContentRootPath = contentRoot ?? Directory.GetCurrentDirectory(),
         });
         AddLowPrecedenceSources(builder.Configuration, builder.Environment.ContentRootPath);
+        if (fileValues is not null)
+        {
+            AddConfigFileSource(builder.Configuration, fileValues);
+        }
+
         var settings = ServeSettings.Resolve(builder.Configuration, flags);
 
         builder.WebHost.UseUrls(settings.ListenUrl);
@@ -93,6 +101,13 @@ internal static class ServeHost
             // The token's claims reach the policy through ChannelRequest.Claims (AuthenticationResult.Claims, kept per connection).
             builder.Services.AddSingleton<ILifelineAuthenticator>(JwtAuthentication.Create(settings));
             builder.Services.AddSingleton<IChannelPolicy, ChannelsClaimPolicy>();
+        }
+
+        // Read and checked before the host is built: an empty file or a bad key stops the start.
+        var apiKeys = settings.Get(ServeSettingTable.ApiKeyFile) is { } keyFile ? Api.ApiKeys.Load(keyFile) : null;
+        if (apiKeys is not null)
+        {
+            Api.ServerApi.AddServices(builder.Services);
         }
 
         builder.Services.Configure<MemoryEngineOptions>(settings.Apply);
@@ -127,6 +142,11 @@ internal static class ServeHost
         {
             ((IDisposable)app).Dispose();
             throw new ServeSettingsException(string.Join(Environment.NewLine, ex.Failures), ex);
+        }
+
+        if (apiKeys is not null)
+        {
+            Api.ServerApi.Map(app, apiKeys);
         }
 
         BrowserAssets.Map(app, settings.Get(ServeSettingTable.Path));
@@ -211,6 +231,25 @@ internal static class ServeHost
             var json = new JsonConfigurationSource { Path = Path.Combine(baseDir, "appsettings.json"), Optional = true, ReloadOnChange = false };
             json.ResolveFileProvider();
             sources.Insert(index, json);
+        }
+    }
+
+    /// <summary>
+    /// The <c>--config</c> file's values go just below the (unprefixed) environment variables: above both
+    /// <c>appsettings.json</c> files, below <c>Lifeline__*</c> variables and flags.
+    /// </summary>
+    private static void AddConfigFileSource(ConfigurationManager configuration, IReadOnlyDictionary<string, string?> values)
+    {
+        var sources = configuration.Sources;
+        var source = new MemoryConfigurationSource { InitialData = values };
+        var environment = sources.ToList().FindIndex(s => s is Microsoft.Extensions.Configuration.EnvironmentVariables.EnvironmentVariablesConfigurationSource { Prefix: null or "" });
+        if (environment < 0)
+        {
+            sources.Add(source);
+        }
+        else
+        {
+            sources.Insert(environment, source);
         }
     }
 

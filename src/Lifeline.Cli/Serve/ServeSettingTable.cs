@@ -178,6 +178,16 @@ internal static class ServeSettingTable
         ToHost = true, // set: the Redis engine instead of the in-memory one
     });
 
+    public static readonly ServeSetting<string?> ApiKeyFile = Add(new ServeSetting<string?>(nameof(ApiKeyFile), SettingKinds.OptionalText, null)
+    {
+        Flag = "--api-key-file",
+        HelpName = "file",
+        Help = "Enable the server API for backends under /api (POST /api/publish, POST /api/disconnect, GET /api/channels/{name}, "
+            + "GET /api/presence/{name}; OpenAPI document at /api/openapi.json): each request needs Authorization: Bearer KEY, a key of this file "
+            + "(one per line, blank lines ignored; no white space inside a key). Default: {default} (the API is not mapped: /api/* is 404).",
+        ToHost = true, // the API endpoints
+    });
+
     // Configuration only (no flag).
     public static readonly ServeSetting<TimeSpan> DrainTimeout = Add(new ServeSetting<TimeSpan>(nameof(DrainTimeout), SettingKinds.Duration, LifelineOptions.DefaultDrainTimeout)
     {

@@ -63,8 +63,9 @@ internal sealed class ServeSettingsException : Exception
 
 /// <summary>
 /// The settings of <c>lifeline serve</c> once resolved, one value per entry of <see cref="ServeSettingTable"/>: a
-/// command-line flag wins over configuration (environment variables over <c>appsettings.json</c>, section
-/// <see cref="SectionName"/>, e.g. <c>Lifeline__Port=9000</c>), which wins over the default. Durations in configuration
+/// command-line flag wins over configuration (environment variables over the <c>--config</c> file
+/// (<see cref="ServeConfigFile"/>) over <c>appsettings.json</c> in the current directory over the one next to the binary,
+/// section <see cref="SectionName"/>, e.g. <c>Lifeline__Port=9000</c>), which wins over the default. Durations in configuration
 /// may be written <c>5s</c> or <c>00:00:05</c>, sizes <c>64KiB</c> or <c>65536</c>. Settings without a flag (drain
 /// timeout and the other <see cref="LifelineOptions"/>) come from configuration only.
 /// </summary>
@@ -189,6 +190,13 @@ internal sealed class ServeSettings
         if (!jwt && (values[ServeSettingTable.JwtKeyFile] ?? values[ServeSettingTable.JwtIssuer] ?? values[ServeSettingTable.JwtAudience]) is not null)
         {
             errors.Add("--jwt-key-file, --jwt-issuer and --jwt-audience apply to --auth jwt only");
+        }
+
+        // The server API lives under /api, never under the WebSocket path (nor the other way round).
+        if (values[ServeSettingTable.ApiKeyFile] is not null && values[ServeSettingTable.Path] is string path
+            && (path == Api.ServerApi.Prefix || path.StartsWith(Api.ServerApi.Prefix + "/", StringComparison.Ordinal)))
+        {
+            errors.Add($"--path {path} is under {Api.ServerApi.Prefix}, the server API's prefix (--api-key-file): choose another WebSocket path");
         }
 
         if (errors.Count > 0)

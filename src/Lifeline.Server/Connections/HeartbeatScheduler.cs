@@ -37,7 +37,7 @@ internal sealed class HeartbeatScheduler : IDisposable
     /// <summary>
     /// A twentieth of the shorter of interval and timeout, between 10 ms and 1 s: a ping goes out and a missing pong is
     /// detected at most a twentieth of the timeout late each, so with the 100 ms dead-peer close a cut-off client is gone
-    /// within interval + timeout + two sweeps + 100 ms (1 s / 1 s: every 50 ms, gone within 2.2 s; the default 30 s / 5 s: every
+    /// within interval + timeout + two sweeps + 100 ms (1 s / 1 s: every 50 ms, gone within 2.2 s; the default 20 s / 5 s: every
     /// 250 ms, four passes per second).
     /// </summary>
     public static TimeSpan SweepPeriod(TimeSpan interval, TimeSpan timeout)

@@ -20,25 +20,8 @@ internal static partial class HttpEndpoint
     /// <summary><c>POST {path}/stream</c>: opens a connection whose hello is the body.</summary>
     public static async Task StreamAsync(HttpContext context, LifelineRuntime runtime)
     {
-        if (runtime.Draining)
+        if (!ConnectionAdmission.TryAdmit(context, runtime, HttpLog.OriginRefused, HttpLog.TooManyHandshakes))
         {
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "1";
-            return;
-        }
-
-        if (!OriginPolicy.IsAllowed(context.Request, runtime.Options.AllowedOrigins))
-        {
-            HttpLog.OriginRefused(runtime.UpgradeLogger, context.Request.Headers.Origin.ToString(), context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
-        }
-
-        if (!runtime.Limits.TryEnterHandshake(runtime.Options.MaxPendingHandshakes))
-        {
-            HttpLog.TooManyHandshakes(runtime.UpgradeLogger, runtime.Options.MaxPendingHandshakes, context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "1";
             return;
         }
 

@@ -21,25 +21,8 @@ internal static partial class WebSocketEndpoint
             return;
         }
 
-        if (runtime.Draining)
+        if (!ConnectionAdmission.TryAdmit(context, runtime, UpgradeLog.OriginRefused, UpgradeLog.TooManyHandshakes))
         {
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "1";
-            return;
-        }
-
-        if (!OriginPolicy.IsAllowed(context.Request, runtime.Options.AllowedOrigins))
-        {
-            UpgradeLog.OriginRefused(runtime.UpgradeLogger, context.Request.Headers.Origin.ToString(), context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
-        }
-
-        if (!runtime.Limits.TryEnterHandshake(runtime.Options.MaxPendingHandshakes))
-        {
-            UpgradeLog.TooManyHandshakes(runtime.UpgradeLogger, runtime.Options.MaxPendingHandshakes, context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "1";
             return;
         }
 

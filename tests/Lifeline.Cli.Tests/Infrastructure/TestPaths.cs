@@ -9,5 +9,8 @@ public static class TestPaths
     /// <summary>The repository root (README.md, docs/).</summary>
     public static string RepositoryRoot => Metadata("RepositoryRoot");
 
+    /// <summary>The build configuration of this test assembly (and of the src projects it references): Release or Debug.</summary>
+    public static string Configuration => Metadata("Configuration");
+
     private static string Metadata(string key) => BuildMetadata.Get(typeof(TestPaths).Assembly, key);
 }

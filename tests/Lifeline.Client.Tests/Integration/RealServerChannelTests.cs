@@ -7,38 +7,11 @@ using Lifeline.Protocol;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>Channels, publishes, resume and presence against the real server.</summary>
-public class RealServerChannelTests : IAsyncLifetime
+public class RealServerChannelTests : RealServerClients
 {
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
-    private TestServer _server = null!;
-
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
-
-    public async Task DisposeAsync()
-    {
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
-    }
-
-    private async Task<LifelineClient> ConnectAsync(string user)
-    {
-        var logger = new TestLogger();
-        _loggers.Add(logger);
-        var client = new LifelineClient(_server.Url, new LifelineClientOptions { Token = user, ReconnectPolicy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(20)) }, logger);
-        _clients.Add(client);
-        await client.ConnectAsync().DefaultTimeout();
-        return client;
-    }
-
     private async Task AssertConvergedAsync(LifelineChannel channel)
     {
-        var server = await _server.Lifeline.GetChannelAsync(channel.Name);
+        var server = await Server.Lifeline.GetChannelAsync(channel.Name);
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
         while (channel.Position?.Offset != server.Offset && DateTime.UtcNow < deadline)
         {
@@ -93,13 +66,13 @@ public class RealServerChannelTests : IAsyncLifetime
 
             // Published just before the server drops the connection: in flight, or queued while reconnecting.
             publishes.Add(room.PublishAsync(new JsonObject { ["n"] = i, [$"p{i}"] = i }));
-            Assert.Equal(1, await _server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
+            Assert.Equal(1, await Server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
             publishes.Add(room.PublishAsync(new JsonObject { [$"q{i}"] = i }));
             await states.WaitForStateAsync(ClientState.Open, from: mark);
         }
 
         var offsets = await Task.WhenAll(publishes).DefaultTimeout();
-        var server = await _server.Lifeline.GetChannelAsync("room:2");
+        var server = await Server.Lifeline.GetChannelAsync("room:2");
 
         // Exactly once: 16 publishes, 16 offsets, all distinct, and the channel advanced by exactly 16.
         Assert.Equal(16, offsets.Distinct().Count());

@@ -6,35 +6,8 @@ using Lifeline.Protocol;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>Channel events (emit / event) and messages to a user (message) between .NET clients and the real server.</summary>
-public class RealServerEventsTests : IAsyncLifetime
+public class RealServerEventsTests : RealServerClients
 {
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
-    private TestServer _server = null!;
-
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
-
-    public async Task DisposeAsync()
-    {
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
-    }
-
-    private async Task<LifelineClient> ConnectAsync(string user)
-    {
-        var logger = new TestLogger();
-        _loggers.Add(logger);
-        var client = new LifelineClient(_server.Url, new LifelineClientOptions { Token = user, ReconnectPolicy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(20)) }, logger);
-        _clients.Add(client);
-        await client.ConnectAsync().DefaultTimeout();
-        return client;
-    }
-
     private static JsonElement J(string json) => JsonDocument.Parse(json).RootElement.Clone();
 
     [Fact]
@@ -120,7 +93,7 @@ public class RealServerEventsTests : IAsyncLifetime
         aliceTab2.MessageReceived += (_, e) => Record("alice-2", e);
         bob.MessageReceived += (_, e) => Record("bob", e);
 
-        var delivered = await _server.Lifeline.SendToUserAsync("alice", J("""{"export":"ready"}""")).DefaultTimeout();
+        var delivered = await Server.Lifeline.SendToUserAsync("alice", J("""{"export":"ready"}""")).DefaultTimeout();
         await both.Task.DefaultTimeout();
 
         Assert.Equal(2, delivered);
@@ -130,10 +103,10 @@ public class RealServerEventsTests : IAsyncLifetime
         // Bob got nothing: a message to Bob now arrives first at Bob, and nothing else was there before it.
         var bobGot = new TaskCompletionSource<UserMessageEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         bob.MessageReceived += (_, e) => bobGot.TrySetResult(e);
-        Assert.Equal(1, await _server.Lifeline.SendToUserAsync("bob", J("2")).DefaultTimeout());
+        Assert.Equal(1, await Server.Lifeline.SendToUserAsync("bob", J("2")).DefaultTimeout());
         Assert.Equal("2", (await bobGot.Task.DefaultTimeout()).Data.GetRawText());
         Assert.Equal(["alice-1", "alice-2", "bob"], received.Select(r => r.Who).Order());
-        Assert.Equal(0, await _server.Lifeline.SendToUserAsync("nobody", J("3")).DefaultTimeout());
+        Assert.Equal(0, await Server.Lifeline.SendToUserAsync("nobody", J("3")).DefaultTimeout());
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
