@@ -16,6 +16,9 @@ public sealed partial class LifelineClient
         // PROTOCOL.md close codes: after 4002 one attempt at once, with a fresh token; then the usual backoff. Once per
         // loss: a token that is already expired at hello again does not buy a second immediate attempt.
         var immediateAttemptUsed = false;
+
+        // A fallback decided by an attempt that then ended the previous run (a 4001 after it) does not skip this run's backoff.
+        Ladder.TakeImmediate();
         using var network = WatchNetwork(run);
         try
         {
