@@ -32,7 +32,7 @@ public sealed partial class LifelineClient
             await conn.SendLock.WaitAsync(conn.Token).ConfigureAwait(false);
             try
             {
-                await conn.Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, conn.Token).ConfigureAwait(false);
+                await conn.Transport.SendAsync(bytes, conn.Token).ConfigureAwait(false);
             }
             finally
             {

@@ -154,7 +154,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
 
         try
         {
-            conn.Socket.Abort();
+            conn.Transport.Abort();
         }
         catch (ObjectDisposedException)
         {
@@ -318,7 +318,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
 
             _state = to;
             onChanged?.Invoke();
-            args = new StateChangedEventArgs(from, to, reason, closeCode, _time.GetUtcNow().ToUnixTimeMilliseconds(), exception);
+            args = new StateChangedEventArgs(from, to, reason, closeCode, _time.GetUtcNow().ToUnixTimeMilliseconds(), exception) { Transport = Transport };
         }
 
         // Raised outside the lock: a handler may read State or call into the client.

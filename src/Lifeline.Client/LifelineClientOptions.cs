@@ -156,6 +156,39 @@ public sealed class LifelineClientOptions
     /// </summary>
     public Action<ClientWebSocketOptions>? ConfigureWebSocket { get; set; }
 
+    /// <summary>The default <see cref="TransportProbeInterval"/>: 5 minutes.</summary>
+    public static readonly TimeSpan DefaultTransportProbeInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The transports the client may use, in fallback order (PROTOCOL.md "HTTP transport", "Choosing"). The client
+    /// starts with the first; it falls back to the next at once when the WebSocket upgrade is refused with an HTTP
+    /// status, or the WebSocket opens without a <c>welcome</c> before <see cref="ConnectTimeout"/> twice in a row (to
+    /// the stream), or a stream answers but brings no <c>welcome</c> in time (to long polling). What worked is
+    /// remembered for the process, per URL. Must not be empty. The default is
+    /// <see cref="LifelineTransport.WebSocket"/>, <see cref="LifelineTransport.HttpStream"/>, <see cref="LifelineTransport.HttpPoll"/>.
+    /// </summary>
+    public IReadOnlyList<LifelineTransport> Transports { get; set; } = [LifelineTransport.WebSocket, LifelineTransport.HttpStream, LifelineTransport.HttpPoll];
+
+    /// <summary>
+    /// While a connection runs over HTTP, how often the client tries the WebSocket upgrade in the background; when it
+    /// gets through, the client moves back to the WebSocket with a resumed reconnect (nothing lost or repeated). The
+    /// default is 5 minutes.
+    /// </summary>
+    public TimeSpan TransportProbeInterval { get; set; } = DefaultTransportProbeInterval;
+
+    /// <summary>
+    /// Called once per HTTP-transport connection with the <see cref="SocketsHttpHandler"/> its requests go through, to set
+    /// proxies, certificates, credentials or cookies (the HTTP counterpart of <see cref="ConfigureWebSocket"/>). The
+    /// default is null (no changes).
+    /// </summary>
+    public Action<SocketsHttpHandler>? ConfigureHttpHandler { get; set; }
+
+    /// <summary>
+    /// Called for every request of the HTTP transport (stream, send, poll) before it is sent, to add headers such as
+    /// <c>Authorization</c>. The default is null (no changes).
+    /// </summary>
+    public Action<HttpRequestMessage>? ConfigureHttpRequest { get; set; }
+
     internal LifelineClientOptions Validate()
     {
         ArgumentNullException.ThrowIfNull(ClientName);
@@ -172,11 +205,20 @@ public sealed class LifelineClientOptions
             throw new ArgumentOutOfRangeException(nameof(TokenRefreshRatio), TokenRefreshRatio, "TokenRefreshRatio must be greater than 0 and less than 1");
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TransportProbeInterval, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(Transports);
+        if (Transports.Count == 0 || Transports.Any(t => !Enum.IsDefined(t)))
+        {
+            throw new ArgumentException("Transports must list at least one of WebSocket, HttpStream, HttpPoll", nameof(Transports));
+        }
+
         if (Token is not null && TokenProvider is not null)
         {
             throw new ArgumentException("set either Token (a fixed token) or TokenProvider, not both", nameof(TokenProvider));
         }
 
-        return (LifelineClientOptions)MemberwiseClone();
+        var copy = (LifelineClientOptions)MemberwiseClone();
+        copy.Transports = Transports.Distinct().ToArray();
+        return copy;
     }
 }
