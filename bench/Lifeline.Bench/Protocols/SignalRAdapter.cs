@@ -10,11 +10,16 @@ namespace Lifeline.Bench.Protocols;
 /// </summary>
 internal sealed class SignalRAdapter : IProtocolAdapter
 {
-    public static readonly SignalRAdapter Instance = new();
+    public static readonly SignalRAdapter Instance = new(ServerKind.SignalR);
+
+    /// <summary>The same hub protocol over SignalR's Server-Sent Events transport.</summary>
+    public static readonly SignalRAdapter Sse = new(ServerKind.SignalRSse);
+
+    private SignalRAdapter(ServerKind kind) => Kind = kind;
 
     private const char RecordSeparator = '\u001e';
 
-    public ServerKind Kind => ServerKind.SignalR;
+    public ServerKind Kind { get; }
 
     public string Path => "/hub";
 
