@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Lifeline.Protocol;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -51,6 +52,8 @@ internal sealed class HttpTransport : IConnectionTransport
     private bool _closing;
     private Exception? _endError;
     private HttpContext? _currentSend; // long polling: the send request whose messages the connection is handling
+    private IConnectionLifetimeFeature? _sendConnection; // the TCP connection of the latest send: reset with a dead peer
+    private IConnectionLifetimeFeature? _pollConnection; // the TCP connection of the latest poll: the same
     private CancellationTokenRegistration _abortRegistration;
 
     public HttpTransport(HttpContext stream, HttpConnectionTable table, TimeProvider time, bool polling)
@@ -213,6 +216,8 @@ internal sealed class HttpTransport : IConnectionTransport
             return false;
         }
 
+        Volatile.Write(ref _sendConnection, request.Features.Get<IConnectionLifetimeFeature>());
+
         try
         {
             var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -366,8 +371,9 @@ internal sealed class HttpTransport : IConnectionTransport
 
     private async Task WriteEventsAsync(HttpResponse response, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
-        // A hello body that never completed cannot be drained: the TCP connection ends with this response.
-        StartEventStream(response, closeConnection: !_helloRead.Task.IsCompleted && ReferenceEquals(response, _stream.Response));
+        // The event stream is the connection's whole life: its TCP connection ends with it (no idle keep-alive socket left
+        // behind after a teardown). A hello body that never completed cannot be drained either: the same for a poll's opening.
+        StartEventStream(response, closeConnection: ReferenceEquals(response, _stream.Response) && (!_polling || !_helloRead.Task.IsCompleted));
         var writer = response.BodyWriter;
         var rest = frame;
         while (!rest.IsEmpty)
@@ -453,6 +459,8 @@ internal sealed class HttpTransport : IConnectionTransport
                 context.Response.StatusCode = StatusCodes.Status409Conflict;
                 return;
             }
+
+            _pollConnection = context.Features.Get<IConnectionLifetimeFeature>();
 
             _activePoll = poll;
             _openPoll = poll;
@@ -573,9 +581,26 @@ internal sealed class HttpTransport : IConnectionTransport
         EndReceive(null);
         ReleaseInbound();
         await _abortRegistration.DisposeAsync();
-        if (!clean && !_polling)
+
+        // A peer declared dead (heartbeat timeout) is reset like a WebSocket one, after its close event had its chance:
+        // the kernel would otherwise hold the socket for the unacknowledged close event and FIN.
+        if (!_polling && (!clean || code.Code == CloseCode.HeartbeatTimeout.Code))
         {
             _stream.Abort();
+        }
+
+        // Its sends' and polls' keep-alive connections too (the client's pooled connections: a dead peer has nothing else
+        // on them), so that no idle socket of a vanished client waits for Kestrel's keep-alive timeout.
+        if (code.Code == CloseCode.HeartbeatTimeout.Code)
+        {
+            Volatile.Read(ref _sendConnection)?.Abort();
+            IConnectionLifetimeFeature? pollConnection;
+            lock (_gate)
+            {
+                pollConnection = _pollConnection;
+            }
+
+            pollConnection?.Abort();
         }
 
         return !clean;
