@@ -60,9 +60,24 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var socketsGone = await Harness.PollAsync(async () => (await h.Net.ServerSocketsToClientsAsync()).Count == 0, TimeSpan.FromSeconds(1));
         h.Say($"server teardown (healthz connections back to the observer's 1) after {Ms(gone)} ms; no server socket to the clients after {Ms(cut.Elapsed)} ms total");
         AssertTeardownWithinBound(h, cutAt, gone);
-        // Over HTTP too: the stream response (and the connections that carried the client's sends and polls) of a peer
-        // declared dead are reset after its close event, as a WebSocket is.
-        Assert.True(socketsGone is not null, $"server sockets to the clients remain ({transport}): " + string.Join(", ", await h.Net.ServerSocketsToClientsAsync()));
+        if (transport == "websocket")
+        {
+            Assert.True(socketsGone is not null, "server sockets to the clients remain: " + string.Join(", ", await h.Net.ServerSocketsToClientsAsync()));
+        }
+        else
+        {
+            // Over HTTP the close event ends the stream (or the poll that carries it) with Connection: close: a FIN, never a
+            // reset that could discard the event unread. In the partition the FIN is not acknowledged and the kernel keeps
+            // the orphan (FIN-WAIT-1), no longer the process's. The idle keep-alive connections that carried the dead
+            // peer's sends and polls are reset. Asserted: nothing held by the server process 1 s after the teardown (stream).
+            // Long polling: the poll that carried the close event stays a keep-alive connection until Kestrel's keep-alive
+            // timeout (lifeline serve: the handshake timeout) closes it: allowed that long (measured: the stream, ~20 ms).
+            var processBound = transport == "http-poll" ? Harness.HandshakeTimeout + TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(1);
+            var processGone = await Harness.PollAsync(async () => (await h.Net.ServerProcessSocketsToClientsAsync()).Count == 0, processBound);
+            var kernel = (await h.Net.ServerSocketsToClientsAsync()).GroupBy(s => s.State).Select(g => $"{g.Key}={g.Count()}");
+            h.Say($"HTTP: none held by the server process after {Ms(processGone)} ms (kernel orphans: {string.Join(", ", kernel)})");
+            Assert.True(processGone is not null, "server sockets to the clients still held by the process: " + string.Join(", ", await h.Net.ServerProcessSocketsToClientsAsync()));
+        }
 
         // While still cut off: the observer sees one leave per user (after the 2 s grace), the clients' watchdogs fire.
         foreach (var u in h.Users)

@@ -32,6 +32,7 @@ internal sealed class HttpTransport : IConnectionTransport
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
 
     private readonly HttpContext _stream; // the request that opened the connection (stream mode: for its whole life)
+    private readonly string _streamConnectionId; // its TCP connection (read once: a poll-mode opening request ends early)
     private readonly HttpConnectionTable _table;
     private readonly TimeProvider _time;
     private readonly bool _polling;
@@ -52,13 +53,14 @@ internal sealed class HttpTransport : IConnectionTransport
     private bool _closing;
     private Exception? _endError;
     private HttpContext? _currentSend; // long polling: the send request whose messages the connection is handling
-    private IConnectionLifetimeFeature? _sendConnection; // the TCP connection of the latest send: reset with a dead peer
-    private IConnectionLifetimeFeature? _pollConnection; // the TCP connection of the latest poll: the same
+    private (string Id, IConnectionLifetimeFeature Lifetime)? _sendConnection; // the TCP connection of the latest send
+    private (string Id, IConnectionLifetimeFeature Lifetime)? _pollConnection; // the TCP connection of the latest poll
     private CancellationTokenRegistration _abortRegistration;
 
     public HttpTransport(HttpContext stream, HttpConnectionTable table, TimeProvider time, bool polling)
     {
         _stream = stream;
+        _streamConnectionId = stream.Connection.Id;
         _table = table;
         _time = time;
         _polling = polling;
@@ -216,7 +218,13 @@ internal sealed class HttpTransport : IConnectionTransport
             return false;
         }
 
-        Volatile.Write(ref _sendConnection, request.Features.Get<IConnectionLifetimeFeature>());
+        if (request.Features.Get<IConnectionLifetimeFeature>() is { } sendLifetime)
+        {
+            lock (_gate)
+            {
+                _sendConnection = (request.Connection.Id, sendLifetime);
+            }
+        }
 
         try
         {
@@ -460,7 +468,7 @@ internal sealed class HttpTransport : IConnectionTransport
                 return;
             }
 
-            _pollConnection = context.Features.Get<IConnectionLifetimeFeature>();
+            _pollConnection = context.Features.Get<IConnectionLifetimeFeature>() is { } pollLifetime ? (context.Connection.Id, pollLifetime) : null;
 
             _activePoll = poll;
             _openPoll = poll;
@@ -581,29 +589,44 @@ internal sealed class HttpTransport : IConnectionTransport
         EndReceive(null);
         ReleaseInbound();
         await _abortRegistration.DisposeAsync();
-
-        // A peer declared dead (heartbeat timeout) is reset like a WebSocket one, after its close event had its chance:
-        // the kernel would otherwise hold the socket for the unacknowledged close event and FIN.
-        if (!_polling && (!clean || code.Code == CloseCode.HeartbeatTimeout.Code))
+        if (!clean && !_polling)
         {
             _stream.Abort();
         }
 
-        // Its sends' and polls' keep-alive connections too (the client's pooled connections: a dead peer has nothing else
-        // on them), so that no idle socket of a vanished client waits for Kestrel's keep-alive timeout.
+        // The stream (and the poll that carried the close event) end with Connection: close, so their TCP connections
+        // close with a FIN after the close event. A peer declared dead (heartbeat timeout) also had idle keep-alive
+        // connections that carried its sends and polls: they are reset (nothing unread on them; a connection that still
+        // carries the close event is left to its FIN), so that no socket of a vanished client waits for Kestrel's
+        // keep-alive timeout in the server process.
         if (code.Code == CloseCode.HeartbeatTimeout.Code)
         {
-            Volatile.Read(ref _sendConnection)?.Abort();
-            IConnectionLifetimeFeature? pollConnection;
-            lock (_gate)
-            {
-                pollConnection = _pollConnection;
-            }
-
-            pollConnection?.Abort();
+            ResetIdleConnections(clean);
         }
 
         return !clean;
+    }
+
+    private void ResetIdleConnections(bool closeEventSent)
+    {
+        (string Id, IConnectionLifetimeFeature Lifetime)? send, poll;
+        lock (_gate)
+        {
+            send = _sendConnection;
+            poll = _pollConnection;
+        }
+
+        // In poll mode a sent close event went out on the latest poll's connection: that one ends by itself.
+        var carrier = _polling && closeEventSent ? poll?.Id : _streamConnectionId;
+        if (send is { } s && s.Id != carrier && (_polling || s.Id != _streamConnectionId))
+        {
+            s.Lifetime.Abort();
+        }
+
+        if (poll is { } p && p.Id != carrier && p.Id != send?.Id)
+        {
+            p.Lifetime.Abort();
+        }
     }
 
     /// <summary>Ends a hello read still waiting for the rest of the opening request's body (the request is still alive then).</summary>
