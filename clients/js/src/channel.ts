@@ -101,9 +101,39 @@ export class LifelineChannel<T = JsonObject> {
   /** The channel name. */
   readonly name: string;
 
-  /** @internal */ _wire: WireState = "none";
-  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */ _awaitingSnapshot = false;
-  /** @internal A gap was seen and a resubscribe is in flight. */ _resyncing = false;
+  private wire: WireState = "none";
+  private awaitingSnapshot = false;
+  private resyncing = false;
+
+  /** @internal */
+  get _wire(): WireState {
+    return this.wire;
+  }
+  set _wire(value: WireState) {
+    if (this.wire === value) return;
+    this.wire = value;
+    this.notifyWatchers();
+  }
+
+  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
+  get _awaitingSnapshot(): boolean {
+    return this.awaitingSnapshot;
+  }
+  set _awaitingSnapshot(value: boolean) {
+    if (this.awaitingSnapshot === value) return;
+    this.awaitingSnapshot = value;
+    this.notifyWatchers();
+  }
+
+  /** @internal A gap was seen and a resubscribe is in flight. */
+  get _resyncing(): boolean {
+    return this.resyncing;
+  }
+  set _resyncing(value: boolean) {
+    if (this.resyncing === value) return;
+    this.resyncing = value;
+    this.notifyWatchers();
+  }
 
   private readonly host: ChannelHost;
   private readonly optimistic: boolean;
@@ -121,6 +151,7 @@ export class LifelineChannel<T = JsonObject> {
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
   private readonly eventListeners = new Set<Entry<ChannelEventListener>>();
+  private readonly watchers = new Set<Entry<() => void>>();
 
   /** @internal Use `client.channel(name)`. */
   constructor(name: string, host: ChannelHost, optimistic = false) {
@@ -184,6 +215,24 @@ export class LifelineChannel<T = JsonObject> {
       if (!entry.active) return;
       entry.active = false;
       this.listeners.delete(entry);
+      this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    };
+  };
+
+  /**
+   * Registers `listener`, called (without arguments) after any of {@link state}, {@link confirmed}, {@link pending},
+   * {@link offset}, {@link epoch} or {@link synced} may have changed: for views of more than the state (the React
+   * bindings' `useChannel`). Like {@link subscribe} it keeps the wire subscription. Returns the function that
+   * unregisters it (idempotent). Bound.
+   */
+  readonly watch = (listener: () => void): (() => void) => {
+    const entry: Entry<() => void> = { fn: listener, active: true };
+    this.watchers.add(entry);
+    this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    return () => {
+      if (!entry.active) return;
+      entry.active = false;
+      this.watchers.delete(entry);
       this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
     };
   };
@@ -297,7 +346,7 @@ export class LifelineChannel<T = JsonObject> {
 
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted(): boolean {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.watchers.size > 0 || this.holds > 0;
   }
 
   /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
@@ -488,7 +537,10 @@ export class LifelineChannel<T = JsonObject> {
       // A rebase recomputes the state: keep every unchanged branch (and the whole state) the same reference.
       next = shareStructure(this.current, next) as JsonObject;
     }
-    if (next === this.current && !always) return;
+    if (next === this.current && !always) {
+      this.notifyWatchers(); // pending or the position may have changed
+      return;
+    }
     const previous = this.current as unknown as T;
     this.current = next;
     const state = next as unknown as T;
@@ -498,6 +550,19 @@ export class LifelineChannel<T = JsonObject> {
         entry.fn(state, previous);
       } catch (e) {
         this.host._reportHandlerError(`channel "${this.name}" state`, e);
+      }
+    }
+    this.notifyWatchers();
+  }
+
+  private notifyWatchers(): void {
+    if (this.watchers.size === 0) return;
+    for (const entry of [...this.watchers]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn();
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" watch`, e);
       }
     }
   }

@@ -238,12 +238,9 @@ var NO_MEMBERS = Object.freeze([]);
 var LifelineChannel = class {
   /** @internal Use `client.channel(name)`. */
   constructor(name, host, optimistic = false) {
-    /** @internal */
-    this._wire = "none";
-    /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
-    this._awaitingSnapshot = false;
-    /** @internal A gap was seen and a resubscribe is in flight. */
-    this._resyncing = false;
+    this.wire = "none";
+    this.awaitingSnapshot = false;
+    this.resyncing = false;
     /** The server's state at `position`. */
     this.confirmedState = EMPTY_STATE;
     /** What the application sees: `confirmedState`, with the pending publishes applied when optimistic. */
@@ -257,6 +254,7 @@ var LifelineChannel = class {
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
     this.eventListeners = /* @__PURE__ */ new Set();
+    this.watchers = /* @__PURE__ */ new Set();
     /**
      * Registers `listener`, called with the new state after each applied snapshot or delta.
      * Returns the function that unregisters it (idempotent). Bound: usable as
@@ -270,6 +268,23 @@ var LifelineChannel = class {
         if (!entry.active) return;
         entry.active = false;
         this.listeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
+    /**
+     * Registers `listener`, called (without arguments) after any of {@link state}, {@link confirmed}, {@link pending},
+     * {@link offset}, {@link epoch} or {@link synced} may have changed: for views of more than the state (the React
+     * bindings' `useChannel`). Like {@link subscribe} it keeps the wire subscription. Returns the function that
+     * unregisters it (idempotent). Bound.
+     */
+    this.watch = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.watchers.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.watchers.delete(entry);
         this.host._interestChanged(this);
       };
     };
@@ -314,6 +329,33 @@ var LifelineChannel = class {
     this.name = name;
     this.host = host;
     this.optimistic = optimistic;
+  }
+  /** @internal */
+  get _wire() {
+    return this.wire;
+  }
+  set _wire(value) {
+    if (this.wire === value) return;
+    this.wire = value;
+    this.notifyWatchers();
+  }
+  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
+  get _awaitingSnapshot() {
+    return this.awaitingSnapshot;
+  }
+  set _awaitingSnapshot(value) {
+    if (this.awaitingSnapshot === value) return;
+    this.awaitingSnapshot = value;
+    this.notifyWatchers();
+  }
+  /** @internal A gap was seen and a resubscribe is in flight. */
+  get _resyncing() {
+    return this.resyncing;
+  }
+  set _resyncing(value) {
+    if (this.resyncing === value) return;
+    this.resyncing = value;
+    this.notifyWatchers();
   }
   /**
    * The current state (a frozen JSON object; `{}` until the first snapshot). With the client option `optimistic`,
@@ -411,7 +453,7 @@ var LifelineChannel = class {
   // ---- driven by the client -------------------------------------------------------------
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted() {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.watchers.size > 0 || this.holds > 0;
   }
   /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
   _hold() {
@@ -579,7 +621,10 @@ var LifelineChannel = class {
       for (const op of this.pendingOps.values()) next = applyMergePatch(next, op.patch);
       next = shareStructure(this.current, next);
     }
-    if (next === this.current && !always) return;
+    if (next === this.current && !always) {
+      this.notifyWatchers();
+      return;
+    }
     const previous = this.current;
     this.current = next;
     const state = next;
@@ -589,6 +634,18 @@ var LifelineChannel = class {
         entry.fn(state, previous);
       } catch (e) {
         this.host._reportHandlerError(`channel "${this.name}" state`, e);
+      }
+    }
+    this.notifyWatchers();
+  }
+  notifyWatchers() {
+    if (this.watchers.size === 0) return;
+    for (const entry of [...this.watchers]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn();
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" watch`, e);
       }
     }
   }
