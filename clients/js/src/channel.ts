@@ -3,6 +3,7 @@ import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject
 import { shareStructure } from "./mergePatch.js";
 import { abortReason, runUpdate, type UpdateOptions } from "./update.js";
 import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
+import type { KeptChannel } from "./persistence.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
 
 /** Called with the new state (and the previous one) after each applied snapshot or delta. */
@@ -143,7 +144,12 @@ export class LifelineChannel<T = JsonObject> {
   private current: JsonObject = EMPTY_STATE;
   private position: Position | undefined;
   /** Publishes of this channel whose effect is not in `confirmedState` yet, in publish order (by client sequence). */
-  private readonly pendingOps = new Map<number, { readonly patch: JsonObject; ackOffset?: number; ackEpoch?: string }>();
+  private readonly pendingOps = new Map<
+    number,
+    { readonly patch: JsonObject; readonly key: string | undefined; readonly if: PublishRequest["if"]; ackOffset?: number; ackEpoch?: string }
+  >();
+  /** @internal Told after anything that {@link watch} listeners hear of (the client's persistence). */
+  _onChange: (() => void) | undefined;
   /** Updates in progress keep the channel subscribed. */
   private holds = 0;
   private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
@@ -386,8 +392,8 @@ export class LifelineChannel<T = JsonObject> {
   }
 
   /** @internal A publish of this channel was made (queued or sent). */
-  _pendingAdded(seq: number, patch: JsonObject): void {
-    this.pendingOps.set(seq, { patch });
+  _pendingAdded(seq: number, patch: JsonObject, key?: string, condition?: PublishRequest["if"]): void {
+    this.pendingOps.set(seq, { patch, key, if: condition });
     this.refresh(false);
   }
 
@@ -425,6 +431,28 @@ export class LifelineChannel<T = JsonObject> {
   /** @internal The client closed: updates waiting for a position give up. */
   _onClientClosed(): void {
     for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
+  }
+
+  /** @internal What persistence keeps: the confirmed state, its position, the pending publishes with their keys. */
+  _keep(): KeptChannel {
+    const pending = [...this.pendingOps.values()]
+      .filter((op) => op.key !== undefined)
+      .map((op) => ({ key: op.key!, patch: op.patch, ...(op.if === undefined ? {} : { if: op.if }) }));
+    const position = this.position;
+    return {
+      channel: this.name,
+      ...(position === undefined ? {} : { epoch: position.epoch, offset: position.offset }),
+      state: this.confirmedState,
+      pending,
+    };
+  }
+
+  /** @internal Starts from what was kept (before the first snapshot): not synced; a subscribe resumes from it. */
+  _restore(kept: KeptChannel): void {
+    if (this.position !== undefined) return; // the server's word came first
+    if (kept.epoch !== undefined && kept.offset !== undefined) this.position = { epoch: kept.epoch, offset: kept.offset };
+    this.confirmedState = deepFreeze(kept.state);
+    this.refresh(true);
   }
 
   /** @internal */
@@ -556,6 +584,7 @@ export class LifelineChannel<T = JsonObject> {
   }
 
   private notifyWatchers(): void {
+    this._onChange?.();
     if (this.watchers.size === 0) return;
     for (const entry of [...this.watchers]) {
       if (!entry.active) continue;
