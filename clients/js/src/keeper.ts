@@ -21,7 +21,7 @@ export class PersistenceKeeper {
     private readonly report: (error: LifelineError) => void,
   ) {
     const target = globalThis as { addEventListener?: (type: string, fn: () => void) => void; removeEventListener?: (type: string, fn: () => void) => void };
-    const onPageHide = () => this.flush();
+    const onPageHide = () => this.flush(true);
     if (typeof target.addEventListener === "function") {
       target.addEventListener("pagehide", onPageHide);
       this.detachPageHide = () => target.removeEventListener?.("pagehide", onPageHide);
@@ -47,13 +47,16 @@ export class PersistenceKeeper {
     }
   }
 
-  /** Writes what changed now (unless a write is in flight: then right after it). */
-  flush(): void {
+  /**
+   * Writes what changed now; unless a write is in flight: then right after it, or also now when `now` (the page is
+   * going: IndexedDB runs write transactions of one store in the order they were made, so the later one wins).
+   */
+  flush(now = false): void {
     if (this.timer !== undefined) {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.stopped || this.writing || this.dirty.size === 0) return;
+    if (this.stopped || (this.writing && !now) || this.dirty.size === 0) return;
     const records: KeptChannel[] = [];
     for (const name of this.dirty) {
       const kept = this.keep(name);

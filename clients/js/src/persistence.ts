@@ -121,6 +121,7 @@ const STORE = "channels";
 export function indexedDbPersistence(name: string, options: IndexedDbPersistenceOptions = {}): LifelinePersistence {
   if (typeof name !== "string" || name.length === 0) throw new TypeError("indexedDbPersistence(name): name must be a non-empty string");
   let db: Promise<IDBDatabase> | undefined;
+  let opened: IDBDatabase | undefined;
   const open = (): Promise<IDBDatabase> =>
     (db ??= new Promise<IDBDatabase>((resolve, reject) => {
       const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
@@ -138,7 +139,10 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
       request.onupgradeneeded = () => {
         if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE);
       };
-      request.onsuccess = () => resolve(request.result);
+      request.onsuccess = () => {
+        opened = request.result;
+        resolve(request.result);
+      };
       request.onerror = () => reject(new LifelinePersistenceError(`IndexedDB refused to open: ${String(request.error)}`, { cause: request.error }));
       request.onblocked = () => reject(new LifelinePersistenceError("IndexedDB is blocked by another tab's older version"));
     }));
@@ -167,18 +171,25 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
       });
     },
 
-    async save(channels: readonly KeptChannel[]): Promise<void> {
-      const database = await open();
-      await new Promise<void>((resolve, reject) => {
-        const tx = database.transaction(STORE, "readwrite");
-        const store = tx.objectStore(STORE);
-        for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
-        tx.oncomplete = () => resolve();
-        // A quota error aborts the transaction: nothing of it is written (never half a record).
-        const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
-        tx.onerror = failed;
-        tx.onabort = failed;
-      });
+    save(channels: readonly KeptChannel[]): Promise<void> {
+      // Once the database is open the transaction starts synchronously: a save from `pagehide` is under way before
+      // the page goes.
+      return opened !== undefined ? write(opened, channels) : open().then((database) => write(database, channels));
     },
   };
+
+  function write(database: IDBDatabase, channels: readonly KeptChannel[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const tx = database.transaction(STORE, "readwrite");
+      const store = tx.objectStore(STORE);
+      for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
+      // Commit now rather than when the event loop comes back (which it may not, on pagehide).
+      (tx as { commit?: () => void }).commit?.();
+      tx.oncomplete = () => resolve();
+      // A quota error aborts the transaction: nothing of it is written (never half a record).
+      const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
+      tx.onerror = failed;
+      tx.onabort = failed;
+    });
+  }
 }

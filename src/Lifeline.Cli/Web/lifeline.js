@@ -1298,6 +1298,7 @@ var STORE = "channels";
 function indexedDbPersistence(name, options = {}) {
   if (typeof name !== "string" || name.length === 0) throw new TypeError("indexedDbPersistence(name): name must be a non-empty string");
   let db;
+  let opened;
   const open = () => db ?? (db = new Promise((resolve, reject) => {
     const factory = options.indexedDB ?? globalThis.indexedDB;
     if (factory === void 0) {
@@ -1314,7 +1315,10 @@ function indexedDbPersistence(name, options = {}) {
     request.onupgradeneeded = () => {
       if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE);
     };
-    request.onsuccess = () => resolve(request.result);
+    request.onsuccess = () => {
+      opened = request.result;
+      resolve(request.result);
+    };
     request.onerror = () => reject(new LifelinePersistenceError(`IndexedDB refused to open: ${String(request.error)}`, { cause: request.error }));
     request.onblocked = () => reject(new LifelinePersistenceError("IndexedDB is blocked by another tab's older version"));
   }));
@@ -1341,19 +1345,22 @@ function indexedDbPersistence(name, options = {}) {
         tx.onabort = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
       });
     },
-    async save(channels) {
-      const database = await open();
-      await new Promise((resolve, reject) => {
-        const tx = database.transaction(STORE, "readwrite");
-        const store = tx.objectStore(STORE);
-        for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
-        tx.oncomplete = () => resolve();
-        const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
-        tx.onerror = failed;
-        tx.onabort = failed;
-      });
+    save(channels) {
+      return opened !== void 0 ? write(opened, channels) : open().then((database) => write(database, channels));
     }
   };
+  function write(database, channels) {
+    return new Promise((resolve, reject) => {
+      const tx = database.transaction(STORE, "readwrite");
+      const store = tx.objectStore(STORE);
+      for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
+      tx.commit?.();
+      tx.oncomplete = () => resolve();
+      const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
+      tx.onerror = failed;
+      tx.onabort = failed;
+    });
+  }
 }
 
 // src/keeper.ts
@@ -1367,7 +1374,7 @@ var PersistenceKeeper = class {
     this.writing = false;
     this.stopped = false;
     const target = globalThis;
-    const onPageHide = () => this.flush();
+    const onPageHide = () => this.flush(true);
     if (typeof target.addEventListener === "function") {
       target.addEventListener("pagehide", onPageHide);
       this.detachPageHide = () => target.removeEventListener?.("pagehide", onPageHide);
@@ -1391,13 +1398,16 @@ var PersistenceKeeper = class {
       }, PERSIST_INTERVAL_MS);
     }
   }
-  /** Writes what changed now (unless a write is in flight: then right after it). */
-  flush() {
+  /**
+   * Writes what changed now; unless a write is in flight: then right after it, or also now when `now` (the page is
+   * going: IndexedDB runs write transactions of one store in the order they were made, so the later one wins).
+   */
+  flush(now = false) {
     if (this.timer !== void 0) {
       this.clock.clearTimeout(this.timer);
       this.timer = void 0;
     }
-    if (this.stopped || this.writing || this.dirty.size === 0) return;
+    if (this.stopped || this.writing && !now || this.dirty.size === 0) return;
     const records = [];
     for (const name of this.dirty) {
       const kept = this.keep(name);
