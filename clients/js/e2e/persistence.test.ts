@@ -154,7 +154,7 @@ describe("persistence across a page reload (issue 16)", { skip, timeout: 300_000
       const open = indexedDB.open("lifeline:e2e");
       open.onsuccess = () => {
         const tx = open.result.transaction("channels", "readwrite");
-        tx.objectStore("channels").put({ v: 1, sum: "00000000", body: '{"channel":"persist-bad","state":{},"pending":[]}' }, "persist-bad");
+        tx.objectStore("channels").put({ v: 1, at: Date.now(), sum: "00000000", body: '{"channel":"persist-bad","state":{},"pending":[]}' }, "persist-bad");
         tx.oncomplete = () => { open.result.close(); resolve(); };
         tx.onerror = () => reject(tx.error);
       };

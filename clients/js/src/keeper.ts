@@ -9,6 +9,8 @@ import { PERSIST_INTERVAL_MS, LifelinePersistenceError, type KeptChannel, type L
  */
 export class PersistenceKeeper {
   private readonly dirty = new Set<string>();
+  /** The channels of the write in flight: written again on `pagehide` (the page may go before it commits). */
+  private inFlight = new Set<string>();
   private timer: TimerHandle | undefined;
   private writing = false;
   private stopped = false;
@@ -56,13 +58,26 @@ export class PersistenceKeeper {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.stopped || (this.writing && !now) || this.dirty.size === 0) return;
+    if (this.stopped || (this.writing && !now)) return;
+    const names = new Set(this.dirty);
+    if (now) for (const name of this.inFlight) names.add(name);
+    if (names.size === 0) return;
     const records: KeptChannel[] = [];
-    for (const name of this.dirty) {
+    for (const name of names) {
       const kept = this.keep(name);
       if (kept !== undefined) records.push(kept);
     }
     this.dirty.clear();
+    if (now && this.storage.saveNow !== undefined) {
+      // The page is going: keep them synchronously (the storage's own way), as an asynchronous write may not finish.
+      try {
+        this.storage.saveNow(records);
+      } catch (e) {
+        this.fail(e, "writing kept state on pagehide failed");
+      }
+      return;
+    }
+    this.inFlight = names;
     this.writing = true;
     let saving: Promise<void>;
     try {
@@ -72,6 +87,7 @@ export class PersistenceKeeper {
     }
     saving.then(
       () => {
+        if (this.inFlight === names) this.inFlight = new Set();
         this.writing = false;
         if (this.dirty.size > 0) this.changed([...this.dirty][0]!);
       },

@@ -32,6 +32,11 @@ export interface KeptLoad {
 export interface LifelinePersistence {
   load(): Promise<KeptLoad>;
   save(channels: readonly KeptChannel[]): Promise<void>;
+  /**
+   * Optional: keeps `channels` synchronously (called on `pagehide`, when an asynchronous write may not finish before
+   * the page goes); throws when it cannot. Without it, `save` is called.
+   */
+  saveNow?(channels: readonly KeptChannel[]): void;
 }
 
 /** Kept state could not be read or written (code `persistence`): the client goes on without it. */
@@ -48,9 +53,11 @@ export const PERSISTENCE_VERSION = 1;
 /** Changes are written at most this often (and at once on `pagehide`). */
 export const PERSIST_INTERVAL_MS = 100;
 
-/** A record as stored: the channel as JSON text, with the format version and a checksum of the text. */
+/** A record as stored: the channel as JSON text, with the format version, when it was made, and a checksum of both. */
 export interface StoredRecord {
   readonly v: number;
+  /** Unix ms when the record was made: of two copies of a channel (IndexedDB, the pagehide journal) the later wins. */
+  readonly at: number;
   readonly sum: string;
   readonly body: string;
 }
@@ -65,19 +72,23 @@ export function checksum(text: string): string {
   return hash.toString(16).padStart(8, "0");
 }
 
-export function encodeRecord(kept: KeptChannel): StoredRecord {
+export function encodeRecord(kept: KeptChannel, at: number = Date.now()): StoredRecord {
   const body = JSON.stringify(kept);
-  return { v: PERSISTENCE_VERSION, sum: checksum(body), body };
+  return { v: PERSISTENCE_VERSION, at, sum: checksum(`${at}\n${body}`), body };
 }
 
 /** The channel of a stored record; throws a LifelinePersistenceError saying what is wrong with it. */
 export function decodeRecord(name: string, value: unknown): KeptChannel {
+  return decodeStored(name, value).kept;
+}
+
+function decodeStored(name: string, value: unknown): { kept: KeptChannel; at: number } {
   const bad = (why: string) => new LifelinePersistenceError(`kept record of channel "${name}" ignored: ${why}`);
   if (typeof value !== "object" || value === null) throw bad("not a record");
-  const { v, sum, body } = value as Partial<StoredRecord>;
+  const { v, at, sum, body } = value as Partial<StoredRecord>;
   if (v !== PERSISTENCE_VERSION) throw bad(`version ${String(v)}, expected ${PERSISTENCE_VERSION}`);
-  if (typeof body !== "string" || typeof sum !== "string") throw bad("not a record");
-  if (checksum(body) !== sum) throw bad("checksum mismatch (a corrupt or partly written record)");
+  if (typeof body !== "string" || typeof sum !== "string" || typeof at !== "number") throw bad("not a record");
+  if (checksum(`${at}\n${body}`) !== sum) throw bad("checksum mismatch (a corrupt or partly written record)");
   let kept: unknown;
   try {
     kept = JSON.parse(body);
@@ -86,7 +97,7 @@ export function decodeRecord(name: string, value: unknown): KeptChannel {
   }
   const problem = checkKept(kept);
   if (problem !== undefined || (kept as KeptChannel).channel !== name) throw bad(problem ?? "another channel's record");
-  return kept as KeptChannel;
+  return { kept: kept as KeptChannel, at };
 }
 
 function checkKept(value: unknown): string | undefined {
@@ -110,6 +121,12 @@ function checkKept(value: unknown): string | undefined {
 export interface IndexedDbPersistenceOptions {
   /** The IndexedDB factory; default `globalThis.indexedDB`. */
   readonly indexedDB?: IDBFactory;
+  /**
+   * Where `pagehide` writes synchronously (an IndexedDB write started then may be lost when the page goes); default
+   * `globalThis.localStorage`, `null` for none. Its entries (`lifeline:<name>:<channel>`) are removed once IndexedDB
+   * holds the same or a later record.
+   */
+  readonly journal?: Storage | null;
 }
 
 const STORE = "channels";
@@ -147,43 +164,99 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
       request.onblocked = () => reject(new LifelinePersistenceError("IndexedDB is blocked by another tab's older version"));
     }));
 
+  const journal: Storage | null =
+    options.journal !== undefined ? options.journal : ((globalThis as { localStorage?: Storage }).localStorage ?? null);
+  const journalPrefix = `lifeline:${name}:`;
+
+  /** The pagehide journal: channel -> its record (and its key), read as stored. */
+  const readJournal = (): Map<string, { key: string; value: unknown }> => {
+    const entries = new Map<string, { key: string; value: unknown }>();
+    if (journal === null) return entries;
+    for (let i = 0; i < journal.length; i++) {
+      const key = journal.key(i);
+      if (key === null || !key.startsWith(journalPrefix)) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(journal.getItem(key) ?? "null");
+      } catch {
+        value = null;
+      }
+      entries.set(key.slice(journalPrefix.length), { key, value });
+    }
+    return entries;
+  };
+
   return {
     async load(): Promise<KeptLoad> {
       const database = await open();
-      return new Promise<KeptLoad>((resolve, reject) => {
-        const channels: KeptChannel[] = [];
-        const problems: LifelinePersistenceError[] = [];
+      const stored = await new Promise<Map<string, unknown>>((resolve, reject) => {
+        const values = new Map<string, unknown>();
         const tx = database.transaction(STORE, "readonly");
         const cursor = tx.objectStore(STORE).openCursor();
         cursor.onsuccess = () => {
           const c = cursor.result;
           if (c === null) return;
-          try {
-            channels.push(decodeRecord(String(c.key), c.value));
-          } catch (e) {
-            problems.push(e instanceof LifelinePersistenceError ? e : new LifelinePersistenceError(String(e), { cause: e }));
-          }
+          values.set(String(c.key), c.value);
           c.continue();
         };
-        tx.oncomplete = () => resolve({ channels, problems });
+        tx.oncomplete = () => resolve(values);
         tx.onerror = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
         tx.onabort = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
       });
+      const problems: LifelinePersistenceError[] = [];
+      const decode = (channel: string, value: unknown) => {
+        try {
+          return decodeStored(channel, value);
+        } catch (e) {
+          problems.push(e instanceof LifelinePersistenceError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+          return undefined;
+        }
+      };
+      const best = new Map<string, { kept: KeptChannel; at: number }>();
+      for (const [channel, value] of stored) {
+        const record = decode(channel, value);
+        if (record !== undefined) best.set(channel, record);
+      }
+      // A journal entry written on pagehide is newer than what IndexedDB has unless IndexedDB caught up.
+      for (const [channel, entry] of readJournal()) {
+        const record = decode(channel, entry.value);
+        if (record !== undefined && record.at >= (best.get(channel)?.at ?? -Infinity)) best.set(channel, record);
+      }
+      return { channels: [...best.values()].map((r) => r.kept), problems };
     },
 
-    save(channels: readonly KeptChannel[]): Promise<void> {
-      // Once the database is open the transaction starts synchronously: a save from `pagehide` is under way before
-      // the page goes.
-      return opened !== undefined ? write(opened, channels) : open().then((database) => write(database, channels));
+    async save(channels: readonly KeptChannel[]): Promise<void> {
+      // Once the database is open the transaction starts synchronously.
+      const database = opened ?? (await open());
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      await write(database, records);
+      // IndexedDB has these records now: journal entries as old or older are not needed any more.
+      if (journal === null) return;
+      const entries = readJournal();
+      for (const { channel, record } of records) {
+        const entry = entries.get(channel);
+        const at = (entry?.value as { at?: unknown } | null)?.at;
+        if (entry !== undefined && (typeof at !== "number" || at <= record.at)) journal.removeItem(entry.key);
+      }
+    },
+
+    saveNow(channels: readonly KeptChannel[]): void {
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      if (journal !== null) {
+        // Synchronous: done before the page goes. A quota error throws (reported; the client goes on without).
+        for (const { channel, record } of records) journal.setItem(journalPrefix + channel, JSON.stringify(record));
+      }
+      // And IndexedDB, when it makes it in time.
+      if (opened !== undefined) write(opened, records).catch(() => {});
     },
   };
 
-  function write(database: IDBDatabase, channels: readonly KeptChannel[]): Promise<void> {
+  function write(database: IDBDatabase, records: ReadonlyArray<{ channel: string; record: StoredRecord }>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const tx = database.transaction(STORE, "readwrite");
       const store = tx.objectStore(STORE);
-      for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
-      // Commit now rather than when the event loop comes back (which it may not, on pagehide).
+      for (const { channel, record } of records) store.put(record, channel);
+      // Commit now rather than when the event loop comes back.
       (tx as { commit?: () => void }).commit?.();
       tx.oncomplete = () => resolve();
       // A quota error aborts the transaction: nothing of it is written (never half a record).

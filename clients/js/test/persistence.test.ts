@@ -164,21 +164,57 @@ describe("persistence: starting from what was kept", () => {
   });
 });
 
+describe("persistence: pagehide", () => {
+  it("pagehide keeps the changed channels and those of a write still in flight synchronously (saveNow), at once", async () => {
+    const handlers = new Map<string, () => void>();
+    const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    g.addEventListener = (type: string, fn: () => void) => handlers.set(type, fn);
+    g.removeEventListener = (type: string) => handlers.delete(type);
+    try {
+      const now: KeptChannel[][] = [];
+      let finishSave: (() => void) | undefined;
+      const storage: LifelinePersistence = {
+        load: () => Promise.resolve({ channels: [], problems: [] }),
+        save: () => new Promise<void>((resolve) => (finishSave = resolve)), // stays in flight
+        saveNow: (channels) => void now.push(JSON.parse(JSON.stringify(channels)) as KeptChannel[]),
+      };
+      const h = createHarness({ persistence: storage });
+      await flush();
+      void h.client.channel("a").publish({ x: 1 }, { key: "ka" }).catch(() => {});
+      h.clock.advance(PERSIST_INTERVAL_MS); // "a" is being written
+      await flush();
+      assert.notEqual(finishSave, undefined);
+      void h.client.channel("b").publish({ y: 1 }, { key: "kb" }).catch(() => {});
+      handlers.get("pagehide")!();
+      assert.equal(now.length, 1, "synchronously, in the pagehide handler");
+      assert.deepEqual(now[0]!.map((c) => [c.channel, c.pending.map((p) => p.key)]).sort(), [
+        ["a", ["ka"]],
+        ["b", ["kb"]],
+      ]);
+      h.client.close();
+    } finally {
+      delete g.addEventListener;
+      delete g.removeEventListener;
+    }
+  });
+});
+
 describe("persistence: the record format", () => {
   it("round-trips; a record of another version, with a wrong checksum, torn, or of another channel is refused with the reason", () => {
-    const record = encodeRecord(KEPT);
-    assert.equal(record.v, 1);
-    assert.equal(record.sum, checksum(record.body));
+    const stored = (body: string, at = 1) => ({ v: 1, at, sum: checksum(`${at}\n${body}`), body });
+    const record = encodeRecord(KEPT, 1234);
+    assert.deepEqual(record, stored(JSON.stringify(KEPT), 1234));
     assert.deepEqual(decodeRecord("doc", record), KEPT);
     assert.throws(() => decodeRecord("doc", { ...record, v: 2 }), /version 2, expected 1/);
     assert.throws(() => decodeRecord("doc", { ...record, body: record.body.replace("kept", "kepT") }), /checksum mismatch/);
+    assert.throws(() => decodeRecord("doc", { ...record, at: 1235 }), /checksum mismatch/, "the time is under the checksum too");
     const torn = record.body.slice(0, 20);
-    assert.throws(() => decodeRecord("doc", { v: 1, sum: checksum(torn), body: torn }), /not JSON/);
+    assert.throws(() => decodeRecord("doc", stored(torn)), /not JSON/);
     assert.throws(() => decodeRecord("other", record), /another channel's record/);
     assert.throws(() => decodeRecord("doc", "text"), /not a record/);
     const half = JSON.stringify({ channel: "doc", epoch: "e1", state: {}, pending: [] });
-    assert.throws(() => decodeRecord("doc", { v: 1, sum: checksum(half), body: half }), /half a position/);
+    assert.throws(() => decodeRecord("doc", stored(half)), /half a position/);
     const noKey = JSON.stringify({ channel: "doc", state: {}, pending: [{ patch: {} }] });
-    assert.throws(() => decodeRecord("doc", { v: 1, sum: checksum(noKey), body: noKey }), /without key or patch/);
+    assert.throws(() => decodeRecord("doc", stored(noKey)), /without key or patch/);
   });
 });

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { after, afterEach, before, describe, it } from "node:test";
 import { CHROMIUM_PATH, launchChromium, type Browser } from "../../js/e2e/support/chromium.js";
 import { LifelineServer } from "../../js/e2e/support/lifelineServer.js";
+import { TcpProxy } from "../../js/e2e/support/tcpProxy.js";
 import { browserBundle, findDll, ssrModule } from "./support/kit.js";
 
 /*
@@ -38,6 +39,8 @@ const count = (sent: Array<Record<string, unknown>>, type: string, channel: stri
 
 describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server rendering)", { skip, timeout: 300_000 }, () => {
   let server: LifelineServer;
+  /** alice's connection for the persistence proof: cut while the page reloads. */
+  let proxy: TcpProxy;
   let browser: Browser;
   let bundle: string;
   const pages: Page[] = [];
@@ -65,15 +68,19 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     bundle = await browserBundle();
     server = new LifelineServer(dll!);
     await server.start(0);
+    proxy = new TcpProxy(() => server.port);
+    await proxy.listen();
     browser = await launchChromium();
   });
 
   afterEach(async () => {
+    proxy.restore();
     await Promise.all(pages.splice(0).map((p) => p.close()));
   });
 
   after(async () => {
     await browser?.close();
+    await proxy?.close();
     await server?.kill();
   });
 
@@ -162,5 +169,35 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     await wrong.waitForFunction(`window.__app.recoverable.length + window.__app.errors.length > 0`);
     const reported = (await wrong.evaluate(`[...window.__app.recoverable, ...window.__app.errors].join("\\n")`)) as string;
     assert.match(reported, /hydrat/i, reported);
+  });
+
+  it("persistence: after a reload with the connection still cut, useChannel renders the kept state and edits (not synced) at once; back online it is synced and equal to the server", async () => {
+    const other = await otherUser();
+    await other.evaluate(`window.__other.channel("react-kept").publish({ title: "first" })`);
+    const { page } = await openPage();
+    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(proxy.wsUrl)}, "react-kept", "react-e2e")`);
+    await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first"} synced=true pending=0'`);
+    proxy.cut();
+    await page.waitForFunction(`window.__app.client().state === "reconnecting"`);
+    await page.evaluate(`void window.__app.client().channel("react-kept").publish({ n: 1 }).catch(() => {})`);
+    await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=false pending=1'`);
+
+    // Reload at once: the last changes (and a write still in flight) are written on pagehide.
+    await page.reload();
+    await page.evaluate(`document.documentElement.innerHTML = "<head></head><body><div id='root'></div></body>"`);
+    await page.addScriptTag({ content: bundle });
+    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(proxy.wsUrl)}, "react-kept", "react-e2e")`);
+    await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=false pending=1'`, undefined, { timeout: 5000 });
+    assert.notEqual(await page.evaluate(`window.__app.client().state`), "open", "rendered from what was kept, before any connection");
+
+    proxy.restore();
+    await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=true pending=0'`);
+    const fresh = await other.evaluate(`new Promise((resolve) => {
+      const c = window.__app.other(${JSON.stringify(server.wsUrl)});
+      const ch = c.channel("react-kept");
+      const off = ch.subscribe(() => { if (ch.synced) { off(); resolve({ state: ch.state, offset: ch.offset }); c.close(); } });
+    })`);
+    assert.deepEqual(fresh, { state: { title: "first", n: 1 }, offset: 2 }, "the kept edit applied once");
+    assert.deepEqual(await page.evaluate(`window.__app.errors`), []);
   });
 });

@@ -1257,17 +1257,19 @@ function checksum(text) {
   }
   return hash.toString(16).padStart(8, "0");
 }
-function encodeRecord(kept) {
+function encodeRecord(kept, at = Date.now()) {
   const body = JSON.stringify(kept);
-  return { v: PERSISTENCE_VERSION, sum: checksum(body), body };
+  return { v: PERSISTENCE_VERSION, at, sum: checksum(`${at}
+${body}`), body };
 }
-function decodeRecord(name, value) {
+function decodeStored(name, value) {
   const bad = (why) => new LifelinePersistenceError(`kept record of channel "${name}" ignored: ${why}`);
   if (typeof value !== "object" || value === null) throw bad("not a record");
-  const { v, sum, body } = value;
+  const { v, at, sum, body } = value;
   if (v !== PERSISTENCE_VERSION) throw bad(`version ${String(v)}, expected ${PERSISTENCE_VERSION}`);
-  if (typeof body !== "string" || typeof sum !== "string") throw bad("not a record");
-  if (checksum(body) !== sum) throw bad("checksum mismatch (a corrupt or partly written record)");
+  if (typeof body !== "string" || typeof sum !== "string" || typeof at !== "number") throw bad("not a record");
+  if (checksum(`${at}
+${body}`) !== sum) throw bad("checksum mismatch (a corrupt or partly written record)");
   let kept;
   try {
     kept = JSON.parse(body);
@@ -1276,7 +1278,7 @@ function decodeRecord(name, value) {
   }
   const problem = checkKept(kept);
   if (problem !== void 0 || kept.channel !== name) throw bad(problem ?? "another channel's record");
-  return kept;
+  return { kept, at };
 }
 function checkKept(value) {
   if (!isJsonObject(value)) return "not an object";
@@ -1322,38 +1324,87 @@ function indexedDbPersistence(name, options = {}) {
     request.onerror = () => reject(new LifelinePersistenceError(`IndexedDB refused to open: ${String(request.error)}`, { cause: request.error }));
     request.onblocked = () => reject(new LifelinePersistenceError("IndexedDB is blocked by another tab's older version"));
   }));
+  const journal = options.journal !== void 0 ? options.journal : globalThis.localStorage ?? null;
+  const journalPrefix = `lifeline:${name}:`;
+  const readJournal = () => {
+    const entries = /* @__PURE__ */ new Map();
+    if (journal === null) return entries;
+    for (let i = 0; i < journal.length; i++) {
+      const key = journal.key(i);
+      if (key === null || !key.startsWith(journalPrefix)) continue;
+      let value;
+      try {
+        value = JSON.parse(journal.getItem(key) ?? "null");
+      } catch {
+        value = null;
+      }
+      entries.set(key.slice(journalPrefix.length), { key, value });
+    }
+    return entries;
+  };
   return {
     async load() {
       const database = await open();
-      return new Promise((resolve, reject) => {
-        const channels = [];
-        const problems = [];
+      const stored = await new Promise((resolve, reject) => {
+        const values = /* @__PURE__ */ new Map();
         const tx = database.transaction(STORE, "readonly");
         const cursor = tx.objectStore(STORE).openCursor();
         cursor.onsuccess = () => {
           const c = cursor.result;
           if (c === null) return;
-          try {
-            channels.push(decodeRecord(String(c.key), c.value));
-          } catch (e) {
-            problems.push(e instanceof LifelinePersistenceError ? e : new LifelinePersistenceError(String(e), { cause: e }));
-          }
+          values.set(String(c.key), c.value);
           c.continue();
         };
-        tx.oncomplete = () => resolve({ channels, problems });
+        tx.oncomplete = () => resolve(values);
         tx.onerror = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
         tx.onabort = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
       });
+      const problems = [];
+      const decode = (channel, value) => {
+        try {
+          return decodeStored(channel, value);
+        } catch (e) {
+          problems.push(e instanceof LifelinePersistenceError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+          return void 0;
+        }
+      };
+      const best = /* @__PURE__ */ new Map();
+      for (const [channel, value] of stored) {
+        const record = decode(channel, value);
+        if (record !== void 0) best.set(channel, record);
+      }
+      for (const [channel, entry] of readJournal()) {
+        const record = decode(channel, entry.value);
+        if (record !== void 0 && record.at >= (best.get(channel)?.at ?? -Infinity)) best.set(channel, record);
+      }
+      return { channels: [...best.values()].map((r) => r.kept), problems };
     },
-    save(channels) {
-      return opened !== void 0 ? write(opened, channels) : open().then((database) => write(database, channels));
+    async save(channels) {
+      const database = opened ?? await open();
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      await write(database, records);
+      if (journal === null) return;
+      const entries = readJournal();
+      for (const { channel, record } of records) {
+        const entry = entries.get(channel);
+        const at = entry?.value?.at;
+        if (entry !== void 0 && (typeof at !== "number" || at <= record.at)) journal.removeItem(entry.key);
+      }
+    },
+    saveNow(channels) {
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      if (journal !== null) {
+        for (const { channel, record } of records) journal.setItem(journalPrefix + channel, JSON.stringify(record));
+      }
+      if (opened !== void 0) write(opened, records).catch(() => {
+      });
     }
   };
-  function write(database, channels) {
+  function write(database, records) {
     return new Promise((resolve, reject) => {
       const tx = database.transaction(STORE, "readwrite");
       const store = tx.objectStore(STORE);
-      for (const kept of channels) store.put(encodeRecord(kept), kept.channel);
+      for (const { channel, record } of records) store.put(record, channel);
       tx.commit?.();
       tx.oncomplete = () => resolve();
       const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
@@ -1371,6 +1422,8 @@ var PersistenceKeeper = class {
     this.keep = keep;
     this.report = report;
     this.dirty = /* @__PURE__ */ new Set();
+    /** The channels of the write in flight: written again on `pagehide` (the page may go before it commits). */
+    this.inFlight = /* @__PURE__ */ new Set();
     this.writing = false;
     this.stopped = false;
     const target = globalThis;
@@ -1407,13 +1460,25 @@ var PersistenceKeeper = class {
       this.clock.clearTimeout(this.timer);
       this.timer = void 0;
     }
-    if (this.stopped || this.writing && !now || this.dirty.size === 0) return;
+    if (this.stopped || this.writing && !now) return;
+    const names = new Set(this.dirty);
+    if (now) for (const name of this.inFlight) names.add(name);
+    if (names.size === 0) return;
     const records = [];
-    for (const name of this.dirty) {
+    for (const name of names) {
       const kept = this.keep(name);
       if (kept !== void 0) records.push(kept);
     }
     this.dirty.clear();
+    if (now && this.storage.saveNow !== void 0) {
+      try {
+        this.storage.saveNow(records);
+      } catch (e) {
+        this.fail(e, "writing kept state on pagehide failed");
+      }
+      return;
+    }
+    this.inFlight = names;
     this.writing = true;
     let saving;
     try {
@@ -1423,6 +1488,7 @@ var PersistenceKeeper = class {
     }
     saving.then(
       () => {
+        if (this.inFlight === names) this.inFlight = /* @__PURE__ */ new Set();
         this.writing = false;
         if (this.dirty.size > 0) this.changed([...this.dirty][0]);
       },

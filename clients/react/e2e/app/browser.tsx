@@ -1,8 +1,8 @@
-import { LifelineClient, type JsonObject } from "@lifeline/client";
+import { indexedDbPersistence, LifelineClient, type JsonObject } from "@lifeline/client";
 import { StrictMode } from "react";
 import { createRoot, hydrateRoot, type Root } from "react-dom/client";
 import { createChannelStore, LifelineProvider } from "../../src/index.js";
-import { commits, Counter, Doc, ZustandCounter } from "./components.js";
+import { commits, Counter, Doc, Status, ZustandCounter } from "./components.js";
 
 /*
  * The page side of the React proofs: built by the test with esbuild (React's development build, so StrictMode
@@ -85,6 +85,27 @@ const app = {
         </LifelineProvider>
       </StrictMode>,
       { onRecoverableError: (error) => app.recoverable.push(String(error)) },
+    );
+  },
+
+  /** A client with IndexedDB persistence and a Status component under StrictMode. */
+  mountPersistent(wsUrl: string, channel: string, db: string): void {
+    client = new LifelineClient(wsUrl, {
+      token: "alice",
+      optimistic: true,
+      reconnect: { baseMs: 50, capMs: 200 },
+      persistence: indexedDbPersistence(db),
+      onError: (e) => errors.push(`client: ${String(e)}`),
+    });
+    const container = document.createElement("div");
+    document.body.append(container);
+    root = createRoot(container);
+    root.render(
+      <StrictMode>
+        <LifelineProvider client={client}>
+          <Status channel={channel} />
+        </LifelineProvider>
+      </StrictMode>,
     );
   },
 

@@ -44,3 +44,9 @@ export function Doc(props: { channel: string; initialState: Counted }) {
     </section>
   );
 }
+
+/** State, synced and pending of a channel, as text. */
+export function Status(props: { channel: string }) {
+  const view = useChannel<Counted>(props.channel);
+  return <pre id="status">{`${JSON.stringify(view.state)} synced=${String(view.synced)} pending=${view.pending}`}</pre>;
+}
