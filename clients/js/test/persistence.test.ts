@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import type { JsonObject } from "../src/json.js";
 import {
   checksum,
+  indexedDbPersistence,
   decodeRecord,
   encodeRecord,
   LifelinePersistenceError,
@@ -161,6 +162,34 @@ describe("persistence: starting from what was kept", () => {
     await flush();
     assert.equal(h.sockets.length, 0);
     assert.equal(h.client.state, "closed");
+  });
+});
+
+describe("persistence: IndexedDB unavailable", () => {
+  it("no IndexedDB here (Node), or one that refuses to open (private mode): reported once, the client connects without persistence", async () => {
+    const refusing = { open: () => { throw new Error("InvalidStateError: private mode"); } } as unknown as IDBFactory;
+    for (const [persistence, message] of [
+      [indexedDbPersistence("app", { journal: null }), /IndexedDB is not available here/],
+      [indexedDbPersistence("app", { indexedDB: refusing, journal: null }), /IndexedDB refused to open: Error: InvalidStateError: private mode/],
+    ] as const) {
+      const h = createHarness({ persistence });
+      await flush();
+      assert.equal(h.sockets.length, 1, "connects anyway");
+      assert.equal(h.errors.length, 1);
+      assert.equal(h.errors[0]!.code, "persistence");
+      assert.match(h.errors[0]!.message, message);
+      h.socket().welcome();
+      void h.client.channel("doc").publish({ x: 1 }).catch(() => {});
+      h.clock.advance(10 * PERSIST_INTERVAL_MS);
+      await flush();
+      assert.equal(h.errors.length, 1, "nothing more: persistence is off");
+      assert.equal(h.socket().ofType("publish").length, 1);
+      h.client.close();
+    }
+  });
+
+  it("indexedDbPersistence needs a name", () => {
+    assert.throws(() => indexedDbPersistence(""), /name must be a non-empty string/);
   });
 });
 
