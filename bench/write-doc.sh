@@ -43,10 +43,11 @@ the anchor's median **measured in the same invocation**. For "lower is better" r
 Servers (separate processes, started by the generator on a free port of 127.0.0.1, killed after each run):
 - **lifeline**: \`bench/servers/LifelineServer\`, \`AddLifeline\` + \`MapLifeline("/ws")\`, in-memory engine, per-address,
   per-user, handshake and message-rate limits raised (the generator opens every connection from a few loopback addresses).
-- **signalr**: \`bench/servers/SignalRServer\`, a hub with \`Subscribe\` (group join) and \`Publish\` (group send), JSON
+- **signalr**: \`bench/servers/SignalRServer\`, a hub with \`Subscribe\` (group join), \`Publish\` (group send) and \`Emit\`
+  (\`Clients.OthersInGroup\`: the caller excluded, for the cursor workload), JSON
   protocol, \`KeepAliveInterval\` = heartbeat interval, \`ClientTimeoutInterval\` = interval + timeout.
 - **ws**: \`bench/servers/ws/server.js\`, ws $ws_v, the classic heartbeat (ping every interval, terminate when the
-  previous ping got no pong, clear the interval on close).
+  previous ping got no pong, clear the interval on close); \`emit\` sends to the channel's other sockets.
 
 Both .NET servers use the same host (\`bench/servers/Shared/BenchHost.cs\`: \`WebApplication.CreateSlimBuilder\`, Web SDK
 defaults, i.e. Server GC, logging at Warning, listen backlog 4096).

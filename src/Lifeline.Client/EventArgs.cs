@@ -43,6 +43,37 @@ public sealed class ChannelChangedEventArgs : EventArgs
 
     /// <summary>The position after the change.</summary>
     public Position Position => new(Epoch, Offset);
+
+    /// <summary>
+    /// What changed the state: a server <see cref="ChannelChangeKind.Snapshot"/> or <see cref="ChannelChangeKind.Delta"/>,
+    /// or (with <see cref="LifelineClientOptions.Optimistic"/>) a publish of this client shown before the server confirmed
+    /// it (<see cref="ChannelChangeKind.Optimistic"/>) or a refused one taken back (<see cref="ChannelChangeKind.Rollback"/>).
+    /// For the last two, <see cref="Epoch"/> and <see cref="Offset"/> are the confirmed position (empty and 0 before the
+    /// first snapshot), and <see cref="Patch"/> is the local patch (none for a rollback).
+    /// </summary>
+    public ChannelChangeKind Kind
+    {
+        get => _kind ?? (IsSnapshot ? ChannelChangeKind.Snapshot : ChannelChangeKind.Delta);
+        init => _kind = value;
+    }
+
+    private readonly ChannelChangeKind? _kind;
+}
+
+/// <summary>What changed a channel's visible state (<see cref="ChannelChangedEventArgs.Kind"/>).</summary>
+public enum ChannelChangeKind
+{
+    /// <summary>A server delta was applied.</summary>
+    Delta,
+
+    /// <summary>A server snapshot replaced the state.</summary>
+    Snapshot,
+
+    /// <summary>A publish of this client shows before the server confirmed it (<see cref="LifelineClientOptions.Optimistic"/>).</summary>
+    Optimistic,
+
+    /// <summary>A publish of this client that was shown optimistically was refused, cancelled or failed, and is taken back.</summary>
+    Rollback,
 }
 
 /// <summary>A user joined or left a channel.</summary>

@@ -80,7 +80,7 @@ public sealed partial class LifelineChannel
         lock (_sync)
         {
             using var writer = new Utf8JsonWriter(buffer);
-            _replica.WriteTo(writer);
+            VisibleState().WriteTo(writer);
         }
 
         using var document = JsonDocument.Parse(buffer.WrittenMemory);
@@ -96,7 +96,7 @@ public sealed partial class LifelineChannel
         ArgumentNullException.ThrowIfNull(typeInfo);
         lock (_sync)
         {
-            return _replica.Deserialize(typeInfo);
+            return VisibleState().Deserialize(typeInfo);
         }
     }
 
@@ -154,6 +154,7 @@ public sealed partial class LifelineChannel
         }
 
         cancelled.Cancel();
+        FailPositionWaiters(new OperationCanceledException("the channel was unsubscribed"));
 
         if (_client.ReadyConnection is not { } conn)
         {
@@ -258,6 +259,7 @@ public sealed partial class LifelineChannel
     internal void OnSnapshot(SnapshotMessage snapshot)
     {
         ChannelChangedEventArgs args;
+        bool visibleChanged;
         ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
@@ -266,13 +268,20 @@ public sealed partial class LifelineChannel
                 return;
             }
 
+            var visibleBefore = VisibleBeforeRebase();
             _replica.ReplaceWith(snapshot);
+            visibleChanged = Rebase(visibleBefore, snapshot: true);
             args = new ChannelChangedEventArgs(Name, snapshot.Epoch, snapshot.Offset, isSnapshot: true, null, null);
             done = _subscription.TakeWaitersIfSynced(_replica);
         }
 
-        _client.Raise(Changed, args, nameof(Changed), this);
+        if (visibleChanged)
+        {
+            _client.Raise(Changed, args, nameof(Changed), this);
+        }
+
         done.Complete();
+        NotifyPositionWaiters();
     }
 
     /// <summary>Applies a delta in order.</summary>
@@ -280,6 +289,7 @@ public sealed partial class LifelineChannel
     internal bool OnDelta(ClientConnection conn, DeltaMessage delta)
     {
         ChannelChangedEventArgs args;
+        bool visibleChanged;
         ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
@@ -288,6 +298,7 @@ public sealed partial class LifelineChannel
                 return false;
             }
 
+            var visibleBefore = VisibleBeforeRebase();
             switch (_replica.Apply(delta))
             {
                 case DeltaOutcome.Applied:
@@ -305,12 +316,18 @@ public sealed partial class LifelineChannel
                     return false;
             }
 
+            visibleChanged = Rebase(visibleBefore, snapshot: false);
             args = new ChannelChangedEventArgs(Name, _replica.Position!.Epoch, delta.Offset, isSnapshot: false, delta.Patch, delta.Ts);
             done = _subscription.TakeWaitersIfSynced(_replica);
         }
 
-        _client.Raise(Changed, args, nameof(Changed), this);
+        if (visibleChanged)
+        {
+            _client.Raise(Changed, args, nameof(Changed), this);
+        }
+
         done.Complete();
+        NotifyPositionWaiters();
         return false;
     }
 
@@ -360,5 +377,6 @@ public sealed partial class LifelineChannel
         }
 
         failed.Fail(error);
+        FailPositionWaiters(error);
     }
 }

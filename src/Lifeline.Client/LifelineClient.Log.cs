@@ -106,5 +106,32 @@ public sealed partial class LifelineClient
 
         [LoggerMessage(1333, LogLevel.Debug, "An event on channel {Channel} was not sent: {Code}: {Problem}", EventName = "EmitFailed")]
         public static partial void EmitFailed(ILogger logger, string channel, string code, string problem);
+
+        // Issue 15 (network awareness, restart, conditional updates): 1350-1359.
+        [LoggerMessage(1350, LogLevel.Debug, "Update of {Channel} conflicted (try {Try}): expected {Epoch}:{Offset}, the channel was at {CurrentEpoch}:{CurrentOffset}; retrying once caught up", EventName = "UpdateConflict")]
+        public static partial void UpdateConflict(ILogger logger, string channel, int @try, string epoch, long offset, string? currentEpoch, long? currentOffset);
+
+        [LoggerMessage(1351, LogLevel.Information, "The network became {Availability}", EventName = "NetworkAvailabilityChanged")]
+        private static partial void NetworkAvailabilityChangedCore(ILogger logger, string availability);
+
+        public static void NetworkAvailabilityChanged(ILogger logger, bool available) => NetworkAvailabilityChangedCore(logger, available ? "available" : "unavailable");
+
+        [LoggerMessage(1352, LogLevel.Information, "A network address changed (connected {Connected}): probing the connection, or trying at once", EventName = "NetworkAddressChanged")]
+        public static partial void NetworkAddressChanged(ILogger logger, bool connected);
+
+        [LoggerMessage(1353, LogLevel.Debug, "Liveness probe ping {N} on connection {ConnectionNumber}; a pong is due within {TimeoutMs} ms", EventName = "ProbeSent")]
+        public static partial void ProbeSent(ILogger logger, long connectionNumber, long n, long timeoutMs);
+
+        [LoggerMessage(1354, LogLevel.Debug, "Liveness probe {N} answered on connection {ConnectionNumber}", EventName = "ProbeAnswered")]
+        public static partial void ProbeAnswered(ILogger logger, long connectionNumber, long n);
+
+        [LoggerMessage(1355, LogLevel.Warning, "No pong for liveness probe {N} on connection {ConnectionNumber}; aborting it", EventName = "ProbeTimedOut")]
+        public static partial void ProbeTimedOut(ILogger logger, long connectionNumber, long n);
+
+        [LoggerMessage(1356, LogLevel.Warning, "Network change notifications are unavailable; the client relies on its timers alone", EventName = "NetworkMonitorUnavailable")]
+        public static partial void NetworkMonitorUnavailable(ILogger logger, Exception exception);
+
+        [LoggerMessage(1357, LogLevel.Information, "Reconnecting at once: the network came back during the wait", EventName = "ReconnectWaitCut")]
+        public static partial void ReconnectWaitCut(ILogger logger);
     }
 }

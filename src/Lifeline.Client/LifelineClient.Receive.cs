@@ -21,24 +21,16 @@ public sealed partial class LifelineClient
             while (true)
             {
                 buffer.ResetWrittenCount();
-                ValueWebSocketReceiveResult result;
-                do
+                var result = await conn.Transport.ReceiveAsync(buffer, conn.RearmWatchdog, conn.Token).ConfigureAwait(false);
+                if (result.Kind == TransportReceiveKind.Close)
                 {
-                    result = await conn.Socket.ReceiveAsync(buffer.GetMemory(ReceiveChunkSize), conn.Token).ConfigureAwait(false);
-                    conn.RearmWatchdog();
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        var info = DisconnectInfo.FromServerClose((int?)conn.Socket.CloseStatus, conn.Socket.CloseStatusDescription, _options.ReconnectOnNormalClose);
-                        Log.ServerClosed(_logger, conn.Id, info.CloseCode, info.Reason);
-                        conn.Fail(info, abort: false);
-                        return;
-                    }
-
-                    buffer.Advance(result.Count);
+                    var info = DisconnectInfo.FromServerClose(result.CloseStatus, result.CloseDescription, _options.ReconnectOnNormalClose);
+                    Log.ServerClosed(_logger, conn.Id, info.CloseCode, info.Reason);
+                    conn.Fail(info, abort: false);
+                    return;
                 }
-                while (!result.EndOfMessage);
 
-                if (result.MessageType == WebSocketMessageType.Binary)
+                if (result.Kind == TransportReceiveKind.Binary)
                 {
                     Log.BinaryFrameDropped(_logger, conn.Id, buffer.WrittenCount);
                     ReportError(new LifelineErrorEventArgs(LifelineErrorEventArgs.BinaryFrame, "a binary frame was received and dropped"));
@@ -113,6 +105,9 @@ public sealed partial class LifelineClient
                 case ServerPing ping:
                     // Answered from the application's message loop, as PROTOCOL.md requires: proves the client alive.
                     await TrySendAsync(conn, new PongMessage(ping.N)).ConfigureAwait(false);
+                    break;
+                case ServerPong pong:
+                    OnPong(conn, pong);
                     break;
                 case WelcomeMessage welcome:
                     OnWelcome(conn, welcome);

@@ -1,4 +1,3 @@
-using System.Net.WebSockets;
 using Lifeline.Client.Internal;
 using Lifeline.Protocol;
 
@@ -17,10 +16,15 @@ public sealed partial class LifelineClient
         // PROTOCOL.md close codes: after 4002 one attempt at once, with a fresh token; then the usual backoff. Once per
         // loss: a token that is already expired at hello again does not buy a second immediate attempt.
         var immediateAttemptUsed = false;
+
+        // A fallback decided by an attempt that then ended the previous run (a 4001 after it) does not skip this run's backoff.
+        Ladder.TakeImmediate();
+        using var network = WatchNetwork(run);
         try
         {
             while (!run.IsStopRequested)
             {
+                run.ResetWake();
                 var info = await RunConnectionAsync(run, retries).ConfigureAwait(false);
                 if (run.IsStopRequested)
                 {
@@ -47,7 +51,13 @@ public sealed partial class LifelineClient
                 TimeSpan? delay;
                 try
                 {
-                    if (info.CloseCode == CloseCode.TokenExpired.Code && !immediateAttemptUsed)
+                    if (Ladder.TakeImmediate())
+                    {
+                        // A fallback to another transport, or the move back to the WebSocket: not a retry of the same
+                        // thing, so no backoff (PROTOCOL.md "HTTP transport", "Choosing").
+                        delay = TimeSpan.Zero;
+                    }
+                    else if (info.CloseCode == CloseCode.TokenExpired.Code && !immediateAttemptUsed)
                     {
                         // The token expired, not the network: nothing to wait for. The attempt still counts as one.
                         immediateAttemptUsed = true;
@@ -84,14 +94,35 @@ public sealed partial class LifelineClient
 
                 // Create the timer before announcing Reconnecting, so a test that advances fake time on the event
                 // advances a timer that already exists.
-                var delayTask = Task.Delay(wait, _time, run.StopToken);
+                using var waitCancel = CancellationTokenSource.CreateLinkedTokenSource(run.StopToken);
+                var delayTask = Task.Delay(wait, _time, waitCancel.Token);
                 ChangeState(ClientState.Reconnecting, info.Reason, info.CloseCode, info.Exception);
                 Log.ReconnectScheduled(_logger, retries + 1, (long)wait.TotalMilliseconds, info.Reason);
                 try
                 {
-                    await delayTask.ConfigureAwait(false);
+                    // The network came back or changed (issue 15): the wait ends at once.
+                    if (await Task.WhenAny(delayTask, run.Woken).ConfigureAwait(false) != delayTask && !delayTask.IsCompleted)
+                    {
+                        await waitCancel.CancelAsync().ConfigureAwait(false);
+                        Log.ReconnectWaitCut(_logger);
+
+                        if (run.TakeResetBackoff())
+                        {
+                            // The network is back: the backoff starts over (retries becomes 0 below).
+                            retries = -1;
+                        }
+                    }
+                    else
+                    {
+                        await delayTask.ConfigureAwait(false);
+                    }
                 }
                 catch (OperationCanceledException) when (run.IsStopRequested)
+                {
+                    break;
+                }
+
+                if (run.IsStopRequested)
                 {
                     break;
                 }
@@ -153,9 +184,8 @@ public sealed partial class LifelineClient
             return DisconnectInfo.TokenProviderFailed(ex);
         }
 
-        var socket = new ClientWebSocket();
-        _options.ConfigureWebSocket?.Invoke(socket.Options);
-        var conn = new ClientConnection(Interlocked.Increment(ref _connectionIds), socket);
+        var transport = CreateTransport(Ladder.Next);
+        var conn = new ClientConnection(Interlocked.Increment(ref _connectionIds), transport);
         var wasOpen = false;
         Log.Connecting(_logger, _url, conn.Id, attempt);
         lock (_lock)
@@ -169,12 +199,13 @@ public sealed partial class LifelineClient
         {
             try
             {
-                await socket.ConnectAsync(_url, connectToken.Token).ConfigureAwait(false);
+                await transport.ConnectAsync(connectToken.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!run.IsStopRequested)
             {
                 var reason = attemptTimeout.IsCancellationRequested ? "connect_timeout" : $"connect_failed: {ex.Message}";
                 conn.Fail(DisconnectInfo.Lost(reason, ex), abort: true);
+                OnAttemptFailed(conn, attemptTimeout.IsCancellationRequested);
                 return await conn.Ended.ConfigureAwait(false);
             }
             catch (Exception) when (run.IsStopRequested)
@@ -203,11 +234,17 @@ public sealed partial class LifelineClient
 
             if (first != conn.Welcome)
             {
+                if (!run.IsStopRequested)
+                {
+                    OnAttemptFailed(conn, first == timeoutTask);
+                }
+
                 return run.IsStopRequested ? DisconnectInfo.ClientClosed : await conn.Ended.ConfigureAwait(false);
             }
 
             var welcome = await conn.Welcome.ConfigureAwait(false);
             wasOpen = true;
+            OnTransportWelcomed(conn);
             _session = welcome.Session;
             _connectionId = welcome.Connection;
             _userId = welcome.User;
@@ -258,27 +295,25 @@ public sealed partial class LifelineClient
             }
         }
 
-        var socket = conn.Socket;
-        var state = socket.State;
-        if ((graceful && state == WebSocketState.Open) || state == WebSocketState.CloseReceived)
+        var transport = conn.Transport;
+        if ((graceful && transport.IsOpen) || transport.AwaitsCloseEcho)
         {
             using var bound = new CancellationTokenSource(_options.CloseTimeout, _time);
             try
             {
-                var status = state == WebSocketState.CloseReceived
-                    ? socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure
-                    : WebSocketCloseStatus.NormalClosure;
+                var echo = transport.AwaitsCloseEcho;
+                var status = echo ? transport.CloseStatus ?? CloseCode.Normal.Code : CloseCode.Normal.Code;
                 await conn.SendLock.WaitAsync(bound.Token).ConfigureAwait(false);
                 try
                 {
-                    await socket.CloseOutputAsync(status, state == WebSocketState.CloseReceived ? null : "client_closed", bound.Token).ConfigureAwait(false);
+                    await transport.CloseOutputAsync(status, echo ? null : "client_closed", bound.Token).ConfigureAwait(false);
                 }
                 finally
                 {
                     conn.SendLock.Release();
                 }
 
-                // The server answers our close frame; the receive loop sees it and ends.
+                // The server answers our close; the receive loop sees it and ends.
                 await conn.ReceiveLoop.WaitAsync(bound.Token).ConfigureAwait(false);
             }
             catch (Exception ex)

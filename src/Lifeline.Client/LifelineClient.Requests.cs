@@ -32,7 +32,7 @@ public sealed partial class LifelineClient
             await conn.SendLock.WaitAsync(conn.Token).ConfigureAwait(false);
             try
             {
-                await conn.Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, conn.Token).ConfigureAwait(false);
+                await conn.Transport.SendAsync(bytes, conn.Token).ConfigureAwait(false);
             }
             finally
             {
@@ -168,16 +168,18 @@ public sealed partial class LifelineClient
     }
 
     /// <summary>Queues a publish and sends it at once when the connection is open and its queue already flushed.</summary>
-    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken)
+    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken, Position? expected = null)
     {
         if (patch.ValueKind != JsonValueKind.Object)
         {
             throw new ArgumentException("a patch must be a JSON object (RFC 7396 merge patch)", nameof(patch));
         }
 
-        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey());
+        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey()) { If = expected };
         ClientConnection? sendNow = null;
         long id = 0;
+        LifelineChannel? optimisticChannel = null;
+        ChannelChangedEventArgs? optimisticChange = null;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -192,6 +194,11 @@ public sealed partial class LifelineClient
             }
 
             publish.Node = _publishQueue.AddLast(publish);
+            if (_options.Optimistic && _channels.TryGetValue(channel, out optimisticChannel))
+            {
+                optimisticChange = optimisticChannel.AddOptimistic(publish);
+            }
+
             if (_current is { Ready: true, Flushed: true, IsEnded: false } conn)
             {
                 sendNow = conn;
@@ -199,6 +206,12 @@ public sealed partial class LifelineClient
                 publish.SentOn = conn;
                 conn.Pending[id] = new PendingRequest(publish);
             }
+        }
+
+        if (optimisticChange is not null)
+        {
+            // Shown at once (issue 15), before anything is sent.
+            optimisticChannel!.RaiseChanged(optimisticChange);
         }
 
         // Cancelling stops waiting and drops the publish from the queue; one already sent may still be applied.
@@ -217,14 +230,22 @@ public sealed partial class LifelineClient
             await SendPublishAsync(sendNow, id, publish).ConfigureAwait(false);
         }
 
-        return await publish.Completion.Task.ConfigureAwait(false);
+        try
+        {
+            return await publish.Completion.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            // Before the caller sees the outcome: a refused or cancelled publish is already rolled back (issue 15).
+            optimisticChannel?.OnOptimisticSettled(publish, publish.Completion.Task);
+        }
     }
 
     private static async Task SendPublishAsync(ClientConnection conn, long id, PendingPublish publish)
     {
         try
         {
-            await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key) { Id = id }).ConfigureAwait(false);
+            await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key, publish.If) { Id = id }).ConfigureAwait(false);
         }
         catch (LifelineDisconnectedException)
         {
@@ -262,7 +283,7 @@ public sealed partial class LifelineClient
             {
                 try
                 {
-                    await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key) { Id = id }).ConfigureAwait(false);
+                    await SendAsync(conn, new PublishMessage(publish.Channel, publish.Patch, publish.Key, publish.If) { Id = id }).ConfigureAwait(false);
                     count++;
                 }
                 catch (LifelineDisconnectedException)
@@ -287,7 +308,7 @@ public sealed partial class LifelineClient
                 publish.Completion.TrySetResult(ok.Offset ?? -1);
                 break;
             case ReplyMessage refused:
-                publish.Completion.TrySetException(new LifelinePublishException(refused.Error?.Code ?? "refused", refused.Error?.Message ?? "the server refused the publish"));
+                publish.Completion.TrySetException(LifelineConflictException.ForRefusal(refused.Error));
                 break;
             case ErrorMessage error:
                 publish.Completion.TrySetException(new LifelinePublishException(error.Code, error.Message));

@@ -154,7 +154,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
 
         try
         {
-            conn.Socket.Abort();
+            conn.Transport.Abort();
         }
         catch (ObjectDisposedException)
         {
@@ -190,13 +190,21 @@ public sealed partial class LifelineClient : IAsyncDisposable
     /// <see cref="LifelineClientOptions.ReconnectPolicy"/> while this call waits; from then on the client keeps itself
     /// connected until <see cref="CloseAsync"/> or <see cref="DisposeAsync"/>.
     /// </summary>
+    /// <remarks>
+    /// It may be called again once the client is <see cref="ClientState.Closed"/>: after <see cref="CloseAsync"/>, after
+    /// the retry policy gave up, or after a non-retryable close. The same client then comes back as it does after any
+    /// reconnect: <c>hello</c> carries the last session (resumed when the server still has it), every subscribed channel
+    /// is subscribed again from its last position, publishes made since this call are sent once the channels are,
+    /// and every handler stays attached. Publishes that were waiting when the client closed have already failed.
+    /// </remarks>
     /// <param name="cancellationToken">Cancels the wait; the client is then closed.</param>
     /// <returns>A task that completes when the client is open.</returns>
     /// <exception cref="LifelineException">
     /// The server closed with a non-retryable code (for example 4001 unauthorized; see <see cref="LifelineException.CloseCode"/>),
     /// or the retry policy gave up. The client is <see cref="ClientState.Closed"/>.
     /// </exception>
-    /// <exception cref="InvalidOperationException">The client is not <see cref="ClientState.Closed"/>.</exception>
+    /// <exception cref="InvalidOperationException">The client is not <see cref="ClientState.Closed"/>: it is connecting, open or
+    /// reconnecting. No second attempt is started.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled or the client was closed first.</exception>
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
@@ -310,7 +318,7 @@ public sealed partial class LifelineClient : IAsyncDisposable
 
             _state = to;
             onChanged?.Invoke();
-            args = new StateChangedEventArgs(from, to, reason, closeCode, _time.GetUtcNow().ToUnixTimeMilliseconds(), exception);
+            args = new StateChangedEventArgs(from, to, reason, closeCode, _time.GetUtcNow().ToUnixTimeMilliseconds(), exception) { Transport = Transport };
         }
 
         // Raised outside the lock: a handler may read State or call into the client.

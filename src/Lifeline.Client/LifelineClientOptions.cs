@@ -26,6 +26,9 @@ public sealed class LifelineClientOptions
     /// <summary>The default <see cref="TokenRefreshRatio"/>: 0.8 (refresh when 80% of a token's lifetime has passed).</summary>
     public const double DefaultTokenRefreshRatio = 0.8;
 
+    /// <summary>The default <see cref="UpdateRetryLimit"/>: 10.</summary>
+    public const int DefaultUpdateRetryLimit = 10;
+
     /// <summary>The default <see cref="TokenRefreshMargin"/>: 30 seconds.</summary>
     public static readonly TimeSpan DefaultTokenRefreshMargin = TimeSpan.FromSeconds(30);
 
@@ -108,6 +111,40 @@ public sealed class LifelineClientOptions
     public bool ReconnectOnNormalClose { get; set; }
 
     /// <summary>
+    /// How many times <see cref="LifelineChannel.UpdateAsync"/> starts over after a conflict (another change reached the
+    /// channel between its read and its publish) before it fails with <see cref="LifelineConflictException"/>; 0 tries
+    /// once. The default is 10.
+    /// </summary>
+    public int UpdateRetryLimit { get; set; } = DefaultUpdateRetryLimit;
+
+    /// <summary>
+    /// Whether the client listens to the operating system's network signals while it runs
+    /// (<see cref="System.Net.NetworkInformation.NetworkChange"/>): when the network becomes available it tries to
+    /// connect at once, ending any backoff wait and starting the backoff over (an attempt in flight is started again;
+    /// an open connection is probed as for an address change); when it becomes unavailable it abandons the connection (state
+    /// <see cref="ClientState.Reconnecting"/>, reason <c>offline</c>; attempts go on with the usual backoff, so a wrong
+    /// signal never strands it); when a network address changes it sends a <c>ping</c> of its own and reconnects unless
+    /// the <c>pong</c> comes back within the heartbeat timeout (<c>welcome.heartbeat.timeoutMs</c>), or, while not
+    /// connected, tries at once. Turn it off where those signals are wrong or unwanted. The default is true.
+    /// </summary>
+    public bool NetworkAwareness { get; set; } = true;
+
+    /// <summary>
+    /// Whether a channel shows this client's publishes before the server confirms them: <see cref="LifelineChannel.GetState()"/>
+    /// is then the confirmed state (<see cref="LifelineChannel.GetConfirmedState"/>) with the pending publishes (queued
+    /// or in flight, <see cref="LifelineChannel.PendingCount"/>) applied in order; every server delta rebases them; a
+    /// refused publish is dropped and <see cref="LifelineChannel.Changed"/> shows the rollback. Changed then fires once
+    /// per change of the visible state (<see cref="ChannelChangedEventArgs.Kind"/>); an optimistic change is raised on the
+    /// thread that called PublishAsync (before it returns) and a rollback before the publish's task fails, so those two
+    /// kinds do not come from the message loop. Off, GetState() is the confirmed state and Changed fires once per
+    /// snapshot or delta. The default is false.
+    /// </summary>
+    public bool Optimistic { get; set; }
+
+    /// <summary>Tests only: the source of network signals (null: <see cref="Internal.SystemNetworkMonitor"/>).</summary>
+    internal Internal.INetworkMonitor? NetworkMonitor { get; set; }
+
+    /// <summary>
     /// The clock for every timer of the client: backoff delays, connect and close timeouts, the receive watchdog and
     /// event timestamps. Tests inject a fake one. The default is <see cref="TimeProvider.System"/>.
     /// </summary>
@@ -119,6 +156,39 @@ public sealed class LifelineClientOptions
     /// </summary>
     public Action<ClientWebSocketOptions>? ConfigureWebSocket { get; set; }
 
+    /// <summary>The default <see cref="TransportProbeInterval"/>: 5 minutes.</summary>
+    public static readonly TimeSpan DefaultTransportProbeInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The transports the client may use, in fallback order (PROTOCOL.md "HTTP transport", "Choosing"). The client
+    /// starts with the first; it falls back to the next at once when the WebSocket upgrade is refused with an HTTP
+    /// status, or the WebSocket opens without a <c>welcome</c> before <see cref="ConnectTimeout"/> twice in a row (to
+    /// the stream), or a stream answers but brings no <c>welcome</c> in time (to long polling). What worked is
+    /// remembered for the process, per URL. Must not be empty. The default is
+    /// <see cref="LifelineTransport.WebSocket"/>, <see cref="LifelineTransport.HttpStream"/>, <see cref="LifelineTransport.HttpPoll"/>.
+    /// </summary>
+    public IReadOnlyList<LifelineTransport> Transports { get; set; } = [LifelineTransport.WebSocket, LifelineTransport.HttpStream, LifelineTransport.HttpPoll];
+
+    /// <summary>
+    /// While a connection runs over HTTP, how often the client tries the WebSocket upgrade in the background; when it
+    /// gets through, the client moves back to the WebSocket with a resumed reconnect (nothing lost or repeated). The
+    /// default is 5 minutes.
+    /// </summary>
+    public TimeSpan TransportProbeInterval { get; set; } = DefaultTransportProbeInterval;
+
+    /// <summary>
+    /// Called once per HTTP-transport connection with the <see cref="SocketsHttpHandler"/> its requests go through, to set
+    /// proxies, certificates, credentials or cookies (the HTTP counterpart of <see cref="ConfigureWebSocket"/>). The
+    /// default is null (no changes).
+    /// </summary>
+    public Action<SocketsHttpHandler>? ConfigureHttpHandler { get; set; }
+
+    /// <summary>
+    /// Called for every request of the HTTP transport (stream, send, poll) before it is sent, to add headers such as
+    /// <c>Authorization</c>. The default is null (no changes).
+    /// </summary>
+    public Action<HttpRequestMessage>? ConfigureHttpRequest { get; set; }
+
     internal LifelineClientOptions Validate()
     {
         ArgumentNullException.ThrowIfNull(ClientName);
@@ -128,10 +198,18 @@ public sealed class LifelineClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CloseTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OfflineQueueLimit, 0);
+        ArgumentOutOfRangeException.ThrowIfNegative(UpdateRetryLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(TokenRefreshMargin, TimeSpan.Zero);
         if (!(TokenRefreshRatio > 0 && TokenRefreshRatio < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(TokenRefreshRatio), TokenRefreshRatio, "TokenRefreshRatio must be greater than 0 and less than 1");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TransportProbeInterval, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(Transports);
+        if (Transports.Count == 0 || Transports.Any(t => !Enum.IsDefined(t)))
+        {
+            throw new ArgumentException("Transports must list at least one of WebSocket, HttpStream, HttpPoll", nameof(Transports));
         }
 
         if (Token is not null && TokenProvider is not null)
@@ -139,6 +217,8 @@ public sealed class LifelineClientOptions
             throw new ArgumentException("set either Token (a fixed token) or TokenProvider, not both", nameof(TokenProvider));
         }
 
-        return (LifelineClientOptions)MemberwiseClone();
+        var copy = (LifelineClientOptions)MemberwiseClone();
+        copy.Transports = Transports.Distinct().ToArray();
+        return copy;
     }
 }

@@ -43,6 +43,13 @@ public sealed class StateChangedEventArgs : EventArgs
     /// <summary>When the move happened, in Unix milliseconds read from the client's <see cref="TimeProvider"/>.</summary>
     public long TimestampMs { get; }
 
+    /// <summary>
+    /// The transport of the connection the move is about: the one that opened (for <see cref="ClientState.Open"/>) or
+    /// that ended (for <see cref="ClientState.Reconnecting"/> and <see cref="ClientState.Closed"/>). A fallback to HTTP
+    /// or the move back to the WebSocket shows here. The default is <see cref="LifelineTransport.WebSocket"/>.
+    /// </summary>
+    public LifelineTransport Transport { get; init; }
+
     /// <summary>The exception behind the move (a transport error, or what the token provider threw), if any.</summary>
     public Exception? Exception { get; }
 

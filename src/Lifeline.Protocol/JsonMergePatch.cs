@@ -50,4 +50,61 @@ public static class JsonMergePatch
 
         Apply(state, patch);
     }
+
+    /// <summary>
+    /// Creates the merge patch that turns <paramref name="from"/> into <paramref name="to"/> (the inverse of
+    /// <see cref="Apply"/>): for two objects, the members removed (as <c>null</c>), added or changed, recursing into
+    /// members that are objects on both sides; otherwise <paramref name="to"/> itself, which replaces the whole document.
+    /// </summary>
+    /// <remarks>
+    /// RFC 7396 cannot express a member whose value is <c>null</c> (a <c>null</c> in a patch removes the member) nor an
+    /// edit inside an array (an array is replaced whole): a <c>null</c> member of <paramref name="to"/> comes out as a
+    /// removal, and a changed array is sent whole. Neither input is modified; the patch shares no node with them.
+    /// </remarks>
+    /// <param name="from">The document before.</param>
+    /// <param name="to">The document after.</param>
+    /// <returns>The patch: a <see cref="JsonObject"/> (empty when nothing changed) when both are objects; otherwise a copy
+    /// of <paramref name="to"/> (null for JSON null).</returns>
+    public static JsonNode? Create(JsonNode? from, JsonNode? to)
+    {
+        if (to is not JsonObject target)
+        {
+            return to?.DeepClone();
+        }
+
+        if (from is not JsonObject source)
+        {
+            return target.DeepClone();
+        }
+
+        var patch = new JsonObject();
+        foreach (var (name, _) in source)
+        {
+            if (!target.ContainsKey(name))
+            {
+                patch[name] = null;
+            }
+        }
+
+        foreach (var (name, value) in target)
+        {
+            if (!source.TryGetPropertyValue(name, out var before))
+            {
+                patch[name] = value?.DeepClone();
+            }
+            else if (before is JsonObject && value is JsonObject)
+            {
+                if (Create(before, value) is JsonObject { Count: > 0 } nested)
+                {
+                    patch[name] = nested;
+                }
+            }
+            else if (!JsonNode.DeepEquals(before, value))
+            {
+                patch[name] = value?.DeepClone();
+            }
+        }
+
+        return patch;
+    }
 }

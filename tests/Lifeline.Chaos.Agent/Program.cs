@@ -3,7 +3,9 @@
 // asynchronous events (state changes, presence) are written as they happen.
 //
 // Commands ({"cmd":...}):
-//   start    {url, users:[..], channels:[..], seed}       -> {"ev":"started"} once every client is connected and subscribed
+//   start    {url, users:[..], channels:[..], seed, transport?} -> {"ev":"started"} once every client is connected and subscribed
+//            transport: "websocket" (default: LifelineClient) or "http-stream" / "http-poll" (HttpMember: the HTTP transport
+//            done by hand, since the .NET client has none yet)
 //   publish  {count, tag}                                 -> {"ev":"published", acked:[{c,ch,m,o}], failed:[..]}; each client publishes `count` patches round-robin over channels
 //   status   {}                                           -> {"ev":"status", clients:[{user,state,pending,channels:[{name,epoch,offset,state,violations}]}]}
 //   health   {url}                                        -> {"ev":"health", body} (GET, for the server's /healthz)
@@ -28,7 +30,7 @@ void Emit(JsonObject o)
     }
 }
 
-var members = new List<Member>();
+var members = new List<IAgentMember>();
 string? line;
 while ((line = await Console.In.ReadLineAsync()) is not null)
 {
@@ -48,11 +50,13 @@ while ((line = await Console.In.ReadLineAsync()) is not null)
                 var users = cmd["users"]!.AsArray().Select(u => (string)u!).ToArray();
                 var channels = cmd["channels"]!.AsArray().Select(u => (string)u!).ToArray();
                 var seed = (int?)cmd["seed"] ?? 1;
-                var created = users.Select((u, i) => new Member(u, url, channels, seed + i, Emit)).ToList();
+                var transport = (string?)cmd["transport"] ?? "websocket";
+                var created = users.Select((u, i) => transport == "websocket"
+                    ? (IAgentMember)new Member(u, url, channels, seed + i, Emit)
+                    : new HttpMember(u, url, channels, seed + i, transport == "http-poll", Emit)).ToList();
                 members.AddRange(created);
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await Task.WhenAll(created.Select(m => m.Client.ConnectAsync(cts.Token)));
-                await Task.WhenAll(created.SelectMany(m => m.Channels).Select(c => c.SubscribeAsync(cts.Token)));
+                await Task.WhenAll(created.Select(m => m.StartAsync(cts.Token)));
                 Emit(new JsonObject { ["ev"] = "started" });
                 break;
             }
@@ -123,7 +127,7 @@ while ((line = await Console.In.ReadLineAsync()) is not null)
             case "quit":
                 foreach (var m in members)
                 {
-                    await m.Client.DisposeAsync();
+                    await m.DisposeAsync();
                 }
 
                 Emit(new JsonObject { ["ev"] = "bye" });
@@ -144,8 +148,21 @@ while ((line = await Console.In.ReadLineAsync()) is not null)
 
 return 0;
 
-/// <summary>One client: its channels, what it applied (checked as it goes), what it published.</summary>
-internal sealed class Member
+/// <summary>One client of the agent, whatever its transport.</summary>
+internal interface IAgentMember : IAsyncDisposable
+{
+    string User { get; }
+
+    /// <summary>Connects and subscribes every channel.</summary>
+    Task StartAsync(CancellationToken cancellationToken);
+
+    Task<(List<JsonNode> Acked, List<JsonNode> Failed)> PublishAsync(int count, string tag, TimeSpan timeout);
+
+    JsonObject Status();
+}
+
+/// <summary>One client (LifelineClient, over the WebSocket): its channels, what it applied (checked as it goes), what it published.</summary>
+internal sealed class Member : IAgentMember
 {
     private readonly string[] _channelNames;
     private readonly ConcurrentDictionary<string, List<string>> _violations = new(StringComparer.Ordinal);
@@ -192,6 +209,14 @@ internal sealed class Member
     public LifelineClient Client { get; }
 
     public LifelineChannel[] Channels { get; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Client.ConnectAsync(cancellationToken);
+        await Task.WhenAll(Channels.Select(c => c.SubscribeAsync(cancellationToken)));
+    }
+
+    public ValueTask DisposeAsync() => Client.DisposeAsync();
 
     /// <summary>The invariant per client and channel: a snapshot first; after it each delta is previous + 1 in the same epoch.</summary>
     private void Check(string channel, ChannelChangedEventArgs e)

@@ -15,7 +15,7 @@ namespace Lifeline.Cli.Tests;
 /// The server API of <c>lifeline serve</c> (issue 19), in-process on a real Kestrel port: every endpoint, every status,
 /// a publish reaching a subscribed RawClient and the .NET client, disconnect closing the user's connections.
 /// </summary>
-public sealed class ServerApiTests : IAsyncLifetime
+public sealed partial class ServerApiTests : IAsyncLifetime
 {
     private const string Key = "k3y-0f-the-backend_0123456789";
     private readonly string _dir = Directory.CreateTempSubdirectory("lifeline-api-test-").FullName;
@@ -163,12 +163,12 @@ public sealed class ServerApiTests : IAsyncLifetime
     [InlineData("Bearer " + Key + "x")]
     public async Task MissingOrWrongKey_Is401_WithWwwAuthenticateBearer_OnEveryEndpoint(string authorization)
     {
-        foreach (var (method, path) in new[] { ("POST", "/api/publish"), ("POST", "/api/disconnect"), ("GET", "/api/channels/room:1"), ("GET", "/api/presence/room:1") })
+        foreach (var (method, path) in new[] { ("POST", "/api/publish"), ("POST", "/api/emit"), ("POST", "/api/send"), ("POST", "/api/disconnect"), ("GET", "/api/channels/room:1"), ("GET", "/api/presence/room:1") })
         {
             using var request = new HttpRequestMessage(new HttpMethod(method), path);
             if (method == "POST")
             {
-                request.Content = new StringContent("""{"channel":"room:1","patch":{"a":1},"user":"x"}""", Encoding.UTF8, "application/json");
+                request.Content = new StringContent("""{"channel":"room:1","patch":{"a":1},"user":"x","data":1}""", Encoding.UTF8, "application/json");
             }
 
             if (authorization.Length > 0)
@@ -307,17 +307,29 @@ public sealed class ServerApiTests : IAsyncLifetime
         Assert.StartsWith("3.", root.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         var paths = root.GetProperty("paths").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.EnumerateObject().Select(o => o.Name).ToList());
         Assert.Equal(
-            ["/api/channels/{name}", "/api/disconnect", "/api/presence/{name}", "/api/publish"],
+            ["/api/channels/{name}", "/api/disconnect", "/api/emit", "/api/presence/{name}", "/api/publish", "/api/send"],
             paths.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(["post"], paths["/api/publish"]);
+        Assert.Equal(["post"], paths["/api/emit"]);
+        Assert.Equal(["post"], paths["/api/send"]);
         Assert.Equal(["post"], paths["/api/disconnect"]);
         Assert.Equal(["get"], paths["/api/channels/{name}"]);
         Assert.Equal(["get"], paths["/api/presence/{name}"]);
         var publish = root.GetProperty("paths").GetProperty("/api/publish").GetProperty("post");
         Assert.True(publish.GetProperty("requestBody").GetProperty("content").TryGetProperty("application/json", out _));
         Assert.Equal(
-            ["200", "400", "401", "403", "413"],
+            ["200", "400", "401", "403", "409", "413"],
             publish.GetProperty("responses").EnumerateObject().Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["204", "400", "401", "413"], Responses(root, "/api/emit"));
+        Assert.Equal(["200", "400", "401", "413"], Responses(root, "/api/send"));
+        foreach (var (path, member) in new[] { ("/api/emit", "data"), ("/api/send", "user"), ("/api/publish", "if") })
+        {
+            var schema = root.GetProperty("paths").GetProperty(path).GetProperty("post").GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            var properties = schema.TryGetProperty("$ref", out var reference)
+                ? root.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]).GetProperty("properties")
+                : schema.GetProperty("properties");
+            Assert.True(properties.TryGetProperty(member, out _), $"{path}: no '{member}' in its request schema");
+        }
         Assert.Equal("bearer", root.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
     }
 
@@ -340,7 +352,7 @@ public sealed class ServerApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task RedisUnreachable_PublishIs503Unavailable()
+    public async Task RedisUnreachable_PublishEmitAndSendAre503Unavailable()
     {
         var keyFile = WriteFile("redis-keys.txt", Key);
         await using var app = ServeCommand.BuildApp(["--port", "0", "--api-key-file", keyFile, "--redis", $"127.0.0.1:{FreePorts.Next()},connectTimeout=200"], _dir).App;
@@ -348,9 +360,11 @@ public sealed class ServerApiTests : IAsyncLifetime
         using var http = new HttpClient { BaseAddress = ServeAppTests.BaseUri(app) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
 
-        using var response = await http.PostAsync(new Uri("/api/publish", UriKind.Relative), new StringContent("""{"channel":"room:1","patch":{"a":1}}"""));
-
-        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "unavailable", "the engine is unavailable");
+        foreach (var (path, body) in new[] { ("/api/publish", """{"channel":"room:1","patch":{"a":1}}"""), ("/api/emit", """{"channel":"room:1","data":1}"""), ("/api/send", """{"user":"u","data":1}""") })
+        {
+            using var response = await http.PostAsync(new Uri(path, UriKind.Relative), new StringContent(body));
+            await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "unavailable", "the engine is unavailable");
+        }
     }
 
     [Theory]
@@ -414,7 +428,10 @@ public sealed class ServerApiTests : IAsyncLifetime
 
     private const int WebSocketCloseStatusPolicyViolation = 1008;
 
-    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code, string detail)
+    private static List<string> Responses(JsonElement root, string path) =>
+        root.GetProperty("paths").GetProperty(path).GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name).Order(StringComparer.Ordinal).ToList();
+
+    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code, string detail)
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"{response.StatusCode}: {text}");
@@ -425,6 +442,7 @@ public sealed class ServerApiTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("title").GetString()));
         Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("type").GetString()));
         Assert.Contains(detail, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        return problem.RootElement.Clone();
     }
 
     private async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(string path, string json)

@@ -12,7 +12,7 @@ public class ClientConnectionTests
         // Regression, found by the convergence test: Fail completed Ended first and cancelled the token after. The
         // supervisor tears a connection down (and disposes its token source) as soon as Ended completes, so a publish
         // whose send failed could hit ObjectDisposedException inside Fail and fail although it was still queued.
-        using var socket = new ClientWebSocket();
+        using var socket = new WebSocketTransport(new Uri("ws://127.0.0.1:1/ws"), null);
         var conn = new ClientConnection(1, socket);
         bool? endedDuringCancel = null;
         using var registration = conn.Token.Register(() => endedDuringCancel = conn.Ended.IsCompleted);

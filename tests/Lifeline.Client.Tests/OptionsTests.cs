@@ -68,6 +68,7 @@ public partial class OptionsTests
     {
         null => documented.StartsWith("null", StringComparison.Ordinal),
         TimeSpan t => documented == Describe(t),
+        IEnumerable<LifelineTransport> list => documented == string.Join(", ", list.Select(t => $"LifelineTransport.{t}")),
         bool b => documented == (b ? "true" : "false"),
         int i => documented == i.ToString(System.Globalization.CultureInfo.InvariantCulture),
         double d => documented == d.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -80,7 +81,9 @@ public partial class OptionsTests
         _ => false,
     };
 
-    private static string Describe(TimeSpan t) => t.TotalSeconds == 1 ? "1 second" : $"{t.TotalSeconds} seconds";
+    private static string Describe(TimeSpan t) => t.TotalSeconds == 1 ? "1 second"
+        : t.TotalSeconds >= 60 && t.TotalSeconds % 60 == 0 ? (t.TotalMinutes == 1 ? "1 minute" : $"{t.TotalMinutes} minutes")
+        : $"{t.TotalSeconds} seconds";
 
     [GeneratedRegex(@"The default is (.+)\.$")]
     private static partial Regex DefaultSentence();

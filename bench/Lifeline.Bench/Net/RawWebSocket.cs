@@ -21,7 +21,7 @@ internal interface IFrameHandler
 /// pongs, close frames echoed. Idle connections hold no receive buffer (zero-byte reads) and no task besides their
 /// pending receive, so one process can keep 100,000 of them.
 /// </summary>
-internal sealed class RawWebSocket
+internal sealed class RawWebSocket : IBenchConnection
 {
     private const int BufferSize = 16 * 1024;
     private const int IpBindAddressNoPort = 24; // Linux: pick the source port at connect time (4-tuple), not at bind

@@ -9,6 +9,8 @@ internal static class Adapters
         ServerKind.Lifeline => LifelineAdapter.Instance,
         ServerKind.SignalR => SignalRAdapter.Instance,
         ServerKind.Ws => WsAdapter.Instance,
+        ServerKind.LifelineHttp => LifelineAdapter.Http,
+        ServerKind.SignalRSse => SignalRAdapter.Sse,
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }

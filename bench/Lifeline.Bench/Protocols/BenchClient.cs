@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Lifeline.Bench.Measure;
 using Lifeline.Bench.Net;
+using Lifeline.Bench.Servers;
 
 namespace Lifeline.Bench.Protocols;
 
@@ -14,7 +15,7 @@ internal sealed class BenchClient : IFrameHandler
 {
     private readonly IProtocolAdapter _adapter;
     private readonly DeliverySink? _sink;
-    private RawWebSocket? _socket;
+    private IBenchConnection? _socket;
     private TaskCompletionSource<bool>? _waiter;
     private SemaphoreSlim? _window;
     private int _pings;
@@ -49,12 +50,21 @@ internal sealed class BenchClient : IFrameHandler
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
         var waiter = adapter.ReadyOnOpen ? null : client.NewWaiter();
-        client._socket = await RawWebSocket.ConnectAsync(server, local, adapter.Path, client, cts.Token);
+        client._socket = adapter.Kind switch
+        {
+            ServerKind.LifelineHttp => await HttpEventStream.OpenLifelineAsync(server, local, adapter.Path, adapter.OpenMessage.ToArray(), m => client.OnMessages(m.Span), client.OnEnded, cts.Token),
+            ServerKind.SignalRSse => await HttpEventStream.OpenSignalRAsync(server, local, adapter.Path, adapter.OpenMessage.ToArray(), m => client.OnMessages(m.Span), client.OnEnded, cts.Token),
+            _ => await RawWebSocket.ConnectAsync(server, local, adapter.Path, client, cts.Token),
+        };
         try
         {
             if (waiter is not null)
             {
-                client.Send(adapter.OpenMessage);
+                if (adapter.Kind is not (ServerKind.LifelineHttp or ServerKind.SignalRSse))
+                {
+                    client.Send(adapter.OpenMessage); // over HTTP the open message went with the stream request
+                }
+
                 if (!await waiter.WaitAsync(cts.Token))
                 {
                     throw new IOException($"{adapter.Kind} handshake refused");
@@ -99,6 +109,14 @@ internal sealed class BenchClient : IFrameHandler
         return Send(_adapter.Publish(channel, id, Payload.Create(payloadLength)));
     }
 
+    /// <summary>Waits for room in the window (shared with publishes), then sends an event stamped now.</summary>
+    public async Task<bool> EmitAsync(string channel, int id, int payloadLength, CancellationToken cancellationToken)
+    {
+        var window = _window ?? throw new InvalidOperationException("EnablePublishing first");
+        await window.WaitAsync(cancellationToken);
+        return Send(_adapter.Emit(channel, id, Payload.Create(payloadLength)));
+    }
+
     /// <summary>Waits until every publish has been acknowledged (or the time is up).</summary>
     public async Task<bool> DrainPublishesAsync(int window, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -119,6 +137,12 @@ internal sealed class BenchClient : IFrameHandler
     void IFrameHandler.OnText(RawWebSocket socket, ReadOnlySpan<byte> payload)
     {
         _socket ??= socket;
+        OnMessages(payload);
+    }
+
+    /// <summary>One received text (a WebSocket message, or one event of an HTTP event stream).</summary>
+    private void OnMessages(ReadOnlySpan<byte> payload)
+    {
         if (_adapter.KeepAliveAfterMs > 0 && Environment.TickCount64 - _lastSentMs > _adapter.KeepAliveAfterMs)
         {
             Send(_adapter.KeepAliveMessage);
@@ -151,7 +175,9 @@ internal sealed class BenchClient : IFrameHandler
         }
     }
 
-    void IFrameHandler.OnClosed(RawWebSocket socket)
+    void IFrameHandler.OnClosed(RawWebSocket socket) => OnEnded();
+
+    private void OnEnded()
     {
         Interlocked.Exchange(ref _closedAt, Stopwatch.GetTimestamp());
         SignalWaiter(false);

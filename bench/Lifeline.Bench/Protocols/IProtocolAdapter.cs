@@ -36,6 +36,13 @@ internal interface IProtocolAdapter
 
     byte[] Publish(string channel, int id, string payload);
 
+    /// <summary>
+    /// An ephemeral event to every other subscriber of the channel (not the sender, nothing stored): Lifeline's
+    /// <c>emit</c>, the SignalR hub's <c>Emit</c> (<c>Clients.OthersInGroup</c>), the ws server's broadcast to the others.
+    /// Acknowledged like a publish.
+    /// </summary>
+    byte[] Emit(string channel, int id, string payload);
+
     /// <summary>Handles a message that is not a delivery: heartbeats (answered here), handshake replies, acks.</summary>
     void OnControl(BenchClient client, ReadOnlySpan<byte> message);
 }

@@ -7,9 +7,14 @@ namespace Lifeline.Bench.Protocols;
 /// <summary>Lifeline (PROTOCOL.md): hello/welcome, application ping answered with pong, subscribe/publish/delta, NDJSON batches.</summary>
 internal sealed class LifelineAdapter : IProtocolAdapter
 {
-    public static readonly LifelineAdapter Instance = new();
+    public static readonly LifelineAdapter Instance = new(ServerKind.Lifeline);
 
-    public ServerKind Kind => ServerKind.Lifeline;
+    /// <summary>The same protocol over the HTTP transport (PROTOCOL.md "HTTP transport").</summary>
+    public static readonly LifelineAdapter Http = new(ServerKind.LifelineHttp);
+
+    private LifelineAdapter(ServerKind kind) => Kind = kind;
+
+    public ServerKind Kind { get; }
 
     public string Path => "/ws";
 
@@ -28,6 +33,9 @@ internal sealed class LifelineAdapter : IProtocolAdapter
 
     public byte[] Publish(string channel, int id, string payload) =>
         Encoding.UTF8.GetBytes($$$"""{"type":"publish","id":{{{id}}},"channel":"{{{channel}}}","patch":{"b":"{{{payload}}}"}}""");
+
+    public byte[] Emit(string channel, int id, string payload) =>
+        Encoding.UTF8.GetBytes($$"""{"type":"emit","id":{{id}},"channel":"{{channel}}","data":"{{payload}}"}""");
 
     public void OnControl(BenchClient client, ReadOnlySpan<byte> message)
     {

@@ -10,11 +10,16 @@ namespace Lifeline.Bench.Protocols;
 /// </summary>
 internal sealed class SignalRAdapter : IProtocolAdapter
 {
-    public static readonly SignalRAdapter Instance = new();
+    public static readonly SignalRAdapter Instance = new(ServerKind.SignalR);
+
+    /// <summary>The same hub protocol over SignalR's Server-Sent Events transport.</summary>
+    public static readonly SignalRAdapter Sse = new(ServerKind.SignalRSse);
+
+    private SignalRAdapter(ServerKind kind) => Kind = kind;
 
     private const char RecordSeparator = '\u001e';
 
-    public ServerKind Kind => ServerKind.SignalR;
+    public ServerKind Kind { get; }
 
     public string Path => "/hub";
 
@@ -33,6 +38,9 @@ internal sealed class SignalRAdapter : IProtocolAdapter
 
     public byte[] Publish(string channel, int id, string payload) =>
         Encoding.UTF8.GetBytes($$"""{"type":1,"invocationId":"{{id}}","target":"Publish","arguments":["{{channel}}","{{payload}}"]}{{RecordSeparator}}""");
+
+    public byte[] Emit(string channel, int id, string payload) =>
+        Encoding.UTF8.GetBytes($$"""{"type":1,"invocationId":"{{id}}","target":"Emit","arguments":["{{channel}}","{{payload}}"]}{{RecordSeparator}}""");
 
     public void OnControl(BenchClient client, ReadOnlySpan<byte> message)
     {

@@ -31,6 +31,9 @@ internal sealed class WsAdapter : IProtocolAdapter
     public byte[] Publish(string channel, int id, string payload) =>
         Encoding.UTF8.GetBytes($$"""{"type":"publish","id":{{id}},"channel":"{{channel}}","data":"{{payload}}"}""");
 
+    public byte[] Emit(string channel, int id, string payload) =>
+        Encoding.UTF8.GetBytes($$"""{"type":"emit","id":{{id}},"channel":"{{channel}}","data":"{{payload}}"}""");
+
     public void OnControl(BenchClient client, ReadOnlySpan<byte> message)
     {
         if (message.IndexOf("\"type\":\"reply\""u8) >= 0)

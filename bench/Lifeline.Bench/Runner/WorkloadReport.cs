@@ -38,9 +38,12 @@ internal sealed class WorkloadReport
         Spread.Of(Runs.Where(r => r.Server == server && r.Result.Values.ContainsKey(key)).Select(r => r.Result.Values[key]));
 
     /// <summary>Lifeline's median over the anchor's (both as measured in this invocation).</summary>
-    public double? Ratio(string key, ServerKind anchor)
+    public double? Ratio(string key, ServerKind anchor) => Ratio(key, ServerKind.Lifeline, anchor);
+
+    /// <summary><paramref name="subject"/>'s median over <paramref name="anchor"/>'s (lifeline-http over signalr-sse).</summary>
+    public double? Ratio(string key, ServerKind subject, ServerKind anchor)
     {
-        var lifeline = SpreadOf(ServerKind.Lifeline, key);
+        var lifeline = SpreadOf(subject, key);
         var other = SpreadOf(anchor, key);
         return lifeline is null || other is null || other.Median == 0 ? null : lifeline.Median / other.Median;
     }
@@ -92,6 +95,11 @@ internal sealed class WorkloadReport
                 }
             }
 
+            if (Ratio(metric.Key, ServerKind.LifelineHttp, ServerKind.SignalRSse) is { } http)
+            {
+                perServer["ratio_lifeline_http_vs_signalr_sse"] = http;
+            }
+
             summary[metric.Key] = perServer;
         }
 
@@ -123,10 +131,12 @@ internal sealed class WorkloadReport
             md.Append(inv, $" {server.Name()} median (min-max) |");
         }
 
-        var anchors = new[] { ServerKind.SignalR, ServerKind.Ws }.Where(a => Servers.Contains(a) && Servers.Contains(ServerKind.Lifeline)).ToArray();
-        foreach (var anchor in anchors)
+        // Lifeline over each anchor; Lifeline's HTTP transport over SignalR's Server-Sent Events when both ran.
+        var anchors = new[] { (ServerKind.Lifeline, ServerKind.SignalR), (ServerKind.Lifeline, ServerKind.Ws), (ServerKind.LifelineHttp, ServerKind.SignalRSse) }
+            .Where(a => Servers.Contains(a.Item1) && Servers.Contains(a.Item2)).ToArray();
+        foreach (var (subject, anchor) in anchors)
         {
-            md.Append(inv, $" lifeline / {anchor.Name()} |");
+            md.Append(inv, $" {subject.Name()} / {anchor.Name()} |");
         }
 
         md.AppendLine();
@@ -141,9 +151,9 @@ internal sealed class WorkloadReport
                     : " n/a |");
             }
 
-            foreach (var anchor in anchors)
+            foreach (var (subject, anchor) in anchors)
             {
-                md.Append(Ratio(metric.Key, anchor) is { } r ? string.Create(inv, $" {r:0.00}x |") : " n/a |");
+                md.Append(Ratio(metric.Key, subject, anchor) is { } r ? string.Create(inv, $" {r:0.00}x |") : " n/a |");
             }
 
             md.AppendLine();

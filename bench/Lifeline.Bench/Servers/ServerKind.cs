@@ -6,6 +6,12 @@ internal enum ServerKind
     Lifeline,
     SignalR,
     Ws,
+
+    /// <summary>Lifeline's HTTP transport (Server-Sent Events stream, sends as POST), same server as <see cref="Lifeline"/>.</summary>
+    LifelineHttp,
+
+    /// <summary>SignalR's Server-Sent Events transport, same server as <see cref="SignalR"/>.</summary>
+    SignalRSse,
 }
 
 internal static class ServerKinds
@@ -17,6 +23,8 @@ internal static class ServerKinds
         ServerKind.Lifeline => "lifeline",
         ServerKind.SignalR => "signalr",
         ServerKind.Ws => "ws",
+        ServerKind.LifelineHttp => "lifeline-http",
+        ServerKind.SignalRSse => "signalr-sse",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -25,6 +33,8 @@ internal static class ServerKinds
         "lifeline" => ServerKind.Lifeline,
         "signalr" => ServerKind.SignalR,
         "ws" => ServerKind.Ws,
-        _ => throw new ArgumentException($"unknown server '{name}' (lifeline, signalr, ws)"),
+        "lifeline-http" => ServerKind.LifelineHttp,
+        "signalr-sse" => ServerKind.SignalRSse,
+        _ => throw new ArgumentException($"unknown server '{name}' (lifeline, signalr, ws, lifeline-http, signalr-sse)"),
     };
 }

@@ -5,6 +5,8 @@
 //   {"type":"subscribe","id":1,"channel":"c"} -> {"type":"subscribed","id":1}
 //   {"type":"publish","id":2,"channel":"c","data":"..."} -> {"type":"message","channel":"c","data":"..."} to every
 //     subscriber (serialized once), then {"type":"reply","id":2} to the publisher.
+//   {"type":"emit","id":3,"channel":"c","data":"..."} -> the same message to every subscriber but the sender (the
+//     cursor workload), then {"type":"reply","id":3}.
 // Heartbeat: the classic pattern from the ws README: ping every interval; a connection whose previous ping got no pong
 // by the next tick is terminated; the interval is cleared when the server closes.
 const { WebSocketServer } = require('ws');
@@ -42,6 +44,13 @@ wss.on('connection', (ws) => {
       if (set) {
         const out = JSON.stringify({ type: 'message', channel: msg.channel, data: msg.data });
         for (const s of set) s.send(out);
+      }
+      ws.send(JSON.stringify({ type: 'reply', id: msg.id }));
+    } else if (msg.type === 'emit') {
+      const set = channels.get(msg.channel);
+      if (set) {
+        const out = JSON.stringify({ type: 'message', channel: msg.channel, data: msg.data });
+        for (const s of set) if (s !== ws) s.send(out);
       }
       ws.send(JSON.stringify({ type: 'reply', id: msg.id }));
     }

@@ -66,4 +66,36 @@ describe("server API reaching the browser client", { skip, timeout: 120_000 }, (
     assert.deepEqual(await page.evaluate(`window.__t.channel.state`), { from: "backend" });
     await page.close();
   });
+
+  it("POST /api/send reaches client.onMessage of every page of that user, once, and no other user's page", { timeout: 60_000 }, async () => {
+    const pages = [];
+    for (const user of ["carol", "carol", "dave"]) {
+      const page = await openClient(browser.context, server.origin, server.wsUrl, { token: user, channel: `room:send-${pages.length}` });
+      await page.evaluate(`(() => { window.__messages = []; window.__t.client.onMessage((m) => window.__messages.push(m)); })()`);
+      pages.push(page);
+    }
+    const send = async (user: string, data: unknown) => {
+      const response = await fetch(`${server.origin}/api/send`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ user, data }),
+      });
+      assert.equal(response.status, 200, await response.clone().text());
+      return ((await response.json()) as { delivered: number }).delivered;
+    };
+
+    assert.equal(await send("carol", { export: "ready" }), 2);
+    assert.equal(await send("dave", "second"), 1);
+    // dave's page got its own message: every message sent before it to carol has reached carol's pages too.
+    await pages[2]!.waitForFunction(`window.__messages.length === 1`);
+    for (const page of pages.slice(0, 2)) {
+      await page.waitForFunction(`window.__messages.length >= 1`);
+      const got = (await page.evaluate(`window.__messages`)) as Array<{ data: unknown; ts?: number }>;
+      assert.deepEqual(got.map((m) => m.data), [{ export: "ready" }], "once, and not dave's");
+      assert.equal(typeof got[0]?.ts, "number");
+    }
+    assert.deepEqual(((await pages[2]!.evaluate(`window.__messages`)) as Array<{ data: unknown }>).map((m) => m.data), ["second"]);
+    assert.equal(await send("nobody", 1), 0);
+    for (const page of pages) await page.close();
+  });
 });

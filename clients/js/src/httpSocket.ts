@@ -74,10 +74,16 @@ export class HttpSocket implements WebSocketLike {
   private closeEvent: { code: number; reason: string } | undefined;
   private ended = false;
   private answered = false;
+  private streamPending = false;
+  private pendingAtClose = false;
 
-  /** True once the stream request was answered with 200 (the HTTP endpoint works, whatever comes through it). */
+  /**
+   * True once the stream request was answered with 200, or when it was closed while its request was still waiting for
+   * an answer: the HTTP endpoint took the request (a refused connection or an error status would have answered), and
+   * a buffering proxy holds what came back, the response head included (nginx with gzip does).
+   */
   get responded(): boolean {
-    return this.answered;
+    return this.answered || this.pendingAtClose;
   }
 
   /**
@@ -113,6 +119,7 @@ export class HttpSocket implements WebSocketLike {
   close(code = 1000, reason = ""): void {
     if (this.readyState >= 2) return;
     this.readyState = 2;
+    this.pendingAtClose = this.streamPending;
     if (this.capability !== undefined) {
       // Best-effort and unordered with what is still queued: the connection ends either way.
       const body = JSON.stringify({ type: "close", code });
@@ -126,7 +133,13 @@ export class HttpSocket implements WebSocketLike {
 
   private async run(hello: string): Promise<void> {
     try {
-      let response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      this.streamPending = true;
+      let response: FetchResponseLike;
+      try {
+        response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      } finally {
+        this.streamPending = false;
+      }
       while (!this.ended) {
         if (response.status !== 200) {
           await response.text().catch(() => "");

@@ -217,6 +217,37 @@ describe("transport fallback (PROTOCOL.md Choosing)", () => {
     assert.equal(h.client.transport, "http-poll");
   });
 
+  it("a stream whose response head is held too (a proxy that buffers the whole response) falls back to long polling", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    assert.equal(http.to("/ws/stream").length, 1); // never answered: nginx with gzip holds even the head
+    h.clock.advance(15_000);
+    assert.equal(h.changes.at(-1)?.retryInMs, 0, "a fallback, not a backed-off retry");
+    h.clock.advance(0);
+    await flush();
+    assert.equal(h.client.transport, "http-poll");
+    http.last("/ws/stream?poll=1").stream().events(httpWelcome()).end();
+    await settle();
+    assert.equal(h.client.state, "open");
+    assert.equal(h.client.transport, "http-poll");
+  });
+
+  it("a stream refused with an HTTP error (a proxy's 502 while the server is down) is not a buffering proxy: back to the WebSocket after the backoff", async () => {
+    const { h, http } = fallbackHarness();
+    h.socket().serverClose(1006);
+    h.clock.advance(0);
+    await flush();
+    http.last("/ws/stream").status(502);
+    await settle();
+    const sockets = h.sockets.length;
+    assert.equal(http.to("/ws/stream?poll=1").length, 0);
+    h.clock.advance(1000);
+    assert.equal(h.sockets.length, sockets + 1, "a WebSocket attempt again");
+    assert.equal(h.client.transport, "websocket");
+  });
+
   it("when the HTTP endpoint does not answer either (server down), the next attempt starts from the WebSocket after the backoff", async () => {
     const { h, http } = fallbackHarness();
     h.socket().serverClose(1006);

@@ -20,6 +20,12 @@ internal static partial class ApiLog
     [LoggerMessage(1413, LogLevel.Information, "server API: disconnected user {User}: {Closed} connection(s) closed with {Code}", EventName = "ApiDisconnected")]
     public static partial void Disconnected(ILogger logger, string user, int closed, int code);
 
+    [LoggerMessage(1415, LogLevel.Debug, "server API: emitted an event to {Channel}", EventName = "ApiEmitted")]
+    public static partial void Emitted(ILogger logger, string channel);
+
+    [LoggerMessage(1416, LogLevel.Information, "server API: sent a message to user {User}: {Delivered} connection(s)", EventName = "ApiSent")]
+    public static partial void Sent(ILogger logger, string user, int delivered);
+
     [LoggerMessage(1414, LogLevel.Debug, "server API: {Method} {Path} refused with {Status} ({Code}): {Detail}", EventName = "ApiRequestRefused")]
     public static partial void Refused(ILogger logger, string method, string path, int status, string code, string detail);
 }

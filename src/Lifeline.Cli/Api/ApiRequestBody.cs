@@ -89,6 +89,29 @@ internal sealed class ApiRequestBody
         { } value => throw ApiProblem.Field($"'{name}' must be a JSON object (was {Kind(value)})"),
     };
 
+    /// <summary>A required member of any JSON type; the JSON <c>null</c> counts as present (only an absent member is missing).</summary>
+    public JsonElement RequiredValue(string name) =>
+        _root.TryGetProperty(name, out var value) ? value : throw ApiProblem.Field($"'{name}' is required (any JSON value)");
+
+    /// <summary>
+    /// A position member <c>{"epoch": string, "offset": integer}</c> (offset a non-negative integer below 2^53, as the
+    /// protocol's <c>if</c>), or null when absent or null.
+    /// </summary>
+    public Lifeline.Protocol.Position? OptionalPosition(string name)
+    {
+        if (Member(name) is not { } value)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Object
+            && value.TryGetProperty("epoch", out var epoch) && epoch.ValueKind == JsonValueKind.String
+            && value.TryGetProperty("offset", out var offset) && offset.ValueKind == JsonValueKind.Number
+            && offset.TryGetInt64(out var number) && number is >= 0 and < MaxSafeInteger
+                ? new Lifeline.Protocol.Position(epoch.GetString()!, number)
+                : throw ApiProblem.Field($"'{name}' must be {{\"epoch\": string, \"offset\": non-negative integer below 2^53}} (was {Kind(value)} {Truncate(value.GetRawText())})");
+    }
+
     /// <summary>A whole-number member, or null when absent or null.</summary>
     public int? OptionalInt(string name) => Member(name) switch
     {
@@ -96,6 +119,10 @@ internal sealed class ApiRequestBody
         { ValueKind: JsonValueKind.Number } value when value.TryGetInt32(out var n) => n,
         { } value => throw ApiProblem.Field($"'{name}' must be a whole number (was {Kind(value)} {value.GetRawText()})"),
     };
+
+    private const long MaxSafeInteger = 1L << 53;
+
+    private static string Truncate(string text) => text.Length <= 80 ? text : text[..80] + "...";
 
     private JsonElement? Member(string name) =>
         _root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;

@@ -48,7 +48,8 @@ internal static class ServerApi
                 {
                     Title = "Lifeline server API",
                     Version = "1",
-                    Description = "For the application's backends: publish to channels, read channels and presence, disconnect users. "
+                    Description = "For the application's backends: publish to channels (conditionally too), emit events, send messages to users, "
+                        + "read channels and presence, disconnect users. "
                         + "Every request needs Authorization: Bearer <key> (a key of --api-key-file).",
                 };
                 document.Components ??= new OpenApiComponents();
@@ -81,6 +82,27 @@ internal static class ServerApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+
+        api.MapPost("/emit", (HttpContext http, LifelineServer server, IOptions<LifelineOptions> options) =>
+                Handle(http, logger, () => EmitAsync(http, server, options.Value, logger)))
+            .WithName("emit")
+            .WithSummary("Emit an ephemeral event to a channel's subscribers (nothing stored)")
+            .AddOpenApiOperationTransformer(JsonBody<ApiEmitRequest>)
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+
+        api.MapPost("/send", (HttpContext http, LifelineServer server, IOptions<LifelineOptions> options) =>
+                Handle(http, logger, () => SendAsync(http, server, options.Value, logger)))
+            .WithName("send")
+            .WithSummary("Send a message to every open connection of a user, on every node")
+            .AddOpenApiOperationTransformer(JsonBody<ApiSendRequest>)
+            .Produces<ApiSendResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
 
         api.MapPost("/disconnect", (HttpContext http, LifelineServer server) =>
@@ -139,14 +161,47 @@ internal static class ServerApi
             throw ApiProblem.Field(string.Create(CultureInfo.InvariantCulture, $"'key' must be 1 to {ProtocolConstants.MaxKeyLength} characters"));
         }
 
-        if (System.Text.Encoding.UTF8.GetByteCount(patch.GetRawText()) > options.MaxPatchSize)
-        {
-            throw new ApiProblem(StatusCodes.Status413PayloadTooLarge, "too_large", string.Create(CultureInfo.InvariantCulture, $"'patch' is larger than {options.MaxPatchSize} bytes (MaxPatchSize)"));
-        }
-
-        var result = await server.PublishAsync(channel, patch, key, cancellationToken: http.RequestAborted);
+        var expected = body.OptionalPosition("if");
+        CheckSize("patch", patch, options);
+        var result = await server.PublishAsync(channel, patch, key, expected, http.RequestAborted);
         ApiLog.Published(logger, channel, result.Epoch, result.Offset, result.Duplicate);
         return Results.Json(new ApiPublishResponse(result.Epoch, result.Offset, result.Duplicate), ApiJsonContext.Default.ApiPublishResponse);
+    }
+
+    private static async Task<IResult> EmitAsync(HttpContext http, LifelineServer server, LifelineOptions options, ILogger logger)
+    {
+        var body = await ApiRequestBody.ReadAsync(http, options.MaxJsonDepth + 1);
+        var channel = body.RequiredString("channel");
+        var data = body.RequiredValue("data");
+        CheckSize("data", data, options);
+        await server.EmitAsync(channel, data, http.RequestAborted);
+        ApiLog.Emitted(logger, channel);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> SendAsync(HttpContext http, LifelineServer server, LifelineOptions options, ILogger logger)
+    {
+        var body = await ApiRequestBody.ReadAsync(http, options.MaxJsonDepth + 1);
+        var user = body.RequiredString("user");
+        if (user.Length == 0)
+        {
+            throw ApiProblem.Field("'user' must not be empty");
+        }
+
+        var data = body.RequiredValue("data");
+        CheckSize("data", data, options);
+        var delivered = await server.SendToUserAsync(user, data, http.RequestAborted);
+        ApiLog.Sent(logger, user, delivered);
+        return Results.Json(new ApiSendResponse(delivered), ApiJsonContext.Default.ApiSendResponse);
+    }
+
+    /// <summary>413 for a patch or data over <see cref="LifelineOptions.MaxPatchSize"/> (the server would refuse it with <c>limit_exceeded</c>).</summary>
+    private static void CheckSize(string name, System.Text.Json.JsonElement value, LifelineOptions options)
+    {
+        if (System.Text.Encoding.UTF8.GetByteCount(value.GetRawText()) > options.MaxPatchSize)
+        {
+            throw new ApiProblem(StatusCodes.Status413PayloadTooLarge, "too_large", string.Create(CultureInfo.InvariantCulture, $"'{name}' is larger than {options.MaxPatchSize} bytes (MaxPatchSize)"));
+        }
     }
 
     private static async Task<IResult> DisconnectAsync(HttpContext http, LifelineServer server, ILogger logger)
@@ -195,6 +250,12 @@ internal static class ServerApi
         {
             ApiLog.Refused(logger, http.Request.Method, http.Request.Path, problem.Status, problem.Code, problem.Message);
             return problem.ToResult();
+        }
+        catch (LifelineRequestException ex) when (ex.CurrentPosition is { } current)
+        {
+            // A conditional publish found the channel elsewhere: 409 with the position to re-read from.
+            ApiLog.Refused(logger, http.Request.Method, http.Request.Path, StatusCodes.Status409Conflict, ex.Code, ex.Message);
+            return new ApiProblem(StatusCodes.Status409Conflict, ex.Code, ex.Message, current).ToResult();
         }
         catch (LifelineRequestException ex)
         {

@@ -915,6 +915,8 @@ var HttpSocket = class {
     this.sending = false;
     this.ended = false;
     this.answered = false;
+    this.streamPending = false;
+    this.pendingAtClose = false;
     this.pendingText = "";
     this.base = httpBaseUrl(wsUrl);
     this.poll = kind === "http-poll";
@@ -925,9 +927,13 @@ var HttpSocket = class {
       this.onopen?.({});
     });
   }
-  /** True once the stream request was answered with 200 (the HTTP endpoint works, whatever comes through it). */
+  /**
+   * True once the stream request was answered with 200, or when it was closed while its request was still waiting for
+   * an answer: the HTTP endpoint took the request (a refused connection or an error status would have answered), and
+   * a buffering proxy holds what came back, the response head included (nginx with gzip does).
+   */
   get responded() {
-    return this.answered;
+    return this.answered || this.pendingAtClose;
   }
   /** The first message (the `hello`) opens the stream; the others are sent in order once the `welcome` came. */
   send(data) {
@@ -944,6 +950,7 @@ var HttpSocket = class {
   close(code = 1e3, reason = "") {
     if (this.readyState >= 2) return;
     this.readyState = 2;
+    this.pendingAtClose = this.streamPending;
     if (this.capability !== void 0) {
       const body = JSON.stringify({ type: "close", code });
       void this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability })).then(
@@ -955,7 +962,13 @@ var HttpSocket = class {
   }
   async run(hello) {
     try {
-      let response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      this.streamPending = true;
+      let response;
+      try {
+        response = await this.fetchImpl(`${this.base}/stream${this.poll ? "?poll=1" : ""}`, this.init(hello, {}));
+      } finally {
+        this.streamPending = false;
+      }
       while (!this.ended) {
         if (response.status !== 200) {
           await response.text().catch(() => "");

@@ -18,6 +18,9 @@ internal sealed class ChannelReplica
     private Position? _position;
     private bool _awaitingSnapshot;
 
+    /// <summary>The confirmed state itself (not a copy): read it under the owning channel's lock, never modify it.</summary>
+    public JsonObject State => _state;
+
     /// <summary>The epoch and offset of the last applied snapshot or delta; null before the first.</summary>
     public Position? Position => _position;
 

@@ -1,11 +1,10 @@
 using System.Collections.Concurrent;
-using System.Net.WebSockets;
 using Lifeline.Protocol;
 
 namespace Lifeline.Client.Internal;
 
 /// <summary>
-/// Everything that belongs to one socket: its cancellation token (cancelled when it ends, which fails the requests
+/// Everything that belongs to one connection (a WebSocket or the HTTP transport): its cancellation token (cancelled when it ends, which fails the requests
 /// waiting on it), its pending requests, its send lock and its receive watchdog. Whatever ends the connection
 /// (close frame, receive or send error, watchdog, client close) calls <see cref="Fail"/>; the first call wins, so an
 /// error followed by a close still ends the connection once and schedules one reconnect.
@@ -20,10 +19,10 @@ internal sealed class ClientConnection : IDisposable
     private TimeSpan _watchdogTimeout;
     private int _failed;
 
-    public ClientConnection(long id, ClientWebSocket socket)
+    public ClientConnection(long id, IClientTransport transport)
     {
         Id = id;
-        Socket = socket;
+        Transport = transport;
 
         // Kept as a copy: a cancelled token stays usable (registrations run at once) after the source is disposed.
         Token = _cts.Token;
@@ -32,7 +31,8 @@ internal sealed class ClientConnection : IDisposable
     /// <summary>A number unique within the client, for logs.</summary>
     public long Id { get; }
 
-    public ClientWebSocket Socket { get; }
+    /// <summary>The bytes under this connection: a WebSocket or the HTTP transport.</summary>
+    public IClientTransport Transport { get; }
 
     /// <summary>Cancelled when the connection ends: fails pending requests, stops the loops.</summary>
     public CancellationToken Token { get; }
@@ -113,7 +113,7 @@ internal sealed class ClientConnection : IDisposable
             _cts.Cancel();
             if (abort)
             {
-                Socket.Abort();
+                Transport.Abort();
             }
         }
         finally
@@ -172,7 +172,7 @@ internal sealed class ClientConnection : IDisposable
     public void Dispose()
     {
         DisposeWatchdog();
-        Socket.Dispose();
+        Transport.Dispose();
         _cts.Dispose();
     }
 }

@@ -31,6 +31,9 @@ internal sealed class PendingPublish
 
     public JsonElement Patch { get; }
 
+    /// <summary>The position the channel must be at (<c>publish.if</c>), or null for an unconditional publish.</summary>
+    public Position? If { get; init; }
+
     /// <summary>The idempotency key, the same on every re-send: the server applies the patch once.</summary>
     public string Key { get; }
 

@@ -24,6 +24,56 @@ internal sealed class RunContext : IDisposable
 
     private readonly Lock _gate = new();
     private bool _disposed;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed by <see cref="Wake"/>: the supervisor's backoff wait ends at once (issue 15, network back).</summary>
+    public Task Woken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _wake.Task;
+            }
+        }
+    }
+
+    /// <summary>Asks for an attempt now: ends the current backoff wait, or (during an attempt) skips the next one.</summary>
+    /// <param name="resetBackoff">Also start the backoff over (the network came back), not only skip this wait.</param>
+    public void Wake(bool resetBackoff)
+    {
+        lock (_gate)
+        {
+            _resetBackoff |= resetBackoff;
+            _wake.TrySetResult();
+        }
+    }
+
+    private bool _resetBackoff;
+
+    /// <summary>Whether a wake since the last attempt asked for the backoff to start over; reading it clears it.</summary>
+    public bool TakeResetBackoff()
+    {
+        lock (_gate)
+        {
+            var reset = _resetBackoff;
+            _resetBackoff = false;
+            return reset;
+        }
+    }
+
+    /// <summary>Called as an attempt starts: a wake from before it is covered by it.</summary>
+    public void ResetWake()
+    {
+        lock (_gate)
+        {
+            _resetBackoff = false;
+            if (_wake.Task.IsCompleted)
+            {
+                _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
 
     public void RequestStop(bool disposing)
     {

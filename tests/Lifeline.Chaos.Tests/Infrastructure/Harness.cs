@@ -39,7 +39,14 @@ public sealed class Harness : IAsyncDisposable
 
     public string[] Users { get; private set; } = [];
 
-    public static async Task<Harness> StartAsync(ITestOutputHelper output, int clients, int channels, int seed, params string[] serverArgs)
+    public static Task<Harness> StartAsync(ITestOutputHelper output, int clients, int channels, int seed, params string[] serverArgs) =>
+        StartOnAsync(output, "websocket", clients, channels, seed, serverArgs);
+
+    /// <summary>
+    /// As <see cref="StartAsync"/>, with the clients on <paramref name="transport"/>: <c>websocket</c> (LifelineClient),
+    /// <c>http-stream</c> or <c>http-poll</c> (the agent's HTTP-transport client). The observer stays on the WebSocket.
+    /// </summary>
+    public static async Task<Harness> StartOnAsync(ITestOutputHelper output, string transport, int clients, int channels, int seed, params string[] serverArgs)
     {
         var net = await ChaosNetwork.CreateAsync();
         var h = new Harness(output, net);
@@ -53,8 +60,8 @@ public sealed class Harness : IAsyncDisposable
             h.Observer = AgentProcess.Start(net.ServerNs);
             await h.Observer.RequestAsync(Start(["obs"], h.Channels, seed, net));
             h.Clients = AgentProcess.Start(net.ClientNs);
-            await h.Clients.RequestAsync(Start(h.Users, h.Channels, seed, net));
-            h.Say($"namespaces {net.ServerNs} / {net.ClientNs}, server {net.WebSocketUrl} pid {h.Server.Pid}, {clients} clients x {channels} channels, seed {seed}");
+            await h.Clients.RequestAsync(Start(h.Users, h.Channels, seed, net, transport));
+            h.Say($"namespaces {net.ServerNs} / {net.ClientNs}, server {net.WebSocketUrl} pid {h.Server.Pid}, {clients} clients ({transport}) x {channels} channels, seed {seed}");
             return h;
         }
         catch
@@ -73,8 +80,9 @@ public sealed class Harness : IAsyncDisposable
         await Observer.RequestAsync(Start(["obs"], Channels, _seed, Net));
     }
 
-    public static JsonObject Start(IEnumerable<string> users, IEnumerable<string> channels, int seed, NetworkPair net) => new()
+    public static JsonObject Start(IEnumerable<string> users, IEnumerable<string> channels, int seed, NetworkPair net, string transport = "websocket") => new()
     {
+        ["transport"] = transport,
         ["cmd"] = "start",
         ["url"] = net.WebSocketUrl.ToString(),
         ["users"] = new JsonArray([.. users.Select(u => (JsonNode)JsonValue.Create(u))]),

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
  */
 
 // build-e2e/e2e/support/ -> the repository root
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "..");
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "..");
 
 /**
  * The tool's build output: LIFELINE_DLL, else the newer of src/Lifeline.Cli/bin/{Release,Debug}/net10.0/lifeline.dll
@@ -52,6 +52,8 @@ export class LifelineServer {
     private readonly authArgs: readonly string[] = ["--auth", "dev"],
     /** More arguments (for example `--redis 127.0.0.1:N`), kept for every restart. */
     private readonly extraArgs: readonly string[] = [],
+    /** The heartbeat interval and timeout (ms); the default is {@link HEARTBEAT_INTERVAL_MS} / {@link HEARTBEAT_TIMEOUT_MS}. */
+    private readonly heartbeatMs: readonly [number, number] = [HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS],
   ) {
     process.once("exit", () => this.child?.kill("SIGKILL"));
   }
@@ -92,7 +94,7 @@ export class LifelineServer {
       }
     }
     const args = [this.dll, "serve", "--port", String(port), ...this.authArgs, "--test-endpoints",
-      "--heartbeat-interval", `${HEARTBEAT_INTERVAL_MS}ms`, "--heartbeat-timeout", `${HEARTBEAT_TIMEOUT_MS}ms`, ...this.extraArgs];
+      "--heartbeat-interval", `${this.heartbeatMs[0]}ms`, "--heartbeat-timeout", `${this.heartbeatMs[1]}ms`, ...this.extraArgs];
     const child = spawn(process.env["DOTNET_HOST_PATH"] || "dotnet", args, { cwd: dirname(this.dll), env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.starts++;

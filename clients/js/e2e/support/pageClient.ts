@@ -9,6 +9,8 @@ export interface StateEntry {
   to: string;
   reason: string;
   code?: number;
+  /** The transport of the connection that opened or ended. */
+  transport?: string;
   ts: number;
 }
 
@@ -45,6 +47,8 @@ export interface ClientOptions {
   optimistic?: boolean;
   /** Wrap the default backoff to record each delay in `log.retries`. */
   recordRetries?: boolean;
+  /** More client options, passed as they are (JSON values: `connectTimeoutMs`, `transports`, `transportProbeIntervalMs`). */
+  clientOptions?: Record<string, unknown>;
 }
 
 export async function openClient(context: BrowserContext, origin: string, wsUrl: string, options: ClientOptions): Promise<Page> {
@@ -63,6 +67,7 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
     watchdogSlackMs: options.watchdogSlackMs ?? 300,
     optimistic: options.optimistic === true,
     recordRetries: options.recordRetries === true,
+    clientOptions: options.clientOptions ?? {},
   });
   await page.evaluate(`(async () => {
     const config = ${config};
@@ -86,9 +91,9 @@ export async function openClient(context: BrowserContext, origin: string, wsUrl:
       ? { nextRetryDelayMs(ctx) { const delayMs = backoff.nextRetryDelayMs(ctx); log.retries.push({ k: ctx.retryCount, delayMs, ts: Date.now() }); return delayMs; } }
       : undefined;
     const client = new LifelineClient(config.wsUrl, {
-      token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs, optimistic: config.optimistic, ...(retryPolicy ? { retryPolicy } : {}),
+      token, reconnect: config.reconnect, watchdogSlackMs: config.watchdogSlackMs, optimistic: config.optimistic, ...(retryPolicy ? { retryPolicy } : {}), ...config.clientOptions,
     });
-    client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, ts: Date.now() }));
+    client.onStateChange((c) => log.states.push({ to: c.to, reason: c.reason, code: c.code, transport: c.transport, ts: Date.now() }));
     client.onError((e) => log.errors.push(String(e)));
     const channel = client.channel(config.channel);
     channel.subscribe((state) => { log.calls++; log.values.push(typeof state.n === "number" ? state.n : null); log.offsets.push(channel.offset ?? null); });

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { after, afterEach, before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
+import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { findNginx, hostileConfig, NginxServer } from "./support/nginxServer.js";
+import { log, openClient, publishAll, waitOffset, waitOpen, waitState, type ClientLog } from "./support/pageClient.js";
+import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js";
+
+/*
+ * The HTTP transport (issue 17), in Chromium: a real nginx running deploy/nginx/lifeline.conf made WebSocket-hostile
+ * (the upgrade headers stripped: the server answers the plain GET /ws with 400) in front of a real
+ * `lifeline serve --redis` (a throw-away redis-server: the sessions outlive a server restart). The page is of nginx's
+ * origin. Without Chromium, the built tool, nginx or redis-server the tests are skipped with a message; under CI=true
+ * they fail (test.sh installs nginx and redis-server).
+ */
+
+// The heartbeat is longer than the other suites' 500 ms: behind the buffering proxy the server would otherwise end the
+// pong-less stream (4000) within about a second, and nginx would then deliver its welcome with the close, inside the
+// connect timeout. The connect timeout is short, so that each fallback is quick.
+const HEARTBEAT_MS: [number, number] = [3000, 3000];
+const CONNECT_TIMEOUT_MS = 1500;
+
+const dll = findLifelineDll();
+const nginxPath = findNginx();
+const redisPath = findRedisServer();
+const missing = !existsSync(CHROMIUM_PATH)
+  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
+  : !dll
+    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
+    : !nginxPath
+      ? "no nginx on the PATH or in /usr/sbin (apt-get install nginx, or set NGINX)"
+      : !redisPath
+        ? "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)"
+        : undefined;
+// Under CI a missing dependency fails (in `before`); elsewhere the suite is skipped, loudly.
+const skip = missing && process.env["CI"] !== "true" ? missing : false;
+
+/** What the page's channel holds, as a new client would compare it. */
+const view = (page: Page) => page.evaluate(`({ state: window.__t.channel.state, epoch: window.__t.channel.epoch, offset: window.__t.channel.offset })`);
+
+/** The status nginx answers a WebSocket upgrade request on /ws with. */
+const upgradeStatus = (nginxPort: number) =>
+  new Promise<number>((resolve, reject) => {
+    const request = httpRequest({ host: "127.0.0.1", port: nginxPort, path: "/ws", headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
+    request.once("upgrade", (_res, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    request.once("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    request.once("error", reject);
+    request.end();
+  });
+
+/** The paths of the page's fetches, in order. */
+const fetches = (page: Page) => page.evaluate(`window.__fetches`) as Promise<string[]>;
+
+const transportOf = (page: Page) => page.evaluate(`window.__t.client.transport`) as Promise<string>;
+
+/** The transports of the `open` state changes. */
+const openedOn = (entries: ClientLog["states"]) => entries.filter((s) => s.to === "open").map((s) => s.transport);
+
+describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { skip, timeout: 600_000 }, () => {
+  let redis: RedisServer | undefined;
+  let server: LifelineServer | undefined;
+  let browser: Browser | undefined;
+  const proxies: NginxServer[] = [];
+  const pages: Page[] = [];
+  let port = 0;
+
+  const open = async (token: string, channel: string, origin: string, wsUrl: string, clientOptions: Record<string, unknown> = {}) => {
+    const page = await browser!.context.newPage();
+    await page.close();
+    try {
+      const opened = await openClient(browser!.context, origin, wsUrl, { token, channel, clientOptions: { connectTimeoutMs: CONNECT_TIMEOUT_MS, ...clientOptions } });
+      pages.push(opened);
+      return opened;
+    } catch (e) {
+      const last = browser!.context.pages().at(-1);
+      const states = last === undefined ? "" : JSON.stringify((await log(last).catch(() => undefined))?.states);
+      throw new Error(`${String(e)}\nstates: ${states}`);
+    }
+  };
+
+  const hostile = async (bufferStream: boolean) => {
+    const nginx = await NginxServer.start(nginxPath!, (listen) => hostileConfig(port, listen, { bufferStream }));
+    proxies.push(nginx);
+    return nginx;
+  };
+
+  /** A new client (straight to the server, over the WebSocket) subscribes and sees what the server holds. */
+  const serverView = async (channel: string, offset: number) => {
+    const carol = await open("carol", channel, server!.origin, server!.wsUrl);
+    await waitOffset(carol, offset);
+    assert.equal(await transportOf(carol), "websocket");
+    return view(carol);
+  };
+
+  before(async () => {
+    if (missing) {
+      throw new Error(`missing dependency: ${missing}`);
+    }
+    redis = await RedisServer.start(redisPath!);
+    server = new LifelineServer(dll!, {}, ["--auth", "dev"], ["--redis", redis.address], HEARTBEAT_MS);
+    port = await server.start(await freePort());
+    browser = await launchChromium();
+    // Every page records the path of each fetch it makes (the HTTP transport's requests).
+    await browser.context.addInitScript(`(() => {
+      const original = window.fetch.bind(window);
+      window.__fetches = [];
+      window.fetch = (input, init) => {
+        const url = new URL(typeof input === "string" ? input : input.url, location.href);
+        window.__fetches.push(url.pathname + url.search);
+        return original(input, init);
+      };
+    })()`);
+  });
+
+  afterEach(async () => {
+    await Promise.all(pages.splice(0).map((p) => p.close()));
+    await Promise.all(proxies.splice(0).map((p) => p.stop()));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.kill();
+    await redis?.stop();
+  });
+
+  it("the upgrade refused: falls back to the stream, subscribes, publishes, resumes after a server restart, ends equal to the server", { timeout: 120_000 }, async () => {
+    const nginx = await hostile(false);
+    // The refused upgrade really is refused: nginx passes the GET on without its Upgrade header.
+    assert.equal(await upgradeStatus(nginx.port), 400, "the server never saw the upgrade");
+
+    // The background WebSocket probe runs every second here: it keeps failing behind this proxy, and the client stays.
+    const alice = await open("alice", "http:stream", nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 1000 });
+    const bob = await open("bob", "http:stream", server!.origin, server!.wsUrl);
+    assert.equal(await transportOf(alice), "http-stream");
+    assert.equal(await transportOf(bob), "websocket");
+    const first = await log(alice);
+    const failedWs = first.states.find((s) => s.to === "reconnecting");
+    assert.equal(failedWs?.transport, "websocket", `the WebSocket was tried first: ${JSON.stringify(first.states)}`);
+    assert.deepEqual(openedOn(first.states), ["http-stream"]);
+    assert.equal((await fetches(alice))[0], "/ws/stream", "the hello went in the body of POST /ws/stream");
+
+    assert.deepEqual(await publishAll(alice, [1, 2]), [1, 2], "alice publishes over POST /ws/send");
+    assert.deepEqual(await publishAll(bob, [3]), [3]);
+    await waitOffset(alice, 3);
+    const session = await alice.evaluate(`window.__t.client.session`);
+    assert.ok(session);
+
+    // A crash: the stream ends without a close event (1006); nginx answers 502 while the server is down.
+    await server!.kill();
+    await waitState(alice, "reconnecting");
+    await server!.start(port);
+    await waitOpen(alice);
+    await waitOpen(bob);
+    assert.equal(await alice.evaluate(`window.__t.client.session`), session, "the same session");
+    assert.equal(await alice.evaluate(`window.__t.client.resumed`), true, "welcome.resumed");
+    assert.equal(await transportOf(alice), "http-stream", "the transport that worked is remembered");
+
+    assert.deepEqual(await publishAll(bob, [4, 5]), [4, 5], "the restarted server continues the offsets it kept in Redis");
+    assert.deepEqual(await publishAll(alice, [6]), [6]);
+    await waitOffset(alice, 6);
+    await waitOffset(bob, 6);
+    // Three more probe intervals behind the proxy: still on the stream, no switch.
+    await new Promise((r) => setTimeout(r, 3500)); // the observation window is the point: nothing may change in it
+    const end = await log(alice);
+    assert.deepEqual(end.offsets, [0, 1, 2, 3, 4, 5, 6], "each delta once, in order, recovered from the offset (no new snapshot)");
+    assert.deepEqual(end.values, [null, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(openedOn(end.states), ["http-stream", "http-stream"], `never on a WebSocket: ${JSON.stringify(end.states)}`);
+    assert.equal(end.states.filter((s) => s.reason === "transport_switch").length, 0);
+    assert.equal(end.states.at(-1)?.to, "open");
+    assert.deepEqual(end.errors, []);
+    assert.equal(end.unhandled, 0);
+    assert.deepEqual(await view(alice), await serverView("http:stream", 6));
+    assert.deepEqual(await alice.evaluate(`window.__t.channel.state`), { n: 6 });
+  });
+
+  it("the stream buffered by the proxy: falls back to long polling and still converges", { timeout: 120_000 }, async () => {
+    const nginx = await hostile(true);
+    const alice = await open("alice", "http:poll", nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 1000 });
+    const bob = await open("bob", "http:poll", server!.origin, server!.wsUrl);
+    assert.equal(await transportOf(alice), "http-poll");
+    const first = await log(alice);
+    assert.equal(first.states.find((s) => s.to === "reconnecting")?.transport, "websocket", `the WebSocket first: ${JSON.stringify(first.states)}`);
+    assert.deepEqual(openedOn(first.states), ["http-poll"]);
+    // Then the stream (held by nginx past the connect timeout), then long polling.
+    const paths = (await fetches(alice)).filter((p) => p !== "/ws/send");
+    assert.deepEqual(paths.slice(0, 3), ["/ws/stream", "/ws/stream?poll=1", "/ws/poll"], paths.join(" "));
+
+    // Publishes both ways, interleaved; each poll brings the next batch.
+    for (let round = 0; round < 5; round++) {
+      await publishAll(alice, [round * 2 + 1]);
+      await publishAll(bob, [round * 2 + 2]);
+    }
+    await waitOffset(alice, 10);
+    await waitOffset(bob, 10);
+    // Idle polls (nothing to deliver but pings) and then one more delta.
+    await new Promise((r) => setTimeout(r, 3500)); // the observation window is the point: the connection must stay
+    assert.deepEqual(await publishAll(bob, [11]), [11]);
+    await waitOffset(alice, 11);
+
+    const end = await log(alice);
+    assert.deepEqual(end.offsets, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "each delta once, in order");
+    assert.deepEqual(end.values, [null, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.deepEqual(openedOn(end.states), ["http-poll"], `one connection, on long polling: ${JSON.stringify(end.states)}`);
+    assert.deepEqual(end.errors, []);
+    assert.equal(end.unhandled, 0);
+    assert.deepEqual(await view(alice), await serverView("http:poll", 11));
+  });
+});

@@ -1,0 +1,453 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace Lifeline.Client.Internal;
+
+/// <summary>
+/// The HTTP transport under a connection (PROTOCOL.md "HTTP transport"; the browser client's httpSocket.ts does the
+/// same): the first message sent (the <c>hello</c>) opens the connection as the body of <c>POST {path}/stream</c>;
+/// server messages arrive as Server-Sent Events; later messages go, one request at a time and batched as NDJSON, to
+/// <c>POST {path}/send</c> with the <c>Lifeline-Send</c> capability from the <c>welcome</c>. In poll mode the stream
+/// request carries <c>?poll=1</c>, its response ends after one batch, and the transport asks <c>POST {path}/poll</c>
+/// for the next until the connection ends. The server's close is a <c>close</c> event; a response that ends without
+/// one, and a 404 on a send or poll, are a lost connection (1006).
+/// </summary>
+internal sealed class HttpTransport : IClientTransport
+{
+    /// <summary>The header that carries a connection's send capability.</summary>
+    public const string SendHeader = "Lifeline-Send";
+
+    private static readonly MediaTypeHeaderValue JsonContentType = new("application/json");
+
+    private readonly HttpClient _http;
+    private readonly string _base;
+    private readonly bool _poll;
+    private readonly Action<HttpRequestMessage>? _configureRequest;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _closeGrace;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly CancellationToken _token;
+    private readonly Channel<Incoming> _incoming = Channel.CreateUnbounded<Incoming>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _lock = new();
+    private readonly List<byte[]> _outgoing = [];
+    private Task _reader = Task.CompletedTask;
+    private bool _sending;
+    private bool _started;
+    private string? _capability;
+    private volatile bool _responded;
+    private volatile bool _ended;
+    private int? _closeStatus;
+
+    public HttpTransport(Uri webSocketUrl, LifelineTransport kind, LifelineClientOptions options)
+    {
+        Kind = kind;
+        _poll = kind == LifelineTransport.HttpPoll;
+        _base = HttpBaseUrl(webSocketUrl);
+        _configureRequest = options.ConfigureHttpRequest;
+        _time = options.TimeProvider;
+        _closeGrace = options.CloseTimeout;
+        _token = _cts.Token;
+        var handler = new SocketsHttpHandler();
+        options.ConfigureHttpHandler?.Invoke(handler);
+        _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public LifelineTransport Kind { get; }
+
+    public bool Opened => _responded;
+
+    public bool UpgradeRefused => false;
+
+    public bool IsOpen
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_ended && _capability is not null;
+            }
+        }
+    }
+
+    public bool AwaitsCloseEcho => false;
+
+    public int? CloseStatus => _closeStatus;
+
+    /// <summary>Maps the WebSocket URL (<c>ws://host/ws</c>, <c>wss://...</c>) to the HTTP base of the same endpoint (<c>http://host/ws</c>).</summary>
+    public static string HttpBaseUrl(Uri webSocketUrl)
+    {
+        var builder = new UriBuilder(webSocketUrl)
+        {
+            Scheme = webSocketUrl.Scheme switch
+            {
+                "ws" => Uri.UriSchemeHttp,
+                "wss" => Uri.UriSchemeHttps,
+                _ => webSocketUrl.Scheme,
+            },
+            Query = string.Empty,
+            Fragment = string.Empty,
+        };
+        if (builder.Uri.IsDefaultPort)
+        {
+            builder.Port = -1;
+        }
+
+        return builder.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+    }
+
+    /// <summary>There is no handshake before the hello: the hello opens the stream.</summary>
+    public Task ConnectAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async ValueTask<TransportReceiveResult> ReceiveAsync(IBufferWriter<byte> buffer, Action onData, CancellationToken cancellationToken)
+    {
+        Incoming item;
+        try
+        {
+            item = await _incoming.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw new IOException("the HTTP connection has ended", ex);
+        }
+
+        onData();
+        if (item.Message is { } message)
+        {
+            buffer.Write(message);
+            return new TransportReceiveResult(TransportReceiveKind.Text);
+        }
+
+        if (item.Lost is { } lost)
+        {
+            throw new IOException(lost);
+        }
+
+        return new TransportReceiveResult(TransportReceiveKind.Close, item.CloseCode, item.Reason);
+    }
+
+    /// <summary>The first message (the hello) opens the stream; the others are queued and sent in order once the welcome came.</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_ended)
+            {
+                throw new IOException("the HTTP connection has ended");
+            }
+
+            if (!_started)
+            {
+                _started = true;
+                var hello = message.ToArray();
+                _reader = Task.Run(() => ReadAsync(hello), CancellationToken.None);
+                return ValueTask.CompletedTask;
+            }
+
+            _outgoing.Add(message.ToArray());
+        }
+
+        Pump();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Sends <c>{"type":"close","code":N}</c> after what is queued; the server answers with its <c>close</c> event.</summary>
+    public Task CloseOutputAsync(int code, string? reason, CancellationToken cancellationToken)
+    {
+        var close = JsonSerializer.SerializeToUtf8Bytes(new CloseBody("close", code, string.IsNullOrEmpty(reason) ? null : reason), HttpTransportJsonContext.Default.CloseBody);
+        return SendAsync(close, cancellationToken).AsTask();
+    }
+
+    public void Abort() => End(new Incoming(Lost: "aborted"));
+
+    public void Dispose()
+    {
+        Abort();
+        _http.Dispose();
+        _cts.Dispose();
+    }
+
+    /// <summary>The stream (or the chain of polls): reads events until the connection ends.</summary>
+    private async Task ReadAsync(byte[] hello)
+    {
+        try
+        {
+            var response = await PostAsync(_poll ? "/stream?poll=1" : "/stream", hello, null, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            while (true)
+            {
+                using (response)
+                {
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        End(new Incoming(Lost: response.StatusCode == HttpStatusCode.NotFound ? "connection_gone" : $"http_{(int)response.StatusCode}"));
+                        return;
+                    }
+
+                    _responded = true;
+                    if (await ReadEventsAsync(response).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                }
+
+                if (!_poll)
+                {
+                    // A stream that ends without a close event is a lost connection (1006).
+                    End(new Incoming(Lost: "stream_ended"));
+                    return;
+                }
+
+                string? capability;
+                lock (_lock)
+                {
+                    capability = _capability;
+                }
+
+                if (capability is null)
+                {
+                    End(new Incoming(Lost: "no_welcome"));
+                    return;
+                }
+
+                response = await PostAsync("/poll", [], capability, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            End(new Incoming(Lost: $"http_failed: {ex.Message}"));
+        }
+    }
+
+    /// <summary>Reads one response as Server-Sent Events. Returns true when it carried the server's close.</summary>
+    private async Task<bool> ReadEventsAsync(HttpResponseMessage response)
+    {
+        var stream = await response.Content.ReadAsStreamAsync(_token).ConfigureAwait(false);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var data = new StringBuilder();
+        var hasData = false;
+        while (true)
+        {
+            var line = await reader.ReadLineAsync(_token).ConfigureAwait(false);
+            if (line is null || line.Length == 0)
+            {
+                if (hasData && Deliver(data.ToString()))
+                {
+                    return true;
+                }
+
+                data.Clear();
+                hasData = false;
+                if (line is null)
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                if (hasData)
+                {
+                    data.Append('\n');
+                }
+
+                data.Append(line.AsSpan(line.StartsWith("data: ", StringComparison.Ordinal) ? 6 : 5));
+                hasData = true;
+            }
+
+            // Comments (":"), event:, id: and retry: lines carry nothing for Lifeline.
+        }
+    }
+
+    /// <summary>Hands one event's message to the receiver; returns true when it was the server's close.</summary>
+    private bool Deliver(string text)
+    {
+        if (_ended)
+        {
+            return true;
+        }
+
+        var control = Peek(text);
+        if (control is { Type: "close" })
+        {
+            _closeStatus = control.Code ?? 1005;
+            End(new Incoming(CloseCode: control.Code, Reason: control.Reason));
+            return true;
+        }
+
+        _incoming.Writer.TryWrite(new Incoming(Message: Encoding.UTF8.GetBytes(text)));
+        if (control is { Type: "welcome", Send: { } send })
+        {
+            lock (_lock)
+            {
+                _capability = send;
+            }
+
+            Pump();
+        }
+
+        return false;
+    }
+
+    /// <summary>Sends what is queued, one request at a time, as NDJSON.</summary>
+    private void Pump()
+    {
+        byte[] batch;
+        string capability;
+        lock (_lock)
+        {
+            if (_sending || _ended || _capability is null || _outgoing.Count == 0)
+            {
+                return;
+            }
+
+            batch = Join(_outgoing);
+            _outgoing.Clear();
+            _sending = true;
+            capability = _capability;
+        }
+
+        _ = SendBatchAsync(batch, capability);
+    }
+
+    private async Task SendBatchAsync(byte[] batch, string capability)
+    {
+        try
+        {
+            using var response = await PostAsync("/send", batch, capability, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+            if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.OK)
+            {
+                lock (_lock)
+                {
+                    _sending = false;
+                }
+
+                Pump();
+                return;
+            }
+
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                // The connection is gone. Its close event may still be on its way (a server close races our send):
+                // give the stream a moment to deliver it, so the client sees the server's code rather than 1006.
+                await Task.WhenAny(_reader, Task.Delay(_closeGrace, _time, _token)).ConfigureAwait(false);
+                End(new Incoming(Lost: "connection_gone"));
+                return;
+            }
+
+            End(new Incoming(Lost: $"send_http_{(int)response.StatusCode}"));
+        }
+        catch (Exception ex)
+        {
+            End(new Incoming(Lost: $"send_failed: {ex.Message}"));
+        }
+    }
+
+    private Task<HttpResponseMessage> PostAsync(string path, byte[] body, string? capability, HttpCompletionOption completion)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, _base + path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = JsonContentType;
+        if (capability is not null)
+        {
+            request.Headers.TryAddWithoutValidation(SendHeader, capability);
+        }
+
+        _configureRequest?.Invoke(request);
+        return _http.SendAsync(request, completion, _token);
+    }
+
+    /// <summary>Ends the transport once: the receiver gets <paramref name="last"/>, then nothing more; requests in flight are cancelled.</summary>
+    private void End(Incoming last)
+    {
+        lock (_lock)
+        {
+            if (_ended)
+            {
+                return;
+            }
+
+            _ended = true;
+            _outgoing.Clear();
+        }
+
+        _incoming.Writer.TryWrite(last);
+        _incoming.Writer.TryComplete();
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private static byte[] Join(List<byte[]> messages)
+    {
+        var length = messages.Sum(m => m.Length) + messages.Count - 1;
+        var joined = new byte[length];
+        var at = 0;
+        foreach (var message in messages)
+        {
+            if (at > 0)
+            {
+                joined[at++] = (byte)'\n';
+            }
+
+            message.CopyTo(joined, at);
+            at += message.Length;
+        }
+
+        return joined;
+    }
+
+    /// <summary>
+    /// Reads the members the transport needs from a <c>welcome</c> or <c>close</c> without failing on bad JSON. Other
+    /// messages (the server writes <c>type</c> first) are not parsed here: the client parses every message once, later.
+    /// </summary>
+    private static Control? Peek(string text)
+    {
+        var head = text.AsSpan(0, Math.Min(text.Length, 24));
+        if (!head.StartsWith("{\"type\":\"welcome\"", StringComparison.Ordinal) && !head.StartsWith("{\"type\":\"close\"", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            string? Str(string name) => root.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+            int? code = root.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var n) ? n : null;
+            return new Control(Str("type"), Str("send"), code, Str("reason"));
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record Control(string? Type, string? Send, int? Code, string? Reason);
+
+    /// <summary>One thing for the receiver: a message, the server's close, or why the connection was lost.</summary>
+    private readonly record struct Incoming(byte[]? Message = null, int? CloseCode = null, string? Reason = null, string? Lost = null);
+}
+
+/// <summary>The client's close message over the HTTP transport.</summary>
+internal sealed record CloseBody(
+    [property: System.Text.Json.Serialization.JsonPropertyName("type")] string Type,
+    [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code,
+    [property: System.Text.Json.Serialization.JsonPropertyName("reason")]
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Reason);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(CloseBody))]
+internal sealed partial class HttpTransportJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,241 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Lifeline.Client.Internal;
+using Lifeline.Client.Tests.Infrastructure;
+using Lifeline.Protocol;
+using Lifeline.Server;
+
+namespace Lifeline.Client.Tests.Integration;
+
+/// <summary>The .NET client over the HTTP transport only (stream, then long polling) against the real server (issue 17).</summary>
+public class HttpTransportTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(400);
+    private readonly List<LifelineClient> _clients = [];
+    private readonly List<TestLogger> _loggers = [];
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await RealServer.StartAsync(Interval, Timeout);
+
+    public async Task DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
+        }
+
+        // What worked is remembered per URL for the process: forget it, so a later test's server on the same port starts fresh.
+        TransportLadder.Forget(_server.Url);
+        await _server.DisposeAsync();
+        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    private LifelineClient CreateClient(string token, LifelineTransport transport, IRetryPolicy? policy = null)
+    {
+        var logger = new TestLogger();
+        _loggers.Add(logger);
+        var client = new LifelineClient(
+            _server.Url,
+            new LifelineClientOptions
+            {
+                Token = token,
+                Transports = [transport],
+                ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
+                WatchdogSlack = TimeSpan.FromMilliseconds(300),
+            },
+            logger);
+        _clients.Add(client);
+        return client;
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task ConnectSubscribePublish_Converges_AndEveryDeltaArrivesOnce(LifelineTransport transport)
+    {
+        var alice = CreateClient("alice", transport);
+        var bob = CreateClient("bob", transport);
+        var states = new StateRecorder(alice);
+        await alice.ConnectAsync().DefaultTimeout();
+        await bob.ConnectAsync().DefaultTimeout();
+
+        Assert.Equal(transport, alice.Transport);
+        var open = await states.WaitForStateAsync(ClientState.Open);
+        Assert.Equal(transport, open.Transport);
+        Assert.Equal("alice", alice.UserId);
+
+        var aliceRoom = alice.Channel("room:1");
+        var bobRoom = bob.Channel("room:1");
+        var bobOffsets = new ConcurrentQueue<long>();
+        bobRoom.Changed += (_, e) =>
+        {
+            if (!e.IsSnapshot)
+            {
+                bobOffsets.Enqueue(e.Offset);
+            }
+        };
+        await aliceRoom.SubscribeAsync().DefaultTimeout();
+        await bobRoom.SubscribeAsync().DefaultTimeout();
+
+        var offsets = new List<long>();
+        for (var i = 1; i <= 20; i++)
+        {
+            offsets.Add(await aliceRoom.PublishAsync(new JsonObject { ["n"] = i, [$"k{i}"] = true }).DefaultTimeout());
+        }
+
+        // Several publishes at once: batched into one send body as NDJSON, applied in order.
+        var concurrent = await Task.WhenAll(Enumerable.Range(21, 10).Select(i => aliceRoom.PublishAsync(new JsonObject { ["n"] = i }))).DefaultTimeout();
+        offsets.AddRange(concurrent);
+
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, aliceRoom);
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, bobRoom);
+        Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), offsets);
+        Assert.Equal(offsets, bobOffsets.ToList());
+        Assert.Equal(2, _server.Lifeline.ConnectionCount);
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task ServerAbort_ResumesTheSession_AndPublishesAreAppliedExactlyOnce(LifelineTransport transport)
+    {
+        var alice = CreateClient("alice", transport);
+        await alice.ConnectAsync().DefaultTimeout();
+        var room = alice.Channel("room:2");
+        var deltas = new ConcurrentQueue<long>();
+        room.Changed += (_, e) =>
+        {
+            if (!e.IsSnapshot)
+            {
+                deltas.Enqueue(e.Offset);
+            }
+        };
+        await room.SubscribeAsync().DefaultTimeout();
+        var states = new StateRecorder(alice);
+
+        var publishes = new List<Task<long>>();
+        for (var i = 1; i <= 4; i++)
+        {
+            var mark = states.Count;
+            publishes.Add(room.PublishAsync(new JsonObject { [$"p{i}"] = i }));
+            Assert.Equal(1, await _server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
+            publishes.Add(room.PublishAsync(new JsonObject { [$"q{i}"] = i }));
+            var reopened = await states.WaitForStateAsync(ClientState.Open, from: mark);
+            Assert.Equal(transport, reopened.Transport);
+        }
+
+        var offsets = await Task.WhenAll(publishes).DefaultTimeout();
+        Assert.Equal(8, offsets.Distinct().Count());
+        var server = await _server.Lifeline.GetChannelAsync("room:2");
+        Assert.Equal(8, server.Offset);
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        var applied = deltas.ToList();
+        Assert.Equal(applied.Distinct().Count(), applied.Count);
+        Assert.True(alice.Resumed, "the session was not resumed");
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task ServerRestart_OnTheSamePort_Is1001_ThenReconnectsAndResubscribes(LifelineTransport transport)
+    {
+        var client = CreateClient("erin", transport, RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(100)));
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        var room = client.Channel("room:3");
+        await room.SubscribeAsync().DefaultTimeout();
+        await room.PublishAsync(new JsonObject { ["before"] = 1 }).DefaultTimeout();
+        var port = _server.Port;
+
+        await _server.DisposeAsync();
+        var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
+        Assert.Equal(CloseCode.GoingAway.Code, lost.CloseCode);
+        Assert.Equal(transport, lost.Transport);
+
+        _server = await RealServer.StartAsync(Interval, Timeout, port);
+        var reopened = await states.WaitForStateAsync(ClientState.Open, from: 2).DefaultTimeout();
+        Assert.Equal(transport, reopened.Transport);
+        Assert.Equal("erin", client.UserId);
+        Assert.False(client.Resumed); // a new process: a new session
+
+        // The channel was re-subscribed on the new server: a publish there reaches the client.
+        await _server.Lifeline.PublishAsync("room:3", System.Text.Json.JsonDocument.Parse("""{"after":2}""").RootElement).DefaultTimeout();
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        Assert.Equal(2, room.GetState().GetProperty("after").GetInt32());
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task Unauthorized_Is4001OverHttp_AndNeverRetries(LifelineTransport transport)
+    {
+        var policy = RecordingPolicy.Fixed(TimeSpan.Zero);
+        var client = CreateClient("bad", transport, policy);
+        var ex = await Assert.ThrowsAsync<LifelineException>(() => client.ConnectAsync().DefaultTimeout());
+        Assert.Equal(CloseCode.Unauthorized.Code, ex.CloseCode);
+        Assert.Equal(ClientState.Closed, client.State);
+        Assert.Equal(0, policy.CallCount);
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task ServerThatStopsSendingPings_IsDetectedByTheWatchdog_OverHttp(LifelineTransport transport)
+    {
+        var client = CreateClient("carol", transport);
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        var started = DateTime.UtcNow;
+
+        _server.Lifeline.PingsPaused = true;
+        var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
+        _server.Lifeline.PingsPaused = false;
+
+        Assert.Equal("watchdog", lost.Reason);
+        Assert.True(DateTime.UtcNow - started >= Interval + Timeout, "the watchdog fired before interval + timeout");
+        var reopened = await states.WaitForStateAsync(ClientState.Open, from: 2);
+        Assert.Equal(transport, reopened.Transport);
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task PingsAreAnswered_OverHttp_SoTheServerKeepsTheConnection(LifelineTransport transport)
+    {
+        var client = CreateClient("dave", transport);
+        var pings = 0;
+        var fourPings = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.ServerMessageReceived += (_, e) =>
+        {
+            if (e.Message is ServerPing && Interlocked.Increment(ref pings) >= 4)
+            {
+                fourPings.TrySetResult();
+            }
+        };
+        await client.ConnectAsync().DefaultTimeout();
+        await fourPings.Task.DefaultTimeout();
+        Assert.Equal(ClientState.Open, client.State);
+        Assert.True(_server.Disconnects.Calls.Count == 0, string.Join("; ", _server.Disconnects.Calls.Select(c => $"{c.CloseCode.Code} {c.CloseCode.Reason} {c.Initiator}")));
+    }
+
+    [Theory]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task CloseAsync_IsSeenByTheServerAsANormalClientClose(LifelineTransport transport)
+    {
+        var client = CreateClient("frank", transport);
+        await client.ConnectAsync().DefaultTimeout();
+        await client.CloseAsync().DefaultTimeout();
+
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (_server.Disconnects.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        var disconnect = Assert.Single(_server.Disconnects.Calls);
+        Assert.Equal(CloseCode.Normal.Code, disconnect.CloseCode.Code);
+        Assert.Equal(DisconnectInitiator.Client, disconnect.Initiator);
+    }
+}
