@@ -24,7 +24,7 @@ export function useChannel<T = JsonObject>(name: string, options: UseChannelOpti
   const client = useLifelineClient();
   const channel = client.channel<T>(name);
   const source = viewSource(channel);
-  // eslint-disable-next-line react-hooks/exhaustive-deps -- initialState is read once per channel, by design
+  // initialState is read once per channel, by design (an inline object literal must not make a new server snapshot).
   const server = useMemo(() => initialView(source, options.initialState ?? (EMPTY as T)), [source]);
   return useSyncExternalStore(channel.watch, source.get, () => server);
 }
