@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: the .NET solution (protocol, engine, server, tool; with promtool for the
 # /metrics and alert-rule tests), then the chaos suite alone (tests/Lifeline.Chaos.Tests: network faults, as root),
-# the browser client (clients/js) and the dashboard in headless Chromium (tests/dashboard). One command for a fresh
+# the browser client (clients/js), the React bindings (clients/react) and the dashboard in headless Chromium (tests/dashboard). One command for a fresh
 # Debian machine (as root, or a developer with sudo) and for CI.
 #
 #   ./test.sh                 build once (Release), run every test, print "N passed, M failed"
@@ -175,7 +175,7 @@ if [ "${build_rc:-1}" -eq 0 ]; then
   fi
 fi
 
-# ---------------------------------------------------------------- clients/js (Node's test runner)
+# ---------------------------------------------------------------- clients/js and clients/react (Node's test runner)
 # run_node_tests NAME LOG COMMAND...: runs a node --test suite, adds its "# pass N" / "# fail N" to the totals.
 run_node_tests() {
   local name="$1" log="$2"
@@ -215,6 +215,19 @@ if need_pkg node nodejs && need_pkg npm npm; then
     run_node_tests "clients/js: npm run test:e2e (Chromium against lifeline serve)" "$LOG_DIR/js-e2e.log" \
       env LIFELINE_DLL="$lifeline_dll" CHROMIUM_PATH="$(command -v chromium)" LIFELINE_TEST_OUTPUT="$PWD/$LOG_DIR" \
       bash -c 'cd clients/js && npm run test:e2e'
+  fi
+
+  # @lifeline/react (clients/react: depends on clients/js through file:../js, so after its npm ci above).
+  run_node_tests "clients/react: npm ci && npm test" "$LOG_DIR/react-test.log" \
+    bash -c 'cd clients/react && npm ci --no-audit --no-fund && npm test'
+  if ! need_pkg chromium chromium; then
+    missing_dep "clients/react browser tests (chromium)"
+  elif [ "${build_rc:-1}" -ne 0 ] || [ ! -f "$lifeline_dll" ]; then
+    note_failure "clients/react browser tests not run: the lifeline tool did not build ($lifeline_dll)"
+  else
+    run_node_tests "clients/react: npm run test:e2e (React 19 and Zustand in Chromium against lifeline serve)" "$LOG_DIR/react-e2e.log" \
+      env LIFELINE_DLL="$lifeline_dll" CHROMIUM_PATH="$(command -v chromium)" \
+      bash -c 'cd clients/react && npm run test:e2e'
   fi
 else
   missing_dep "clients/js tests (node and npm)"

@@ -3,6 +3,7 @@ import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject
 import { shareStructure } from "./mergePatch.js";
 import { abortReason, runUpdate, type UpdateOptions } from "./update.js";
 import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
+import type { KeptChannel } from "./persistence.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
 
 /** Called with the new state (and the previous one) after each applied snapshot or delta. */
@@ -101,9 +102,39 @@ export class LifelineChannel<T = JsonObject> {
   /** The channel name. */
   readonly name: string;
 
-  /** @internal */ _wire: WireState = "none";
-  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */ _awaitingSnapshot = false;
-  /** @internal A gap was seen and a resubscribe is in flight. */ _resyncing = false;
+  private wire: WireState = "none";
+  private awaitingSnapshot = false;
+  private resyncing = false;
+
+  /** @internal */
+  get _wire(): WireState {
+    return this.wire;
+  }
+  set _wire(value: WireState) {
+    if (this.wire === value) return;
+    this.wire = value;
+    this.notifyWatchers();
+  }
+
+  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
+  get _awaitingSnapshot(): boolean {
+    return this.awaitingSnapshot;
+  }
+  set _awaitingSnapshot(value: boolean) {
+    if (this.awaitingSnapshot === value) return;
+    this.awaitingSnapshot = value;
+    this.notifyWatchers();
+  }
+
+  /** @internal A gap was seen and a resubscribe is in flight. */
+  get _resyncing(): boolean {
+    return this.resyncing;
+  }
+  set _resyncing(value: boolean) {
+    if (this.resyncing === value) return;
+    this.resyncing = value;
+    this.notifyWatchers();
+  }
 
   private readonly host: ChannelHost;
   private readonly optimistic: boolean;
@@ -113,7 +144,12 @@ export class LifelineChannel<T = JsonObject> {
   private current: JsonObject = EMPTY_STATE;
   private position: Position | undefined;
   /** Publishes of this channel whose effect is not in `confirmedState` yet, in publish order (by client sequence). */
-  private readonly pendingOps = new Map<number, { readonly patch: JsonObject; ackOffset?: number; ackEpoch?: string }>();
+  private readonly pendingOps = new Map<
+    number,
+    { readonly patch: JsonObject; readonly key: string | undefined; readonly if: PublishRequest["if"]; ackOffset?: number; ackEpoch?: string }
+  >();
+  /** @internal Told after anything that {@link watch} listeners hear of (the client's persistence). */
+  _onChange: (() => void) | undefined;
   /** Updates in progress keep the channel subscribed. */
   private holds = 0;
   private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
@@ -121,6 +157,7 @@ export class LifelineChannel<T = JsonObject> {
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
   private readonly eventListeners = new Set<Entry<ChannelEventListener>>();
+  private readonly watchers = new Set<Entry<() => void>>();
 
   /** @internal Use `client.channel(name)`. */
   constructor(name: string, host: ChannelHost, optimistic = false) {
@@ -184,6 +221,24 @@ export class LifelineChannel<T = JsonObject> {
       if (!entry.active) return;
       entry.active = false;
       this.listeners.delete(entry);
+      this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    };
+  };
+
+  /**
+   * Registers `listener`, called (without arguments) after any of {@link state}, {@link confirmed}, {@link pending},
+   * {@link offset}, {@link epoch} or {@link synced} may have changed: for views of more than the state (the React
+   * bindings' `useChannel`). Like {@link subscribe} it keeps the wire subscription. Returns the function that
+   * unregisters it (idempotent). Bound.
+   */
+  readonly watch = (listener: () => void): (() => void) => {
+    const entry: Entry<() => void> = { fn: listener, active: true };
+    this.watchers.add(entry);
+    this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
+    return () => {
+      if (!entry.active) return;
+      entry.active = false;
+      this.watchers.delete(entry);
       this.host._interestChanged(this as unknown as LifelineChannel<JsonObject>);
     };
   };
@@ -297,7 +352,7 @@ export class LifelineChannel<T = JsonObject> {
 
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted(): boolean {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.watchers.size > 0 || this.holds > 0;
   }
 
   /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
@@ -337,8 +392,8 @@ export class LifelineChannel<T = JsonObject> {
   }
 
   /** @internal A publish of this channel was made (queued or sent). */
-  _pendingAdded(seq: number, patch: JsonObject): void {
-    this.pendingOps.set(seq, { patch });
+  _pendingAdded(seq: number, patch: JsonObject, key?: string, condition?: PublishRequest["if"]): void {
+    this.pendingOps.set(seq, { patch, key, if: condition });
     this.refresh(false);
   }
 
@@ -376,6 +431,28 @@ export class LifelineChannel<T = JsonObject> {
   /** @internal The client closed: updates waiting for a position give up. */
   _onClientClosed(): void {
     for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
+  }
+
+  /** @internal What persistence keeps: the confirmed state, its position, the pending publishes with their keys. */
+  _keep(): KeptChannel {
+    const pending = [...this.pendingOps.values()]
+      .filter((op) => op.key !== undefined)
+      .map((op) => ({ key: op.key!, patch: op.patch, ...(op.if === undefined ? {} : { if: op.if }) }));
+    const position = this.position;
+    return {
+      channel: this.name,
+      ...(position === undefined ? {} : { epoch: position.epoch, offset: position.offset }),
+      state: this.confirmedState,
+      pending,
+    };
+  }
+
+  /** @internal Starts from what was kept (before the first snapshot): not synced; a subscribe resumes from it. */
+  _restore(kept: KeptChannel): void {
+    if (this.position !== undefined) return; // the server's word came first
+    if (kept.epoch !== undefined && kept.offset !== undefined) this.position = { epoch: kept.epoch, offset: kept.offset };
+    this.confirmedState = deepFreeze(kept.state);
+    this.refresh(true);
   }
 
   /** @internal */
@@ -488,7 +565,10 @@ export class LifelineChannel<T = JsonObject> {
       // A rebase recomputes the state: keep every unchanged branch (and the whole state) the same reference.
       next = shareStructure(this.current, next) as JsonObject;
     }
-    if (next === this.current && !always) return;
+    if (next === this.current && !always) {
+      this.notifyWatchers(); // pending or the position may have changed
+      return;
+    }
     const previous = this.current as unknown as T;
     this.current = next;
     const state = next as unknown as T;
@@ -498,6 +578,20 @@ export class LifelineChannel<T = JsonObject> {
         entry.fn(state, previous);
       } catch (e) {
         this.host._reportHandlerError(`channel "${this.name}" state`, e);
+      }
+    }
+    this.notifyWatchers();
+  }
+
+  private notifyWatchers(): void {
+    this._onChange?.();
+    if (this.watchers.size === 0) return;
+    for (const entry of [...this.watchers]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn();
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" watch`, e);
       }
     }
   }

@@ -38,6 +38,8 @@ import {
 import { addEntry, errorText, makeKeyPrefix, nonNegative, positive, type Entry } from "./util.js";
 import { browserNetworkEvents, type NetworkEvents } from "./networkEvents.js";
 import { abortReason } from "./update.js";
+import { PersistenceKeeper } from "./keeper.js";
+import { LifelinePersistenceError, type KeptLoad, type LifelinePersistence } from "./persistence.js";
 import { VERSION } from "./version.js";
 
 /** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
@@ -196,6 +198,7 @@ export class LifelineClient {
   private readonly stateListeners = new Set<Entry<(change: StateChange) => void>>();
   private readonly errorListeners = new Set<Entry<(error: LifelineError) => void>>();
   private readonly messageListeners = new Set<Entry<(message: UserMessage) => void>>();
+  private readonly keeper: PersistenceKeeper | undefined;
 
   constructor(url: string, options: LifelineClientOptions = {}) {
     this.url = url;
@@ -223,8 +226,47 @@ export class LifelineClient {
     this.optimistic = options.optimistic === true;
     this.networkEvents = options.networkEvents === undefined ? browserNetworkEvents : options.networkEvents;
     this.lastSignal = new AbortController().signal;
-    this.attachNetwork();
-    this.attempt();
+    const persistence = options.persistence;
+    if (persistence === undefined) {
+      this.attachNetwork();
+      this.attempt();
+    } else {
+      this.keeper = new PersistenceKeeper(persistence, this.clock, (name) => this.channels.get(name)?._keep(), (e) => this.report(e));
+      this.startFromKept(persistence);
+    }
+  }
+
+  /** Loads what was kept, starts each channel from it and queues its publishes again (same keys), then connects. */
+  private startFromKept(persistence: LifelinePersistence): void {
+    const keeper = this.keeper!;
+    let loading: Promise<KeptLoad>;
+    try {
+      loading = Promise.resolve(persistence.load());
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    loading
+      .then(
+        (kept) => {
+          for (const problem of kept.problems) this.report(problem);
+          if (this.current === "closed") return;
+          for (const channel of kept.channels) {
+            this.channel(channel.channel)._restore(channel);
+            for (const p of channel.pending) {
+              this._publish(channel.channel, p.patch, { key: p.key, if: p.if, signal: undefined }).catch((e: unknown) => {
+                if (!(e instanceof LifelineClosedError)) this.report(e instanceof LifelineError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+              });
+            }
+          }
+        },
+        (e: unknown) => keeper.fail(e, "reading kept state failed"),
+      )
+      .finally(() => {
+        // close() (or connect() after it) may have come while loading.
+        if (this.current === "closed" || this.conn !== undefined || this.reconnectTimer !== undefined) return;
+        this.attachNetwork();
+        this.attempt();
+      });
   }
 
   // ---- public surface -------------------------------------------------------------------
@@ -280,6 +322,10 @@ export class LifelineClient {
     let channel = this.channels.get(name);
     if (channel === undefined) {
       channel = new LifelineChannel<JsonObject>(name, this, this.optimistic);
+      if (this.keeper !== undefined) {
+        const keeper = this.keeper;
+        channel._onChange = () => keeper.changed(name);
+      }
       this.channels.set(name, channel);
     }
     return channel as unknown as LifelineChannel<T>;
@@ -1251,7 +1297,7 @@ export class LifelineClient {
         },
       };
       this.outbox.set(record.seq, record);
-      this.channel(channel)._pendingAdded(record.seq, copy);
+      this.channel(channel)._pendingAdded(record.seq, copy, record.key, record.if);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (this.isOpen) this.sendPublish(record);
     });

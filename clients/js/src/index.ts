@@ -51,4 +51,15 @@ export {
 } from "./retry.js";
 export { type CloseEventLike, type MessageEventLike, type WebSocketFactory, type WebSocketLike } from "./socket.js";
 export { httpBaseUrl, SEND_HEADER, type FetchInit, type FetchLike, type FetchResponseLike, type TransportKind } from "./httpSocket.js";
+export {
+  indexedDbPersistence,
+  LifelinePersistenceError,
+  PERSIST_INTERVAL_MS,
+  PERSISTENCE_VERSION,
+  type IndexedDbPersistenceOptions,
+  type KeptChannel,
+  type KeptLoad,
+  type KeptPublish,
+  type LifelinePersistence,
+} from "./persistence.js";
 export { VERSION } from "./version.js";

@@ -3,6 +3,7 @@ import type { LifelineError } from "./errors.js";
 import type { BackoffOptions, RetryPolicy } from "./retry.js";
 import type { FetchLike, TransportKind } from "./httpSocket.js";
 import type { NetworkEvents } from "./networkEvents.js";
+import type { LifelinePersistence } from "./persistence.js";
 import type { WebSocketFactory } from "./socket.js";
 
 /** The connection state of a {@link LifelineClient}. */
@@ -104,6 +105,12 @@ export interface LifelineClientOptions {
   clientName?: string;
   /** Receives errors the client reports and goes on from (malformed messages, throwing handlers, server `error`s without a request). The default logs with `console.error` when no `onError` listener is registered. */
   onError?: (error: LifelineError) => void;
+  /**
+   * Keeps each channel's confirmed state, position and pending publishes (with their keys) across page reloads, for
+   * example `indexedDbPersistence("my-app")`. Default: none. With it, the first connection attempt waits for the kept
+   * state to be loaded; storage errors go to `onError` (a `LifelinePersistenceError`) and the client goes on without it.
+   */
+  persistence?: LifelinePersistence;
 }
 
 /** The default `transports`: the WebSocket, then the HTTP stream, then long polling. */

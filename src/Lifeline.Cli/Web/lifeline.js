@@ -238,12 +238,9 @@ var NO_MEMBERS = Object.freeze([]);
 var LifelineChannel = class {
   /** @internal Use `client.channel(name)`. */
   constructor(name, host, optimistic = false) {
-    /** @internal */
-    this._wire = "none";
-    /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
-    this._awaitingSnapshot = false;
-    /** @internal A gap was seen and a resubscribe is in flight. */
-    this._resyncing = false;
+    this.wire = "none";
+    this.awaitingSnapshot = false;
+    this.resyncing = false;
     /** The server's state at `position`. */
     this.confirmedState = EMPTY_STATE;
     /** What the application sees: `confirmedState`, with the pending publishes applied when optimistic. */
@@ -257,6 +254,7 @@ var LifelineChannel = class {
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
     this.eventListeners = /* @__PURE__ */ new Set();
+    this.watchers = /* @__PURE__ */ new Set();
     /**
      * Registers `listener`, called with the new state after each applied snapshot or delta.
      * Returns the function that unregisters it (idempotent). Bound: usable as
@@ -270,6 +268,23 @@ var LifelineChannel = class {
         if (!entry.active) return;
         entry.active = false;
         this.listeners.delete(entry);
+        this.host._interestChanged(this);
+      };
+    };
+    /**
+     * Registers `listener`, called (without arguments) after any of {@link state}, {@link confirmed}, {@link pending},
+     * {@link offset}, {@link epoch} or {@link synced} may have changed: for views of more than the state (the React
+     * bindings' `useChannel`). Like {@link subscribe} it keeps the wire subscription. Returns the function that
+     * unregisters it (idempotent). Bound.
+     */
+    this.watch = (listener) => {
+      const entry = { fn: listener, active: true };
+      this.watchers.add(entry);
+      this.host._interestChanged(this);
+      return () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.watchers.delete(entry);
         this.host._interestChanged(this);
       };
     };
@@ -314,6 +329,33 @@ var LifelineChannel = class {
     this.name = name;
     this.host = host;
     this.optimistic = optimistic;
+  }
+  /** @internal */
+  get _wire() {
+    return this.wire;
+  }
+  set _wire(value) {
+    if (this.wire === value) return;
+    this.wire = value;
+    this.notifyWatchers();
+  }
+  /** @internal A `subscribed` with `recovered: false` came; deltas wait for the snapshot. */
+  get _awaitingSnapshot() {
+    return this.awaitingSnapshot;
+  }
+  set _awaitingSnapshot(value) {
+    if (this.awaitingSnapshot === value) return;
+    this.awaitingSnapshot = value;
+    this.notifyWatchers();
+  }
+  /** @internal A gap was seen and a resubscribe is in flight. */
+  get _resyncing() {
+    return this.resyncing;
+  }
+  set _resyncing(value) {
+    if (this.resyncing === value) return;
+    this.resyncing = value;
+    this.notifyWatchers();
   }
   /**
    * The current state (a frozen JSON object; `{}` until the first snapshot). With the client option `optimistic`,
@@ -411,7 +453,7 @@ var LifelineChannel = class {
   // ---- driven by the client -------------------------------------------------------------
   /** @internal Someone listens: the channel should be subscribed on the wire. */
   get _wanted() {
-    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.holds > 0;
+    return this.listeners.size > 0 || this.presenceListeners.size > 0 || this.eventListeners.size > 0 || this.watchers.size > 0 || this.holds > 0;
   }
   /** @internal Keeps the channel subscribed (an update in progress); returns the release. */
   _hold() {
@@ -448,8 +490,8 @@ var LifelineChannel = class {
     });
   }
   /** @internal A publish of this channel was made (queued or sent). */
-  _pendingAdded(seq, patch) {
-    this.pendingOps.set(seq, { patch });
+  _pendingAdded(seq, patch, key, condition) {
+    this.pendingOps.set(seq, { patch, key, if: condition });
     this.refresh(false);
   }
   /** @internal The server accepted it at `offset`: it stays until the confirmed state has it (no flicker). */
@@ -480,6 +522,24 @@ var LifelineChannel = class {
   /** @internal The client closed: updates waiting for a position give up. */
   _onClientClosed() {
     for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
+  }
+  /** @internal What persistence keeps: the confirmed state, its position, the pending publishes with their keys. */
+  _keep() {
+    const pending = [...this.pendingOps.values()].filter((op) => op.key !== void 0).map((op) => ({ key: op.key, patch: op.patch, ...op.if === void 0 ? {} : { if: op.if } }));
+    const position = this.position;
+    return {
+      channel: this.name,
+      ...position === void 0 ? {} : { epoch: position.epoch, offset: position.offset },
+      state: this.confirmedState,
+      pending
+    };
+  }
+  /** @internal Starts from what was kept (before the first snapshot): not synced; a subscribe resumes from it. */
+  _restore(kept) {
+    if (this.position !== void 0) return;
+    if (kept.epoch !== void 0 && kept.offset !== void 0) this.position = { epoch: kept.epoch, offset: kept.offset };
+    this.confirmedState = deepFreeze(kept.state);
+    this.refresh(true);
   }
   /** @internal */
   get _position() {
@@ -579,7 +639,10 @@ var LifelineChannel = class {
       for (const op of this.pendingOps.values()) next = applyMergePatch(next, op.patch);
       next = shareStructure(this.current, next);
     }
-    if (next === this.current && !always) return;
+    if (next === this.current && !always) {
+      this.notifyWatchers();
+      return;
+    }
     const previous = this.current;
     this.current = next;
     const state = next;
@@ -589,6 +652,19 @@ var LifelineChannel = class {
         entry.fn(state, previous);
       } catch (e) {
         this.host._reportHandlerError(`channel "${this.name}" state`, e);
+      }
+    }
+    this.notifyWatchers();
+  }
+  notifyWatchers() {
+    this._onChange?.();
+    if (this.watchers.size === 0) return;
+    for (const entry of [...this.watchers]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn();
+      } catch (e) {
+        this.host._reportHandlerError(`channel "${this.name}" watch`, e);
       }
     }
   }
@@ -1177,6 +1253,281 @@ var browserNetworkEvents = {
   }
 };
 
+// src/persistence.ts
+var LifelinePersistenceError = class extends LifelineError {
+  constructor(message, options) {
+    super("persistence", message, options);
+    this.name = "LifelinePersistenceError";
+  }
+};
+var PERSISTENCE_VERSION = 1;
+var PERSIST_INTERVAL_MS = 100;
+function checksum(text) {
+  let hash = 2166136261;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 16777619) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}
+function encodeRecord(kept, at = Date.now()) {
+  const body = JSON.stringify(kept);
+  return { v: PERSISTENCE_VERSION, at, sum: checksum(`${at}
+${body}`), body };
+}
+function decodeStored(name, value) {
+  const bad = (why) => new LifelinePersistenceError(`kept record of channel "${name}" ignored: ${why}`);
+  if (typeof value !== "object" || value === null) throw bad("not a record");
+  const { v, at, sum, body } = value;
+  if (v !== PERSISTENCE_VERSION) throw bad(`version ${String(v)}, expected ${PERSISTENCE_VERSION}`);
+  if (typeof body !== "string" || typeof sum !== "string" || typeof at !== "number") throw bad("not a record");
+  if (checksum(`${at}
+${body}`) !== sum) throw bad("checksum mismatch (a corrupt or partly written record)");
+  let kept;
+  try {
+    kept = JSON.parse(body);
+  } catch {
+    throw bad("not JSON");
+  }
+  const problem = checkKept(kept);
+  if (problem !== void 0 || kept.channel !== name) throw bad(problem ?? "another channel's record");
+  return { kept, at };
+}
+function checkKept(value) {
+  if (!isJsonObject(value)) return "not an object";
+  const { channel, epoch, offset, state, pending } = value;
+  if (typeof channel !== "string" || channel.length === 0) return "no channel name";
+  if (epoch === void 0 !== (offset === void 0)) return "half a position";
+  if (epoch !== void 0 && typeof epoch !== "string") return "bad epoch";
+  if (offset !== void 0 && (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0)) return "bad offset";
+  if (!isJsonObject(state)) return "state is not an object";
+  if (!Array.isArray(pending)) return "pending is not a list";
+  for (const p of pending) {
+    if (!isJsonObject(p)) return "a pending publish is not an object";
+    const { key, patch } = p;
+    if (typeof key !== "string" || key.length === 0 || !isJsonObject(patch)) return "a pending publish without key or patch";
+  }
+  return void 0;
+}
+var STORE = "channels";
+function indexedDbPersistence(name, options = {}) {
+  if (typeof name !== "string" || name.length === 0) throw new TypeError("indexedDbPersistence(name): name must be a non-empty string");
+  let db;
+  let opened;
+  const open = () => db ?? (db = new Promise((resolve, reject) => {
+    const factory = options.indexedDB ?? globalThis.indexedDB;
+    if (factory === void 0) {
+      reject(new LifelinePersistenceError("IndexedDB is not available here"));
+      return;
+    }
+    let request;
+    try {
+      request = factory.open(`lifeline:${name}`, 1);
+    } catch (e) {
+      reject(new LifelinePersistenceError(`IndexedDB refused to open: ${String(e)}`, { cause: e }));
+      return;
+    }
+    request.onupgradeneeded = () => {
+      if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE);
+    };
+    request.onsuccess = () => {
+      opened = request.result;
+      resolve(request.result);
+    };
+    request.onerror = () => reject(new LifelinePersistenceError(`IndexedDB refused to open: ${String(request.error)}`, { cause: request.error }));
+    request.onblocked = () => reject(new LifelinePersistenceError("IndexedDB is blocked by another tab's older version"));
+  }));
+  const journal = options.journal !== void 0 ? options.journal : globalThis.localStorage ?? null;
+  const journalPrefix = `lifeline:${name}:`;
+  const readJournal = () => {
+    const entries = /* @__PURE__ */ new Map();
+    if (journal === null) return entries;
+    for (let i = 0; i < journal.length; i++) {
+      const key = journal.key(i);
+      if (key === null || !key.startsWith(journalPrefix)) continue;
+      let value;
+      try {
+        value = JSON.parse(journal.getItem(key) ?? "null");
+      } catch {
+        value = null;
+      }
+      entries.set(key.slice(journalPrefix.length), { key, value });
+    }
+    return entries;
+  };
+  return {
+    async load() {
+      const database = await open();
+      const stored = await new Promise((resolve, reject) => {
+        const values = /* @__PURE__ */ new Map();
+        const tx = database.transaction(STORE, "readonly");
+        const cursor = tx.objectStore(STORE).openCursor();
+        cursor.onsuccess = () => {
+          const c = cursor.result;
+          if (c === null) return;
+          values.set(String(c.key), c.value);
+          c.continue();
+        };
+        tx.oncomplete = () => resolve(values);
+        tx.onerror = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
+        tx.onabort = () => reject(new LifelinePersistenceError(`reading kept state failed: ${String(tx.error)}`, { cause: tx.error }));
+      });
+      const problems = [];
+      const decode = (channel, value) => {
+        try {
+          return decodeStored(channel, value);
+        } catch (e) {
+          problems.push(e instanceof LifelinePersistenceError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+          return void 0;
+        }
+      };
+      const best = /* @__PURE__ */ new Map();
+      for (const [channel, value] of stored) {
+        const record = decode(channel, value);
+        if (record !== void 0) best.set(channel, record);
+      }
+      for (const [channel, entry] of readJournal()) {
+        const record = decode(channel, entry.value);
+        if (record !== void 0 && record.at >= (best.get(channel)?.at ?? -Infinity)) best.set(channel, record);
+      }
+      return { channels: [...best.values()].map((r) => r.kept), problems };
+    },
+    async save(channels) {
+      const database = opened ?? await open();
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      await write(database, records);
+      if (journal === null) return;
+      const entries = readJournal();
+      for (const { channel, record } of records) {
+        const entry = entries.get(channel);
+        const at = entry?.value?.at;
+        if (entry !== void 0 && (typeof at !== "number" || at <= record.at)) journal.removeItem(entry.key);
+      }
+    },
+    saveNow(channels) {
+      const records = channels.map((kept) => ({ channel: kept.channel, record: encodeRecord(kept) }));
+      if (journal !== null) {
+        for (const { channel, record } of records) journal.setItem(journalPrefix + channel, JSON.stringify(record));
+      }
+      if (opened !== void 0) write(opened, records).catch(() => {
+      });
+    }
+  };
+  function write(database, records) {
+    return new Promise((resolve, reject) => {
+      const tx = database.transaction(STORE, "readwrite");
+      const store = tx.objectStore(STORE);
+      for (const { channel, record } of records) store.put(record, channel);
+      tx.commit?.();
+      tx.oncomplete = () => resolve();
+      const failed = () => reject(new LifelinePersistenceError(`writing kept state failed: ${String(tx.error)}`, { cause: tx.error }));
+      tx.onerror = failed;
+      tx.onabort = failed;
+    });
+  }
+}
+
+// src/keeper.ts
+var PersistenceKeeper = class {
+  constructor(storage, clock, keep, report) {
+    this.storage = storage;
+    this.clock = clock;
+    this.keep = keep;
+    this.report = report;
+    this.dirty = /* @__PURE__ */ new Set();
+    /** The channels of the write in flight: written again on `pagehide` (the page may go before it commits). */
+    this.inFlight = /* @__PURE__ */ new Set();
+    this.writing = false;
+    this.stopped = false;
+    const target = globalThis;
+    const onPageHide = () => this.flush(true);
+    if (typeof target.addEventListener === "function") {
+      target.addEventListener("pagehide", onPageHide);
+      this.detachPageHide = () => target.removeEventListener?.("pagehide", onPageHide);
+    } else {
+      this.detachPageHide = () => {
+      };
+    }
+  }
+  /** True after a failed write (or `stop`): nothing more is written. */
+  get disabled() {
+    return this.stopped;
+  }
+  /** The channel changed: it is written within PERSIST_INTERVAL_MS. */
+  changed(channel) {
+    if (this.stopped) return;
+    this.dirty.add(channel);
+    if (this.timer === void 0 && !this.writing) {
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = void 0;
+        this.flush();
+      }, PERSIST_INTERVAL_MS);
+    }
+  }
+  /**
+   * Writes what changed now; unless a write is in flight: then right after it, or also now when `now` (the page is
+   * going: IndexedDB runs write transactions of one store in the order they were made, so the later one wins).
+   */
+  flush(now = false) {
+    if (this.timer !== void 0) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = void 0;
+    }
+    if (this.stopped || this.writing && !now) return;
+    const names = new Set(this.dirty);
+    if (now) for (const name of this.inFlight) names.add(name);
+    if (names.size === 0) return;
+    const records = [];
+    for (const name of names) {
+      const kept = this.keep(name);
+      if (kept !== void 0) records.push(kept);
+    }
+    this.dirty.clear();
+    if (now && this.storage.saveNow !== void 0) {
+      try {
+        this.storage.saveNow(records);
+      } catch (e) {
+        this.fail(e, "writing kept state on pagehide failed");
+      }
+      return;
+    }
+    this.inFlight = names;
+    this.writing = true;
+    let saving;
+    try {
+      saving = Promise.resolve(this.storage.save(records));
+    } catch (e) {
+      saving = Promise.reject(e);
+    }
+    saving.then(
+      () => {
+        if (this.inFlight === names) this.inFlight = /* @__PURE__ */ new Set();
+        this.writing = false;
+        if (this.dirty.size > 0) this.changed([...this.dirty][0]);
+      },
+      (e) => {
+        this.writing = false;
+        this.fail(e, "writing kept state failed");
+      }
+    );
+  }
+  /** Stops for good: a storage error, or the client is disposed. */
+  fail(error, what) {
+    if (this.stopped) return;
+    this.stop();
+    this.report(
+      error instanceof LifelinePersistenceError ? error : new LifelinePersistenceError(`${what}: ${error instanceof Error ? error.message : String(error)}; going on without persistence`, { cause: error })
+    );
+  }
+  stop() {
+    this.stopped = true;
+    this.dirty.clear();
+    if (this.timer !== void 0) this.clock.clearTimeout(this.timer);
+    this.timer = void 0;
+    this.detachPageHide();
+  }
+};
+
 // src/version.ts
 var VERSION = "0.1.0";
 
@@ -1239,8 +1590,43 @@ var LifelineClient = class {
     this.optimistic = options.optimistic === true;
     this.networkEvents = options.networkEvents === void 0 ? browserNetworkEvents : options.networkEvents;
     this.lastSignal = new AbortController().signal;
-    this.attachNetwork();
-    this.attempt();
+    const persistence = options.persistence;
+    if (persistence === void 0) {
+      this.attachNetwork();
+      this.attempt();
+    } else {
+      this.keeper = new PersistenceKeeper(persistence, this.clock, (name) => this.channels.get(name)?._keep(), (e) => this.report(e));
+      this.startFromKept(persistence);
+    }
+  }
+  /** Loads what was kept, starts each channel from it and queues its publishes again (same keys), then connects. */
+  startFromKept(persistence) {
+    const keeper = this.keeper;
+    let loading;
+    try {
+      loading = Promise.resolve(persistence.load());
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    loading.then(
+      (kept) => {
+        for (const problem of kept.problems) this.report(problem);
+        if (this.current === "closed") return;
+        for (const channel of kept.channels) {
+          this.channel(channel.channel)._restore(channel);
+          for (const p of channel.pending) {
+            this._publish(channel.channel, p.patch, { key: p.key, if: p.if, signal: void 0 }).catch((e) => {
+              if (!(e instanceof LifelineClosedError)) this.report(e instanceof LifelineError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+            });
+          }
+        }
+      },
+      (e) => keeper.fail(e, "reading kept state failed")
+    ).finally(() => {
+      if (this.current === "closed" || this.conn !== void 0 || this.reconnectTimer !== void 0) return;
+      this.attachNetwork();
+      this.attempt();
+    });
   }
   // ---- public surface -------------------------------------------------------------------
   /** The connection state. */
@@ -1287,6 +1673,10 @@ var LifelineClient = class {
     let channel = this.channels.get(name);
     if (channel === void 0) {
       channel = new LifelineChannel(name, this, this.optimistic);
+      if (this.keeper !== void 0) {
+        const keeper = this.keeper;
+        channel._onChange = () => keeper.changed(name);
+      }
       this.channels.set(name, channel);
     }
     return channel;
@@ -2159,7 +2549,7 @@ var LifelineClient = class {
         }
       };
       this.outbox.set(record.seq, record);
-      this.channel(channel)._pendingAdded(record.seq, copy2);
+      this.channel(channel)._pendingAdded(record.seq, copy2, record.key, record.if);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (this.isOpen) this.sendPublish(record);
     });
@@ -2277,11 +2667,14 @@ export {
   LifelineDisconnectedError,
   LifelineError,
   LifelineHandlerError,
+  LifelinePersistenceError,
   LifelineProtocolError,
   LifelineQueueFullError,
   LifelineRequestError,
   LifelineTokenError,
   MAX_KEY_LENGTH,
+  PERSISTENCE_VERSION,
+  PERSIST_INTERVAL_MS,
   SEND_HEADER,
   TOKEN_REFRESH_FRACTION,
   TOKEN_REFRESH_MARGIN_MS,
@@ -2293,6 +2686,7 @@ export {
   createMergePatch,
   exponentialBackoff,
   httpBaseUrl,
+  indexedDbPersistence,
   parseRetryAfterMs,
   refreshDelayMs,
   systemClock
