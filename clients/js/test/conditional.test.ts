@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LifelineConflictError, LifelineRequestError } from "../src/errors.js";
-import { applyMergePatch, type JsonObject, type JsonValue } from "../src/json.js";
+import { applyMergePatch, type JsonObject } from "../src/json.js";
 import { createMergePatch } from "../src/mergePatch.js";
 import { flush } from "./support/fakeClock.js";
 import type { FakeSocket } from "./support/fakeSocket.js";
 import { openHarness, reconnect, type Harness } from "./support/harness.js";
+import { RFC7396_EXAMPLES } from "./support/rfc7396.js";
 
 async function synced(h: Harness, name: string, offset: number, state: JsonObject, epoch = "e1") {
   const channel = h.client.channel(name);
@@ -23,27 +24,8 @@ function conflict(socket: FakeSocket, message: Record<string, unknown>, epoch: s
   socket.receive({ type: "reply", id: message["id"] as number, ok: false, error: { code: "conflict", message: "the channel moved on", epoch, offset } });
 }
 
-// RFC 7396, appendix A: original, patch, result.
-const RFC_EXAMPLES: Array<[JsonValue, JsonValue, JsonValue]> = [
-  [{ a: "b" }, { a: "c" }, { a: "c" }],
-  [{ a: "b" }, { b: "c" }, { a: "b", b: "c" }],
-  [{ a: "b" }, { a: null }, {}],
-  [{ a: "b", b: "c" }, { a: null }, { b: "c" }],
-  [{ a: ["b"] }, { a: "c" }, { a: "c" }],
-  [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
-  [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
-  [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
-  [["a", "b"], ["c", "d"], ["c", "d"]],
-  [{ a: "b" }, ["c"], ["c"]],
-  [{ a: "foo" }, null, null],
-  [{ a: "foo" }, "bar", "bar"],
-  [{ e: null }, { a: 1 }, { e: null, a: 1 }],
-  [[1, 2], { a: "b", c: null }, { a: "b" }],
-  [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
-];
-
 describe("createMergePatch (RFC 7396 diff)", () => {
-  for (const [original, patch, result] of RFC_EXAMPLES) {
+  for (const [original, patch, result] of RFC7396_EXAMPLES) {
     it(`${JSON.stringify(original)} -> ${JSON.stringify(result)} (RFC patch ${JSON.stringify(patch)})`, () => {
       const diff = createMergePatch(original, result);
       assert.deepEqual(applyMergePatch(original, diff), result, `applying ${JSON.stringify(diff)}`);

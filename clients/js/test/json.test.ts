@@ -1,27 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyMergePatch, deepFreeze, type JsonObject, type JsonValue } from "../src/json.js";
+import { applyMergePatch, deepFreeze, type JsonObject } from "../src/json.js";
+import { RFC7396_EXAMPLES } from "./support/rfc7396.js";
 
 describe("applyMergePatch (RFC 7396)", () => {
-  // The examples of RFC 7396, appendix A.
-  const cases: Array<[JsonValue, JsonValue, JsonValue]> = [
-    [{ a: "b" }, { a: "c" }, { a: "c" }],
-    [{ a: "b" }, { b: "c" }, { a: "b", b: "c" }],
-    [{ a: "b" }, { a: null }, {}],
-    [{ a: "b", b: "c" }, { a: null }, { b: "c" }],
-    [{ a: ["b"] }, { a: "c" }, { a: "c" }],
-    [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
-    [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
-    [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
-    [["a", "b"], ["c", "d"], ["c", "d"]],
-    [{ a: "b" }, ["c"], ["c"]],
-    [{ a: "foo" }, null, null],
-    [{ a: "foo" }, "bar", "bar"],
-    [{ e: null }, { a: 1 }, { e: null, a: 1 }],
-    [[1, 2], { a: "b", c: null }, { a: "b" }],
-    [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
-  ];
-  for (const [target, patch, expected] of cases) {
+  for (const [target, patch, expected] of RFC7396_EXAMPLES) {
     it(`${JSON.stringify(target)} + ${JSON.stringify(patch)}`, () => {
       const before = JSON.stringify(target);
       assert.deepEqual(applyMergePatch(deepFreeze(target), patch), expected);
