@@ -1,52 +1,37 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { describe, it } from "node:test";
+import { LifelineServer } from "./support/lifelineServer.js";
 import { openClient, waitOffset } from "./support/pageClient.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * The server API of `lifeline serve` (issue 19) seen from a browser: a backend's POST /api/publish (here: this test,
  * with the key of --api-key-file) reaches the browser client subscribed in real headless Chromium.
  */
 
-const dll = findLifelineDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 describe("server API reaching the browser client", { skip, timeout: 120_000 }, () => {
   const key = "e2e-backend-key-" + process.pid;
   const dir = mkdtempSync(join(tmpdir(), "lifeline-e2e-api-"));
-  let server: LifelineServer;
-  let browser: Browser;
-
-  before(async () => {
-    if (missing) {
-      throw new Error(`missing dependency: ${missing}`);
-    }
-    const keyFile = join(dir, "api-keys");
-    writeFileSync(keyFile, `${key}\n`);
-    server = new LifelineServer(dll!, {}, ["--auth", "dev"], ["--api-key-file", keyFile]);
-    await server.start(0);
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.kill();
-    rmSync(dir, { recursive: true, force: true });
+  const kit = useBrowserSuite(requirements, {
+    server: (dll) => {
+      const keyFile = join(dir, "api-keys");
+      writeFileSync(keyFile, `${key}\n`);
+      return new LifelineServer(dll, {}, ["--auth", "dev"], ["--api-key-file", keyFile]);
+    },
+    proxy: false,
+    tearDown: () => rmSync(dir, { recursive: true, force: true }),
   });
 
   it("POST /api/publish with the key reaches a subscribed page; without the key it is 401 and reaches nobody", { timeout: 60_000 }, async () => {
-    const page = await openClient(browser.context, server.origin, server.wsUrl, { token: "alice", channel: "room:api" });
+    const page = await openClient(kit.browser.context, kit.server.origin, kit.server.wsUrl, { token: "alice", channel: "room:api" });
     const publish = (authorization: string | undefined, patch: object) =>
-      fetch(`${server.origin}/api/publish`, {
+      fetch(`${kit.server.origin}/api/publish`, {
         method: "POST",
         headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
         body: JSON.stringify({ channel: "room:api", patch }),
@@ -70,12 +55,12 @@ describe("server API reaching the browser client", { skip, timeout: 120_000 }, (
   it("POST /api/send reaches client.onMessage of every page of that user, once, and no other user's page", { timeout: 60_000 }, async () => {
     const pages = [];
     for (const user of ["carol", "carol", "dave"]) {
-      const page = await openClient(browser.context, server.origin, server.wsUrl, { token: user, channel: `room:send-${pages.length}` });
+      const page = await openClient(kit.browser.context, kit.server.origin, kit.server.wsUrl, { token: user, channel: `room:send-${pages.length}` });
       await page.evaluate(`(() => { window.__messages = []; window.__t.client.onMessage((m) => window.__messages.push(m)); })()`);
       pages.push(page);
     }
     const send = async (user: string, data: unknown) => {
-      const response = await fetch(`${server.origin}/api/send`, {
+      const response = await fetch(`${kit.server.origin}/api/send`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
         body: JSON.stringify({ user, data }),

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, LifelineServer, TEST_OUTPUT } from "./support/lifelineServer.js";
+import { TEST_OUTPUT } from "./support/lifelineServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
-import { TcpProxy } from "./support/tcpProxy.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * Issue 18 in the browser: ephemeral events (channel.emit / channel.onEvent) between pages in real Chromium against a
@@ -22,13 +21,8 @@ interface SeenEvent {
   ts: number;
 }
 
-const dll = findLifelineDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 /** Records every event the page's channel gets in window.__events (an onEvent listener). */
 const recordEvents = (page: Page) =>
@@ -39,39 +33,14 @@ const eventsOf = (page: Page) => page.evaluate(`window.__events`) as Promise<See
 const emit = (page: Page, data: unknown) => page.evaluate(`window.__t.channel.emit(${JSON.stringify(data)})`);
 
 describe("events in the browser against lifeline serve", { skip, timeout: 300_000 }, () => {
-  let server: LifelineServer;
-  let browser: Browser;
-  let proxy: TcpProxy;
-  const pages: Page[] = [];
+  const kit = useBrowserSuite(requirements);
 
   const open = async (token: string, channel: string, via: "proxy" | "direct") => {
-    const page = await openClient(browser.context, server.origin, via === "proxy" ? proxy.wsUrl : server.wsUrl, { token, channel });
-    pages.push(page);
+    const page = await openClient(kit.browser.context, kit.server.origin, via === "proxy" ? kit.proxy.wsUrl : kit.server.wsUrl, { token, channel });
+    kit.track(page);
     await recordEvents(page);
     return page;
   };
-
-  before(async () => {
-    if (missing) {
-      throw new Error(`missing dependency: ${missing}`);
-    }
-    server = new LifelineServer(dll!);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  afterEach(async () => {
-    proxy.restore();
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-  });
 
   it("an emit from page A reaches page B once, with the user and the data, and never page A", { timeout: 60_000 }, async () => {
     const alice = await open("alice", "events-once", "direct");
@@ -104,11 +73,11 @@ describe("events in the browser against lifeline serve", { skip, timeout: 300_00
     assert.deepEqual((await eventsOf(bob)).map((e) => e.data), [{ before: 1 }, { before: 2 }, { before: 3 }]);
 
     // Bob's network goes away: the events emitted meanwhile are never delivered to him; the publish is.
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(bob, "reconnecting");
     for (const i of [1, 2]) await emit(alice, { during: i });
     await publishAll(alice, [2]);
-    proxy.restore();
+    kit.proxy.restore();
     await waitOpen(bob);
     await waitOffset(bob, 2);
     assert.equal(await bob.evaluate(`window.__t.client.resumed`), true, "the session was resumed (the gap's deltas recovered)");
@@ -134,11 +103,11 @@ describe("events in the browser against lifeline serve", { skip, timeout: 300_00
     await waitOffset(bob, 1);
     assert.equal((await eventsOf(bob)).length, 1);
 
-    const port = server.port;
-    assert.equal(await server.terminate(), 0);
+    const port = kit.server.port;
+    assert.equal(await kit.server.terminate(), 0);
     await waitState(bob, "reconnecting");
     await waitState(alice, "reconnecting");
-    await server.start(port);
+    await kit.server.start(port);
     await waitOpen(alice);
     await waitOpen(bob);
     await emit(alice, { fresh: true });
@@ -151,11 +120,11 @@ describe("events in the browser against lifeline serve", { skip, timeout: 300_00
 
   it("demo: moving the pointer in tab A shows tab A's cursor in tab B (and not in tab A); picture of tab B in test-output/demo-cursor.png", { timeout: 60_000 }, async () => {
     const tab = async () => {
-      const page = await browser.context.newPage();
-      pages.push(page);
+      const page = await kit.browser.context.newPage();
+      kit.track(page);
       page.setDefaultTimeout(20_000);
       await page.setViewportSize({ width: 640, height: 560 });
-      await page.goto(`${server.origin}/`);
+      await page.goto(`${kit.server.origin}/`);
       await page.waitForSelector(`[data-testid="state"][data-state="open"]`);
       return page;
     };

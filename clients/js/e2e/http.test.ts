@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { LifelineServer } from "./support/lifelineServer.js";
 import { findNginx, hostileConfig, NginxServer } from "./support/nginxServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState, type ClientLog } from "./support/pageClient.js";
-import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js";
+import { findRedisServer, RedisServer } from "./support/redisServer.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * The HTTP transport (issue 17), in Chromium: a real nginx running deploy/nginx/lifeline.conf made WebSocket-hostile
@@ -23,20 +22,13 @@ import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js
 const HEARTBEAT_MS: [number, number] = [3000, 3000];
 const CONNECT_TIMEOUT_MS = 1500;
 
-const dll = findLifelineDll();
 const nginxPath = findNginx();
 const redisPath = findRedisServer();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : !nginxPath
-      ? "no nginx on the PATH or in /usr/sbin (apt-get install nginx, or set NGINX)"
-      : !redisPath
-        ? "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)"
-        : undefined;
-// Under CI a missing dependency fails (in `before`); elsewhere the suite is skipped, loudly.
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements(
+  () => (nginxPath ? undefined : "no nginx on the PATH or in /usr/sbin (apt-get install nginx, or set NGINX)"),
+  () => (redisPath ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)"),
+);
+const { skip } = requirements;
 
 /** What the page's channel holds, as a new client would compare it. */
 const view = (page: Page) => page.evaluate(`({ state: window.__t.channel.state, epoch: window.__t.channel.epoch, offset: window.__t.channel.offset })`);
@@ -67,50 +59,47 @@ const openedOn = (entries: ClientLog["states"]) => entries.filter((s) => s.to ==
 
 describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { skip, timeout: 600_000 }, () => {
   let redis: RedisServer | undefined;
-  let server: LifelineServer | undefined;
-  let browser: Browser | undefined;
+  const kit = useBrowserSuite(requirements, {
+    setUp: async () => {
+      redis = await RedisServer.start(redisPath!);
+    },
+    server: (dll) => new LifelineServer(dll, {}, ["--auth", "dev"], ["--redis", redis!.address], HEARTBEAT_MS),
+    proxy: false,
+    tearDown: () => redis?.stop(),
+  });
   const proxies: NginxServer[] = [];
-  const pages: Page[] = [];
-  let port = 0;
 
   const open = async (token: string, channel: string, origin: string, wsUrl: string, clientOptions: Record<string, unknown> = {}) => {
-    const page = await browser!.context.newPage();
+    const page = await kit.browser.context.newPage();
     await page.close();
     try {
-      const opened = await openClient(browser!.context, origin, wsUrl, { token, channel, clientOptions: { connectTimeoutMs: CONNECT_TIMEOUT_MS, ...clientOptions } });
-      pages.push(opened);
+      const opened = await openClient(kit.browser.context, origin, wsUrl, { token, channel, clientOptions: { connectTimeoutMs: CONNECT_TIMEOUT_MS, ...clientOptions } });
+      kit.track(opened);
       return opened;
     } catch (e) {
-      const last = browser!.context.pages().at(-1);
+      const last = kit.browser.context.pages().at(-1);
       const states = last === undefined ? "" : JSON.stringify((await log(last).catch(() => undefined))?.states);
       throw new Error(`${String(e)}\nstates: ${states}`);
     }
   };
 
   const hostile = async (bufferStream: boolean) => {
-    const nginx = await NginxServer.start(nginxPath!, (listen) => hostileConfig(port, listen, { bufferStream }));
+    const nginx = await NginxServer.start(nginxPath!, (listen) => hostileConfig(kit.server.port, listen, { bufferStream }));
     proxies.push(nginx);
     return nginx;
   };
 
   /** A new client (straight to the server, over the WebSocket) subscribes and sees what the server holds. */
   const serverView = async (channel: string, offset: number) => {
-    const carol = await open("carol", channel, server!.origin, server!.wsUrl);
+    const carol = await open("carol", channel, kit.server.origin, kit.server.wsUrl);
     await waitOffset(carol, offset);
     assert.equal(await transportOf(carol), "websocket");
     return view(carol);
   };
 
   before(async () => {
-    if (missing) {
-      throw new Error(`missing dependency: ${missing}`);
-    }
-    redis = await RedisServer.start(redisPath!);
-    server = new LifelineServer(dll!, {}, ["--auth", "dev"], ["--redis", redis.address], HEARTBEAT_MS);
-    port = await server.start(await freePort());
-    browser = await launchChromium();
     // Every page records the path of each fetch it makes (the HTTP transport's requests).
-    await browser.context.addInitScript(`(() => {
+    await kit.browser.context.addInitScript(`(() => {
       const original = window.fetch.bind(window);
       window.__fetches = [];
       window.fetch = (input, init) => {
@@ -122,14 +111,7 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
   });
 
   afterEach(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.close()));
     await Promise.all(proxies.splice(0).map((p) => p.stop()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.kill();
-    await redis?.stop();
   });
 
   it("the upgrade refused: falls back to the stream, subscribes, publishes, resumes after a server restart, ends equal to the server", { timeout: 120_000 }, async () => {
@@ -139,7 +121,7 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
 
     // The background WebSocket probe runs every second here: it keeps failing behind this proxy, and the client stays.
     const alice = await open("alice", "http:stream", nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 1000 });
-    const bob = await open("bob", "http:stream", server!.origin, server!.wsUrl);
+    const bob = await open("bob", "http:stream", kit.server.origin, kit.server.wsUrl);
     assert.equal(await transportOf(alice), "http-stream");
     assert.equal(await transportOf(bob), "websocket");
     const first = await log(alice);
@@ -155,9 +137,10 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
     assert.ok(session);
 
     // A crash: the stream ends without a close event (1006); nginx answers 502 while the server is down.
-    await server!.kill();
+    const port = kit.server.port;
+    await kit.server.kill();
     await waitState(alice, "reconnecting");
-    await server!.start(port);
+    await kit.server.start(port);
     await waitOpen(alice);
     await waitOpen(bob);
     assert.equal(await alice.evaluate(`window.__t.client.session`), session, "the same session");
@@ -185,7 +168,7 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
   it("the stream buffered by the proxy: falls back to long polling and still converges", { timeout: 120_000 }, async () => {
     const nginx = await hostile(true);
     const alice = await open("alice", "http:poll", nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 1000 });
-    const bob = await open("bob", "http:poll", server!.origin, server!.wsUrl);
+    const bob = await open("bob", "http:poll", kit.server.origin, kit.server.wsUrl);
     assert.equal(await transportOf(alice), "http-poll");
     const first = await log(alice);
     assert.equal(first.states.find((s) => s.to === "reconnecting")?.transport, "websocket", `the WebSocket first: ${JSON.stringify(first.states)}`);

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, LifelineServer } from "./support/lifelineServer.js";
+import { LifelineServer } from "./support/lifelineServer.js";
 import { findRedisServer, RedisServer } from "./support/redisServer.js";
 import { openClient, waitOffset } from "./support/pageClient.js";
-import { TcpProxy } from "./support/tcpProxy.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * State that survives a page reload (issue 16): `persistence: indexedDbPersistence(...)` in Chromium against a real
@@ -14,13 +12,8 @@ import { TcpProxy } from "./support/tcpProxy.js";
  * that the test cuts ("offline") and restores, so the page can be reloaded while its connection is down.
  */
 
-const dll = findLifelineDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 interface Kept {
   state: Record<string, unknown>;
@@ -56,50 +49,27 @@ const kept = (page: Page) =>
   })()`) as Promise<Kept>;
 
 describe("persistence across a page reload (issue 16)", { skip, timeout: 300_000 }, () => {
-  let server: LifelineServer;
-  let proxy: TcpProxy;
-  let browser: Browser;
-  const pages: Page[] = [];
+  const kit = useBrowserSuite(requirements);
 
-  const start = (page: Page, channel: string) => startPersistent(page, proxy.wsUrl, "e2e", channel);
+  const start = (page: Page, channel: string) => startPersistent(page, kit.proxy.wsUrl, "e2e", channel);
 
   const newPage = async () => {
-    const page = await browser.context.newPage();
+    const page = await kit.browser.context.newPage();
     page.setDefaultTimeout(20_000);
-    pages.push(page);
-    await page.goto(`${server.origin}/healthz`);
+    kit.track(page);
+    await page.goto(`${kit.server.origin}/healthz`);
     return page;
   };
 
-  before(async () => {
-    if (missing) throw new Error(`missing dependency: ${missing}`);
-    server = new LifelineServer(dll!);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  afterEach(async () => {
-    proxy.restore();
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-  });
-
   it("5 edits offline, reload while still offline: they show at once; back online: the server has each exactly once and every page equals it", async () => {
-    const bob = await openClient(browser.context, server.origin, server.wsUrl, { token: "bob", channel: "persist-1" });
+    const bob = await openClient(kit.browser.context, kit.server.origin, kit.server.wsUrl, { token: "bob", channel: "persist-1" });
     await bob.evaluate(`window.__t.channel.publish({ n: 0 })`);
 
     const alice = await newPage();
     await start(alice, "persist-1");
     await alice.waitForFunction(`window.__p.channel.synced && window.__p.channel.offset === 1`);
 
-    proxy.cut();
+    kit.proxy.cut();
     await alice.waitForFunction(`window.__p.client.state === "reconnecting"`);
     await alice.evaluate(`(() => {
       const c = window.__p.channel;
@@ -121,7 +91,7 @@ describe("persistence across a page reload (issue 16)", { skip, timeout: 300_000
     assert.notEqual(after.clientState, "open", "still offline");
     assert.deepEqual(after.errors, []);
 
-    proxy.restore();
+    kit.proxy.restore();
     await alice.waitForFunction(`window.__p.channel.synced && window.__p.channel.pending === 0`);
     await waitOffset(bob, 6);
     // Exactly once: one offset per edit (1 + 5), and the state of everyone equal to the server's.
@@ -172,35 +142,24 @@ describe("persistence across a page reload (issue 16)", { skip, timeout: 300_000
 });
 
 const redisServer = findRedisServer();
-const missingRedis = missing ?? (redisServer ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)");
+const redisRequirements = browserRequirements(() =>
+  redisServer ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)",
+);
 
-describe("persistence: the server killed while the kept publishes are unconfirmed (lifeline serve --redis)", { skip: missingRedis && process.env["CI"] !== "true" ? missingRedis : false, timeout: 300_000 }, () => {
-  let redis: RedisServer;
-  let server: LifelineServer;
-  let proxy: TcpProxy;
-  let browser: Browser;
-
-  before(async () => {
-    if (missingRedis) throw new Error(`missing dependency: ${missingRedis}`);
-    redis = await RedisServer.start(redisServer!);
-    server = new LifelineServer(dll!, {}, ["--auth", "dev"], ["--redis", redis.address]);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-    await redis?.stop();
+describe("persistence: the server killed while the kept publishes are unconfirmed (lifeline serve --redis)", { skip: redisRequirements.skip, timeout: 300_000 }, () => {
+  let redis: RedisServer | undefined;
+  const kit = useBrowserSuite(redisRequirements, {
+    setUp: async () => {
+      redis = await RedisServer.start(redisServer!);
+    },
+    server: (dll) => new LifelineServer(dll, {}, ["--auth", "dev"], ["--redis", redis!.address]),
+    tearDown: () => redis?.stop(),
   });
 
   it("5 edits applied by the server but their replies lost; the server killed (SIGKILL) and restarted; the page reloaded: the kept edits re-sent with their keys are applied once", async () => {
-    const bob = await openClient(browser.context, server.origin, server.wsUrl, { token: "bob", channel: "persist-kill" });
+    const bob = await openClient(kit.browser.context, kit.server.origin, kit.server.wsUrl, { token: "bob", channel: "persist-kill" });
     await bob.evaluate(`window.__t.channel.publish({ n: 0 })`);
-    const alice = await browser.context.newPage();
+    const alice = await kit.browser.context.newPage();
     alice.setDefaultTimeout(20_000);
     // Every publish alice sends, seen from outside the page (Playwright's WebSocket frames).
     const sent: Array<{ key: string; patch: unknown }> = [];
@@ -213,13 +172,13 @@ describe("persistence: the server killed while the kept publishes are unconfirme
         }
       }),
     );
-    await alice.goto(`${server.origin}/healthz`);
-    await startPersistent(alice, proxy.wsUrl, "e2e-kill", "persist-kill");
+    await alice.goto(`${kit.server.origin}/healthz`);
+    await startPersistent(alice, kit.proxy.wsUrl, "e2e-kill", "persist-kill");
     await alice.waitForFunction(`window.__p.channel.synced && window.__p.channel.offset === 1`);
 
     // What the server sends alice is dropped: her 5 publishes reach the server and are applied, the replies and
     // deltas never come back, so they stay pending (and kept).
-    proxy.holdDownstream();
+    kit.proxy.holdDownstream();
     await alice.evaluate(`(() => {
       const c = window.__p.channel;
       for (let i = 1; i <= 5; i++) c.publish({ ["k" + i]: i }).catch(() => {});
@@ -230,16 +189,16 @@ describe("persistence: the server killed while the kept publishes are unconfirme
 
     // The server dies (no graceful drain) and comes back on the same port with the same Redis; alice's page reloads
     // while her connection is still cut.
-    proxy.cut();
-    await server.restart("kill");
+    kit.proxy.cut();
+    await kit.server.restart("kill");
     await alice.reload();
-    await startPersistent(alice, proxy.wsUrl, "e2e-kill", "persist-kill");
+    await startPersistent(alice, kit.proxy.wsUrl, "e2e-kill", "persist-kill");
     await alice.waitForFunction(`window.__p.channel.pending === 5`, undefined, { timeout: 5000 });
     const reloaded = await kept(alice);
     assert.deepEqual(reloaded.state, { n: 0, k1: 1, k2: 2, k3: 3, k4: 4, k5: 5 });
     assert.deepEqual([reloaded.confirmed, reloaded.offset, reloaded.synced], [{ n: 0 }, 1, false]);
 
-    proxy.restore();
+    kit.proxy.restore();
     await alice.waitForFunction(`window.__p.channel.synced && window.__p.channel.pending === 0`);
     await bob.waitForFunction(`window.__t.client.state === "open" && window.__t.channel.synced`);
     await new Promise((r) => setTimeout(r, 500));

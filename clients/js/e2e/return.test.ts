@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
+import { launchChromium, type Browser } from "./support/chromium.js";
 import { JwtIssuer } from "./support/jwt.js";
-import { findLifelineDll, HEARTBEAT_TIMEOUT_MS, LifelineServer } from "./support/lifelineServer.js";
+import { HEARTBEAT_TIMEOUT_MS, LifelineServer } from "./support/lifelineServer.js";
 import { log, openClient, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
-import { TcpProxy } from "./support/tcpProxy.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * Clients that come back by themselves and show the user's edits at once (issue 15), in Chromium against a real
@@ -15,13 +14,8 @@ import { TcpProxy } from "./support/tcpProxy.js";
  * other users live in a second browser that stays online.
  */
 
-const dll = findLifelineDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 /** The channels every user may use; `secret` is not among them. */
 const ALLOWED = ["edits*", "list*", "rollback*"];
@@ -33,15 +27,17 @@ const BACK_BOUND_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("clients that come back by themselves (issue 15)", { skip, timeout: 600_000 }, () => {
-  let server: LifelineServer;
-  let issuer: JwtIssuer;
-  /** The pages that go offline. */
-  let browser: Browser;
+  let issuer: JwtIssuer | undefined;
+  /** The pages that go offline live in kit.browser; the proxy can drop what the server sends (for the liveness probe). */
+  const kit = useBrowserSuite(requirements, {
+    server: (dll) => {
+      issuer = new JwtIssuer();
+      return new LifelineServer(dll, {}, ["--auth", "jwt", "--jwt-key-file", issuer.keyFile]);
+    },
+    tearDown: () => issuer?.dispose(),
+  });
   /** The others, always online. */
   let others: Browser;
-  /** A network that can drop what the server sends (for the liveness probe). */
-  let proxy: TcpProxy;
-  const pages: Page[] = [];
 
   const open = async (
     where: Browser,
@@ -50,45 +46,32 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
     extra: { optimistic?: boolean; baseMs?: number; capMs?: number; recordRetries?: boolean; viaProxy?: boolean } = {},
   ) => {
     const { viaProxy, ...options } = extra;
-    const url = viaProxy === true ? proxy.wsUrl : server.wsUrl;
-    const page = await openClient(where.context, server.origin, url, { token: issuer.token(user, { channels: ALLOWED }), channel, ...options });
-    pages.push(page);
+    const url = viaProxy === true ? kit.proxy.wsUrl : kit.server.wsUrl;
+    const page = await openClient(where.context, kit.server.origin, url, { token: issuer!.token(user, { channels: ALLOWED }), channel, ...options });
+    kit.track(page);
     return page;
   };
 
   before(async () => {
-    if (missing) throw new Error(`missing dependency: ${missing}`);
-    issuer = new JwtIssuer();
-    server = new LifelineServer(dll!, {}, ["--auth", "jwt", "--jwt-key-file", issuer.keyFile]);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-    others = await launchChromium();
+    if (requirements.missing === undefined) others = await launchChromium();
   });
 
   afterEach(async () => {
-    proxy.restore();
-    await browser.context.setOffline(false);
-    await Promise.all(pages.splice(0).map((p) => p.close()));
+    await kit.browser.context.setOffline(false);
   });
 
   after(async () => {
-    await browser?.close();
     await others?.close();
-    await proxy?.close();
-    await server?.kill();
-    issuer?.dispose();
   });
 
   it("offline for 40 s with the backoff at its cap; online -> open, resynced and the 3 offline edits confirmed within 1 s, exactly once", { timeout: 120_000 }, async () => {
     // The default backoff (1 s base, 30 s cap): after 40 s of failing attempts its window is at the cap.
-    const alice = await open(browser, "alice", "edits", { optimistic: true, baseMs: 1000, capMs: 30_000, recordRetries: true });
+    const alice = await open(kit.browser, "alice", "edits", { optimistic: true, baseMs: 1000, capMs: 30_000, recordRetries: true });
     const bob = await open(others, "bob", "edits");
     await bob.evaluate(`window.__t.channel.publish({ n: 0 })`);
     await waitOffset(alice, 1);
 
-    await browser.context.setOffline(true);
+    await kit.browser.context.setOffline(true);
     await waitState(alice, "reconnecting", 2000);
     const lost = (await log(alice)).states.at(-1);
     assert.equal(lost?.reason, "offline", "the offline event, not the watchdog");
@@ -113,7 +96,7 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
     assert.equal(await alice.evaluate(`window.__t.client.state`), "reconnecting");
 
     await alice.evaluate(`window.addEventListener("online", () => { window.__onlineAt = Date.now(); }, { once: true })`);
-    await browser.context.setOffline(false);
+    await kit.browser.context.setOffline(false);
     // Open, subscribed, caught up with bob's 5 publishes and with its own 3 edits confirmed: offsets 1..9.
     await alice.waitForFunction(
       `(() => {
@@ -143,7 +126,7 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   });
 
   it("a forbidden publish shows at once and rolls back when the server refuses it", { timeout: 30_000 }, async () => {
-    const alice = await open(browser, "alice", "rollback", { optimistic: true });
+    const alice = await open(kit.browser, "alice", "rollback", { optimistic: true });
     const result = (await alice.evaluate(`(async () => {
       const secret = window.__t.client.channel("secret");
       const seen = [];
@@ -158,7 +141,7 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   });
 
   it("two pages each update the same list 50 times at once -> exactly 100 items, every page equal to the server", { timeout: 120_000 }, async () => {
-    const one = await open(browser, "alice", "list-race", { optimistic: true });
+    const one = await open(kit.browser, "alice", "list-race", { optimistic: true });
     const two = await open(others, "bob", "list-race", { optimistic: true });
     const run = (page: Page, me: string) =>
       page.evaluate(`(async () => {
@@ -192,7 +175,7 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   });
 
   it("connect() brings a closed client back: resumed, resubscribed from its offset, listeners kept", { timeout: 30_000 }, async () => {
-    const alice = await open(browser, "alice", "edits-restart");
+    const alice = await open(kit.browser, "alice", "edits-restart");
     const bob = await open(others, "bob", "edits-restart");
     await bob.evaluate(`window.__t.channel.publish({ n: 1 })`);
     await waitOffset(alice, 1);
@@ -210,10 +193,10 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
   });
 
   it("a page that wakes up (resume) probes its connection: no pong within the heartbeat timeout -> reconnect at once", { timeout: 30_000 }, async () => {
-    const alice = await open(browser, "alice", "edits-probe", { viaProxy: true });
+    const alice = await open(kit.browser, "alice", "edits-probe", { viaProxy: true });
     const seen = (await log(alice)).states.length;
     // A connection that looks open but delivers nothing any more (what a laptop finds after sleep).
-    proxy.holdDownstream();
+    kit.proxy.holdDownstream();
     const woke = (await alice.evaluate(`(() => { document.dispatchEvent(new Event("resume")); return Date.now(); })()`)) as number;
     await waitState(alice, "reconnecting", 5000);
     const lost = (await log(alice)).states.slice(seen).find((s) => s.to === "reconnecting");
@@ -222,8 +205,8 @@ describe("clients that come back by themselves (issue 15)", { skip, timeout: 600
     console.log(`# resume -> probe_timeout after ${after} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms)`);
     // 700 ms for a loaded machine.
     assert.ok(after >= HEARTBEAT_TIMEOUT_MS - 20 && after <= HEARTBEAT_TIMEOUT_MS + 700, `${after} ms`);
-    proxy.cut();
-    proxy.restore();
+    kit.proxy.cut();
+    kit.proxy.restore();
     await waitOpen(alice);
   });
 });

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
-import { findLifelineDll, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, LifelineServer, TEST_OUTPUT } from "./support/lifelineServer.js";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, LifelineServer, TEST_OUTPUT } from "./support/lifelineServer.js";
 import { log, openClient, pendingOffsets, publishAll, publishLater, stateOf, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
-import { TcpProxy } from "./support/tcpProxy.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * The browser client in real headless Chromium (Debian's, through playwright-core) against a real `lifeline serve`
@@ -18,61 +17,33 @@ import { TcpProxy } from "./support/tcpProxy.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distBundle = join(here, "..", "..", "dist", "lifeline.js");
-const dll = findLifelineDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-// Under CI a missing dependency fails; elsewhere the suite is skipped, loudly.
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 describe("browser client against lifeline serve", { skip, timeout: 600_000 }, () => {
-  let server: LifelineServer;
-  let browser: Browser;
-  let proxy: TcpProxy;
-  const pages: Page[] = [];
+  // A short retry spread, so that a graceful restart (1001 retry_after_ms=N) is quick.
+  const kit = useBrowserSuite(requirements, { server: (dll) => new LifelineServer(dll, { Lifeline__ShutdownRetrySpread: "200ms" }) });
 
   const open = async (token: string, channel: string, via: "proxy" | "direct", extra: { baseMs?: number; capMs?: number; tokenMode?: "string" | "async" } = {}) => {
-    const page = await openClient(browser.context, server.origin, via === "proxy" ? proxy.wsUrl : server.wsUrl, { token, channel, ...extra });
-    pages.push(page);
+    const page = await openClient(kit.browser.context, kit.server.origin, via === "proxy" ? kit.proxy.wsUrl : kit.server.wsUrl, { token, channel, ...extra });
+    kit.track(page);
     return page;
   };
 
-  before(async () => {
-    if (missing) {
-      throw new Error(`missing dependency: ${missing}`);
-    }
-    // A short retry spread, so that a graceful restart (1001 retry_after_ms=N) is quick.
-    server = new LifelineServer(dll!, { Lifeline__ShutdownRetrySpread: "200ms" });
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
   afterEach(async () => {
-    proxy.restore();
-    await server.post("/_test/resume-pings").catch(() => undefined);
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
+    await kit.server.post("/_test/resume-pings").catch(() => undefined);
   });
 
   it("serves the client at /lifeline.js (the current build) and the demo at /", { timeout: 20_000 }, async () => {
-    const js = await fetch(`${server.origin}/lifeline.js`);
+    const js = await fetch(`${kit.server.origin}/lifeline.js`);
     assert.equal(js.status, 200);
     assert.match(js.headers.get("content-type") ?? "", /^text\/javascript/);
     const body = Buffer.from(await js.arrayBuffer());
     assert.ok(body.equals(readFileSync(distBundle)), "the server serves a stale bundle: run `npm run bundle:server` in clients/js and rebuild the CLI");
     const etag = js.headers.get("etag");
     assert.ok(etag);
-    assert.equal((await fetch(`${server.origin}/lifeline.js`, { headers: { "if-none-match": etag } })).status, 304);
-    const demo = await fetch(`${server.origin}/`);
+    assert.equal((await fetch(`${kit.server.origin}/lifeline.js`, { headers: { "if-none-match": etag } })).status, 304);
+    const demo = await fetch(`${kit.server.origin}/`);
     assert.equal(demo.status, 200);
     assert.match(demo.headers.get("content-type") ?? "", /^text\/html/);
     const html = await demo.text();
@@ -85,13 +56,13 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.deepEqual(await publishAll(page, [1]), [1]);
     await waitOffset(page, 1);
     const firstEpoch = await page.evaluate(`window.__t.channel.epoch`);
-    const port = server.port;
+    const port = kit.server.port;
 
-    assert.equal(await server.terminate(), 0, "a graceful stop exits with 0");
+    assert.equal(await kit.server.terminate(), 0, "a graceful stop exits with 0");
     await waitState(page, "reconnecting");
-    await server.start(port);
+    await kit.server.start(port);
     await waitOpen(page);
-    assert.equal(server.port, port);
+    assert.equal(kit.server.port, port);
     const afterGraceful = await log(page);
     const lost = afterGraceful.states.find((s) => s.to === "reconnecting");
     assert.equal(lost?.code, 1001, JSON.stringify(afterGraceful.states));
@@ -99,9 +70,9 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.notEqual(secondEpoch, firstEpoch, "an in-memory engine that restarted has a new epoch");
     assert.deepEqual(await publishAll(page, [2]), [1], "offsets restart in the new epoch");
 
-    await server.kill();
+    await kit.server.kill();
     await waitState(page, "reconnecting");
-    await server.start(port);
+    await kit.server.start(port);
     await waitOpen(page);
     const states = (await log(page)).states;
     assert.equal(states.filter((s) => s.to === "reconnecting").at(-1)?.code, 1006, JSON.stringify(states));
@@ -121,11 +92,11 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     const session = await alice.evaluate(`window.__t.client.session`);
     const before = await log(alice);
 
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(alice, "reconnecting");
     assert.deepEqual(await publishAll(bob, [4, 5, 6, 7, 8]), [4, 5, 6, 7, 8]);
     assert.equal(await alice.evaluate(`window.__t.channel.offset`), 3, "alice is offline: nothing arrives");
-    proxy.restore();
+    kit.proxy.restore();
     await waitOpen(alice);
     await waitOffset(alice, 8);
 
@@ -146,10 +117,10 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     const session = await alice.evaluate(`window.__t.client.session`);
 
     await alice.evaluate(`window.__tokenFails = 3`);
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(alice, "reconnecting");
     assert.deepEqual(await publishAll(bob, [2, 3]), [2, 3]);
-    proxy.restore();
+    kit.proxy.restore();
     await waitOpen(alice);
     await waitOffset(alice, 3);
 
@@ -169,12 +140,12 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     const bob = await open("bob", "offline", "direct");
 
     // Offline: queued, then flushed in order on reconnect.
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(alice, "reconnecting");
     const ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
     await publishLater(alice, ns);
     assert.equal(await alice.evaluate(`window.__t.client.pendingPublishes`), 10);
-    proxy.restore();
+    kit.proxy.restore();
     assert.deepEqual(await pendingOffsets(alice), ns, "replies in order: offsets 1..10");
     await waitOffset(bob, 10);
     await waitOffset(alice, 10);
@@ -182,12 +153,12 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.deepEqual((await log(alice)).values.filter((v) => v !== null), ns);
 
     // Sent and applied, but the replies never arrive: the client re-sends with the same keys after the reconnect, and the server applies nothing twice.
-    proxy.holdDownstream();
+    kit.proxy.holdDownstream();
     await publishLater(alice, [11, 12, 13, 14, 15]);
     await waitOffset(bob, 15);
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(alice, "reconnecting");
-    proxy.restore();
+    kit.proxy.restore();
     assert.deepEqual(await pendingOffsets(alice), [11, 12, 13, 14, 15], "the re-sent publishes get their first result");
     await waitOffset(alice, 15);
     // A marker after them: anything applied twice would come before it.
@@ -204,7 +175,7 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     const slackMs = 300;
     const alice = await open("alice", "watchdog", "direct");
     const seen = (await log(alice)).states.length;
-    assert.equal(await server.post("/_test/pause-pings"), 204);
+    assert.equal(await kit.server.post("/_test/pause-pings"), 204);
     const paused = Date.now();
     await waitState(alice, "reconnecting", 10_000);
     const lost = (await log(alice)).states.slice(seen).find((s) => s.to === "reconnecting");
@@ -213,7 +184,7 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     // The last message came at most at `paused`; the watchdog fires interval + timeout + slack after it. 700 ms for a loaded machine.
     const bound = HEARTBEAT_INTERVAL_MS + HEARTBEAT_TIMEOUT_MS + slackMs + 700;
     assert.ok(lost.ts - paused <= bound, `watchdog after ${lost.ts - paused} ms > ${bound} ms`);
-    assert.equal(await server.post("/_test/resume-pings"), 204);
+    assert.equal(await kit.server.post("/_test/resume-pings"), 204);
     await waitOpen(alice);
     assert.equal(await stateOf(alice), "open");
   });
@@ -222,9 +193,9 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     const alice = await open("alice", "handlers", "proxy");
     const bob = await open("bob", "handlers", "direct");
     for (let i = 0; i < 10; i++) {
-      proxy.cut();
+      kit.proxy.cut();
       await waitState(alice, "reconnecting");
-      proxy.restore();
+      kit.proxy.restore();
       await waitOpen(alice);
     }
     const before = await log(alice);
@@ -236,8 +207,8 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.equal(afterTen.calls, before.calls + 2, "one listener call per delta");
     assert.deepEqual(afterTen.values.slice(before.values.length), [1, 2]);
     assert.equal(afterTen.states.length, before.states.length, "no state change from stray sockets");
-    assert.equal(proxy.open, 1, "alice holds one connection, not one per reconnect");
-    assert.equal((await server.health()).connections, 2, "the server sees alice once and bob once");
+    assert.equal(kit.proxy.open, 1, "alice holds one connection, not one per reconnect");
+    assert.equal((await kit.server.health()).connections, 2, "the server sees alice once and bob once");
     assert.deepEqual(afterTen.errors, []);
   });
 
@@ -251,16 +222,16 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     await publishAll(alice, [0]);
     await waitOffset(alice, 1);
     const callsBefore = (await log(alice)).calls;
-    const cdp = await browser.context.newCDPSession(alice);
+    const cdp = await kit.browser.context.newCDPSession(alice);
     const heap = async () => {
       await cdp.send("HeapProfiler.collectGarbage");
       await cdp.send("HeapProfiler.collectGarbage");
       return (await cdp.send("Runtime.getHeapUsage")).usedSize;
     };
     const reconnect = async () => {
-      proxy.cut();
+      kit.proxy.cut();
       await waitState(alice, "reconnecting");
-      proxy.restore();
+      kit.proxy.restore();
       await waitOpen(alice);
     };
     for (let i = 0; i < 10; i++) await reconnect();
@@ -280,11 +251,11 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
 
   it("demo: two tabs edit the list together, through a server restart (screenshots in test-output/demo.png, demo-reconnecting.png)", { timeout: 120_000 }, async () => {
     const tab = async () => {
-      const page = await browser.context.newPage();
-      pages.push(page);
+      const page = await kit.browser.context.newPage();
+      kit.track(page);
       page.setDefaultTimeout(20_000);
       await page.setViewportSize({ width: 640, height: 560 });
-      await page.goto(`${server.origin}/`);
+      await page.goto(`${kit.server.origin}/`);
       await page.waitForSelector(`[data-testid="state"][data-state="open"]`);
       return page;
     };
@@ -312,12 +283,12 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
     assert.deepEqual(await texts(two), await texts(one));
 
     // The server restarts (a crash): both tabs show it, come back, and the list is still there (the tabs re-seed it).
-    await server.kill();
+    await kit.server.kill();
     await one.waitForSelector(`[data-testid="state"][data-state="reconnecting"]`);
     await two.waitForSelector(`[data-testid="state"][data-state="reconnecting"]`);
     mkdirSync(TEST_OUTPUT, { recursive: true });
     await one.screenshot({ path: join(TEST_OUTPUT, "demo-reconnecting.png") });
-    await server.start(server.port);
+    await kit.server.start(kit.server.port);
     for (const page of [one, two]) {
       await page.waitForSelector(`[data-testid="state"][data-state="open"]`);
       await waitItems(page, 3);
@@ -339,8 +310,8 @@ describe("browser client against lifeline serve", { skip, timeout: 600_000 }, ()
 
     // One picture: both tabs side by side.
     const shots = await Promise.all([one, two].map((p) => p.screenshot()));
-    const sheet = await browser.context.newPage();
-    pages.push(sheet);
+    const sheet = await kit.browser.context.newPage();
+    kit.pages.push(sheet);
     await sheet.setViewportSize({ width: 1300, height: 600 });
     await sheet.setContent(`<body style="margin:0;background:#c9ced8;display:flex;gap:20px;padding:20px">${shots
       .map((s, i) => `<figure style="margin:0"><img src="data:image/png;base64,${s.toString("base64")}" style="display:block;border:1px solid #888"><figcaption style="font:13px sans-serif;padding-top:4px">tab ${i + 1}</figcaption></figure>`)

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "./support/chromium.js";
 import { JwtIssuer } from "./support/jwt.js";
-import { findLifelineDll, HEARTBEAT_INTERVAL_MS, LifelineServer } from "./support/lifelineServer.js";
+import { HEARTBEAT_INTERVAL_MS, LifelineServer } from "./support/lifelineServer.js";
 import { log, openClient, publishAll, waitOffset, waitOpen, waitState } from "./support/pageClient.js";
-import { findRedisServer, freePort, RedisServer } from "./support/redisServer.js";
-import { TcpProxy } from "./support/tcpProxy.js";
+import { findRedisServer, RedisServer } from "./support/redisServer.js";
+import { browserRequirements, useBrowserSuite } from "./support/suite.js";
 
 /*
  * Tokens that outlive outages (issue 14), in Chromium against `lifeline serve --auth jwt --jwt-key-file <EC public key>`:
@@ -20,16 +18,11 @@ import { TcpProxy } from "./support/tcpProxy.js";
 
 const TOKEN_LIFETIME_S = 3;
 
-const dll = findLifelineDll();
 const redisServer = findRedisServer();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const missingRedis = missing ?? (redisServer ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)");
-// Under CI a missing dependency fails (in `before`); elsewhere the suite is skipped, loudly.
-const skipUnlessCi = (why: string | undefined) => (why && process.env["CI"] !== "true" ? why : false);
+const requirements = browserRequirements();
+const redisRequirements = browserRequirements(() =>
+  redisServer ? undefined : "no redis-server on the PATH (apt-get install redis-server, or set REDIS_SERVER)",
+);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -56,48 +49,26 @@ class TokenIssuer extends JwtIssuer {
   }
 }
 
-describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skipUnlessCi(missing), timeout: 600_000 }, () => {
-  let server: LifelineServer;
-  let browser: Browser;
-  let proxy: TcpProxy;
+describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: requirements.skip, timeout: 600_000 }, () => {
   let issuer: TokenIssuer | undefined;
-  const pages: Page[] = [];
+  const kit = useBrowserSuite(requirements, {
+    server: (dll) => {
+      issuer = new TokenIssuer();
+      return new LifelineServer(dll, {}, ["--auth", "jwt", "--jwt-key-file", issuer.keyFile]);
+    },
+    tearDown: () => issuer?.dispose(),
+  });
 
   const open = async (user: string, channel: string, via: "proxy" | "direct") => {
-    const page = await openClient(browser.context, server.origin, via === "proxy" ? proxy.wsUrl : server.wsUrl, {
+    const page = await openClient(kit.browser.context, kit.server.origin, via === "proxy" ? kit.proxy.wsUrl : kit.server.wsUrl, {
       token: "unused",
       tokenMode: "async",
       channel,
       mintToken: () => issuer!.token(user),
     });
-    pages.push(page);
+    kit.track(page);
     return page;
   };
-
-  before(async () => {
-    if (missing) {
-      throw new Error(`missing dependency: ${missing}`);
-    }
-    issuer = new TokenIssuer();
-    const keyFile = issuer.keyFile;
-    server = new LifelineServer(dll!, {}, ["--auth", "jwt", "--jwt-key-file", keyFile]);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  afterEach(async () => {
-    proxy.restore();
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-    issuer?.dispose();
-  });
 
   it("3-second tokens: refreshed on the live connection, no reconnect for 10 s", { timeout: 60_000 }, async () => {
     const alice = await open("alice", "refresh", "direct");
@@ -119,13 +90,13 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skip
     const session = await alice.evaluate(`window.__t.client.session`);
     const before = await log(alice);
 
-    proxy.cut();
+    kit.proxy.cut();
     await waitState(alice, "reconnecting");
     for (let n = 3; n <= 6; n++) {
       await publishAll(bob, [n]);
       await new Promise((r) => setTimeout(r, 2_500)); // 10 s offline in all: alice's last token expired long ago
     }
-    proxy.restore();
+    kit.proxy.restore();
     await waitOpen(alice);
     await waitOffset(alice, 6);
 
@@ -165,49 +136,33 @@ describe("tokens that outlive outages (lifeline serve --auth jwt)", { skip: skip
   });
 });
 
-describe("a server stop longer than the token lifetime (lifeline serve --auth jwt --redis)", { skip: skipUnlessCi(missingRedis), timeout: 600_000 }, () => {
+describe("a server stop longer than the token lifetime (lifeline serve --auth jwt --redis)", { skip: redisRequirements.skip, timeout: 600_000 }, () => {
   let redis: RedisServer | undefined;
-  let server: LifelineServer | undefined;
-  let browser: Browser | undefined;
-  let proxy: TcpProxy | undefined;
   let issuer: TokenIssuer | undefined;
-  let port = 0;
-  const pages: Page[] = [];
+  const kit = useBrowserSuite(redisRequirements, {
+    setUp: async () => {
+      issuer = new TokenIssuer();
+      redis = await RedisServer.start(redisServer!);
+    },
+    // A short retry spread, so that the clients' first attempt after the 1001 is soon (it fails: the server is down).
+    server: (dll) =>
+      new LifelineServer(dll, { Lifeline__ShutdownRetrySpread: "200ms" }, ["--auth", "jwt", "--jwt-key-file", issuer!.keyFile], ["--redis", redis!.address]),
+    tearDown: async () => {
+      await redis?.stop();
+      issuer?.dispose();
+    },
+  });
 
   const open = async (user: string, channel: string, via: "proxy" | "direct") => {
-    const page = await openClient(browser!.context, server!.origin, via === "proxy" ? proxy!.wsUrl : server!.wsUrl, {
+    const page = await openClient(kit.browser.context, kit.server.origin, via === "proxy" ? kit.proxy.wsUrl : kit.server.wsUrl, {
       token: "unused",
       tokenMode: "async",
       channel,
       mintToken: () => issuer!.token(user),
     });
-    pages.push(page);
+    kit.track(page);
     return page;
   };
-
-  before(async () => {
-    if (missingRedis) {
-      throw new Error(`missing dependency: ${missingRedis}`);
-    }
-    issuer = new TokenIssuer();
-    const keyFile = issuer.keyFile;
-    redis = await RedisServer.start(redisServer!);
-    // A short retry spread, so that the clients' first attempt after the 1001 is soon (it fails: the server is down).
-    server = new LifelineServer(dll!, { Lifeline__ShutdownRetrySpread: "200ms" }, ["--auth", "jwt", "--jwt-key-file", keyFile], ["--redis", redis.address]);
-    port = await server.start(await freePort());
-    proxy = new TcpProxy(() => port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-    await redis?.stop();
-    issuer?.dispose();
-  });
 
   it("server stopped 10 s with 3 s tokens: resumed on the restarted server, every channel caught up from its offset, once", { timeout: 120_000 }, async () => {
     // alice goes through the proxy only so that the test can keep her away a moment after the restart, until the
@@ -234,9 +189,10 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
     const before = await log(alice);
 
     // The outage: the server process stops (SIGTERM, graceful: 1001) and stays down 10 s, more than three token lifetimes.
+    const port = kit.server.port;
     const stoppedAt = Date.now();
-    const exit = await server!.terminate();
-    assert.equal(exit, 0, `lifeline serve exited with ${exit} on SIGTERM\n${server!.log()}`);
+    const exit = await kit.server.terminate();
+    assert.equal(exit, 0, `lifeline serve exited with ${exit} on SIGTERM\n${kit.server.log()}`);
     await waitState(alice, "reconnecting");
     const lost = (await log(alice)).states.slice(before.states.length).find((s) => s.to === "reconnecting");
     assert.equal(lost?.code, 1001, `alice lost the connection with 1001 (going away): ${JSON.stringify(lost)}`);
@@ -244,13 +200,13 @@ describe("a server stop longer than the token lifetime (lifeline serve --auth jw
     const lastTokenBeforeStop = issuer!.lastMintedBy("alice", stoppedAt);
     assert.ok(Date.now() > lastTokenBeforeStop + (TOKEN_LIFETIME_S + 1) * 1000, "alice's last token has expired before the restart");
 
-    proxy!.cut(); // alice stays away until bob has published on the restarted server
-    assert.equal(await server!.start(port), port, "restarted on the same port");
+    kit.proxy.cut(); // alice stays away until bob has published on the restarted server
+    assert.equal(await kit.server.start(port), port, "restarted on the same port");
     await waitOpen(bob);
     assert.equal(await bob.evaluate(`window.__t.client.resumed`), true, "bob resumed too");
     assert.deepEqual(await publishAll(bob, [4, 5, 6]), [4, 5, 6], "the restarted server continues the offsets it kept in Redis");
     assert.deepEqual(await publishB([3]), [3]);
-    proxy!.restore();
+    kit.proxy.restore();
     await waitOpen(alice);
     await waitOffset(alice, 6);
     await waitB(3);

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { after, afterEach, before, describe, it } from "node:test";
-import { CHROMIUM_PATH, launchChromium, type Browser } from "../../js/e2e/support/chromium.js";
-import { LifelineServer } from "../../js/e2e/support/lifelineServer.js";
-import { TcpProxy } from "../../js/e2e/support/tcpProxy.js";
-import { browserBundle, findDll, ssrModule } from "./support/kit.js";
+import { describe, it } from "node:test";
+import type { Browser } from "../../js/e2e/support/chromium.js";
+import { browserRequirements, useBrowserSuite } from "../../js/e2e/support/suite.js";
+import { browserBundle, ssrModule } from "./support/kit.js";
 
 /*
  * @lifeline/react in Chromium, with the real React 19, react-dom and zustand from npm (bundled by esbuild), against a
@@ -14,13 +12,8 @@ import { browserBundle, findDll, ssrModule } from "./support/kit.js";
 /** Playwright's Page, as the kit's browser (clients/js/e2e/support) types it. */
 type Page = Awaited<ReturnType<Browser["context"]["newPage"]>>;
 
-const dll = findDll();
-const missing = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`
-  : !dll
-    ? "lifeline.dll is not built (dotnet build src/Lifeline.Cli, or set LIFELINE_DLL)"
-    : undefined;
-const skip = missing && process.env["CI"] !== "true" ? missing : false;
+const requirements = browserRequirements();
+const { skip } = requirements;
 
 /** Every message the page sent on its WebSockets, parsed. */
 function watchWire(page: Page): Array<Record<string, unknown>> {
@@ -38,19 +31,20 @@ const count = (sent: Array<Record<string, unknown>>, type: string, channel: stri
   sent.filter((m) => m["type"] === type && m["channel"] === channel).length;
 
 describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server rendering)", { skip, timeout: 300_000 }, () => {
-  let server: LifelineServer;
-  /** alice's connection for the persistence proof: cut while the page reloads. */
-  let proxy: TcpProxy;
-  let browser: Browser;
   let bundle: string;
-  const pages: Page[] = [];
+  /** alice's connection for the persistence proof (kit.proxy): cut while the page reloads. */
+  const kit = useBrowserSuite(requirements, {
+    setUp: async () => {
+      bundle = await browserBundle();
+    },
+  });
 
   const openPage = async () => {
-    const page = await browser.context.newPage();
+    const page = await kit.browser.context.newPage();
     page.setDefaultTimeout(20_000);
-    pages.push(page);
+    kit.track(page);
     const sent = watchWire(page);
-    await page.goto(`${server.origin}/healthz`);
+    await page.goto(`${kit.server.origin}/healthz`);
     await page.evaluate(`document.documentElement.innerHTML = "<head></head><body><div id='root'></div></body>"`);
     await page.addScriptTag({ content: bundle });
     return { page, sent };
@@ -59,34 +53,13 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
   /** Another user, in a page of its own (its frames are not counted), as window.__other. */
   const otherUser = async () => {
     const { page } = await openPage();
-    await page.evaluate(`window.__other = window.__app.other(${JSON.stringify(server.wsUrl)})`);
+    await page.evaluate(`window.__other = window.__app.other(${JSON.stringify(kit.server.wsUrl)})`);
     return page;
   };
 
-  before(async () => {
-    if (missing) throw new Error(`missing dependency: ${missing}`);
-    bundle = await browserBundle();
-    server = new LifelineServer(dll!);
-    await server.start(0);
-    proxy = new TcpProxy(() => server.port);
-    await proxy.listen();
-    browser = await launchChromium();
-  });
-
-  afterEach(async () => {
-    proxy.restore();
-    await Promise.all(pages.splice(0).map((p) => p.close()));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.kill();
-  });
-
   it("StrictMode, 3 components on one channel: one wire subscribe, one listener each; 100 deltas each committed once per component, equal to the server; unmount: one unsubscribe", async () => {
     const { page, sent } = await openPage();
-    await page.evaluate(`window.__app.mountCounters(${JSON.stringify(server.wsUrl)}, "react-strict")`);
+    await page.evaluate(`window.__app.mountCounters(${JSON.stringify(kit.server.wsUrl)}, "react-strict")`);
     await page.waitForFunction(`window.__app.client().state === "open" && window.__app.client().channel("react-strict").synced`);
     assert.equal(count(sent, "subscribe", "react-strict"), 1, "one wire subscription for three components under StrictMode");
     assert.deepEqual(await page.evaluate(`window.__app.listeners("react-strict")`), { watchers: 3, state: 0, presence: 0 }, "one listener per component, none twice");
@@ -107,9 +80,9 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
       assert.ok(values.length - afterMount.length <= 2, `component ${id}: ${JSON.stringify(values.slice(0, 3))}`);
     }
 
-    // The rendered text equals what a new client gets from the server.
+    // The rendered text equals what a new client gets from the kit.server.
     const fresh = await other.evaluate(`new Promise((resolve) => {
-      const c = window.__app.other(${JSON.stringify(server.wsUrl)});
+      const c = window.__app.other(${JSON.stringify(kit.server.wsUrl)});
       const ch = c.channel("react-strict");
       const off = ch.subscribe(() => { if (ch.synced) { off(); resolve(ch.state); c.close(); } });
     })`);
@@ -126,7 +99,7 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
 
   it("Zustand: useStore(createChannelStore(channel)) follows the channel's deltas; setState publishes (another user sees it)", async () => {
     const { page, sent } = await openPage();
-    await page.evaluate(`window.__app.mountZustand(${JSON.stringify(server.wsUrl)}, "react-zustand")`);
+    await page.evaluate(`window.__app.mountZustand(${JSON.stringify(kit.server.wsUrl)}, "react-zustand")`);
     await page.waitForFunction(`window.__app.client().channel("react-zustand").synced`);
     assert.equal(await page.textContent("#zustand"), "undefined");
     const other = await otherUser();
@@ -156,7 +129,7 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     await other.evaluate(`window.__other.channel("react-ssr").publish({ title: "live" })`);
     const { page } = await openPage();
     await page.evaluate(`document.getElementById("root").innerHTML = ${JSON.stringify(html)}`);
-    await page.evaluate(`window.__app.hydrate(${JSON.stringify(server.wsUrl)}, "react-ssr", ${JSON.stringify(initial)})`);
+    await page.evaluate(`window.__app.hydrate(${JSON.stringify(kit.server.wsUrl)}, "react-ssr", ${JSON.stringify(initial)})`);
     await page.waitForFunction(`document.getElementById("title").textContent === "live"`);
     await page.waitForFunction(`document.getElementById("meta").textContent.includes("synced=true")`);
     assert.deepEqual(await page.evaluate(`window.__app.recoverable`), [], "no hydration mismatch");
@@ -165,7 +138,7 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     // The check can fail: hydrating the same HTML with another initial state is a mismatch.
     const { page: wrong } = await openPage();
     await wrong.evaluate(`document.getElementById("root").innerHTML = ${JSON.stringify(html)}`);
-    await wrong.evaluate(`window.__app.hydrate(${JSON.stringify(server.wsUrl)}, "react-ssr-other", { title: "something else" })`);
+    await wrong.evaluate(`window.__app.hydrate(${JSON.stringify(kit.server.wsUrl)}, "react-ssr-other", { title: "something else" })`);
     await wrong.waitForFunction(`window.__app.recoverable.length + window.__app.errors.length > 0`);
     const reported = (await wrong.evaluate(`[...window.__app.recoverable, ...window.__app.errors].join("\\n")`)) as string;
     assert.match(reported, /hydrat/i, reported);
@@ -175,9 +148,9 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     const other = await otherUser();
     await other.evaluate(`window.__other.channel("react-kept").publish({ title: "first" })`);
     const { page } = await openPage();
-    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(proxy.wsUrl)}, "react-kept", "react-e2e")`);
+    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(kit.proxy.wsUrl)}, "react-kept", "react-e2e")`);
     await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first"} synced=true pending=0'`);
-    proxy.cut();
+    kit.proxy.cut();
     await page.waitForFunction(`window.__app.client().state === "reconnecting"`);
     await page.evaluate(`void window.__app.client().channel("react-kept").publish({ n: 1 }).catch(() => {})`);
     await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=false pending=1'`);
@@ -186,14 +159,14 @@ describe("@lifeline/react in Chromium (React 19, StrictMode, Zustand, server ren
     await page.reload();
     await page.evaluate(`document.documentElement.innerHTML = "<head></head><body><div id='root'></div></body>"`);
     await page.addScriptTag({ content: bundle });
-    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(proxy.wsUrl)}, "react-kept", "react-e2e")`);
+    await page.evaluate(`window.__app.mountPersistent(${JSON.stringify(kit.proxy.wsUrl)}, "react-kept", "react-e2e")`);
     await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=false pending=1'`, undefined, { timeout: 5000 });
     assert.notEqual(await page.evaluate(`window.__app.client().state`), "open", "rendered from what was kept, before any connection");
 
-    proxy.restore();
+    kit.proxy.restore();
     await page.waitForFunction(`document.getElementById("status").textContent === '{"title":"first","n":1} synced=true pending=0'`);
     const fresh = await other.evaluate(`new Promise((resolve) => {
-      const c = window.__app.other(${JSON.stringify(server.wsUrl)});
+      const c = window.__app.other(${JSON.stringify(kit.server.wsUrl)});
       const ch = c.channel("react-kept");
       const off = ch.subscribe(() => { if (ch.synced) { off(); resolve({ state: ch.state, offset: ch.offset }); c.close(); } });
     })`);

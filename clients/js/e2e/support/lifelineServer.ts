@@ -9,8 +9,15 @@ import { fileURLToPath } from "node:url";
  * starts it. The startup log line gives the real port; a restart starts a new process on the same port.
  */
 
-// build-e2e/e2e/support/ -> the repository root
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "..");
+/** The repository root: the nearest folder above this file that holds Lifeline.sln (this file is compiled into clients/js/build-e2e, and into clients/react/build-e2e for the React suites). */
+export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "Lifeline.sln"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no Lifeline.sln above ${from}`);
+  }
+}
 
 /**
  * The tool's build output: LIFELINE_DLL, else the newer of src/Lifeline.Cli/bin/{Release,Debug}/net10.0/lifeline.dll

@@ -1,26 +1,14 @@
-import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 /*
- * What the React proofs add to the browser kit of clients/js/e2e (Chromium, `lifeline serve`): where the tool is, and
- * the app bundles, built here with esbuild from e2e/app and the real react, react-dom and zustand from npm.
+ * What the React proofs add to the browser kit of clients/js/e2e (Chromium, `lifeline serve`, the suite set-up): the
+ * app bundles, built here with esbuild from e2e/app and the real react, react-dom and zustand from npm.
  */
 
 // build-e2e/react/e2e/support/ -> clients/react
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-const repoRoot = join(packageRoot, "..", "..");
-
-/** LIFELINE_DLL, else the newer of src/Lifeline.Cli/bin/{Release,Debug}/net10.0/lifeline.dll. */
-export function findDll(): string | undefined {
-  const fromEnv = process.env["LIFELINE_DLL"];
-  if (fromEnv) return fromEnv;
-  return ["Release", "Debug"]
-    .map((c) => join(repoRoot, "src", "Lifeline.Cli", "bin", c, "net10.0", "lifeline.dll"))
-    .filter((p) => existsSync(p))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-}
 
 /** The page's bundle (window.__app): React's development build, so StrictMode double-invokes effects. */
 export async function browserBundle(): Promise<string> {
