@@ -5,8 +5,7 @@ namespace Lifeline.Client.Tests.Infrastructure;
 /// <summary>A scripted server and helpers to make clients against it; everything is disposed after each test.</summary>
 public abstract class ClientTestBase : IAsyncLifetime
 {
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
+    private readonly TrackedClients _clients = new();
 
     /// <summary>
     /// Event names of Error-level logs a test expects. Any other Error or Critical log line fails the test: it catches
@@ -23,17 +22,8 @@ public abstract class ClientTestBase : IAsyncLifetime
         // The server goes first: with a fake clock a client's close handshake is only bounded by fake time,
         // so the peers are aborted rather than left to answer.
         await Server.DisposeAsync();
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        var unexpected = _loggers
-            .SelectMany(l => l.Entries)
-            .Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error && !ExpectedErrors.Contains(e.EventName))
-            .Select(e => $"{e.EventName}: {e.Message} {e.Exception}")
-            .ToList();
-        Assert.True(unexpected.Count == 0, "unexpected error logs:\n" + string.Join('\n', unexpected));
+        await _clients.DisposeAllAsync();
+        _clients.AssertNoErrors(ExpectedErrors);
     }
 
     /// <summary>A client with a fast fixed reconnect delay (override with <paramref name="configure"/>).</summary>
@@ -45,11 +35,7 @@ public abstract class ClientTestBase : IAsyncLifetime
             CloseTimeout = TimeSpan.FromSeconds(2),
         };
         configure?.Invoke(options);
-        logger ??= new TestLogger();
-        _loggers.Add(logger);
-        var client = new LifelineClient(url ?? Server.Url, options, logger);
-        _clients.Add(client);
-        return client;
+        return _clients.Create(url ?? Server.Url, options, logger);
     }
 
     /// <summary>Connects <paramref name="client"/> and plays the server's side of the handshake.</summary>

@@ -8,46 +8,24 @@ using Lifeline.Server;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>The .NET client over the HTTP transport only (stream, then long polling) against the real server (issue 17).</summary>
-public class HttpTransportTests : IAsyncLifetime
+public class HttpTransportTests : RealServerClients
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(400);
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
-    private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(Interval, Timeout);
-
-    public async Task DisposeAsync()
+    public HttpTransportTests()
+        : base(Interval, Timeout)
     {
-        foreach (var client in _clients)
+    }
+
+    private LifelineClient CreateClient(string token, LifelineTransport transport, IRetryPolicy? policy = null) => CreateClient(
+        new LifelineClientOptions
         {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        // What worked is remembered per URL for the process: forget it, so a later test's server on the same port starts fresh.
-        TransportLadder.Forget(_server.Url);
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
-    }
-
-    private LifelineClient CreateClient(string token, LifelineTransport transport, IRetryPolicy? policy = null)
-    {
-        var logger = new TestLogger();
-        _loggers.Add(logger);
-        var client = new LifelineClient(
-            _server.Url,
-            new LifelineClientOptions
-            {
-                Token = token,
-                Transports = [transport],
-                ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
-                WatchdogSlack = TimeSpan.FromMilliseconds(300),
-            },
-            logger);
-        _clients.Add(client);
-        return client;
-    }
+            Token = token,
+            Transports = [transport],
+            ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
+            WatchdogSlack = TimeSpan.FromMilliseconds(300),
+        });
 
     [Theory]
     [InlineData(LifelineTransport.HttpStream)]
@@ -88,11 +66,11 @@ public class HttpTransportTests : IAsyncLifetime
         var concurrent = await Task.WhenAll(Enumerable.Range(21, 10).Select(i => aliceRoom.PublishAsync(new JsonObject { ["n"] = i }))).DefaultTimeout();
         offsets.AddRange(concurrent);
 
-        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, aliceRoom);
-        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, bobRoom);
+        await HttpTestHelpers.AssertConvergedAsync(Server.Lifeline, aliceRoom);
+        await HttpTestHelpers.AssertConvergedAsync(Server.Lifeline, bobRoom);
         Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), offsets);
         Assert.Equal(offsets, bobOffsets.ToList());
-        Assert.Equal(2, _server.Lifeline.ConnectionCount);
+        Assert.Equal(2, Server.Lifeline.ConnectionCount);
     }
 
     [Theory]
@@ -119,7 +97,7 @@ public class HttpTransportTests : IAsyncLifetime
         {
             var mark = states.Count;
             publishes.Add(room.PublishAsync(new JsonObject { [$"p{i}"] = i }));
-            Assert.Equal(1, await _server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
+            Assert.Equal(1, await Server.Lifeline.DisconnectUserAsync("alice", CloseCode.Abnormal));
             publishes.Add(room.PublishAsync(new JsonObject { [$"q{i}"] = i }));
             var reopened = await states.WaitForStateAsync(ClientState.Open, from: mark);
             Assert.Equal(transport, reopened.Transport);
@@ -127,9 +105,9 @@ public class HttpTransportTests : IAsyncLifetime
 
         var offsets = await Task.WhenAll(publishes).DefaultTimeout();
         Assert.Equal(8, offsets.Distinct().Count());
-        var server = await _server.Lifeline.GetChannelAsync("room:2");
+        var server = await Server.Lifeline.GetChannelAsync("room:2");
         Assert.Equal(8, server.Offset);
-        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        await HttpTestHelpers.AssertConvergedAsync(Server.Lifeline, room);
         var applied = deltas.ToList();
         Assert.Equal(applied.Distinct().Count(), applied.Count);
         Assert.True(alice.Resumed, "the session was not resumed");
@@ -146,22 +124,20 @@ public class HttpTransportTests : IAsyncLifetime
         var room = client.Channel("room:3");
         await room.SubscribeAsync().DefaultTimeout();
         await room.PublishAsync(new JsonObject { ["before"] = 1 }).DefaultTimeout();
-        var port = _server.Port;
-
-        await _server.DisposeAsync();
+        var port = await StopServerAsync();
         var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
         Assert.Equal(CloseCode.GoingAway.Code, lost.CloseCode);
         Assert.Equal(transport, lost.Transport);
 
-        _server = await RealServer.StartAsync(Interval, Timeout, port);
+        await StartServerAsync(port);
         var reopened = await states.WaitForStateAsync(ClientState.Open, from: 2).DefaultTimeout();
         Assert.Equal(transport, reopened.Transport);
         Assert.Equal("erin", client.UserId);
         Assert.False(client.Resumed); // a new process: a new session
 
         // The channel was re-subscribed on the new server: a publish there reaches the client.
-        await _server.Lifeline.PublishAsync("room:3", System.Text.Json.JsonDocument.Parse("""{"after":2}""").RootElement).DefaultTimeout();
-        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+        await Server.Lifeline.PublishAsync("room:3", System.Text.Json.JsonDocument.Parse("""{"after":2}""").RootElement).DefaultTimeout();
+        await HttpTestHelpers.AssertConvergedAsync(Server.Lifeline, room);
         Assert.Equal(2, room.GetState().GetProperty("after").GetInt32());
     }
 
@@ -188,9 +164,9 @@ public class HttpTransportTests : IAsyncLifetime
         await client.ConnectAsync().DefaultTimeout();
         var started = DateTime.UtcNow;
 
-        _server.Lifeline.PingsPaused = true;
+        Server.Lifeline.PingsPaused = true;
         var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
-        _server.Lifeline.PingsPaused = false;
+        Server.Lifeline.PingsPaused = false;
 
         Assert.Equal("watchdog", lost.Reason);
         Assert.True(DateTime.UtcNow - started >= Interval + Timeout, "the watchdog fired before interval + timeout");
@@ -216,7 +192,7 @@ public class HttpTransportTests : IAsyncLifetime
         await client.ConnectAsync().DefaultTimeout();
         await fourPings.Task.DefaultTimeout();
         Assert.Equal(ClientState.Open, client.State);
-        Assert.True(_server.Disconnects.Calls.Count == 0, string.Join("; ", _server.Disconnects.Calls.Select(c => $"{c.CloseCode.Code} {c.CloseCode.Reason} {c.Initiator}")));
+        Assert.True(Server.Disconnects.Calls.Count == 0, string.Join("; ", Server.Disconnects.Calls.Select(c => $"{c.CloseCode.Code} {c.CloseCode.Reason} {c.Initiator}")));
     }
 
     [Theory]
@@ -229,12 +205,12 @@ public class HttpTransportTests : IAsyncLifetime
         await client.CloseAsync().DefaultTimeout();
 
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
-        while (_server.Disconnects.Count == 0 && DateTime.UtcNow < deadline)
+        while (Server.Disconnects.Count == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }
 
-        var disconnect = Assert.Single(_server.Disconnects.Calls);
+        var disconnect = Assert.Single(Server.Disconnects.Calls);
         Assert.Equal(CloseCode.Normal.Code, disconnect.CloseCode.Code);
         Assert.Equal(DisconnectInitiator.Client, disconnect.Initiator);
     }

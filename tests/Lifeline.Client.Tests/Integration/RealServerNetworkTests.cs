@@ -3,24 +3,20 @@ using Lifeline.Client.Tests.Infrastructure;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>The liveness probe against the real server: it answers a client ping with the same n (issue 15).</summary>
-public class RealServerNetworkTests : IAsyncLifetime
+public class RealServerNetworkTests : RealServerClients
 {
     private readonly TestLogger _logger = new();
-    private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2));
-
-    public async Task DisposeAsync()
+    public RealServerNetworkTests()
+        : base(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2))
     {
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }
 
     [Fact]
     public async Task AddressChanged_TheServerAnswersTheProbe_AndTheConnectionStays()
     {
         var network = new FakeNetworkMonitor();
-        await using var client = new LifelineClient(_server.Url, new LifelineClientOptions { Token = "alice", NetworkMonitor = network }, _logger);
+        var client = CreateClient(new LifelineClientOptions { Token = "alice", NetworkMonitor = network }, _logger);
         var states = new StateRecorder(client);
         await client.ConnectAsync().DefaultTimeout();
         var connection = client.ConnectionId;

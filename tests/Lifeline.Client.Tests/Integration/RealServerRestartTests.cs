@@ -6,26 +6,19 @@ using Lifeline.Protocol;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>Restart after giving up, against the real server (issue 15).</summary>
-public class RealServerRestartTests : IAsyncLifetime
+public class RealServerRestartTests : RealServerClients
 {
     private readonly TestLogger _logger = new();
-    private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
-
-    public async Task DisposeAsync()
+    public RealServerRestartTests()
+        : base(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5))
     {
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }
 
     [Fact]
     public async Task AfterGivingUp_TheSameClientConnectsAgain_ResyncsItsChannels_AndItsHandlersFireOnce()
     {
-        await using var client = new LifelineClient(
-            _server.Url,
-            new LifelineClientOptions { Token = "alice", ReconnectPolicy = new LimitedPolicy(TimeSpan.FromMilliseconds(20), maxAttempts: 2) },
-            _logger);
+        var client = CreateClient(new LifelineClientOptions { Token = "alice", ReconnectPolicy = new LimitedPolicy(TimeSpan.FromMilliseconds(20), maxAttempts: 2) }, _logger);
         var states = new StateRecorder(client);
         var room = client.Channel("room:restart");
         var changes = new ConcurrentQueue<(string Epoch, long Offset, bool Snapshot)>();
@@ -35,13 +28,12 @@ public class RealServerRestartTests : IAsyncLifetime
         await room.PublishAsync(new JsonObject { ["before"] = true }).DefaultTimeout();
 
         // The server goes down; every retry is refused; the policy gives up.
-        var port = _server.Port;
-        await _server.DisposeAsync();
+        var port = await StopServerAsync();
         var closed = await states.WaitForStateAsync(ClientState.Closed, from: 2);
         Assert.Equal("retry_gave_up", closed.Reason);
 
-        _server = await RealServer.StartAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), port);
-        await _server.Lifeline.PublishAsync("room:restart", System.Text.Json.JsonDocument.Parse("""{"after":1}""").RootElement).DefaultTimeout();
+        await StartServerAsync(port);
+        await Server.Lifeline.PublishAsync("room:restart", System.Text.Json.JsonDocument.Parse("""{"after":1}""").RootElement).DefaultTimeout();
         var mark = states.Count;
         await client.ConnectAsync().DefaultTimeout();
         Assert.Equal(ClientState.Open, client.State);
@@ -49,7 +41,7 @@ public class RealServerRestartTests : IAsyncLifetime
 
         // The channel was subscribed again without being asked: the new server's state arrives as a snapshot (a new
         // epoch: the in-memory engine forgot the old one), then live deltas reach the same handler once each.
-        var server = await _server.Lifeline.GetChannelAsync("room:restart");
+        var server = await Server.Lifeline.GetChannelAsync("room:restart");
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
         while (room.Position != new Position(server.Epoch, server.Offset) && DateTime.UtcNow < deadline)
         {
@@ -68,6 +60,6 @@ public class RealServerRestartTests : IAsyncLifetime
         var inNewEpoch = changes.Where(c => c.Epoch == server.Epoch).ToList();
         Assert.Equal([(server.Epoch, server.Offset, true), (server.Epoch, offset, false)], inNewEpoch);
         Assert.Single(states.Events.Skip(mark), e => e.NewState == ClientState.Open);
-        Assert.Equal(1, _server.Lifeline.ConnectionCount);
+        Assert.Equal(1, Server.Lifeline.ConnectionCount);
     }
 }

@@ -6,43 +6,24 @@ using Lifeline.Server;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>The client against the real Lifeline server (Kestrel on loopback, AddLifeline/MapLifeline).</summary>
-public class RealServerTests : IAsyncLifetime
+public class RealServerTests : RealServerClients
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
-    private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(Interval, Timeout);
-
-    public async Task DisposeAsync()
+    public RealServerTests()
+        : base(Interval, Timeout)
     {
-        foreach (var client in _clients)
+    }
+
+    private LifelineClient CreateClient(string? token, IRetryPolicy? policy = null, Uri? url = null) => CreateClient(
+        new LifelineClientOptions
         {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
-    }
-
-    private LifelineClient CreateClient(string? token, IRetryPolicy? policy = null, Uri? url = null)
-    {
-        var logger = new TestLogger();
-        _loggers.Add(logger);
-        var client = new LifelineClient(
-            url ?? _server.Url,
-            new LifelineClientOptions
-            {
-                Token = token,
-                ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
-                WatchdogSlack = TimeSpan.FromMilliseconds(200),
-            },
-            logger);
-        _clients.Add(client);
-        return client;
-    }
+            Token = token,
+            ReconnectPolicy = policy ?? RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50)),
+            WatchdogSlack = TimeSpan.FromMilliseconds(200),
+        },
+        url: url);
 
     [Fact]
     public async Task HelloWelcome_OpensWithTheServersSessionAndUser()
@@ -55,7 +36,7 @@ public class RealServerTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(client.Session));
         Assert.False(string.IsNullOrEmpty(client.ConnectionId));
         Assert.False(client.Resumed);
-        var connected = Assert.Single(_server.Connects.Calls);
+        var connected = Assert.Single(Server.Connects.Calls);
         Assert.Equal(client.ConnectionId, connected.ConnectionId);
         Assert.Equal("alice", connected.UserId);
     }
@@ -95,7 +76,7 @@ public class RealServerTests : IAsyncLifetime
         await fivePings.Task.DefaultTimeout();
         Assert.Equal(ClientState.Open, client.State);
         Assert.Equal(2, states.Count);
-        Assert.Empty(_server.Disconnects.Calls);
+        Assert.Empty(Server.Disconnects.Calls);
         Assert.Equal(pings.Count, pings.Distinct().Count());
     }
 
@@ -107,9 +88,9 @@ public class RealServerTests : IAsyncLifetime
         await client.ConnectAsync().DefaultTimeout();
         var started = DateTime.UtcNow;
 
-        _server.Lifeline.PingsPaused = true;
+        Server.Lifeline.PingsPaused = true;
         var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
-        _server.Lifeline.PingsPaused = false;
+        Server.Lifeline.PingsPaused = false;
 
         Assert.Equal("watchdog", lost.Reason);
         Assert.True(DateTime.UtcNow - started >= Interval + Timeout, "the watchdog fired before interval + timeout");
@@ -147,7 +128,7 @@ public class RealServerTests : IAsyncLifetime
             var mark = states.Count;
 
             // The server drops the connection without a close frame (teardown with 1006 resets the socket).
-            Assert.Equal(1, await _server.Lifeline.DisconnectUserAsync("dave", CloseCode.Abnormal));
+            Assert.Equal(1, await Server.Lifeline.DisconnectUserAsync("dave", CloseCode.Abnormal));
             var lost = await states.WaitForStateAsync(ClientState.Reconnecting, from: mark);
             Assert.Equal(1006, lost.CloseCode);
             await states.WaitForStateAsync(ClientState.Open, from: mark);
@@ -155,7 +136,7 @@ public class RealServerTests : IAsyncLifetime
         }
 
         Assert.Equal(11, Volatile.Read(ref welcomes));
-        Assert.Equal(11, _server.Connects.Count);
+        Assert.Equal(11, Server.Connects.Count);
         Assert.Equal(11, states.Events.Count(e => e.NewState == ClientState.Open));
         Assert.Equal(10, states.Events.Count(e => e.NewState == ClientState.Reconnecting));
         Assert.All(pingsPerConnection.Values, q => Assert.Equal(q.Count, q.Distinct().Count()));
@@ -163,8 +144,8 @@ public class RealServerTests : IAsyncLifetime
         // Each reconnect resumed the session (same user, within the resume window), and the server holds exactly
         // one connection: never two attempts at once.
         Assert.True(client.Resumed);
-        Assert.All(_server.Connects.Calls.Skip(1), c => Assert.True(c.Resumed));
-        Assert.Equal(1, _server.Lifeline.ConnectionCount);
+        Assert.All(Server.Connects.Calls.Skip(1), c => Assert.True(c.Resumed));
+        Assert.Equal(1, Server.Lifeline.ConnectionCount);
     }
 
     [Fact]
@@ -173,19 +154,17 @@ public class RealServerTests : IAsyncLifetime
         var client = CreateClient("erin", RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(100)));
         var states = new StateRecorder(client);
         await client.ConnectAsync().DefaultTimeout();
-        var port = _server.Port;
-
-        await _server.DisposeAsync();
+        var port = await StopServerAsync();
         var lost = await states.WaitForStateAsync(ClientState.Reconnecting);
         Assert.Equal(CloseCode.GoingAway.Code, lost.CloseCode);
 
-        _server = await RealServer.StartAsync(Interval, Timeout, port);
+        await StartServerAsync(port);
         await states.WaitForStateAsync(ClientState.Open, from: 2).DefaultTimeout();
         Assert.Equal("erin", client.UserId);
 
         // The new process does not know the old session: a fresh one, not resumed.
         Assert.False(client.Resumed);
-        Assert.Single(_server.Connects.Calls);
+        Assert.Single(Server.Connects.Calls);
     }
 
     [Fact]
@@ -196,12 +175,12 @@ public class RealServerTests : IAsyncLifetime
         await client.CloseAsync().DefaultTimeout();
 
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
-        while (_server.Disconnects.Count == 0 && DateTime.UtcNow < deadline)
+        while (Server.Disconnects.Count == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }
 
-        var disconnect = Assert.Single(_server.Disconnects.Calls);
+        var disconnect = Assert.Single(Server.Disconnects.Calls);
         Assert.Equal(CloseCode.Normal.Code, disconnect.CloseCode.Code);
         Assert.Equal(DisconnectInitiator.Client, disconnect.Initiator);
     }

@@ -5,35 +5,11 @@ using Lifeline.Protocol;
 namespace Lifeline.Client.Tests.Integration;
 
 /// <summary>Conditional publish and UpdateAsync against the real server (issue 15).</summary>
-public class RealServerUpdateTests : IAsyncLifetime
+public class RealServerUpdateTests : RealServerClients
 {
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
-    private TestServer _server = null!;
-
-    public async Task InitializeAsync() => _server = await RealServer.StartAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
-
-    public async Task DisposeAsync()
+    public RealServerUpdateTests()
+        : base(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5))
     {
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
-        await _server.DisposeAsync();
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
-    }
-
-    private async Task<LifelineClient> ConnectAsync(string user, Action<LifelineClientOptions>? configure = null)
-    {
-        var logger = new TestLogger();
-        _loggers.Add(logger);
-        var options = new LifelineClientOptions { Token = user, ReconnectPolicy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(20)) };
-        configure?.Invoke(options);
-        var client = new LifelineClient(_server.Url, options, logger);
-        _clients.Add(client);
-        await client.ConnectAsync().DefaultTimeout();
-        return client;
     }
 
     [Fact]
@@ -48,7 +24,7 @@ public class RealServerUpdateTests : IAsyncLifetime
 
         var ex = await Assert.ThrowsAsync<LifelineConflictException>(() => room.PublishAsync(new JsonObject { ["c"] = 3 }, start).DefaultTimeout());
 
-        var server = await _server.Lifeline.GetChannelAsync("cas:1");
+        var server = await Server.Lifeline.GetChannelAsync("cas:1");
         Assert.Equal(new Position(server.Epoch, server.Offset), ex.CurrentPosition);
         Assert.Equal(start.Offset + 2, server.Offset);
         Assert.False(server.State.TryGetProperty("c", out _));
@@ -86,7 +62,7 @@ public class RealServerUpdateTests : IAsyncLifetime
 
         await Task.WhenAll(AppendAsync(aliceList, "alice"), AppendAsync(bobList, "bob")).WaitAsync(TimeSpan.FromSeconds(60));
 
-        var server = await _server.Lifeline.GetChannelAsync("list:1");
+        var server = await Server.Lifeline.GetChannelAsync("list:1");
         var items = server.State.GetProperty("items").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Equal(100, items.Count);
         Assert.Equal(100, items.Distinct().Count());

@@ -11,32 +11,24 @@ namespace Lifeline.Client.Tests.Integration;
 /// </summary>
 public class TransportFallbackTests : IAsyncLifetime
 {
-    private readonly List<LifelineClient> _clients = [];
-    private readonly List<TestLogger> _loggers = [];
+    private readonly TrackedClients _clients = new();
     private HostileProxyServer? _server;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
-        }
-
+        await _clients.DisposeAllAsync();
         if (_server is not null)
         {
-            // What worked is remembered per URL for the process: forget it, so a later test's server on the same port starts fresh.
-            TransportLadder.Forget(_server.Url);
             await _server.DisposeAsync();
         }
 
-        Assert.DoesNotContain(_loggers.SelectMany(l => l.Entries), e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+        _clients.AssertNoErrors();
     }
 
     private LifelineClient CreateClient(string token, RecordingPolicy policy, TestLogger logger, Action<LifelineClientOptions>? configure = null)
     {
-        _loggers.Add(logger);
         var options = new LifelineClientOptions
         {
             Token = token,
@@ -44,9 +36,7 @@ public class TransportFallbackTests : IAsyncLifetime
             ConnectTimeout = TimeSpan.FromSeconds(1),
         };
         configure?.Invoke(options);
-        var client = new LifelineClient(_server!.Url, options, logger);
-        _clients.Add(client);
-        return client;
+        return _clients.Create(_server!.Url, options, logger);
     }
 
     [Fact]
