@@ -1,7 +1,7 @@
 import { LifelineChannel, type PublishRequest } from "./channel.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { closeCodeInfo } from "./closeCodes.js";
-import { newConnection, type Connection, type LostInfo } from "./connection.js";
+import { newConnection, releaseConnection, type Connection, type LostInfo } from "./connection.js";
 import { LifelineClosedError, LifelineDisconnectedError, LifelineError, LifelineHandlerError, LifelineProtocolError, LifelineTokenError } from "./errors.js";
 import { ClientEvents, type StateChangeInfo, type UserMessage } from "./events.js";
 import { deepFreeze, type JsonObject, type JsonValue } from "./json.js";
@@ -31,9 +31,6 @@ import { PersistenceKeeper } from "./keeper.js";
 import { VERSION } from "./version.js";
 
 export type { UserMessage } from "./events.js";
-
-/** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
-const ABANDON_CODE = 4000;
 
 const ALLOWED: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
   connecting: ["open", "reconnecting", "closed"],
@@ -80,6 +77,7 @@ export class LifelineClient {
   private tokenExpired = false;
 
   private readonly channels = new Map<string, LifelineChannel<JsonObject>>();
+  // One job each; the client keeps the public surface, the connection state machine and the message dispatch.
   private readonly events: ClientEvents;
   private readonly schedule: ReconnectSchedule;
   private readonly tokens: Tokens;
@@ -438,27 +436,10 @@ export class LifelineClient {
     this.transition("reconnecting", { ...info, retryInMs, transport });
   }
 
-  /** Releases one connection: timers, handlers, socket, signal. */
-  private teardown(conn: Connection, reason: string, code: number = ABANDON_CODE): void {
+  /** Releases one connection (and the transport probe); its channels learn they are disconnected. */
+  private teardown(conn: Connection, reason: string, code?: number): void {
     this.liveness.stopProbe();
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
-      if (timer !== undefined) this.clock.clearTimeout(timer);
-    }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = undefined;
-    conn.refreshSeq++;
-    const socket = conn.socket;
-    if (socket !== undefined) {
-      socket.onopen = socket.onmessage = socket.onerror = null;
-      socket.onclose = null;
-      if (socket.readyState < 2) {
-        try {
-          socket.close(code, reason.slice(0, 100));
-        } catch {
-          // Already closing, or a code the socket refuses: it is abandoned either way.
-        }
-      }
-    }
-    conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+    releaseConnection(conn, this.clock, reason, code);
     for (const channel of this.channels.values()) channel._onDisconnected();
   }
 

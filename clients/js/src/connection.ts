@@ -1,5 +1,5 @@
-import type { TimerHandle } from "./clock.js";
-import type { LifelineError } from "./errors.js";
+import type { Clock, TimerHandle } from "./clock.js";
+import { LifelineDisconnectedError, type LifelineError } from "./errors.js";
 import type { TransportKind } from "./httpSocket.js";
 import { DEFAULT_PROBE_TIMEOUT_MS, type Initiator } from "./options.js";
 import type { WebSocketLike } from "./socket.js";
@@ -64,6 +64,31 @@ export function newConnection(seq: number, controller: AbortController, transpor
     probeN: 0,
     probeTimer: undefined,
   };
+}
+
+/** The close code the client sends when it abandons a connection it believes dead (watchdog, timeouts). */
+const ABANDON_CODE = 4000;
+
+/** Releases one connection: timers, handlers, socket, signal. */
+export function releaseConnection(conn: Connection, clock: Clock, reason: string, code: number = ABANDON_CODE): void {
+  for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
+    if (timer !== undefined) clock.clearTimeout(timer);
+  }
+  conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = undefined;
+  conn.refreshSeq++;
+  const socket = conn.socket;
+  if (socket !== undefined) {
+    socket.onopen = socket.onmessage = socket.onerror = null;
+    socket.onclose = null;
+    if (socket.readyState < 2) {
+      try {
+        socket.close(code, reason.slice(0, 100));
+      } catch {
+        // Already closing, or a code the socket refuses: it is abandoned either way.
+      }
+    }
+  }
+  conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
 }
 
 /** Why a connection ended, and how the next attempt goes. */

@@ -782,6 +782,26 @@ function newConnection(seq, controller, transport, now) {
     probeTimer: void 0
   };
 }
+var ABANDON_CODE = 4e3;
+function releaseConnection(conn, clock, reason, code = ABANDON_CODE) {
+  for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
+    if (timer !== void 0) clock.clearTimeout(timer);
+  }
+  conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = void 0;
+  conn.refreshSeq++;
+  const socket = conn.socket;
+  if (socket !== void 0) {
+    socket.onopen = socket.onmessage = socket.onerror = null;
+    socket.onclose = null;
+    if (socket.readyState < 2) {
+      try {
+        socket.close(code, reason.slice(0, 100));
+      } catch {
+      }
+    }
+  }
+  conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+}
 
 // src/util.ts
 function addEntry(set, fn) {
@@ -2279,7 +2299,6 @@ var PersistenceKeeper = class {
 var VERSION = "0.1.0";
 
 // src/client.ts
-var ABANDON_CODE = 4e3;
 var ALLOWED = {
   connecting: ["open", "reconnecting", "closed"],
   open: ["reconnecting", "closed"],
@@ -2608,26 +2627,10 @@ var LifelineClient = class {
     }, retryInMs);
     this.transition("reconnecting", { ...info, retryInMs, transport });
   }
-  /** Releases one connection: timers, handlers, socket, signal. */
-  teardown(conn, reason, code = ABANDON_CODE) {
+  /** Releases one connection (and the transport probe); its channels learn they are disconnected. */
+  teardown(conn, reason, code) {
     this.liveness.stopProbe();
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
-      if (timer !== void 0) this.clock.clearTimeout(timer);
-    }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = void 0;
-    conn.refreshSeq++;
-    const socket = conn.socket;
-    if (socket !== void 0) {
-      socket.onopen = socket.onmessage = socket.onerror = null;
-      socket.onclose = null;
-      if (socket.readyState < 2) {
-        try {
-          socket.close(code, reason.slice(0, 100));
-        } catch {
-        }
-      }
-    }
-    conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+    releaseConnection(conn, this.clock, reason, code);
     for (const channel of this.channels.values()) channel._onDisconnected();
   }
   /** Moves to `closed` for good. */
