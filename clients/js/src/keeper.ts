@@ -1,6 +1,18 @@
 import type { Clock, TimerHandle } from "./clock.js";
-import type { LifelineError } from "./errors.js";
-import { PERSIST_INTERVAL_MS, LifelinePersistenceError, type KeptChannel, type LifelinePersistence } from "./persistence.js";
+import { LifelineClosedError, LifelineError } from "./errors.js";
+import { PERSIST_INTERVAL_MS, LifelinePersistenceError, type KeptChannel, type KeptLoad, type KeptPublish, type LifelinePersistence } from "./persistence.js";
+
+/** What loading the kept state needs from the client. */
+export interface KeptTarget {
+  /** The client is closed. */
+  isClosed(): boolean;
+  /** Starts the channel from what was kept of it. */
+  restore(kept: KeptChannel): void;
+  /** Queues a kept publish again, with its key. */
+  publish(channel: string, kept: KeptPublish): Promise<number>;
+  /** Loading is over, done or failed: connect. */
+  start(): void;
+}
 
 /**
  * Writes the changed channels of a client to its persistence: batched (at most every PERSIST_INTERVAL_MS), one write
@@ -30,6 +42,33 @@ export class PersistenceKeeper {
     } else {
       this.detachPageHide = () => {};
     }
+  }
+
+  /** Loads what was kept, starts each channel from it and queues its publishes again (same keys), then `start`s. */
+  load(target: KeptTarget): void {
+    let loading: Promise<KeptLoad>;
+    try {
+      loading = Promise.resolve(this.storage.load());
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    loading
+      .then(
+        (kept) => {
+          for (const problem of kept.problems) this.report(problem);
+          if (target.isClosed()) return;
+          for (const channel of kept.channels) {
+            target.restore(channel);
+            for (const p of channel.pending) {
+              target.publish(channel.channel, p).catch((e: unknown) => {
+                if (!(e instanceof LifelineClosedError)) this.report(e instanceof LifelineError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+              });
+            }
+          }
+        },
+        (e: unknown) => this.fail(e, "reading kept state failed"),
+      )
+      .finally(() => target.start());
   }
 
   /** True after a failed write (or `stop`): nothing more is written. */

@@ -740,6 +740,318 @@ function parseRetryAfterMs(reason) {
   return match?.[1] === void 0 ? void 0 : Number(match[1]);
 }
 
+// src/options.ts
+var DEFAULT_TRANSPORTS = Object.freeze(["websocket", "http-stream", "http-poll"]);
+var DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 3e5;
+var DEFAULT_PROBE_TIMEOUT_MS = 5e3;
+var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
+var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
+var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
+var TOKEN_REFRESH_FRACTION = 0.8;
+var TOKEN_REFRESH_MARGIN_MS = 3e4;
+function refreshDelayMs(lifetimeMs) {
+  const atFraction = lifetimeMs * TOKEN_REFRESH_FRACTION;
+  return Math.max(0, Math.max(Math.min(atFraction, lifetimeMs - TOKEN_REFRESH_MARGIN_MS), Math.min(atFraction, TOKEN_REFRESH_MARGIN_MS)));
+}
+var CLOSE_AFTER_ERROR_MS = 1e3;
+var MAX_KEY_LENGTH = 128;
+
+// src/connection.ts
+function newConnection(seq, controller, transport, now) {
+  return {
+    seq,
+    controller,
+    transport,
+    socket: void 0,
+    opened: false,
+    welcomed: false,
+    lastReceivedAt: now,
+    watchdogLimitMs: 0,
+    connectTimer: void 0,
+    watchdogTimer: void 0,
+    errorTimer: void 0,
+    awaitingToken: false,
+    token: void 0,
+    tokenExpiresAt: void 0,
+    refreshAt: void 0,
+    refreshTimer: void 0,
+    refreshFailures: 0,
+    refreshSeq: 0,
+    probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+    probeN: 0,
+    probeTimer: void 0
+  };
+}
+var ABANDON_CODE = 4e3;
+function releaseConnection(conn, clock, reason, code = ABANDON_CODE) {
+  for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
+    if (timer !== void 0) clock.clearTimeout(timer);
+  }
+  conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = void 0;
+  conn.refreshSeq++;
+  const socket = conn.socket;
+  if (socket !== void 0) {
+    socket.onopen = socket.onmessage = socket.onerror = null;
+    socket.onclose = null;
+    if (socket.readyState < 2) {
+      try {
+        socket.close(code, reason.slice(0, 100));
+      } catch {
+      }
+    }
+  }
+  conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+}
+
+// src/util.ts
+function addEntry(set, fn) {
+  if (typeof fn !== "function") throw new TypeError("listener must be a function");
+  const entry = { fn, active: true };
+  set.add(entry);
+  return () => {
+    entry.active = false;
+    set.delete(entry);
+  };
+}
+function makeKeyPrefix(random) {
+  const bytes = new Uint8Array(9);
+  const cryptoApi = globalThis.crypto;
+  if (random === void 0 && cryptoApi?.getRandomValues !== void 0) {
+    cryptoApi.getRandomValues(bytes);
+  } else {
+    const r = random ?? Math.random;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256) & 255;
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+function errorText(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+function nonNegative(name, value) {
+  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a non-negative number, got ${value}`);
+  return value;
+}
+function positive(name, value) {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+// src/events.ts
+var ClientEvents = class {
+  constructor(clock, errorOption) {
+    this.clock = clock;
+    this.errorOption = errorOption;
+    this.stateListeners = /* @__PURE__ */ new Set();
+    this.errorListeners = /* @__PURE__ */ new Set();
+    this.messageListeners = /* @__PURE__ */ new Set();
+  }
+  onStateChange(listener) {
+    return addEntry(this.stateListeners, listener);
+  }
+  onError(listener) {
+    return addEntry(this.errorListeners, listener);
+  }
+  onMessage(listener) {
+    return addEntry(this.messageListeners, listener);
+  }
+  stateChanged(from, to, info) {
+    const change = Object.freeze({
+      from,
+      to,
+      reason: info.reason ?? to,
+      ...info.code === void 0 ? {} : { code: info.code },
+      ...info.initiator === void 0 ? {} : { initiator: info.initiator },
+      ...info.retryInMs === void 0 ? {} : { retryInMs: info.retryInMs },
+      ...info.error === void 0 ? {} : { error: info.error },
+      ...info.transport === void 0 ? {} : { transport: info.transport },
+      ts: this.clock.now()
+    });
+    this.emit(this.stateListeners, change, "state change");
+  }
+  userMessage(message) {
+    this.emit(this.messageListeners, message, "message");
+  }
+  /** Calls each listener registered now (and still registered); one that throws is reported as a handler error. */
+  emit(listeners, value, where) {
+    for (const entry of [...listeners]) {
+      if (!entry.active) continue;
+      try {
+        entry.fn(value);
+      } catch (e) {
+        this.report(new LifelineHandlerError(where, e));
+      }
+    }
+  }
+  report(error) {
+    let delivered = false;
+    if (this.errorOption !== void 0) {
+      delivered = true;
+      try {
+        this.errorOption(error);
+      } catch {
+      }
+    }
+    for (const entry of [...this.errorListeners]) {
+      if (!entry.active) continue;
+      delivered = true;
+      try {
+        entry.fn(error);
+      } catch {
+      }
+    }
+    if (!delivered) {
+      console.error("[lifeline]", error);
+    }
+  }
+};
+
+// src/liveness.ts
+var Liveness = class {
+  constructor(host, networkEvents, ladder, openWebSocket, probeIntervalMs, connectTimeoutMs) {
+    this.host = host;
+    this.networkEvents = networkEvents;
+    this.ladder = ladder;
+    this.openWebSocket = openWebSocket;
+    this.probeIntervalMs = probeIntervalMs;
+    this.connectTimeoutMs = connectTimeoutMs;
+    /** The browser said `offline` and not `online` since: failed attempts say nothing about the transport. */
+    this.isOffline = false;
+    this.pingSeq = 0;
+  }
+  /** The browser said `offline` and not `online` since. */
+  get offline() {
+    return this.isOffline;
+  }
+  // ---- network awareness ----------------------------------------------------------------
+  attachNetwork() {
+    if (this.networkEvents === null || this.detachNetwork !== void 0) return;
+    try {
+      this.detachNetwork = this.networkEvents.subscribe({
+        offline: () => this.onNetworkOffline(),
+        online: () => this.onNetworkOnline(),
+        wake: () => this.onWake()
+      });
+    } catch (e) {
+      this.host.report(new LifelineError("internal_error", `attaching the network listeners failed: ${errorText(e)}`, { cause: e }));
+    }
+  }
+  detachNetworkEvents() {
+    const detach = this.detachNetwork;
+    this.detachNetwork = void 0;
+    this.isOffline = false;
+    try {
+      detach?.();
+    } catch {
+    }
+  }
+  /** `offline`: the socket cannot be trusted; say so at once instead of waiting for the watchdog. */
+  onNetworkOffline() {
+    const host = this.host;
+    if (host.isClosed()) return;
+    this.isOffline = true;
+    const conn = host.current();
+    if (conn !== void 0) host.lost(conn, { reason: "offline", initiator: "network", notTransport: true });
+  }
+  /** `online`: an attempt at once, whatever the backoff state; a live connection is probed (the route may have changed). */
+  onNetworkOnline() {
+    const host = this.host;
+    if (host.isClosed()) return;
+    this.isOffline = false;
+    host.resetRetries();
+    const conn = host.current();
+    if (conn === void 0) {
+      host.attemptNow();
+    } else if (!conn.welcomed) {
+      host.lost(conn, { reason: "online", initiator: "client", immediate: true, notTransport: true });
+    } else {
+      this.startLivenessProbe(conn);
+    }
+  }
+  /** The page may have slept: probe a live connection; cut a backoff wait short. */
+  onWake() {
+    const host = this.host;
+    if (host.isClosed()) return;
+    const conn = host.current();
+    if (conn === void 0) {
+      if (!this.isOffline) host.attemptNow();
+    } else if (conn.welcomed) {
+      this.startLivenessProbe(conn);
+    }
+  }
+  // ---- liveness probe -------------------------------------------------------------------
+  /** A client `ping`: no `pong` with the same `n` within the heartbeat timeout means the connection is dead. */
+  startLivenessProbe(conn) {
+    const host = this.host;
+    if (conn !== host.current() || conn.probeTimer !== void 0) return;
+    const n = ++this.pingSeq;
+    conn.probeN = n;
+    if (!host.send(conn, { type: "ping", n })) return;
+    conn.probeTimer = host.clock.setTimeout(() => {
+      conn.probeTimer = void 0;
+      if (conn !== host.current()) return;
+      host.lost(conn, { reason: "probe_timeout", initiator: "client", immediate: true, notTransport: true });
+    }, conn.probeTimeoutMs);
+  }
+  /** A `pong`: the probe with the same `n` is answered. */
+  pong(conn, n) {
+    if (conn.probeTimer !== void 0 && n === conn.probeN) {
+      this.host.clock.clearTimeout(conn.probeTimer);
+      conn.probeTimer = void 0;
+    }
+  }
+  // ---- transport probe ------------------------------------------------------------------
+  /** On an HTTP transport, tries the WebSocket again in the background every `transportProbeIntervalMs`. */
+  armProbe(conn) {
+    this.stopProbe();
+    if (!this.ladder.probes) return;
+    this.probeTimer = this.host.clock.setTimeout(() => this.probe(conn), this.probeIntervalMs);
+  }
+  probe(conn) {
+    const host = this.host;
+    this.probeTimer = void 0;
+    if (conn !== host.current() || !host.isOpen()) return;
+    let socket;
+    try {
+      socket = this.openWebSocket();
+    } catch {
+      this.armProbe(conn);
+      return;
+    }
+    this.probeSocket = socket;
+    const give = () => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      this.armProbe(conn);
+    };
+    socket.onmessage = null;
+    socket.onerror = give;
+    socket.onclose = give;
+    socket.onopen = () => {
+      if (this.probeSocket !== socket) return;
+      this.stopProbe();
+      if (conn !== host.current()) return;
+      this.ladder.switchTo("websocket");
+      host.lost(conn, { reason: "transport_switch", initiator: "client", immediate: true });
+    };
+    this.probeTimer = host.clock.setTimeout(give, this.connectTimeoutMs);
+  }
+  stopProbe() {
+    if (this.probeTimer !== void 0) {
+      this.host.clock.clearTimeout(this.probeTimer);
+      this.probeTimer = void 0;
+    }
+    const socket = this.probeSocket;
+    this.probeSocket = void 0;
+    if (socket !== void 0) {
+      socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+      try {
+        socket.close(1e3, "probe");
+      } catch {
+      }
+    }
+  }
+};
+
 // src/protocol.ts
 var PROTOCOL_VERSION = 1;
 function parseFrame(frame) {
@@ -849,6 +1161,360 @@ function optDuration(m, key) {
 function obj(m, key) {
   return isJsonObject(m[key]) ? void 0 : `${String(m["type"])}.${key} must be an object`;
 }
+
+// src/requests.ts
+var Requests = class {
+  constructor(host, channels, offlineQueueLimit, keyPrefix) {
+    this.host = host;
+    this.channels = channels;
+    this.offlineQueueLimit = offlineQueueLimit;
+    this.keyPrefix = keyPrefix;
+    this.pending = /* @__PURE__ */ new Map();
+    this.nextId = 1;
+    this.outbox = /* @__PURE__ */ new Map();
+    this.publishSeq = 0;
+    this.keyCounter = 0;
+    this.dirty = /* @__PURE__ */ new Set();
+    this.reconcileQueued = false;
+  }
+  /** Publishes waiting for the server's reply (queued offline or in flight). */
+  get pendingPublishes() {
+    return this.outbox.size;
+  }
+  // ---- replies --------------------------------------------------------------------------
+  onReply(message) {
+    const entry = this.takePending(message.id);
+    if (entry === void 0) return;
+    if (!message.ok) {
+      const err = message.error;
+      if (err?.code === "conflict") {
+        const position = typeof err.epoch === "string" && typeof err.offset === "number" ? { epoch: err.epoch, offset: err.offset } : void 0;
+        this.failRequest(entry, new LifelineConflictError(err.message ?? "conflict", position));
+        return;
+      }
+      this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
+      return;
+    }
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      if (typeof message.offset === "number") {
+        this.channels.get(entry.record.channel)?._pendingAcked(entry.record.seq, message.offset);
+        entry.record.resolve(message.offset);
+      } else {
+        entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
+      }
+      return;
+    }
+    entry.onReply(message);
+  }
+  onSubscribed(message) {
+    const entry = this.takePending(message.id);
+    if (entry !== void 0 && entry.kind !== "publish") {
+      entry.onReply(message);
+    }
+  }
+  /** An `error` message: it fails its request, or is reported when it answers none. */
+  onError(message) {
+    const error = new LifelineRequestError(message.code, message.message);
+    const entry = message.id === void 0 ? void 0 : this.takePending(message.id);
+    if (entry === void 0) {
+      this.host.report(error);
+    } else {
+      this.failRequest(entry, error);
+    }
+  }
+  takePending(id) {
+    const entry = this.pending.get(id);
+    if (entry !== void 0) this.pending.delete(id);
+    return entry;
+  }
+  failRequest(entry, error) {
+    if (entry.kind === "publish") {
+      this.outbox.delete(entry.record.seq);
+      this.channels.get(entry.record.channel)?._pendingDropped(entry.record.seq);
+      entry.record.reject(error);
+    } else {
+      entry.onFail(error);
+    }
+  }
+  /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
+  failPending(error) {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of entries) {
+      if (entry.kind !== "publish") entry.onFail(error);
+    }
+  }
+  /** The client closed: every request fails with `error`, and so does every queued publish. */
+  close(error) {
+    this.failPending(error);
+    const queued = [...this.outbox.values()];
+    this.outbox.clear();
+    for (const record of queued) {
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+      record.reject(error);
+    }
+  }
+  // ---- sending --------------------------------------------------------------------------
+  /**
+   * PROTOCOL.md "Reconnection", after a welcome: resubscribes every channel from its position, then flushes the
+   * publishes queued offline in order, with their keys. False when the connection `live` names ended meanwhile.
+   */
+  resume(live) {
+    for (const channel of this.channels.values()) {
+      if (!live()) return false;
+      if (channel._wanted && channel._wire === "none") this.subscribe(channel);
+    }
+    for (const record of [...this.outbox.values()]) {
+      if (!live()) return false;
+      this.sendPublish(record);
+    }
+    return live();
+  }
+  request(entry, message) {
+    const conn = this.host.current();
+    if (conn === void 0) return;
+    const id = this.nextId++;
+    this.pending.set(id, entry);
+    this.host.send(conn, { ...message, id });
+  }
+  /** Subscribes `channel` on the wire, from its position when it has one. */
+  subscribe(channel) {
+    const since = channel._position;
+    channel._wire = "subscribing";
+    this.request(
+      {
+        kind: "subscribe",
+        channel: channel.name,
+        onReply: (message) => {
+          if (message.type === "subscribed") channel._onSubscribed(message);
+          else channel._wire = "subscribed";
+          this.requestPresence(channel, void 0);
+          this.reconcile(channel);
+        },
+        onFail: (error) => {
+          channel._wire = "none";
+          channel._resyncing = false;
+          if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            channel._dropAccepted();
+            this.host.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
+          }
+        }
+      },
+      { type: "subscribe", channel: channel.name, ...since === void 0 ? {} : { since: { epoch: since.epoch, offset: since.offset } } }
+    );
+  }
+  unsubscribe(channel) {
+    channel._wire = "unsubscribing";
+    const done = () => {
+      channel._wire = "none";
+      channel._dropAccepted();
+      this.reconcile(channel);
+    };
+    this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => e instanceof LifelineRequestError ? done() : void 0 }, {
+      type: "unsubscribe",
+      channel: channel.name
+    });
+  }
+  requestPresence(channel, callbacks) {
+    this.request(
+      {
+        kind: "presence",
+        channel: channel.name,
+        onReply: (message) => {
+          const members = message.type === "reply" && message.members !== void 0 ? message.members : [];
+          channel._onPresenceMembers(members);
+          callbacks?.resolve(channel.presence);
+        },
+        onFail: (error) => {
+          if (callbacks !== void 0) callbacks.reject(error);
+          else if (error instanceof LifelineRequestError) this.host.report(error);
+        }
+      },
+      { type: "presence", channel: channel.name }
+    );
+  }
+  /** Sends `refresh` with a new token; the expiry the reply names, or the failure, comes back. */
+  refresh(token, onReply, onFail) {
+    this.request(
+      { kind: "refresh", channel: "", onReply: (message) => onReply(message.type === "reply" ? message.tokenExpiresInMs : void 0), onFail },
+      { type: "refresh", token }
+    );
+  }
+  sendPublish(record) {
+    record.sent = true;
+    this.request(
+      { kind: "publish", record },
+      { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
+    );
+  }
+  /** Brings a channel's wire subscription in line with its listeners. */
+  reconcile(channel) {
+    if (!this.host.isOpen()) return;
+    if (channel._wanted && channel._wire === "none") {
+      this.subscribe(channel);
+    } else if (!channel._wanted && channel._wire === "subscribed") {
+      this.unsubscribe(channel);
+    }
+  }
+  // ---- what the channels ask for (ChannelHost) ------------------------------------------
+  interestChanged(channel) {
+    this.dirty.add(channel);
+    if (this.reconcileQueued) return;
+    this.reconcileQueued = true;
+    queueMicrotask(() => {
+      this.reconcileQueued = false;
+      const channels = [...this.dirty];
+      this.dirty.clear();
+      for (const c of channels) this.reconcile(c);
+    });
+  }
+  publish(channel, patch, request) {
+    if (this.host.isClosed()) {
+      return Promise.reject(new LifelineClosedError());
+    }
+    const signal = request.signal;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    const finalKey = request.key ?? this.nextKey();
+    if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
+      return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
+    }
+    let copy2;
+    try {
+      const parsed = JSON.parse(JSON.stringify(patch));
+      if (!isJsonObject(parsed)) throw new TypeError("not an object");
+      copy2 = parsed;
+    } catch (e) {
+      return Promise.reject(new TypeError(`publish(patch): patch is not serializable JSON: ${errorText(e)}`));
+    }
+    if (!this.host.isOpen() && this.outbox.size >= this.offlineQueueLimit) {
+      return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.abortPublish(record, abortReason(signal));
+      const done = () => signal?.removeEventListener("abort", onAbort);
+      const record = {
+        seq: ++this.publishSeq,
+        channel,
+        patch: copy2,
+        key: finalKey,
+        if: request.if,
+        sent: false,
+        resolve: (offset) => {
+          done();
+          resolve(offset);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        }
+      };
+      this.outbox.set(record.seq, record);
+      this.host.channel(channel)._pendingAdded(record.seq, copy2, record.key, record.if);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (this.host.isOpen()) this.sendPublish(record);
+    });
+  }
+  /**
+   * A publish's signal aborted: one never sent leaves the queue (and its overlay); one already sent may have been
+   * applied, so it stays for the resend (its key makes that exactly-once) and only its caller stops waiting.
+   */
+  abortPublish(record, reason) {
+    if (!this.outbox.has(record.seq)) return;
+    if (!record.sent) {
+      this.outbox.delete(record.seq);
+      this.channels.get(record.channel)?._pendingDropped(record.seq);
+    }
+    record.reject(reason);
+  }
+  fetchPresence(channel, signal) {
+    if (this.host.isClosed()) return Promise.reject(new LifelineClosedError());
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    if (!this.host.isOpen()) return Promise.reject(new LifelineDisconnectedError("not connected"));
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        return true;
+      };
+      const onAbort = () => {
+        if (settle()) reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.requestPresence(this.host.channel(channel), {
+        resolve: (members) => {
+          if (settle()) resolve(members);
+        },
+        reject: (error) => {
+          if (settle()) reject(error);
+        }
+      });
+    });
+  }
+  /** Events are now or never: never queued while disconnected. */
+  emit(channel, data) {
+    if (this.host.isClosed()) return Promise.reject(new LifelineClosedError());
+    if (!this.host.isOpen()) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
+    let copy2;
+    try {
+      copy2 = JSON.parse(JSON.stringify(data));
+    } catch (e) {
+      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy2 });
+    });
+  }
+  nextKey() {
+    this.keyCounter++;
+    return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
+  }
+};
+
+// src/reconnect.ts
+var ReconnectSchedule = class {
+  constructor(policy, clock, report) {
+    this.policy = policy;
+    this.clock = clock;
+    this.report = report;
+    this.retryCount = 0;
+    /** The one immediate attempt after a 4002 was made since the last welcome. */
+    this.immediateUsed = false;
+  }
+  /** A welcome, or `connect()` after `closed`: the next loss starts a new outage. */
+  reset() {
+    this.retryCount = 0;
+    this.lostAt = void 0;
+    this.immediateUsed = false;
+  }
+  /** The network is back: the next wait is the first one again. */
+  resetCount() {
+    this.retryCount = 0;
+  }
+  /** The wait before the next attempt after the loss `info` tells of; null to give up (the policy stops, or throws). */
+  next(info, codeInfo) {
+    const now = this.clock.now();
+    this.lostAt ?? (this.lostAt = now);
+    let delay;
+    try {
+      const context = { retryCount: this.retryCount, elapsedMs: now - this.lostAt, reason: info.reason };
+      delay = this.policy.nextRetryDelayMs(info.code === void 0 ? context : { ...context, code: info.code });
+    } catch (e) {
+      this.report(new LifelineError("retry_policy_failed", `the retry policy threw: ${errorText(e)}`, { cause: e }));
+      delay = null;
+    }
+    if (delay === null || !Number.isFinite(delay)) return null;
+    const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : void 0;
+    if (codeInfo?.reconnectImmediately === true && !this.immediateUsed) {
+      this.immediateUsed = true;
+      return 0;
+    }
+    this.retryCount++;
+    return Math.max(0, delay) + (retryAfter ?? 0);
+  }
+};
 
 // src/retry.ts
 var DEFAULT_BASE_MS = 1e3;
@@ -1176,55 +1842,6 @@ var defaultWebSocketFactory = (url) => {
   return new ctor(url);
 };
 
-// src/options.ts
-var DEFAULT_TRANSPORTS = Object.freeze(["websocket", "http-stream", "http-poll"]);
-var DEFAULT_TRANSPORT_PROBE_INTERVAL_MS = 3e5;
-var DEFAULT_PROBE_TIMEOUT_MS = 5e3;
-var DEFAULT_WATCHDOG_SLACK_MS = 2e3;
-var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
-var DEFAULT_OFFLINE_QUEUE_LIMIT = 1e3;
-var TOKEN_REFRESH_FRACTION = 0.8;
-var TOKEN_REFRESH_MARGIN_MS = 3e4;
-function refreshDelayMs(lifetimeMs) {
-  const atFraction = lifetimeMs * TOKEN_REFRESH_FRACTION;
-  return Math.max(0, Math.max(Math.min(atFraction, lifetimeMs - TOKEN_REFRESH_MARGIN_MS), Math.min(atFraction, TOKEN_REFRESH_MARGIN_MS)));
-}
-var CLOSE_AFTER_ERROR_MS = 1e3;
-var MAX_KEY_LENGTH = 128;
-
-// src/util.ts
-function addEntry(set, fn) {
-  if (typeof fn !== "function") throw new TypeError("listener must be a function");
-  const entry = { fn, active: true };
-  set.add(entry);
-  return () => {
-    entry.active = false;
-    set.delete(entry);
-  };
-}
-function makeKeyPrefix(random) {
-  const bytes = new Uint8Array(9);
-  const cryptoApi = globalThis.crypto;
-  if (random === void 0 && cryptoApi?.getRandomValues !== void 0) {
-    cryptoApi.getRandomValues(bytes);
-  } else {
-    const r = random ?? Math.random;
-    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256) & 255;
-  }
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-function errorText(e) {
-  return e instanceof Error ? e.message : String(e);
-}
-function nonNegative(name, value) {
-  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be a non-negative number, got ${value}`);
-  return value;
-}
-function positive(name, value) {
-  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
-  return value;
-}
-
 // src/networkEvents.ts
 var browserNetworkEvents = {
   subscribe(handlers) {
@@ -1250,6 +1867,132 @@ var browserNetworkEvents = {
     return () => {
       for (const [target, type, fn] of attached.splice(0)) target.removeEventListener(type, fn);
     };
+  }
+};
+
+// src/token.ts
+var MAX_TIMER_MS = 2147483647;
+var Tokens = class {
+  constructor(options, host) {
+    this.host = host;
+    const token = options.token;
+    if (token !== void 0 && typeof token !== "string" && typeof token !== "function") {
+      throw new TypeError("token must be a string or a function");
+    }
+    this.option = token;
+    this.baseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
+    this.capMs = Math.max(this.baseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
+  }
+  /** The token function, when there is one: only it can make a fresh token (a refresh, or after a 4002). */
+  get provider() {
+    return typeof this.option === "function" ? this.option : void 0;
+  }
+  /** The fixed token (none when there is a token function). */
+  get fixed() {
+    return typeof this.option === "function" ? void 0 : this.option;
+  }
+  /**
+   * Asks the token function; `done` and `fail` are called once, synchronously for a synchronous answer. Never throws
+   * and never leaves a rejection unhandled; the errors it makes never hold the token.
+   */
+  obtain(provider, reason, done, fail) {
+    const what = reason === "refresh" ? "a token refresh" : "a connection attempt";
+    const accept = (value) => {
+      if (typeof value === "string" && value.length > 0) {
+        done(value);
+      } else {
+        fail(new LifelineTokenError(reason, `the token function returned ${value === "" ? "an empty string" : value === void 0 || value === null ? "nothing" : `a ${typeof value}, not a string`} for ${what}`));
+      }
+    };
+    const reject = (e) => fail(new LifelineTokenError(reason, `the token function failed for ${what}: ${errorText(e)}`, { cause: e }));
+    let result;
+    try {
+      result = provider(Object.freeze({ reason }));
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      Promise.resolve(result).then(accept, reject).then(void 0, (e) => this.host.report(new LifelineError("internal_error", `handling a token failed: ${errorText(e)}`, { cause: e })));
+      return;
+    }
+    accept(result);
+  }
+  /**
+   * The server told when the connection's token expires (welcome, or the reply to a refresh): schedule the next
+   * refresh from it (see {@link refreshDelayMs}). Only a token function can give a new token; with a fixed one the
+   * server closes with 4002 at expiry.
+   */
+  renewed(conn, expiresInMs) {
+    const clock = this.host.clock;
+    if (conn.refreshTimer !== void 0) {
+      clock.clearTimeout(conn.refreshTimer);
+      conn.refreshTimer = void 0;
+    }
+    const now = clock.now();
+    conn.tokenExpiresAt = now + expiresInMs;
+    conn.refreshFailures = 0;
+    if (typeof this.option !== "function") return;
+    this.arm(conn, now + refreshDelayMs(expiresInMs));
+  }
+  arm(conn, at) {
+    const clock = this.host.clock;
+    conn.refreshAt = at;
+    conn.refreshTimer = clock.setTimeout(() => this.onTimer(conn), Math.min(MAX_TIMER_MS, Math.max(0, at - clock.now())));
+  }
+  onTimer(conn) {
+    const host = this.host;
+    conn.refreshTimer = void 0;
+    if (conn !== host.current() || !host.isOpen() || conn.refreshAt === void 0) return;
+    if (conn.refreshAt > host.clock.now()) {
+      this.arm(conn, conn.refreshAt);
+      return;
+    }
+    const provider = this.option;
+    if (typeof provider !== "function") return;
+    const seq = ++conn.refreshSeq;
+    const current = () => conn === host.current() && seq === conn.refreshSeq && host.isOpen();
+    this.obtain(
+      provider,
+      "refresh",
+      (token) => {
+        if (!current()) return;
+        host.requestRefresh(
+          token,
+          (expiresInMs) => {
+            if (!current()) return;
+            if (expiresInMs !== void 0) {
+              this.renewed(conn, expiresInMs);
+            } else {
+              conn.tokenExpiresAt = conn.refreshAt = void 0;
+              conn.refreshFailures = 0;
+            }
+          },
+          (error) => {
+            if (error instanceof LifelineDisconnectedError || error instanceof LifelineClosedError || !current()) return;
+            this.failed(conn, new LifelineRequestError(error.code, `token refresh refused: ${error.message}`));
+          }
+        );
+      },
+      (error) => {
+        if (current()) this.failed(conn, error);
+      }
+    );
+  }
+  /** A refresh failed: report it and retry with backoff while the token is still valid (after that the server closes with 4002). */
+  failed(conn, error) {
+    const host = this.host;
+    host.report(error);
+    const window = backoffWindowMs(conn.refreshFailures, this.baseMs, this.capMs);
+    conn.refreshFailures++;
+    const r = host.random();
+    const delay = Math.floor(window * (0.5 + 0.5 * (r >= 0 && r < 1 ? r : 0)));
+    const at = host.clock.now() + delay;
+    if (conn.tokenExpiresAt !== void 0 && at >= conn.tokenExpiresAt) {
+      conn.refreshAt = void 0;
+      return;
+    }
+    this.arm(conn, at);
   }
 };
 
@@ -1449,6 +2192,30 @@ var PersistenceKeeper = class {
       };
     }
   }
+  /** Loads what was kept, starts each channel from it and queues its publishes again (same keys), then `start`s. */
+  load(target) {
+    let loading;
+    try {
+      loading = Promise.resolve(this.storage.load());
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    loading.then(
+      (kept) => {
+        for (const problem of kept.problems) this.report(problem);
+        if (target.isClosed()) return;
+        for (const channel of kept.channels) {
+          target.restore(channel);
+          for (const p of channel.pending) {
+            target.publish(channel.channel, p).catch((e) => {
+              if (!(e instanceof LifelineClosedError)) this.report(e instanceof LifelineError ? e : new LifelinePersistenceError(String(e), { cause: e }));
+            });
+          }
+        }
+      },
+      (e) => this.fail(e, "reading kept state failed")
+    ).finally(() => target.start());
+  }
   /** True after a failed write (or `stop`): nothing more is written. */
   get disabled() {
     return this.stopped;
@@ -1532,8 +2299,6 @@ var PersistenceKeeper = class {
 var VERSION = "0.1.0";
 
 // src/client.ts
-var ABANDON_CODE = 4e3;
-var MAX_TIMER_MS = 2147483647;
 var ALLOWED = {
   connecting: ["open", "reconnecting", "closed"],
   open: ["reconnecting", "closed"],
@@ -1542,91 +2307,65 @@ var ALLOWED = {
 };
 var LifelineClient = class {
   constructor(url, options = {}) {
-    /** The browser said `offline` and not `online` since: failed attempts say nothing about the transport. */
-    this.offline = false;
-    this.pingSeq = 0;
     this.current = "connecting";
     this.connSeq = 0;
-    this.retryCount = 0;
     this.userId = null;
     this.wasResumed = false;
     /** The server closed with 4002 since the last welcome: the token function is asked with reason `expired`. */
     this.tokenExpired = false;
-    /** The one immediate attempt after a 4002 was made since the last welcome. */
-    this.immediateUsed = false;
     this.channels = /* @__PURE__ */ new Map();
-    this.pending = /* @__PURE__ */ new Map();
-    this.nextId = 1;
-    this.outbox = /* @__PURE__ */ new Map();
-    this.publishSeq = 0;
-    this.keyCounter = 0;
-    this.dirty = /* @__PURE__ */ new Set();
-    this.reconcileQueued = false;
-    this.stateListeners = /* @__PURE__ */ new Set();
-    this.errorListeners = /* @__PURE__ */ new Set();
-    this.messageListeners = /* @__PURE__ */ new Set();
     this.url = url;
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? Math.random;
+    const random = options.random ?? Math.random;
     this.factory = options.webSocketFactory ?? defaultWebSocketFactory;
-    this.policy = options.retryPolicy ?? exponentialBackoff(options.reconnect ?? {}, this.random);
+    const policy = options.retryPolicy ?? exponentialBackoff(options.reconnect ?? {}, random);
     this.watchdogSlackMs = nonNegative("watchdogSlackMs", options.watchdogSlackMs ?? DEFAULT_WATCHDOG_SLACK_MS);
     this.connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    this.offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
+    const offlineQueueLimit = nonNegative("offlineQueueLimit", options.offlineQueueLimit ?? DEFAULT_OFFLINE_QUEUE_LIMIT);
     this.clientName = options.clientName ?? `lifeline-js/${VERSION}`;
-    const token = options.token;
-    if (token !== void 0 && typeof token !== "string" && typeof token !== "function") {
-      throw new TypeError("token must be a string or a function");
-    }
-    this.token = token;
-    this.refreshBaseMs = options.reconnect?.baseMs ?? DEFAULT_BASE_MS;
-    this.refreshCapMs = Math.max(this.refreshBaseMs, options.reconnect?.capMs ?? DEFAULT_CAP_MS);
-    this.errorOption = options.onError;
+    this.events = new ClientEvents(this.clock, options.onError);
+    const core = {
+      clock: this.clock,
+      random,
+      isClosed: () => this.current === "closed",
+      isOpen: () => this.isOpen,
+      current: () => this.conn,
+      send: (conn, message) => this.send(conn, message),
+      lost: (conn, info) => this.connectionLost(conn, info),
+      resetRetries: () => this.schedule.resetCount(),
+      attemptNow: () => this.attemptNow(),
+      channel: (name) => this.channel(name),
+      requestRefresh: (token, onReply, onFail) => this.requests.refresh(token, onReply, onFail),
+      report: (error) => this.events.report(error)
+    };
+    this.schedule = new ReconnectSchedule(policy, this.clock, core.report);
+    this.tokens = new Tokens(options, core);
     this.ladder = new TransportLadder(url, options.transports ?? DEFAULT_TRANSPORTS);
     this.lastTransport = this.ladder.next;
     this.fetchOption = options.fetch;
-    this.probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
-    this.keyPrefix = makeKeyPrefix(options.random);
+    const probeIntervalMs = positive("transportProbeIntervalMs", options.transportProbeIntervalMs ?? DEFAULT_TRANSPORT_PROBE_INTERVAL_MS);
+    this.requests = new Requests(core, this.channels, offlineQueueLimit, makeKeyPrefix(options.random));
     this.optimistic = options.optimistic === true;
-    this.networkEvents = options.networkEvents === void 0 ? browserNetworkEvents : options.networkEvents;
+    const networkEvents = options.networkEvents === void 0 ? browserNetworkEvents : options.networkEvents;
+    this.liveness = new Liveness(core, networkEvents, this.ladder, () => this.factory(this.url), probeIntervalMs, this.connectTimeoutMs);
     this.lastSignal = new AbortController().signal;
     const persistence = options.persistence;
     if (persistence === void 0) {
-      this.attachNetwork();
+      this.liveness.attachNetwork();
       this.attempt();
     } else {
-      this.keeper = new PersistenceKeeper(persistence, this.clock, (name) => this.channels.get(name)?._keep(), (e) => this.report(e));
-      this.startFromKept(persistence);
-    }
-  }
-  /** Loads what was kept, starts each channel from it and queues its publishes again (same keys), then connects. */
-  startFromKept(persistence) {
-    const keeper = this.keeper;
-    let loading;
-    try {
-      loading = Promise.resolve(persistence.load());
-    } catch (e) {
-      loading = Promise.reject(e);
-    }
-    loading.then(
-      (kept) => {
-        for (const problem of kept.problems) this.report(problem);
-        if (this.current === "closed") return;
-        for (const channel of kept.channels) {
-          this.channel(channel.channel)._restore(channel);
-          for (const p of channel.pending) {
-            this._publish(channel.channel, p.patch, { key: p.key, if: p.if, signal: void 0 }).catch((e) => {
-              if (!(e instanceof LifelineClosedError)) this.report(e instanceof LifelineError ? e : new LifelinePersistenceError(String(e), { cause: e }));
-            });
-          }
+      this.keeper = new PersistenceKeeper(persistence, this.clock, (name) => this.channels.get(name)?._keep(), core.report);
+      this.keeper.load({
+        isClosed: core.isClosed,
+        restore: (kept) => this.channel(kept.channel)._restore(kept),
+        publish: (channel, p) => this.requests.publish(channel, p.patch, { key: p.key, if: p.if, signal: void 0 }),
+        start: () => {
+          if (this.current === "closed" || this.conn !== void 0 || this.reconnectTimer !== void 0) return;
+          this.liveness.attachNetwork();
+          this.attempt();
         }
-      },
-      (e) => keeper.fail(e, "reading kept state failed")
-    ).finally(() => {
-      if (this.current === "closed" || this.conn !== void 0 || this.reconnectTimer !== void 0) return;
-      this.attachNetwork();
-      this.attempt();
-    });
+      });
+    }
   }
   // ---- public surface -------------------------------------------------------------------
   /** The connection state. */
@@ -1663,7 +2402,7 @@ var LifelineClient = class {
   }
   /** Publishes waiting for the server's reply (queued offline or in flight). */
   get pendingPublishes() {
-    return this.outbox.size;
+    return this.requests.pendingPublishes;
   }
   /** Returns the channel called `name`, the same object for the same name. `T` types its state (unchecked). */
   channel(name) {
@@ -1683,11 +2422,11 @@ var LifelineClient = class {
   }
   /** Registers a state-change listener; returns the function that unregisters it. */
   onStateChange(listener) {
-    return addEntry(this.stateListeners, listener);
+    return this.events.onStateChange(listener);
   }
   /** Registers an error listener (see {@link LifelineClientOptions.onError}); returns the function that unregisters it. */
   onError(listener) {
-    return addEntry(this.errorListeners, listener);
+    return this.events.onError(listener);
   }
   /**
    * Registers a listener for messages the application's server sends to this user
@@ -1695,7 +2434,7 @@ var LifelineClient = class {
    * connected (they are not stored or replayed). Returns the function that unregisters it.
    */
   onMessage(listener) {
-    return addEntry(this.messageListeners, listener);
+    return this.events.onMessage(listener);
   }
   /**
    * Closes the client for good: closes the socket with 1000, stops reconnecting, and rejects
@@ -1725,68 +2464,13 @@ var LifelineClient = class {
     }
     const waiter = this.openWaiter;
     if (this.current === "closed") {
-      this.retryCount = 0;
-      this.lostAt = void 0;
+      this.schedule.reset();
       this.tokenExpired = false;
-      this.immediateUsed = false;
       this.transition("connecting", { reason: "connect", initiator: "client" });
-      this.attachNetwork();
+      this.liveness.attachNetwork();
       this.attempt();
     }
     return waiter.promise;
-  }
-  // ---- network awareness ----------------------------------------------------------------
-  attachNetwork() {
-    if (this.networkEvents === null || this.detachNetwork !== void 0) return;
-    try {
-      this.detachNetwork = this.networkEvents.subscribe({
-        offline: () => this.onNetworkOffline(),
-        online: () => this.onNetworkOnline(),
-        wake: () => this.onWake()
-      });
-    } catch (e) {
-      this.report(new LifelineError("internal_error", `attaching the network listeners failed: ${errorText(e)}`, { cause: e }));
-    }
-  }
-  detachNetworkEvents() {
-    const detach = this.detachNetwork;
-    this.detachNetwork = void 0;
-    this.offline = false;
-    try {
-      detach?.();
-    } catch {
-    }
-  }
-  /** `offline`: the socket cannot be trusted; say so at once instead of waiting for the watchdog. */
-  onNetworkOffline() {
-    if (this.current === "closed") return;
-    this.offline = true;
-    const conn = this.conn;
-    if (conn !== void 0) this.connectionLost(conn, { reason: "offline", initiator: "network", notTransport: true });
-  }
-  /** `online`: an attempt at once, whatever the backoff state; a live connection is probed (the route may have changed). */
-  onNetworkOnline() {
-    if (this.current === "closed") return;
-    this.offline = false;
-    this.retryCount = 0;
-    const conn = this.conn;
-    if (conn === void 0) {
-      this.attemptNow();
-    } else if (!conn.welcomed) {
-      this.connectionLost(conn, { reason: "online", initiator: "client", immediate: true, notTransport: true });
-    } else {
-      this.startLivenessProbe(conn);
-    }
-  }
-  /** The page may have slept: probe a live connection; cut a backoff wait short. */
-  onWake() {
-    if (this.current === "closed") return;
-    const conn = this.conn;
-    if (conn === void 0) {
-      if (!this.offline) this.attemptNow();
-    } else if (conn.welcomed) {
-      this.startLivenessProbe(conn);
-    }
   }
   /** Ends a backoff wait: the next attempt starts now. */
   attemptNow() {
@@ -1796,18 +2480,6 @@ var LifelineClient = class {
       this.reconnectTimer = void 0;
     }
     this.attempt();
-  }
-  /** A client `ping`: no `pong` with the same `n` within the heartbeat timeout means the connection is dead. */
-  startLivenessProbe(conn) {
-    if (conn !== this.conn || conn.probeTimer !== void 0) return;
-    const n = ++this.pingSeq;
-    conn.probeN = n;
-    if (!this.send(conn, { type: "ping", n })) return;
-    conn.probeTimer = this.clock.setTimeout(() => {
-      conn.probeTimer = void 0;
-      if (conn !== this.conn) return;
-      this.connectionLost(conn, { reason: "probe_timeout", initiator: "client", immediate: true, notTransport: true });
-    }, conn.probeTimeoutMs);
   }
   // ---- connection lifecycle ------------------------------------------------------------
   /**
@@ -1819,40 +2491,18 @@ var LifelineClient = class {
     const controller = new AbortController();
     const transport = this.ladder.next;
     this.lastTransport = transport;
-    const conn = {
-      seq: ++this.connSeq,
-      controller,
-      transport,
-      socket: void 0,
-      opened: false,
-      welcomed: false,
-      lastReceivedAt: this.clock.now(),
-      watchdogLimitMs: 0,
-      connectTimer: void 0,
-      watchdogTimer: void 0,
-      errorTimer: void 0,
-      awaitingToken: false,
-      token: void 0,
-      tokenExpiresAt: void 0,
-      refreshAt: void 0,
-      refreshTimer: void 0,
-      refreshFailures: 0,
-      refreshSeq: 0,
-      probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
-      probeN: 0,
-      probeTimer: void 0
-    };
+    const conn = newConnection(++this.connSeq, controller, transport, this.clock.now());
     this.conn = conn;
     this.lastSignal = controller.signal;
     conn.connectTimer = this.clock.setTimeout(() => this.onConnectTimeout(conn), this.connectTimeoutMs);
-    const provider = this.token;
-    if (typeof provider !== "function") {
-      conn.token = provider;
+    const provider = this.tokens.provider;
+    if (provider === void 0) {
+      conn.token = this.tokens.fixed;
       this.openSocket(conn);
       return;
     }
     conn.awaitingToken = true;
-    this.obtainToken(
+    this.tokens.obtain(
       provider,
       this.tokenExpired ? "expired" : "connect",
       (token) => {
@@ -1864,37 +2514,10 @@ var LifelineClient = class {
       (error) => {
         if (conn !== this.conn) return;
         conn.awaitingToken = false;
-        this.report(error);
+        this.events.report(error);
         this.connectionLost(conn, { reason: "token_failed", initiator: "client", error });
       }
     );
-  }
-  /**
-   * Asks the token function; `done` and `fail` are called once, synchronously for a synchronous answer. Never throws
-   * and never leaves a rejection unhandled; the errors it makes never hold the token.
-   */
-  obtainToken(provider, reason, done, fail) {
-    const what = reason === "refresh" ? "a token refresh" : "a connection attempt";
-    const accept = (value) => {
-      if (typeof value === "string" && value.length > 0) {
-        done(value);
-      } else {
-        fail(new LifelineTokenError(reason, `the token function returned ${value === "" ? "an empty string" : value === void 0 || value === null ? "nothing" : `a ${typeof value}, not a string`} for ${what}`));
-      }
-    };
-    const reject = (e) => fail(new LifelineTokenError(reason, `the token function failed for ${what}: ${errorText(e)}`, { cause: e }));
-    let result;
-    try {
-      result = provider(Object.freeze({ reason }));
-    } catch (e) {
-      reject(e);
-      return;
-    }
-    if (result !== null && typeof result === "object" && typeof result.then === "function") {
-      Promise.resolve(result).then(accept, reject).then(void 0, (e) => this.report(new LifelineError("internal_error", `handling a token failed: ${errorText(e)}`, { cause: e })));
-      return;
-    }
-    accept(result);
   }
   /** Creates the socket of an attempt whose token is known. */
   openSocket(conn) {
@@ -1903,7 +2526,7 @@ var LifelineClient = class {
       socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch());
     } catch (e) {
       const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
-      this.report(error);
+      this.events.report(error);
       if (e instanceof Error && e.name === "SyntaxError") {
         this.shutdown({ reason: "invalid_url", initiator: "client", error });
       } else {
@@ -1940,7 +2563,7 @@ var LifelineClient = class {
     if (conn !== this.conn || conn.welcomed) return;
     if (conn.awaitingToken) {
       const error = new LifelineTokenError(this.tokenExpired ? "expired" : "connect", `the token function did not answer within connectTimeoutMs (${this.connectTimeoutMs} ms)`);
-      this.report(error);
+      this.events.report(error);
       this.connectionLost(conn, { reason: "token_timeout", initiator: "client", error });
       return;
     }
@@ -1965,84 +2588,49 @@ var LifelineClient = class {
     if (conn !== this.conn) return;
     this.conn = void 0;
     this.teardown(conn, info.reason);
-    this.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
+    this.requests.failPending(new LifelineDisconnectedError(`the connection dropped (${info.reason})`));
     if (this.current === "closed") return;
     const codeInfo = info.code === void 0 ? void 0 : closeCodeInfo(info.code);
     if (codeInfo !== void 0 && !codeInfo.shouldReconnect) {
       this.shutdown(info);
       return;
     }
-    if (!conn.welcomed && !info.immediate && !info.notTransport && !this.offline && conn.socket !== void 0) {
+    if (!conn.welcomed && !info.immediate && !info.notTransport && !this.liveness.offline && conn.socket !== void 0) {
       const opened = conn.socket instanceof HttpSocket ? conn.socket.responded : conn.opened;
       if (this.ladder.failed({ kind: conn.transport, opened, reason: info.reason })) {
         info = { ...info, immediate: true };
       }
     }
     if (info.immediate) {
-      this.reconnectTimer = this.clock.setTimeout(() => {
-        this.reconnectTimer = void 0;
-        this.attempt();
-      }, 0);
-      this.transition("reconnecting", { ...info, retryInMs: 0, transport: conn.transport });
+      this.reconnectIn(0, info, conn.transport);
       return;
     }
     if (info.code === 4002) {
-      if (typeof this.token !== "function") {
+      if (this.tokens.provider === void 0) {
         this.shutdown(info);
         return;
       }
       this.tokenExpired = true;
     }
-    const now = this.clock.now();
-    this.lostAt ?? (this.lostAt = now);
-    let delay;
-    try {
-      const context = { retryCount: this.retryCount, elapsedMs: now - this.lostAt, reason: info.reason };
-      delay = this.policy.nextRetryDelayMs(info.code === void 0 ? context : { ...context, code: info.code });
-    } catch (e) {
-      this.report(new LifelineError("retry_policy_failed", `the retry policy threw: ${errorText(e)}`, { cause: e }));
-      delay = null;
-    }
-    if (delay === null || !Number.isFinite(delay)) {
+    const retryInMs = this.schedule.next(info, codeInfo);
+    if (retryInMs === null) {
       this.shutdown({ ...info, reason: "retries_exhausted" });
       return;
     }
-    const retryAfter = info.code === 1001 ? parseRetryAfterMs(info.reason) : void 0;
-    const immediate = codeInfo?.reconnectImmediately === true && !this.immediateUsed;
-    let retryInMs;
-    if (immediate) {
-      this.immediateUsed = true;
-      retryInMs = 0;
-    } else {
-      retryInMs = Math.max(0, delay) + (retryAfter ?? 0);
-      this.retryCount++;
-    }
+    this.reconnectIn(retryInMs, info, conn.transport);
+  }
+  /** Schedules the next attempt and says so (`reconnecting`). */
+  reconnectIn(retryInMs, info, transport) {
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = void 0;
       this.attempt();
     }, retryInMs);
-    this.transition("reconnecting", { ...info, retryInMs, transport: conn.transport });
+    this.transition("reconnecting", { ...info, retryInMs, transport });
   }
-  /** Releases one connection: timers, handlers, socket, signal. */
-  teardown(conn, reason, code = ABANDON_CODE) {
-    this.stopProbe();
-    for (const timer of [conn.connectTimer, conn.watchdogTimer, conn.errorTimer, conn.refreshTimer, conn.probeTimer]) {
-      if (timer !== void 0) this.clock.clearTimeout(timer);
-    }
-    conn.connectTimer = conn.watchdogTimer = conn.errorTimer = conn.refreshTimer = conn.probeTimer = void 0;
-    conn.refreshSeq++;
-    const socket = conn.socket;
-    if (socket !== void 0) {
-      socket.onopen = socket.onmessage = socket.onerror = null;
-      socket.onclose = null;
-      if (socket.readyState < 2) {
-        try {
-          socket.close(code, reason.slice(0, 100));
-        } catch {
-        }
-      }
-    }
-    conn.controller.abort(new LifelineDisconnectedError(`the connection dropped (${reason})`));
+  /** Releases one connection (and the transport probe); its channels learn they are disconnected. */
+  teardown(conn, reason, code) {
+    this.liveness.stopProbe();
+    releaseConnection(conn, this.clock, reason, code);
     for (const channel of this.channels.values()) channel._onDisconnected();
   }
   /** Moves to `closed` for good. */
@@ -2055,186 +2643,23 @@ var LifelineClient = class {
     this.conn = void 0;
     if (conn !== void 0) this.teardown(conn, info.reason, socketCode);
     const error = new LifelineClosedError(`the client is closed (${info.reason})`);
-    this.failPending(error);
-    const queued = [...this.outbox.values()];
-    this.outbox.clear();
-    for (const record of queued) {
-      this.channels.get(record.channel)?._pendingDropped(record.seq);
-      record.reject(error);
-    }
-    this.detachNetworkEvents();
+    this.requests.close(error);
+    this.liveness.detachNetworkEvents();
     const waiter = this.openWaiter;
     this.openWaiter = void 0;
     waiter?.reject(error);
     for (const channel of this.channels.values()) channel._onClientClosed();
     this.transition("closed", info);
   }
-  /** Fails the requests waiting on the connection; publishes stay in the outbox to be re-sent. */
-  failPending(error) {
-    const entries = [...this.pending.values()];
-    this.pending.clear();
-    for (const entry of entries) {
-      if (entry.kind !== "publish") entry.onFail(error);
-    }
-  }
   transition(to, info) {
     const from = this.current;
     if (from === to) return;
     if (!ALLOWED[from].includes(to)) {
-      this.report(new LifelineError("internal_error", `impossible state change ${from} -> ${to}`));
+      this.events.report(new LifelineError("internal_error", `impossible state change ${from} -> ${to}`));
       return;
     }
     this.current = to;
-    this.emitStateChange(from, to, info);
-  }
-  emitStateChange(from, to, info) {
-    const change = Object.freeze({
-      from,
-      to,
-      reason: info.reason ?? to,
-      ...info.code === void 0 ? {} : { code: info.code },
-      ...info.initiator === void 0 ? {} : { initiator: info.initiator },
-      ...info.retryInMs === void 0 ? {} : { retryInMs: info.retryInMs },
-      ...info.error === void 0 ? {} : { error: info.error },
-      ...info.transport === void 0 ? {} : { transport: info.transport },
-      ts: this.clock.now()
-    });
-    for (const entry of [...this.stateListeners]) {
-      if (!entry.active) continue;
-      try {
-        entry.fn(change);
-      } catch (e) {
-        this._reportHandlerError("state change", e);
-      }
-    }
-  }
-  // ---- transport probe ------------------------------------------------------------------
-  /** On an HTTP transport, tries the WebSocket again in the background every `transportProbeIntervalMs`. */
-  armProbe(conn) {
-    this.stopProbe();
-    if (!this.ladder.probes) return;
-    this.probeTimer = this.clock.setTimeout(() => this.probe(conn), this.probeIntervalMs);
-  }
-  probe(conn) {
-    this.probeTimer = void 0;
-    if (conn !== this.conn || !this.isOpen) return;
-    let socket;
-    try {
-      socket = this.factory(this.url);
-    } catch {
-      this.armProbe(conn);
-      return;
-    }
-    this.probeSocket = socket;
-    const give = () => {
-      if (this.probeSocket !== socket) return;
-      this.stopProbe();
-      this.armProbe(conn);
-    };
-    socket.onmessage = null;
-    socket.onerror = give;
-    socket.onclose = give;
-    socket.onopen = () => {
-      if (this.probeSocket !== socket) return;
-      this.stopProbe();
-      if (conn !== this.conn) return;
-      this.ladder.switchTo("websocket");
-      this.connectionLost(conn, { reason: "transport_switch", initiator: "client", immediate: true });
-    };
-    this.probeTimer = this.clock.setTimeout(give, this.connectTimeoutMs);
-  }
-  stopProbe() {
-    if (this.probeTimer !== void 0) {
-      this.clock.clearTimeout(this.probeTimer);
-      this.probeTimer = void 0;
-    }
-    const socket = this.probeSocket;
-    this.probeSocket = void 0;
-    if (socket !== void 0) {
-      socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
-      try {
-        socket.close(1e3, "probe");
-      } catch {
-      }
-    }
-  }
-  // ---- token refresh --------------------------------------------------------------------
-  /**
-   * The server told when the connection's token expires (welcome, or the reply to a refresh): schedule the next
-   * refresh from it (see {@link refreshDelayMs}). Only a token function can give a new token; with a fixed one the
-   * server closes with 4002 at expiry.
-   */
-  tokenRenewed(conn, expiresInMs) {
-    if (conn.refreshTimer !== void 0) {
-      this.clock.clearTimeout(conn.refreshTimer);
-      conn.refreshTimer = void 0;
-    }
-    const now = this.clock.now();
-    conn.tokenExpiresAt = now + expiresInMs;
-    conn.refreshFailures = 0;
-    if (typeof this.token !== "function") return;
-    this.armRefresh(conn, now + refreshDelayMs(expiresInMs));
-  }
-  armRefresh(conn, at) {
-    conn.refreshAt = at;
-    conn.refreshTimer = this.clock.setTimeout(() => this.onRefreshTimer(conn), Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now())));
-  }
-  onRefreshTimer(conn) {
-    conn.refreshTimer = void 0;
-    if (conn !== this.conn || !this.isOpen || conn.refreshAt === void 0) return;
-    if (conn.refreshAt > this.clock.now()) {
-      this.armRefresh(conn, conn.refreshAt);
-      return;
-    }
-    const provider = this.token;
-    if (typeof provider !== "function") return;
-    const seq = ++conn.refreshSeq;
-    const current = () => conn === this.conn && seq === conn.refreshSeq && this.isOpen;
-    this.obtainToken(
-      provider,
-      "refresh",
-      (token) => {
-        if (!current()) return;
-        this.request(
-          {
-            kind: "refresh",
-            channel: "",
-            onReply: (message) => {
-              if (!current()) return;
-              const expiresInMs = message.type === "reply" ? message.tokenExpiresInMs : void 0;
-              if (expiresInMs !== void 0) {
-                this.tokenRenewed(conn, expiresInMs);
-              } else {
-                conn.tokenExpiresAt = conn.refreshAt = void 0;
-                conn.refreshFailures = 0;
-              }
-            },
-            onFail: (error) => {
-              if (error instanceof LifelineDisconnectedError || error instanceof LifelineClosedError || !current()) return;
-              this.refreshFailed(conn, new LifelineRequestError(error.code, `token refresh refused: ${error.message}`));
-            }
-          },
-          { type: "refresh", token }
-        );
-      },
-      (error) => {
-        if (current()) this.refreshFailed(conn, error);
-      }
-    );
-  }
-  /** A refresh failed: report it and retry with backoff while the token is still valid (after that the server closes with 4002). */
-  refreshFailed(conn, error) {
-    this.report(error);
-    const window = backoffWindowMs(conn.refreshFailures, this.refreshBaseMs, this.refreshCapMs);
-    conn.refreshFailures++;
-    const r = this.random();
-    const delay = Math.floor(window * (0.5 + 0.5 * (r >= 0 && r < 1 ? r : 0)));
-    const at = this.clock.now() + delay;
-    if (conn.tokenExpiresAt !== void 0 && at >= conn.tokenExpiresAt) {
-      conn.refreshAt = void 0;
-      return;
-    }
-    this.armRefresh(conn, at);
+    this.events.stateChanged(from, to, info);
   }
   // ---- receiving ------------------------------------------------------------------------
   onSocketMessage(conn, event) {
@@ -2242,19 +2667,19 @@ var LifelineClient = class {
     conn.lastReceivedAt = this.clock.now();
     const data = event.data;
     if (typeof data !== "string") {
-      this.report(new LifelineProtocolError("binary frame received; Lifeline uses text frames only", "<binary>"));
+      this.events.report(new LifelineProtocolError("binary frame received; Lifeline uses text frames only", "<binary>"));
       return;
     }
     for (const line of parseFrame(data)) {
       if (conn !== this.conn) return;
       if (!line.ok) {
-        this.report(new LifelineProtocolError(`malformed message dropped: ${line.error}`, line.raw));
+        this.events.report(new LifelineProtocolError(`malformed message dropped: ${line.error}`, line.raw));
         continue;
       }
       try {
         this.handleMessage(conn, line.message);
       } catch (e) {
-        this.report(new LifelineError("internal_error", `handling a ${line.message.type} message failed: ${errorText(e)}`, { cause: e }));
+        this.events.report(new LifelineError("internal_error", `handling a ${line.message.type} message failed: ${errorText(e)}`, { cause: e }));
       }
     }
   }
@@ -2267,20 +2692,13 @@ var LifelineClient = class {
         this.send(conn, { type: "pong", n: message.n });
         return;
       case "pong":
-        if (conn.probeTimer !== void 0 && message.n === conn.probeN) {
-          this.clock.clearTimeout(conn.probeTimer);
-          conn.probeTimer = void 0;
-        }
+        this.liveness.pong(conn, message.n);
         return;
       case "other":
         return;
-      case "subscribed": {
-        const entry = this.takePending(message.id);
-        if (entry !== void 0 && entry.kind !== "publish") {
-          entry.onReply(message);
-        }
+      case "subscribed":
+        this.requests.onSubscribed(message);
         return;
-      }
       case "snapshot":
         this.channels.get(message.channel)?._onSnapshot(message);
         return;
@@ -2288,7 +2706,7 @@ var LifelineClient = class {
         const channel = this.channels.get(message.channel);
         if (channel !== void 0 && channel._onDelta(message) === "gap" && channel._wire === "subscribed" && this.isOpen) {
           channel._resyncing = true;
-          this.sendSubscribe(channel);
+          this.requests.subscribe(channel);
         }
         return;
       }
@@ -2299,26 +2717,19 @@ var LifelineClient = class {
         this.channels.get(message.channel)?._onEvent(message);
         return;
       case "message":
-        this.emitUserMessage(Object.freeze({ data: deepFreeze(message.data), ...message.ts === void 0 ? {} : { ts: message.ts } }));
+        this.events.userMessage(Object.freeze({ data: deepFreeze(message.data), ...message.ts === void 0 ? {} : { ts: message.ts } }));
         return;
       case "reply":
-        this.onReply(message);
+        this.requests.onReply(message);
         return;
-      case "error": {
-        const error = new LifelineRequestError(message.code, message.message);
-        const entry = message.id === void 0 ? void 0 : this.takePending(message.id);
-        if (entry === void 0) {
-          this.report(error);
-        } else {
-          this.failRequest(entry, error);
-        }
+      case "error":
+        this.requests.onError(message);
         return;
-      }
     }
   }
   onWelcome(conn, message) {
     if (conn.welcomed) {
-      this.report(new LifelineProtocolError("second welcome on one connection ignored", JSON.stringify(message)));
+      this.events.report(new LifelineProtocolError("second welcome on one connection ignored", JSON.stringify(message)));
       return;
     }
     conn.welcomed = true;
@@ -2329,11 +2740,9 @@ var LifelineClient = class {
     this.sessionToken = message.session;
     this.userId = typeof message.user === "string" ? message.user : null;
     this.wasResumed = message.resumed === true;
-    this.retryCount = 0;
-    this.lostAt = void 0;
+    this.schedule.reset();
     this.tokenExpired = false;
-    this.immediateUsed = false;
-    if (message.tokenExpiresInMs !== void 0) this.tokenRenewed(conn, message.tokenExpiresInMs);
+    if (message.tokenExpiresInMs !== void 0) this.tokens.renewed(conn, message.tokenExpiresInMs);
     const { intervalMs, timeoutMs } = message.heartbeat;
     if (timeoutMs > 0) conn.probeTimeoutMs = timeoutMs;
     if (intervalMs > 0) {
@@ -2342,61 +2751,14 @@ var LifelineClient = class {
     }
     const from = this.current;
     this.current = "open";
-    for (const channel of this.channels.values()) {
-      if (conn !== this.conn) return;
-      if (channel._wanted && channel._wire === "none") this.sendSubscribe(channel);
-    }
-    for (const record of [...this.outbox.values()]) {
-      if (conn !== this.conn) return;
-      this.sendPublish(record);
-    }
-    if (conn !== this.conn) return;
+    if (!this.requests.resume(() => conn === this.conn)) return;
     this.ladder.welcomed(conn.transport);
-    this.armProbe(conn);
-    this.emitStateChange(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
+    this.liveness.armProbe(conn);
+    this.events.stateChanged(from, "open", { reason: this.wasResumed ? "resumed" : "welcome", transport: conn.transport });
     const waiter = this.openWaiter;
     if (waiter !== void 0 && this.current === "open") {
       this.openWaiter = void 0;
       waiter.resolve();
-    }
-  }
-  onReply(message) {
-    const entry = this.takePending(message.id);
-    if (entry === void 0) return;
-    if (!message.ok) {
-      const err = message.error;
-      if (err?.code === "conflict") {
-        const position = typeof err.epoch === "string" && typeof err.offset === "number" ? { epoch: err.epoch, offset: err.offset } : void 0;
-        this.failRequest(entry, new LifelineConflictError(err.message ?? "conflict", position));
-        return;
-      }
-      this.failRequest(entry, new LifelineRequestError(err?.code ?? "unknown", err?.message ?? "request refused"));
-      return;
-    }
-    if (entry.kind === "publish") {
-      this.outbox.delete(entry.record.seq);
-      if (typeof message.offset === "number") {
-        this.channels.get(entry.record.channel)?._pendingAcked(entry.record.seq, message.offset);
-        entry.record.resolve(message.offset);
-      } else {
-        entry.record.reject(new LifelineProtocolError("publish reply without offset", JSON.stringify(message)));
-      }
-      return;
-    }
-    entry.onReply(message);
-  }
-  takePending(id) {
-    const entry = this.pending.get(id);
-    if (entry !== void 0) this.pending.delete(id);
-    return entry;
-  }
-  failRequest(entry, error) {
-    if (entry.kind === "publish") {
-      this.outbox.delete(entry.record.seq);
-      this.channels.get(entry.record.channel)?._pendingDropped(entry.record.seq);
-      entry.record.reject(error);
-    } else {
-      entry.onFail(error);
     }
   }
   // ---- sending --------------------------------------------------------------------------
@@ -2411,241 +2773,31 @@ var LifelineClient = class {
       socket.send(JSON.stringify(message));
       return true;
     } catch (e) {
-      this.report(new LifelineError("send_failed", `send failed: ${errorText(e)}`, { cause: e }));
+      this.events.report(new LifelineError("send_failed", `send failed: ${errorText(e)}`, { cause: e }));
       this.connectionLost(conn, { reason: "send_failed", code: 1006, initiator: "network" });
       return false;
-    }
-  }
-  request(entry, message) {
-    const conn = this.conn;
-    if (conn === void 0) return;
-    const id = this.nextId++;
-    this.pending.set(id, entry);
-    this.send(conn, { ...message, id });
-  }
-  sendSubscribe(channel) {
-    const since = channel._position;
-    channel._wire = "subscribing";
-    this.request(
-      {
-        kind: "subscribe",
-        channel: channel.name,
-        onReply: (message) => {
-          if (message.type === "subscribed") channel._onSubscribed(message);
-          else channel._wire = "subscribed";
-          this.requestPresence(channel, void 0);
-          this.reconcile(channel);
-        },
-        onFail: (error) => {
-          channel._wire = "none";
-          channel._resyncing = false;
-          if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
-            channel._dropAccepted();
-            this.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
-          }
-        }
-      },
-      { type: "subscribe", channel: channel.name, ...since === void 0 ? {} : { since: { epoch: since.epoch, offset: since.offset } } }
-    );
-  }
-  sendUnsubscribe(channel) {
-    channel._wire = "unsubscribing";
-    const done = () => {
-      channel._wire = "none";
-      channel._dropAccepted();
-      this.reconcile(channel);
-    };
-    this.request({ kind: "unsubscribe", channel: channel.name, onReply: done, onFail: (e) => e instanceof LifelineRequestError ? done() : void 0 }, {
-      type: "unsubscribe",
-      channel: channel.name
-    });
-  }
-  requestPresence(channel, callbacks) {
-    this.request(
-      {
-        kind: "presence",
-        channel: channel.name,
-        onReply: (message) => {
-          const members = message.type === "reply" && message.members !== void 0 ? message.members : [];
-          channel._onPresenceMembers(members);
-          callbacks?.resolve(channel.presence);
-        },
-        onFail: (error) => {
-          if (callbacks !== void 0) callbacks.reject(error);
-          else if (error instanceof LifelineRequestError) this.report(error);
-        }
-      },
-      { type: "presence", channel: channel.name }
-    );
-  }
-  sendPublish(record) {
-    record.sent = true;
-    this.request(
-      { kind: "publish", record },
-      { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
-    );
-  }
-  /** Brings a channel's wire subscription in line with its listeners. */
-  reconcile(channel) {
-    if (!this.isOpen) return;
-    if (channel._wanted && channel._wire === "none") {
-      this.sendSubscribe(channel);
-    } else if (!channel._wanted && channel._wire === "subscribed") {
-      this.sendUnsubscribe(channel);
     }
   }
   // ---- ChannelHost ----------------------------------------------------------------------
   /** @internal */
   _interestChanged(channel) {
-    this.dirty.add(channel);
-    if (this.reconcileQueued) return;
-    this.reconcileQueued = true;
-    queueMicrotask(() => {
-      this.reconcileQueued = false;
-      const channels = [...this.dirty];
-      this.dirty.clear();
-      for (const c of channels) this.reconcile(c);
-    });
+    this.requests.interestChanged(channel);
   }
   /** @internal */
   _publish(channel, patch, request) {
-    if (this.current === "closed") {
-      return Promise.reject(new LifelineClosedError());
-    }
-    const signal = request.signal;
-    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
-    const finalKey = request.key ?? this.nextKey();
-    if (typeof finalKey !== "string" || finalKey.length === 0 || finalKey.length > MAX_KEY_LENGTH) {
-      return Promise.reject(new TypeError(`publish key must be a string of 1 to ${MAX_KEY_LENGTH} characters`));
-    }
-    let copy2;
-    try {
-      const parsed = JSON.parse(JSON.stringify(patch));
-      if (!isJsonObject(parsed)) throw new TypeError("not an object");
-      copy2 = parsed;
-    } catch (e) {
-      return Promise.reject(new TypeError(`publish(patch): patch is not serializable JSON: ${errorText(e)}`));
-    }
-    if (!this.isOpen && this.outbox.size >= this.offlineQueueLimit) {
-      return Promise.reject(new LifelineQueueFullError(this.offlineQueueLimit));
-    }
-    return new Promise((resolve, reject) => {
-      const onAbort = () => this.abortPublish(record, abortReason(signal));
-      const done = () => signal?.removeEventListener("abort", onAbort);
-      const record = {
-        seq: ++this.publishSeq,
-        channel,
-        patch: copy2,
-        key: finalKey,
-        if: request.if,
-        sent: false,
-        resolve: (offset) => {
-          done();
-          resolve(offset);
-        },
-        reject: (error) => {
-          done();
-          reject(error);
-        }
-      };
-      this.outbox.set(record.seq, record);
-      this.channel(channel)._pendingAdded(record.seq, copy2, record.key, record.if);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.isOpen) this.sendPublish(record);
-    });
-  }
-  /**
-   * A publish's signal aborted: one never sent leaves the queue (and its overlay); one already sent may have been
-   * applied, so it stays for the resend (its key makes that exactly-once) and only its caller stops waiting.
-   */
-  abortPublish(record, reason) {
-    if (!this.outbox.has(record.seq)) return;
-    if (!record.sent) {
-      this.outbox.delete(record.seq);
-      this.channels.get(record.channel)?._pendingDropped(record.seq);
-    }
-    record.reject(reason);
+    return this.requests.publish(channel, patch, request);
   }
   /** @internal */
   _fetchPresence(channel, signal) {
-    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
-    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
-    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected"));
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = () => {
-        if (settled) return false;
-        settled = true;
-        signal?.removeEventListener("abort", onAbort);
-        return true;
-      };
-      const onAbort = () => {
-        if (settle()) reject(abortReason(signal));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.requestPresence(this.channel(channel), {
-        resolve: (members) => {
-          if (settle()) resolve(members);
-        },
-        reject: (error) => {
-          if (settle()) reject(error);
-        }
-      });
-    });
+    return this.requests.fetchPresence(channel, signal);
   }
   /** @internal Events are now or never: never queued while disconnected. */
   _emit(channel, data) {
-    if (this.current === "closed") return Promise.reject(new LifelineClosedError());
-    if (!this.isOpen) return Promise.reject(new LifelineDisconnectedError("not connected: events are not queued"));
-    let copy2;
-    try {
-      copy2 = JSON.parse(JSON.stringify(data));
-    } catch (e) {
-      return Promise.reject(new TypeError(`emit(data): data is not serializable JSON: ${errorText(e)}`));
-    }
-    return new Promise((resolve, reject) => {
-      this.request({ kind: "emit", channel, onReply: () => resolve(), onFail: reject }, { type: "emit", channel, data: copy2 });
-    });
+    return this.requests.emit(channel, data);
   }
   /** @internal */
   _reportHandlerError(where, error) {
-    this.report(new LifelineHandlerError(where, error));
-  }
-  // ---- helpers --------------------------------------------------------------------------
-  nextKey() {
-    this.keyCounter++;
-    return `${this.keyPrefix}-${this.keyCounter.toString(36)}`;
-  }
-  emitUserMessage(message) {
-    for (const entry of [...this.messageListeners]) {
-      if (!entry.active) continue;
-      try {
-        entry.fn(message);
-      } catch (e) {
-        this.report(new LifelineHandlerError("message", e));
-      }
-    }
-  }
-  report(error) {
-    let delivered = false;
-    if (this.errorOption !== void 0) {
-      delivered = true;
-      try {
-        this.errorOption(error);
-      } catch {
-      }
-    }
-    for (const entry of [...this.errorListeners]) {
-      if (!entry.active) continue;
-      delivered = true;
-      try {
-        entry.fn(error);
-      } catch {
-      }
-    }
-    if (!delivered) {
-      console.error("[lifeline]", error);
-    }
+    this.events.report(new LifelineHandlerError(where, error));
   }
 };
 export {
