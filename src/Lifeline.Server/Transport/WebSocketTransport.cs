@@ -23,17 +23,33 @@ internal abstract class WebSocketTransport : IConnectionTransport
     private readonly WebSocket _socket;
     private readonly TimeProvider _time;
 
-    // Completed when the peer's close frame arrived or the receive side ended: what CloseAsync waits for.
-    private readonly TaskCompletionSource _closeReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Completed when the peer's close frame arrived or the receive side ended: what CloseAsync waits for. Created on
+    // first use (at the end of the connection): an idle connection does not hold it.
+    private TaskCompletionSource? _closeReceived;
+
+    // The lean listener's input pipe: an idle receive waits on it directly (see ReceiveAsync); null behind MapLifeline.
+    private readonly System.IO.Pipelines.PipeReader? _input;
 
     // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
     private volatile bool _gracefulAfterFault;
 
-    protected WebSocketTransport(WebSocket socket, TimeProvider time)
+    /// <param name="socket">The WebSocket.</param>
+    /// <param name="time">The clock of the close handshake's bound.</param>
+    /// <param name="input">
+    /// The pipe the WebSocket reads from, when the transport owns it (the lean listener): an idle receive then waits on
+    /// the pipe itself, so that no receive of the WebSocket (and of the stream under it) is suspended while idle.
+    /// </param>
+    protected WebSocketTransport(WebSocket socket, TimeProvider time, System.IO.Pipelines.PipeReader? input = null)
     {
         _socket = socket;
         _time = time;
+        _input = input;
     }
+
+    private TaskCompletionSource CloseReceived =>
+        Volatile.Read(ref _closeReceived)
+        ?? Interlocked.CompareExchange(ref _closeReceived, new(TaskCreationOptions.RunContinuationsAsynchronously), null)
+        ?? _closeReceived;
 
     public abstract IPEndPoint? RemoteEndPoint { get; }
 
@@ -66,6 +82,13 @@ internal abstract class WebSocketTransport : IConnectionTransport
         byte[]? buffer = null;
         try
         {
+            if (_input is not null)
+            {
+                // Wait for bytes on the pipe, consuming and examining nothing: the WebSocket's read below then finds them.
+                var ready = await _input.ReadAsync(CancellationToken.None);
+                _input.AdvanceTo(ready.Buffer.Start);
+            }
+
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
@@ -116,12 +139,12 @@ internal abstract class WebSocketTransport : IConnectionTransport
             // it has already sent its close frame (1007/1002). The TCP connection then ends gracefully so the frame
             // is delivered, instead of being reset.
             _gracefulAfterFault = true;
-            _closeReceived.TrySetResult();
+            CloseReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Rejected, ex);
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
-            _closeReceived.TrySetResult();
+            CloseReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Ended, ex);
         }
         finally
@@ -138,7 +161,7 @@ internal abstract class WebSocketTransport : IConnectionTransport
         var status = _socket.CloseStatus is { } s ? (int)s : CloseCode.Abnormal.Code;
         var code = CloseCode.FromCode(status);
         var reason = string.IsNullOrEmpty(_socket.CloseStatusDescription) ? code.Reason : _socket.CloseStatusDescription;
-        _closeReceived.TrySetResult();
+        CloseReceived.TrySetResult();
         return TransportMessage.Of(TransportMessageKind.Close, code.WithReason(reason));
     }
 
@@ -156,7 +179,7 @@ internal abstract class WebSocketTransport : IConnectionTransport
             try
             {
                 await _socket.CloseOutputAsync((WebSocketCloseStatus)code.Code, Truncate(code.Reason), timeout.Token);
-                await _closeReceived.Task.WaitAsync(timeout.Token);
+                await CloseReceived.Task.WaitAsync(timeout.Token);
                 clean = _socket.State == WebSocketState.Closed;
             }
             catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException or InvalidOperationException)
