@@ -124,6 +124,39 @@ public sealed class LeanListenerTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // MapLifeline's upgrade holds to the same
+    public async Task Several_frames_in_the_same_write_as_the_head_are_each_handled(bool lean)
+    {
+        // The WebSocket reads ahead into its own buffer: every message that arrived together must be handled, not only
+        // the first one (an idle wait must not sleep on the socket while a whole message is already buffered).
+        await using var server = await TestServer.StartAsync(lean: lean);
+        byte[] bytes =
+        [
+            .. Encoding.ASCII.GetBytes(Upgrade(server.Port)),
+            .. MaskedTextFrame("{\"type\":\"hello\",\"v\":1}"),
+            .. MaskedTextFrame("{\"type\":\"ping\",\"n\":1}"),
+            .. MaskedTextFrame("{\"type\":\"ping\",\"n\":2}"),
+        ];
+        var (tcp, stream, status, _) = await ExchangeAsync(server.Port, bytes);
+        using var _t = tcp;
+        Assert.Equal(101, status);
+        using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+        var seen = new List<string>();
+        while (seen.Count < 3)
+        {
+            // the server may batch several messages in one frame, one per line
+            foreach (var line in (await ReceiveTextAsync(socket)).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var message = JsonDocument.Parse(line).RootElement;
+                seen.Add(message.GetProperty("type").GetString() + (message.TryGetProperty("n", out var n) ? n.GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty));
+            }
+        }
+
+        Assert.Equal(["welcome", "pong1", "pong2"], seen);
+    }
+
+    [Theory]
     [InlineData("missing", null)]
     [InlineData("not base64", "not base64 at all!!!!!!!")]
     [InlineData("15 bytes", "AAAAAAAAAAAAAAAAAAAA")]
@@ -342,6 +375,22 @@ public sealed class LeanListenerTests
         }
 
         return received.ToString();
+    }
+
+    private static async Task<string> ReceiveTextAsync(WebSocket socket)
+    {
+        using var timeout = new CancellationTokenSource(TestTimeouts.Default);
+        var buffer = new byte[64 * 1024];
+        var count = 0;
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer.AsMemory(count), timeout.Token);
+            count += result.Count;
+            if (result.EndOfMessage)
+            {
+                return Encoding.UTF8.GetString(buffer, 0, count);
+            }
+        }
     }
 
     private static async Task<JsonElement> ReceiveJsonAsync(WebSocket socket)

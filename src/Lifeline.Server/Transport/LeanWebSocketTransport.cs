@@ -22,7 +22,7 @@ internal sealed class LeanWebSocketTransport : WebSocketTransport
     private HttpContext? _head; // until the welcome
 
     public LeanWebSocketTransport(WebSocket socket, ConnectionContext connection, HttpContext head, string path, TimeProvider time)
-        : base(socket, time, connection.Transport.Input)
+        : base(socket, time)
     {
         _connection = connection;
         _head = head;

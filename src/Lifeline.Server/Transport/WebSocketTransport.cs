@@ -27,23 +27,15 @@ internal abstract class WebSocketTransport : IConnectionTransport
     // first use (at the end of the connection): an idle connection does not hold it.
     private TaskCompletionSource? _closeReceived;
 
-    // The lean listener's input pipe: an idle receive waits on it directly (see ReceiveAsync); null behind MapLifeline.
-    private readonly System.IO.Pipelines.PipeReader? _input;
-
     // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
     private volatile bool _gracefulAfterFault;
 
     /// <param name="socket">The WebSocket.</param>
     /// <param name="time">The clock of the close handshake's bound.</param>
-    /// <param name="input">
-    /// The pipe the WebSocket reads from, when the transport owns it (the lean listener): an idle receive then waits on
-    /// the pipe itself, so that no receive of the WebSocket (and of the stream under it) is suspended while idle.
-    /// </param>
-    protected WebSocketTransport(WebSocket socket, TimeProvider time, System.IO.Pipelines.PipeReader? input = null)
+    protected WebSocketTransport(WebSocket socket, TimeProvider time)
     {
         _socket = socket;
         _time = time;
-        _input = input;
     }
 
     private TaskCompletionSource CloseReceived =>
@@ -82,13 +74,8 @@ internal abstract class WebSocketTransport : IConnectionTransport
         byte[]? buffer = null;
         try
         {
-            if (_input is not null)
-            {
-                // Wait for bytes on the pipe, consuming and examining nothing: the WebSocket's read below then finds them.
-                var ready = await _input.ReadAsync(CancellationToken.None);
-                _input.AdvanceTo(ready.Buffer.Start);
-            }
-
+            // The wait is the WebSocket's own zero-byte read, never one on the socket or pipe under it: the WebSocket
+            // reads ahead into a buffer of its own (up to 125 bytes), so whole messages may already be waiting there.
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
