@@ -258,6 +258,20 @@ public sealed class LeanListenerTests
     }
 
     [Fact]
+    public async Task A_server_that_stops_closes_a_connection_whose_head_is_pending_without_an_error()
+    {
+        var server = await TestServer.StartAsync(lean: true);
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+        var closed = ReadUntilClosedAsync(stream);
+        await server.DisposeAsync(); // fails on any Error log (an exception escaping the listener is one)
+        Assert.Equal(string.Empty, await closed.WaitAsync(TestTimeouts.Default));
+        Assert.Empty(server.Logs.Named("LeanHeadTimedOut"));
+    }
+
+    [Fact]
     public async Task Foreign_origin_gets_403_and_same_origin_101()
     {
         await using var server = await TestServer.StartAsync(lean: true);
