@@ -260,7 +260,9 @@ public sealed class LeanListenerTests
     [Fact]
     public async Task A_server_that_stops_closes_a_connection_whose_head_is_pending_without_an_error()
     {
-        var server = await TestServer.StartAsync(lean: true);
+        // Kestrel waits for the connection (its head timeout closes it) or aborts it at its shutdown timeout: either way
+        // nothing escapes the listener.
+        var server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromSeconds(2), lean: true);
         using var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
         var stream = tcp.GetStream();
@@ -268,7 +270,6 @@ public sealed class LeanListenerTests
         var closed = ReadUntilClosedAsync(stream);
         await server.DisposeAsync(); // fails on any Error log (an exception escaping the listener is one)
         Assert.Equal(string.Empty, await closed.WaitAsync(TestTimeouts.Default));
-        Assert.Empty(server.Logs.Named("LeanHeadTimedOut"));
     }
 
     [Fact]

@@ -23,8 +23,7 @@ namespace Lifeline.Server.Transport;
 /// (not GET), 400 (not HTTP/1.1, a malformed head, no or several <c>Host</c>, <c>Connection</c> without <c>upgrade</c>,
 /// a missing or malformed <c>Sec-WebSocket-Key</c>, no <c>Sec-WebSocket-Version</c>, a body), 426 (a version other than
 /// 13), 431 (a head over Kestrel's request line and header limits together), then <see cref="ConnectionAdmission"/>'s
-/// 503/403/503; a head not complete within <see cref="LifelineOptions.HandshakeTimeout"/> of the accept, or while the
-/// server stops (Kestrel's <c>ConnectionClosedRequested</c>): closed.
+/// 503/403/503; a head not complete within <see cref="LifelineOptions.HandshakeTimeout"/> of the accept: closed.
 /// </summary>
 internal sealed class LeanListener
 {
@@ -85,9 +84,7 @@ internal sealed class LeanListener
     private async Task<(bool PassOn, Connection? Run)> UpgradeAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        var stopping = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
         using (var timeout = new CancellationTokenSource(_runtime.Options.HandshakeTimeout, _runtime.Time))
-        using (stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), timeout))
         {
             try
             {
@@ -135,17 +132,15 @@ internal sealed class LeanListener
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                // the head's time is up, or the server is stopping (Kestrel asks its connections to close)
-                if (!stopping.IsCancellationRequested)
-                {
-                    UpgradeLog.LeanHeadTimedOut(_runtime.UpgradeLogger, _runtime.Options.HandshakeTimeout, connection.RemoteEndPoint);
-                }
-
+                UpgradeLog.LeanHeadTimedOut(_runtime.UpgradeLogger, _runtime.Options.HandshakeTimeout, connection.RemoteEndPoint);
                 return Refused;
             }
             catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException)
             {
-                return Refused; // the peer went away, or the connection was aborted
+                // The peer went away, or Kestrel aborted the connection (a stopping server does once its shutdown timeout
+                // has passed; the head's own timeout usually comes first). No registration on Kestrel's "close requested"
+                // token: it would leave a callback node behind under every upgraded connection.
+                return Refused;
             }
         }
     }
