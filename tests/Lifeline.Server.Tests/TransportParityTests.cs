@@ -12,10 +12,15 @@ namespace Lifeline.Server.Tests;
 /// The connection's behaviour is the transport's to carry, not to change: handshake, heartbeat teardown, fan-out,
 /// resume, slow consumer, rate limit and shutdown, each over the WebSocket, the HTTP stream and long polling, and
 /// clients of different transports in one channel. <see cref="LeanTransportParityTests"/> runs all of it again on an
-/// endpoint with the lean listener (the WebSocket through it, the HTTP transport passed on to <c>MapLifeline</c>).
+/// endpoint with the lean listener (the WebSocket through it, the HTTP transport passed on to <c>MapLifeline</c>); the
+/// two share one collection, so that their short heartbeats never run side by side.
 /// </summary>
+[Collection(CollectionName)]
 public class TransportParityTests
 {
+    /// <summary>The xunit collection of both classes (they run one after the other).</summary>
+    public const string CollectionName = "Transport parity";
+
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(5);
 
     /// <summary>True: the server's endpoint has the lean listener (<c>UseLifeline</c>).</summary>
@@ -377,6 +382,7 @@ public class TransportParityTests
 }
 
 /// <summary>The transport parity suite on an endpoint with the lean listener.</summary>
+[Collection(CollectionName)]
 public sealed class LeanTransportParityTests : TransportParityTests
 {
     protected override bool Lean => true;
