@@ -9,7 +9,7 @@ public class CommandLineTests
     public static readonly string[] ServeOptionNames =
     [
         "--bind", "--port", "--path", "--heartbeat-interval", "--heartbeat-timeout", "--handshake-timeout",
-        "--max-message-size", "--http-transport", "--auth", "--jwt-key-file", "--jwt-issuer", "--jwt-audience", "--log-format", "--test-endpoints",
+        "--max-message-size", "--http-transport", "--listener", "--auth", "--jwt-key-file", "--jwt-issuer", "--jwt-audience", "--log-format", "--test-endpoints",
         "--history-size", "--history-age", "--resume-window", "--presence-grace", "--redis",
         "--api-key-file", "--config",
     ];

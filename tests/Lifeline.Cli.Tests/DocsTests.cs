@@ -36,6 +36,7 @@ public class DocsTests
             ["--handshake-timeout"] = $"`{DurationParser.Format(LifelineOptions.DefaultHandshakeTimeout)}`",
             ["--max-message-size"] = $"`{SizeParser.Format(LifelineOptions.DefaultMaxMessageSize)}`",
             ["--http-transport"] = $"`{ServeSettingTable.HttpTransport.Default.ToString().ToLowerInvariant()}`",
+            ["--listener"] = $"`{ServeSettingTable.Listener.Default.ToString().ToLowerInvariant()}`",
             ["--auth"] = $"`{ServeSettingTable.Auth.Default.ToString().ToLowerInvariant()}`",
             ["--log-format"] = $"`{ServeSettingTable.LogFormat.Default.ToString().ToLowerInvariant()}`",
             ["--test-endpoints"] = "off",

@@ -92,6 +92,28 @@ public class ServeAppTests
         }
     }
 
+    [Theory]
+    [InlineData("lean", 405)] // the lean listener's own answer to a non-GET of the path
+    [InlineData("standard", 400)] // MapLifeline's: not a WebSocket upgrade
+    public async Task Listener_TakesTheUpgrades_AndTheRestOfThePortIsTheSame(string listener, int postToPath)
+    {
+        await using var app = await StartAsync(["--port", "0", "--listener", listener]);
+        using var http = new HttpClient { BaseAddress = BaseUri(app) };
+        using (var post = await http.PostAsync(new Uri("/ws", UriKind.Relative), null))
+        {
+            Assert.Equal(postToPath, (int)post.StatusCode);
+        }
+
+        var wsUri = new UriBuilder(BaseUri(app)) { Scheme = "ws", Path = "/ws" }.Uri;
+        var (client, welcome) = await RawClient.ConnectAndHelloAsync(wsUri);
+        await using var _c = client;
+        Assert.Equal("welcome", welcome.GetProperty("type").GetString());
+        using var health = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        Assert.Equal("""{"status":"ok","connections":1}""", await health.Content.ReadAsStringAsync());
+        using var metrics = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+    }
+
     [Fact]
     public async Task TestEndpoints_AreOffByDefault()
     {

@@ -133,17 +133,28 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         ["null_bytes_in_unknown_member"] = new(Expect.Ok("pong"), [T("{\"type\":\"ping\",\"n\":3,\"x\":\"\\u0000\\u0000\"}")]),
     };
 
-    public static TheoryData<string> CaseNames() => [.. Cases.Keys];
+    /// <summary>Every case over both listeners: <c>MapLifeline</c>'s upgrade and the lean listener (<c>UseLifeline</c>).</summary>
+    public static TheoryData<string, bool> CaseNames()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var name in Cases.Keys)
+        {
+            data.Add(name, false);
+            data.Add(name, true);
+        }
+
+        return data;
+    }
 
     [Fact]
     public void There_are_at_least_30_named_cases() => Assert.True(Cases.Count >= 30, $"{Cases.Count} cases");
 
     [Theory]
     [MemberData(nameof(CaseNames))]
-    public async Task Hostile_input_gets_the_exact_answer_and_the_bystander_is_untouched(string name)
+    public async Task Hostile_input_gets_the_exact_answer_and_the_bystander_is_untouched(string name, bool lean)
     {
         var attack = Cases[name];
-        await using var server = await TestServer.StartAsync();
+        await using var server = await TestServer.StartAsync(lean: lean);
         await using var bystander = await StartBystanderAsync(server);
 
         var attacker = await RawClient.ConnectAsync(server.WsUri);

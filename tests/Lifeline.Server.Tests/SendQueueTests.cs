@@ -100,6 +100,8 @@ public sealed class SendQueueTests
     {
         public IPEndPoint? RemoteEndPoint => null;
 
+        public Microsoft.AspNetCore.Http.HttpContext Request { get; } = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+
         public string Name => TransportNames.WebSocket;
 
         public WelcomeMessage Announce(WelcomeMessage welcome) => welcome;

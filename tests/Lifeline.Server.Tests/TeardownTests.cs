@@ -86,8 +86,10 @@ public sealed class TeardownTests
         await AssertEmptyAsync(server);
     }
 
-    [Fact]
-    public async Task Client_that_stops_reading_while_the_server_sends_is_torn_down_on_time()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the lean listener: the same reset, nothing left in the TCP table
+    public async Task Client_that_stops_reading_while_the_server_sends_is_torn_down_on_time(bool lean)
     {
         var interval = TimeSpan.FromMilliseconds(300);
         var timeout = TimeSpan.FromMilliseconds(300);
@@ -97,7 +99,7 @@ public sealed class TeardownTests
             o.HeartbeatTimeout = timeout;
             o.SendQueueLimit = 1_000_000; // so that the heartbeat, not the slow-consumer bound, ends it
             o.CloseHandshakeTimeout = TimeSpan.FromSeconds(10); // a peer declared dead must not get this one
-        });
+        }, lean: lean);
         var (client, welcome) = await RawClient.ConnectAndHelloAsync(server.WsUri);
         await using var _ = client;
         var id = welcome.GetProperty("connection").GetString()!;
@@ -123,6 +125,7 @@ public sealed class TeardownTests
         // By the server's own timestamps: from the heartbeat timeout to the end of teardown takes the short dead-peer
         // bound (plus scheduling), never the 10 s close handshake configured above.
         var detectedAt = At(Assert.Single(server.Logs.Named("HeartbeatTimeout")));
+        await WaitUntilAsync(() => server.Logs.Named("ConnectionClosed").Any()); // logged just after the OnDisconnected hook returned
         var closedAt = At(Assert.Single(server.Logs.Named("ConnectionClosed")));
         Assert.True(closedAt - detectedAt < TimeSpan.FromSeconds(2), $"teardown after the heartbeat timeout took {(closedAt - detectedAt).TotalMilliseconds} ms");
         await WaitUntilAsync(() => !Lifeline.Server.TcpSocketTable.ForLocalPort(server.Port).Any(e => e.Remote.Port == clientPort));

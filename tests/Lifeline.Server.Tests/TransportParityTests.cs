@@ -11,11 +11,23 @@ namespace Lifeline.Server.Tests;
 /// <summary>
 /// The connection's behaviour is the transport's to carry, not to change: handshake, heartbeat teardown, fan-out,
 /// resume, slow consumer, rate limit and shutdown, each over the WebSocket, the HTTP stream and long polling, and
-/// clients of different transports in one channel.
+/// clients of different transports in one channel. <see cref="LeanTransportParityTests"/> runs all of it again on an
+/// endpoint with the lean listener (the WebSocket through it, the HTTP transport passed on to <c>MapLifeline</c>); the
+/// two share one collection, so that their short heartbeats never run side by side.
 /// </summary>
-public sealed class TransportParityTests
+[Collection(CollectionName)]
+public class TransportParityTests
 {
+    /// <summary>The xunit collection of both classes (they run one after the other).</summary>
+    public const string CollectionName = "Transport parity";
+
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(5);
+
+    /// <summary>True: the server's endpoint has the lean listener (<c>UseLifeline</c>).</summary>
+    protected virtual bool Lean => false;
+
+    private Task<TestServer> StartServerAsync(Action<LifelineOptions>? configure = null, ILifelineAuthenticator? authenticator = null) =>
+        TestServer.StartAsync(configure, authenticator: authenticator, lean: Lean);
 
     public static TheoryData<PeerTransport> Transports => [PeerTransport.WebSocket, PeerTransport.HttpStream, PeerTransport.HttpPoll];
 
@@ -31,7 +43,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Transports))]
     public async Task Handshake_welcomes_and_counts_the_connection_under_its_transport(PeerTransport transport)
     {
-        await using var server = await TestServer.StartAsync(authenticator: new TokenIsUserAuthenticator());
+        await using var server = await StartServerAsync(authenticator: new TokenIsUserAuthenticator());
         var (peer, welcome) = await RawPeer.ConnectLiveAsync(transport, server.WsUri, "alice");
         await using var _p = peer;
         Assert.Equal("welcome", welcome.GetProperty("type").GetString());
@@ -58,7 +70,7 @@ public sealed class TransportParityTests
     {
         var interval = TimeSpan.FromMilliseconds(300);
         var timeout = TimeSpan.FromMilliseconds(300);
-        await using var server = await TestServer.StartAsync(o =>
+        await using var server = await StartServerAsync(o =>
         {
             o.HeartbeatInterval = interval;
             o.HeartbeatTimeout = timeout;
@@ -79,7 +91,7 @@ public sealed class TransportParityTests
     [Fact]
     public async Task A_poll_client_that_vanished_is_caught_by_the_heartbeat_with_its_pings_waiting_in_the_queue()
     {
-        await using var server = await TestServer.StartAsync(o =>
+        await using var server = await StartServerAsync(o =>
         {
             o.HeartbeatInterval = TimeSpan.FromMilliseconds(300);
             o.HeartbeatTimeout = TimeSpan.FromMilliseconds(300);
@@ -97,7 +109,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Pairs))]
     public async Task A_publish_reaches_a_subscriber_on_another_transport(PeerTransport subscriberTransport, PeerTransport publisherTransport)
     {
-        await using var server = await TestServer.StartAsync();
+        await using var server = await StartServerAsync();
         var (subscriber, _) = await RawPeer.ConnectLiveAsync(subscriberTransport, server.WsUri);
         await using var _s = subscriber;
         var (publisher, _) = await RawPeer.ConnectLiveAsync(publisherTransport, server.WsUri);
@@ -117,7 +129,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Transports))]
     public async Task Resume_after_a_drop_with_since_recovers_exactly_the_missed_deltas(PeerTransport transport)
     {
-        await using var server = await TestServer.StartAsync(
+        await using var server = await StartServerAsync(
             o =>
             {
                 o.HeartbeatInterval = TimeSpan.FromMilliseconds(300);
@@ -166,7 +178,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Transports))]
     public async Task A_slow_consumer_is_closed_with_1013(PeerTransport transport)
     {
-        await using var server = await TestServer.StartAsync(o => o.SendQueueLimit = 64);
+        await using var server = await StartServerAsync(o => o.SendQueueLimit = 64);
         string connection;
         IAsyncDisposable client;
         if (transport == PeerTransport.WebSocket)
@@ -203,7 +215,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Transports))]
     public async Task Abusing_the_rate_limit_closes_with_1008(PeerTransport transport)
     {
-        await using var server = await TestServer.StartAsync(o =>
+        await using var server = await StartServerAsync(o =>
         {
             o.MaxMessagesPerSecond = 1;
             o.MessageBurst = 5;
@@ -232,7 +244,7 @@ public sealed class TransportParityTests
     [MemberData(nameof(Transports))]
     public async Task Host_stop_closes_with_1001_and_a_retry_hint(PeerTransport transport)
     {
-        var server = await TestServer.StartAsync(o => o.ShutdownRetrySpread = TimeSpan.FromSeconds(3));
+        var server = await StartServerAsync(o => o.ShutdownRetrySpread = TimeSpan.FromSeconds(3));
         var (peer, _) = await RawPeer.ConnectLiveAsync(transport, server.WsUri);
         var close = peer.WaitForCloseAsync();
         var stop = server.StopAsync();
@@ -248,7 +260,7 @@ public sealed class TransportParityTests
     [Fact]
     public async Task Clients_of_every_transport_in_one_channel_see_the_same_deltas_in_the_same_order()
     {
-        await using var server = await TestServer.StartAsync();
+        await using var server = await StartServerAsync();
         var peers = new List<RawPeer>();
         foreach (var transport in new[] { PeerTransport.WebSocket, PeerTransport.HttpStream, PeerTransport.HttpPoll })
         {
@@ -298,7 +310,7 @@ public sealed class TransportParityTests
     [Fact]
     public async Task Close_codes_are_counted_under_their_transport()
     {
-        await using var server = await TestServer.StartAsync();
+        await using var server = await StartServerAsync();
         var factory = server.Services.GetRequiredService<IMeterFactory>();
         var counted = new List<(string? Code, string? Transport)>();
         using var listener = new MeterListener();
@@ -367,4 +379,11 @@ public sealed class TransportParityTests
         listener.RecordObservableInstruments();
         return values;
     }
+}
+
+/// <summary>The transport parity suite on an endpoint with the lean listener.</summary>
+[Collection(CollectionName)]
+public sealed class LeanTransportParityTests : TransportParityTests
+{
+    protected override bool Lean => true;
 }

@@ -45,17 +45,27 @@ public sealed class TestKestrel : IAsyncDisposable
     /// <summary>
     /// Builds and starts the application. <paramref name="logging"/> receives every log event (the providers are cleared
     /// first, so nothing reaches the console); <paramref name="configureBuilder"/> adds services; <paramref name="configureApp"/>
-    /// maps endpoints.
+    /// maps endpoints; <paramref name="listen"/>, when given, configures the endpoint (for example <c>UseLifeline</c>, the
+    /// lean listener).
     /// </summary>
     public static async Task<TestKestrel> StartAsync(
         Action<WebApplicationBuilder>? configureBuilder,
         Action<WebApplication> configureApp,
         ILoggerProvider? logging = null,
         LogLevel minimumLevel = LogLevel.Debug,
-        int port = 0)
+        int port = 0,
+        Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions>? listen = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        if (listen is null)
+        {
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        }
+        else
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, port, listen));
+        }
+
         builder.Logging.ClearProviders();
         if (logging is not null)
         {

@@ -7,7 +7,8 @@ namespace Lifeline.Testing;
 
 /// <summary>
 /// The real Lifeline server (<c>AddLifeline</c>, <c>MapLifeline("/ws")</c>) on <see cref="TestKestrel"/>: 127.0.0.1, port 0
-/// unless given. It records every connect and disconnect (<see cref="Connects"/>, <see cref="Disconnects"/>; a test that
+/// unless given; with <c>lean</c>, the endpoint also has the lean listener (<c>UseLifeline("/ws")</c>), which then takes
+/// the WebSocket upgrades while everything else (the HTTP transport) still goes through <c>MapLifeline</c>. It records every connect and disconnect (<see cref="Connects"/>, <see cref="Disconnects"/>; a test that
 /// sets its own hook replaces the recorder), captures the log (<see cref="Logs"/>), and on dispose fails the test when the
 /// server logged an Error event not listed in <c>expectedErrors</c> or its pipeline threw.
 /// </summary>
@@ -52,7 +53,8 @@ public sealed class TestServer : IAsyncDisposable
     /// Starts a server. <paramref name="configure"/> sets options after the recorders are installed;
     /// <paramref name="services"/> adds or replaces services; <paramref name="authenticator"/> (for example
     /// <see cref="TokenIsUserAuthenticator"/>) replaces the default one; <paramref name="expectedErrors"/> names the Error
-    /// events (by EventId.Name) that are the point of the test; <paramref name="minimumLevel"/> bounds what the log keeps.
+    /// events (by EventId.Name) that are the point of the test; <paramref name="minimumLevel"/> bounds what the log keeps;
+    /// <paramref name="lean"/> adds the lean listener on the endpoint.
     /// </summary>
     public static async Task<TestServer> StartAsync(
         Action<LifelineOptions>? configure = null,
@@ -60,7 +62,8 @@ public sealed class TestServer : IAsyncDisposable
         int port = 0,
         ILifelineAuthenticator? authenticator = null,
         IEnumerable<string>? expectedErrors = null,
-        LogLevel minimumLevel = LogLevel.Debug)
+        LogLevel minimumLevel = LogLevel.Debug,
+        bool lean = false)
     {
         var logs = new TestLogSink { MinimumLevel = minimumLevel };
         logs.ExpectError([.. expectedErrors ?? []]);
@@ -85,7 +88,8 @@ public sealed class TestServer : IAsyncDisposable
             app => app.MapLifeline("/ws"),
             logs,
             minimumLevel,
-            port);
+            port,
+            lean ? listen => listen.UseLifeline("/ws") : null);
         return new TestServer(kestrel, logs, connects, disconnects);
     }
 

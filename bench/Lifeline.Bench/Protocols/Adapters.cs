@@ -11,6 +11,7 @@ internal static class Adapters
         ServerKind.Ws => WsAdapter.Instance,
         ServerKind.LifelineHttp => LifelineAdapter.Http,
         ServerKind.SignalRSse => SignalRAdapter.Sse,
+        ServerKind.LifelineLean => LifelineAdapter.Lean,
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }

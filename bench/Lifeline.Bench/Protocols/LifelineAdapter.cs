@@ -12,6 +12,9 @@ internal sealed class LifelineAdapter : IProtocolAdapter
     /// <summary>The same protocol over the HTTP transport (PROTOCOL.md "HTTP transport").</summary>
     public static readonly LifelineAdapter Http = new(ServerKind.LifelineHttp);
 
+    /// <summary>The same protocol and path through the lean listener.</summary>
+    public static readonly LifelineAdapter Lean = new(ServerKind.LifelineLean);
+
     private LifelineAdapter(ServerKind kind) => Kind = kind;
 
     public ServerKind Kind { get; }

@@ -36,7 +36,7 @@ internal static class BenchRun
     /// <summary>The metrics a run should have produced and did not (Lifeline-only metrics are not expected of the anchors).</summary>
     public static IReadOnlyList<string> MissingMetrics(IWorkload workload, RunRecord run) =>
         workload.Metrics
-            .Where(m => run.Server == ServerKind.Lifeline || !m.LifelineOnly)
+            .Where(m => run.Server.IsLifelineWebSocket() || !m.LifelineOnly)
             .Where(m => !run.Result.Values.TryGetValue(m.Key, out var v) || double.IsNaN(v))
             .Select(m => m.Key)
             .ToList();

@@ -93,6 +93,16 @@ internal sealed class WorkloadReport
                 {
                     perServer["ratio_vs_" + anchor.Name()] = r;
                 }
+
+                if (Ratio(metric.Key, ServerKind.LifelineLean, anchor) is { } lean)
+                {
+                    perServer["ratio_lifeline_lean_vs_" + anchor.Name()] = lean;
+                }
+            }
+
+            if (Ratio(metric.Key, ServerKind.LifelineLean, ServerKind.Lifeline) is { } leanVsStandard)
+            {
+                perServer["ratio_lifeline_lean_vs_lifeline"] = leanVsStandard;
             }
 
             if (Ratio(metric.Key, ServerKind.LifelineHttp, ServerKind.SignalRSse) is { } http)
@@ -131,8 +141,14 @@ internal sealed class WorkloadReport
             md.Append(inv, $" {server.Name()} median (min-max) |");
         }
 
-        // Lifeline over each anchor; Lifeline's HTTP transport over SignalR's Server-Sent Events when both ran.
-        var anchors = new[] { (ServerKind.Lifeline, ServerKind.SignalR), (ServerKind.Lifeline, ServerKind.Ws), (ServerKind.LifelineHttp, ServerKind.SignalRSse) }
+        // Lifeline (each listener) over each anchor, the lean listener over the standard one; Lifeline's HTTP transport
+        // over SignalR's Server-Sent Events when both ran.
+        var anchors = new[]
+            {
+                (ServerKind.Lifeline, ServerKind.SignalR), (ServerKind.Lifeline, ServerKind.Ws),
+                (ServerKind.LifelineLean, ServerKind.SignalR), (ServerKind.LifelineLean, ServerKind.Ws), (ServerKind.LifelineLean, ServerKind.Lifeline),
+                (ServerKind.LifelineHttp, ServerKind.SignalRSse),
+            }
             .Where(a => Servers.Contains(a.Item1) && Servers.Contains(a.Item2)).ToArray();
         foreach (var (subject, anchor) in anchors)
         {

@@ -42,7 +42,7 @@ internal sealed class BenchPaths
                 info.ArgumentList.Add(script);
                 return info;
             default:
-                var name = kind is ServerKind.Lifeline or ServerKind.LifelineHttp ? "LifelineServer" : "SignalRServer";
+                var name = kind is ServerKind.Lifeline or ServerKind.LifelineHttp or ServerKind.LifelineLean ? "LifelineServer" : "SignalRServer";
                 var dll = Path.Combine(ServersDir, name, "bin", Configuration, "net10.0", name + ".dll");
                 if (!File.Exists(dll))
                 {

@@ -1,6 +1,6 @@
 namespace Lifeline.Bench.Servers;
 
-/// <summary>The servers compared: Lifeline (MapLifeline) and the two anchors.</summary>
+/// <summary>The servers compared: Lifeline (MapLifeline; and its lean listener) and the two anchors.</summary>
 internal enum ServerKind
 {
     Lifeline,
@@ -12,6 +12,12 @@ internal enum ServerKind
 
     /// <summary>SignalR's Server-Sent Events transport, same server as <see cref="SignalR"/>.</summary>
     SignalRSse,
+
+    /// <summary>
+    /// Lifeline's lean listener: the same server and protocol as <see cref="Lifeline"/>, its Kestrel endpoint with
+    /// <c>UseLifeline("/ws")</c> (the upgrade done in connection middleware; <c>BENCH_LIFELINE_LISTENER=lean</c>).
+    /// </summary>
+    LifelineLean,
 }
 
 internal static class ServerKinds
@@ -25,6 +31,7 @@ internal static class ServerKinds
         ServerKind.Ws => "ws",
         ServerKind.LifelineHttp => "lifeline-http",
         ServerKind.SignalRSse => "signalr-sse",
+        ServerKind.LifelineLean => "lifeline-lean",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -35,6 +42,10 @@ internal static class ServerKinds
         "ws" => ServerKind.Ws,
         "lifeline-http" => ServerKind.LifelineHttp,
         "signalr-sse" => ServerKind.SignalRSse,
-        _ => throw new ArgumentException($"unknown server '{name}' (lifeline, signalr, ws, lifeline-http, signalr-sse)"),
+        "lifeline-lean" => ServerKind.LifelineLean,
+        _ => throw new ArgumentException($"unknown server '{name}' (lifeline, signalr, ws, lifeline-http, signalr-sse, lifeline-lean)"),
     };
+
+    /// <summary>Lifeline over a WebSocket, through either listener: the same protocol, the same workloads.</summary>
+    public static bool IsLifelineWebSocket(this ServerKind kind) => kind is ServerKind.Lifeline or ServerKind.LifelineLean;
 }

@@ -63,6 +63,10 @@ internal sealed class ServerProcess : ChildProcess
             .. options.ExtraArguments,
         ];
         var environment = new Dictionary<string, string> { ["DOTNET_NOLOGO"] = "1" };
+        if (kind == ServerKind.LifelineLean)
+        {
+            environment["BENCH_LIFELINE_LISTENER"] = "lean"; // the same server, its endpoint with UseLifeline
+        }
         foreach (var (key, value) in options.Environment)
         {
             environment[key] = value;

@@ -18,7 +18,7 @@ internal sealed class StormConnection : IFrameHandler
     public StormConnection(StormClient client, ServerKind kind)
     {
         _client = client;
-        _kind = kind;
+        _kind = kind == ServerKind.LifelineLean ? ServerKind.Lifeline : kind; // the same protocol and path
     }
 
     public Task Closed => _closed.Task;

@@ -83,7 +83,7 @@ internal sealed class W5ReconnectStorm : IWorkload
             var phase = await WaitAsync(clients, log, killed, limit, cancellationToken);
             phase.Report(result, "");
 
-            if (server == ServerKind.Lifeline && context.Int("graceful", 1) == 1)
+            if (server.IsLifelineWebSocket() && context.Int("graceful", 1) == 1)
             {
                 await Task.Delay(1000, cancellationToken);
                 log.Reset();

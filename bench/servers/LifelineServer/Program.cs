@@ -6,10 +6,13 @@ using Lifeline.Server;
 // generator opens up to 100,000 connections from a few loopback addresses, and one publisher sends as fast as it can.
 // SignalR and ws have no such limits, so they are off here to compare the connection layers alone.
 // --redis HOST:PORT (two-node workload): the Redis engine instead of the in-memory one.
+// BENCH_LIFELINE_LISTENER=lean (server kind lifeline-lean): the endpoint also has the lean listener (UseLifeline("/ws")),
+// which takes the WebSocket upgrades; MapLifeline stays mapped for everything else (the HTTP transport).
 var redisAt = Array.IndexOf(args, "--redis");
 var redis = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
 var settings = BenchSettings.Parse(redisAt >= 0 ? [.. args[..redisAt], .. args[(redisAt + 2)..]] : args);
-var builder = BenchHost.CreateBuilder(settings);
+var lean = Environment.GetEnvironmentVariable("BENCH_LIFELINE_LISTENER") == "lean";
+var builder = BenchHost.CreateBuilder(settings, lean ? listen => listen.UseLifeline("/ws") : null);
 builder.Services.AddLifeline(o =>
 {
     o.HeartbeatInterval = settings.HeartbeatInterval;

@@ -37,7 +37,8 @@ internal sealed record BenchSettings(int Port, TimeSpan HeartbeatInterval, TimeS
 /// <summary>The host both .NET benchmark servers share: Kestrel on loopback, logging at Warning, a READY line.</summary>
 internal static class BenchHost
 {
-    public static WebApplicationBuilder CreateBuilder(BenchSettings settings)
+    /// <summary>The builder; <paramref name="listen"/>, when given, configures the Kestrel endpoint (the lean listener).</summary>
+    public static WebApplicationBuilder CreateBuilder(BenchSettings settings, Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions>? listen = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -48,7 +49,7 @@ internal static class BenchHost
         {
             // BENCH_LISTEN_ADDRESS: the network workloads run the server inside a namespace, on its veth address.
             var address = System.Environment.GetEnvironmentVariable("BENCH_LISTEN_ADDRESS");
-            k.Listen(string.IsNullOrEmpty(address) ? IPAddress.Loopback : IPAddress.Parse(address), settings.Port);
+            k.Listen(string.IsNullOrEmpty(address) ? IPAddress.Loopback : IPAddress.Parse(address), settings.Port, l => listen?.Invoke(l));
             k.Limits.MaxConcurrentConnections = null;
             k.Limits.MaxConcurrentUpgradedConnections = null;
         });

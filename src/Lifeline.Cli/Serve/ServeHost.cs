@@ -82,7 +82,15 @@ internal static class ServeHost
         var settings = ServeSettings.Resolve(builder.Configuration, flags);
 
         builder.WebHost.UseUrls(settings.ListenUrl);
-        builder.WebHost.ConfigureKestrel(kestrel => ApplyConnectionLimits(kestrel.Limits, settings.Get(ServeSettingTable.HandshakeTimeout)));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            ApplyConnectionLimits(kestrel.Limits, settings.Get(ServeSettingTable.HandshakeTimeout));
+            if (settings.Get(ServeSettingTable.Listener) == ListenerKind.Lean)
+            {
+                // Every endpoint of --bind/--port (UseUrls): the lean listener takes the upgrades, MapLifeline the rest.
+                kestrel.ConfigureEndpointDefaults(listen => listen.UseLifeline(settings.Get(ServeSettingTable.Path)));
+            }
+        });
         ConsoleLogging.Configure(builder.Logging, settings.Get(ServeSettingTable.LogFormat));
         builder.Services.Configure<HostOptions>(o =>
         {

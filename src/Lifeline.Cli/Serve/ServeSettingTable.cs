@@ -83,6 +83,17 @@ internal static class ServeSettingTable
         ToServer = (o, v) => o.EnableHttpTransport = v == OnOff.On,
     });
 
+    public static readonly ServeSetting<ListenerKind> Listener = Add(new ServeSetting<ListenerKind>(nameof(Listener), SettingKinds.Choice<ListenerKind>(), ListenerKind.Lean)
+    {
+        Flag = "--listener",
+        Help = "How WebSocket upgrades to --path are taken. lean: Lifeline does the HTTP/1.1 upgrade itself in Kestrel connection "
+            + "middleware (UseLifeline), so an idle connection holds no HTTP objects (less memory per connection); no ASP.NET Core "
+            + "middleware runs for the upgrade, which serve does not need (hello.token carries authentication). standard: through "
+            + "ASP.NET Core's HTTP pipeline (MapLifeline). Everything else on the port (the HTTP transport, /metrics, /healthz, the "
+            + "demo) is served the same either way. Default: {default}.",
+        ToHost = true, // the Kestrel endpoint's connection middleware
+    });
+
     public static readonly ServeSetting<AuthMode> Auth = Add(new ServeSetting<AuthMode>(nameof(Auth), SettingKinds.Choice<AuthMode>(), AuthMode.Anonymous)
     {
         Flag = "--auth",

@@ -33,6 +33,16 @@ internal enum OnOff
     Off,
 }
 
+/// <summary>How <c>lifeline serve</c> takes WebSocket upgrades (<c>--listener lean|standard</c>).</summary>
+internal enum ListenerKind
+{
+    /// <summary>Lifeline's own upgrade in Kestrel connection middleware (<see cref="LifelineListenOptionsExtensions.UseLifeline"/>).</summary>
+    Lean,
+
+    /// <summary>ASP.NET Core's upgrade in the HTTP pipeline (<c>MapLifeline</c> alone).</summary>
+    Standard,
+}
+
 /// <summary>How log lines are written to the console.</summary>
 internal enum LogFormat
 {

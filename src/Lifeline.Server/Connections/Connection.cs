@@ -37,7 +37,6 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     public const string EngineUnavailableReason = "engine_unavailable";
 
     private readonly IConnectionTransport _transport;
-    private readonly HttpContext _http;
     private readonly LifelineRuntime _runtime;
     private readonly SendQueue _queue;
     private readonly ConnectionHeartbeat _heartbeat;
@@ -50,13 +49,12 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     private int _state; // a ConnectionState, changed only by TryChangeState, TryBeginClosing and MarkClosed
     private IAsyncDisposable? _userObservation; // the engine registration of a user's connection (anonymous: never set)
 
-    public Connection(IConnectionTransport transport, HttpContext http, LifelineRuntime runtime)
+    public Connection(IConnectionTransport transport, LifelineRuntime runtime)
     {
         _transport = transport;
         _runtime = runtime;
-        _http = http;
         Id = Ids.NewConnectionId();
-        _address = http.Connection.RemoteIpAddress?.ToString() ?? string.Empty;
+        _address = transport.RemoteEndPoint?.Address.ToString() ?? string.Empty;
         _startedAt = runtime.Time.GetTimestamp();
         _handshakeDeadline = _startedAt + runtime.ToTimestampTicks(runtime.Options.HandshakeTimeout);
         _queue = new SendQueue(transport, runtime.Options, runtime.Metrics, runtime.Time, this);
@@ -74,10 +72,9 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     public string TransportName => _transport.Name;
 
     /// <summary>
-    /// The request the message being handled came with, for the authenticator: the upgrade (or HTTP stream) request,
-    /// or over long polling the <c>send</c> request that carries it (<see cref="IConnectionTransport.CurrentRequest"/>).
+    /// The request the message being handled came with, for the authenticator (<see cref="IConnectionTransport.Request"/>).
     /// </summary>
-    public HttpContext Http => _transport.CurrentRequest ?? _http;
+    public HttpContext Http => _transport.Request;
 
     /// <summary>The authenticated user, known once the hello was accepted.</summary>
     public string? UserId { get; private set; }

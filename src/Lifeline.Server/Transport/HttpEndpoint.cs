@@ -37,7 +37,7 @@ internal static partial class HttpEndpoint
         runtime.HttpConnections.Add(transport);
 
         // The connection owns the handshake slot from here: it leaves it when its hello is accepted or at teardown.
-        var connection = new Connection(transport, context, runtime);
+        var connection = new Connection(transport, runtime);
         if (!polling)
         {
             await connection.RunAsync();

@@ -91,8 +91,8 @@ internal sealed class HttpTransport : IConnectionTransport
 
     public WelcomeMessage Announce(WelcomeMessage welcome) => welcome with { Transport = "http", Send = Secret };
 
-    /// <summary>Long polling: the send request being handled (alive until its messages are); the stream: null (its request lives as long as the connection).</summary>
-    public HttpContext? CurrentRequest => _polling ? Volatile.Read(ref _currentSend) : null;
+    /// <summary>Long polling: the send request being handled (alive until its messages are), else the opening request; the stream: the opening request (it lives as long as the connection).</summary>
+    public HttpContext Request => (_polling ? Volatile.Read(ref _currentSend) : null) ?? _stream;
 
     /// <summary>Completes once the hello was read from the opening request's body (or that read ended).</summary>
     public Task HelloRead => _helloRead.Task;

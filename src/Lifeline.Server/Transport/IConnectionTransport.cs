@@ -7,8 +7,8 @@ namespace Lifeline.Server.Transport;
 /// <summary>
 /// The seam under a connection: how its bytes travel. Everything above it (state, heartbeat, dispatch, channels,
 /// teardown) sees whole client messages in and frames of line-feed separated server messages out, and never learns
-/// whether they travel in WebSocket frames, an HTTP stream or long polls: <see cref="WebSocketTransport"/> and
-/// <see cref="HttpTransport"/>.
+/// whether they travel in WebSocket frames, an HTTP stream or long polls: <see cref="WebSocketTransport"/> (behind
+/// <c>MapLifeline</c> or the lean listener) and <see cref="HttpTransport"/>.
 /// </summary>
 /// <remarks>
 /// Threading: exactly one reader (the connection's receive loop) calls <see cref="ReceiveAsync"/>, one writer at a
@@ -21,18 +21,21 @@ internal interface IConnectionTransport
     IPEndPoint? RemoteEndPoint { get; }
 
     /// <summary>
-    /// The HTTP request the message being handled came with, for the authenticator (a <c>refresh</c>): over the HTTP
-    /// transport's long polling the opening request is gone by then, and the <c>send</c> request carries the message.
-    /// Null: the request that opened the connection (the WebSocket upgrade, the HTTP stream).
+    /// The HTTP request the message being handled came with, for the authenticator (the hello, a <c>refresh</c>): the
+    /// request that opened the connection (the WebSocket upgrade, the HTTP stream); over long polling the <c>send</c>
+    /// request that carries the message (the opening request is gone by then); on the lean listener a request rebuilt
+    /// from the upgrade's head, until the welcome, then one with only the path and the addresses
+    /// (<see cref="LeanWebSocketTransport"/>).
     /// </summary>
-    Microsoft.AspNetCore.Http.HttpContext? CurrentRequest => null;
+    Microsoft.AspNetCore.Http.HttpContext Request { get; }
 
     /// <summary>The <c>transport</c> label of the metrics: <c>websocket</c>, <c>http-stream</c> or <c>http-poll</c>.</summary>
     string Name { get; }
 
     /// <summary>
     /// The welcome as this transport sends it: the HTTP transport adds <c>transport</c> and its send capability;
-    /// the WebSocket transport returns it unchanged.
+    /// the WebSocket transport returns it unchanged. Called once, when the hello was accepted: a transport may let go
+    /// of what it kept for the hello's authenticator.
     /// </summary>
     /// <param name="welcome">The welcome the handshake built.</param>
     /// <returns>The welcome to send.</returns>

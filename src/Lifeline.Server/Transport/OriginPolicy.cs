@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace Lifeline.Server.Transport;
 
@@ -21,23 +22,29 @@ internal static class OriginPolicy
     }
 
     /// <summary>Decides an upgrade request.</summary>
-    public static bool IsAllowed(HttpRequest request, IList<string> allowed)
+    public static bool IsAllowed(HttpRequest request, IList<string> allowed) =>
+        IsAllowed(request.Headers.Origin, request.Scheme, request.Host, allowed);
+
+    /// <summary>
+    /// Decides a request from its parts (the lean listener has no <see cref="HttpRequest"/>): its <c>Origin</c> values,
+    /// its scheme and its <c>Host</c>.
+    /// </summary>
+    public static bool IsAllowed(StringValues origin, string scheme, HostString ownHost, IList<string> allowed)
     {
-        var origin = request.Headers.Origin;
         if (origin.Count == 0)
         {
             return true;
         }
 
-        if (origin.Count > 1 || !TryParse(origin[0]!, out var scheme, out var host, out var port) || port is null)
+        if (origin.Count > 1 || !TryParse(origin[0]!, out var originScheme, out var host, out var port) || port is null)
         {
             return false; // "null" (opaque origins: sandboxed frames, file://), garbage, or several values
         }
 
         // Same origin: the page was served by this very host.
-        var ownPort = request.Host.Port ?? DefaultPort(request.Scheme);
-        if (string.Equals(scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(host, NormalizeHost(request.Host.Host), StringComparison.OrdinalIgnoreCase)
+        var ownPort = ownHost.Port ?? DefaultPort(scheme);
+        if (string.Equals(originScheme, scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(host, NormalizeHost(ownHost.Host), StringComparison.OrdinalIgnoreCase)
             && port == ownPort)
         {
             return true;
@@ -51,7 +58,7 @@ internal static class OriginPolicy
             }
 
             if (TryParse(entry, out var s, out var h, out var p)
-                && string.Equals(s, scheme, StringComparison.OrdinalIgnoreCase)
+                && string.Equals(s, originScheme, StringComparison.OrdinalIgnoreCase)
                 && string.Equals(h, host, StringComparison.OrdinalIgnoreCase)
                 && (p is null || p == port))
             {

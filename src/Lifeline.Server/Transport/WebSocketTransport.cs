@@ -10,37 +10,58 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Lifeline.Server.Transport;
 
 /// <summary>
-/// The transport over an ASP.NET Core WebSocket (<c>MapLifeline</c>): one client message per text message, one frame
-/// of server messages per text message, the close handshake bounded and then a TCP reset (SO_LINGER 0) so that a
-/// dead peer leaves nothing in CLOSE_WAIT or FIN-WAIT.
+/// The transport over a WebSocket: one client message per text message, one frame of server messages per text
+/// message, the close handshake bounded and then a TCP reset (SO_LINGER 0) so that a dead peer leaves nothing in
+/// CLOSE_WAIT or FIN-WAIT. How the WebSocket came to be (and so how its TCP connection is reset or kept graceful) is
+/// the subclass's: <see cref="MiddlewareWebSocketTransport"/> (the ASP.NET Core upgrade behind <c>MapLifeline</c>) and
+/// <see cref="LeanWebSocketTransport"/> (the lean listener's own upgrade in Kestrel connection middleware).
 /// </summary>
-internal sealed class WebSocketTransport : IConnectionTransport
+internal abstract class WebSocketTransport : IConnectionTransport
 {
     private const int InitialReceiveBuffer = 4096;
 
     private readonly WebSocket _socket;
-    private readonly HttpContext _http;
     private readonly TimeProvider _time;
 
-    // Completed when the peer's close frame arrived or the receive side ended: what CloseAsync waits for.
-    private readonly TaskCompletionSource _closeReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Completed when the peer's close frame arrived or the receive side ended: what CloseAsync waits for. Created on
+    // first use (at the end of the connection): an idle connection does not hold it.
+    private TaskCompletionSource? _closeReceived;
 
     // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
     private volatile bool _gracefulAfterFault;
 
-    public WebSocketTransport(WebSocket socket, HttpContext http, TimeProvider time)
+    /// <param name="socket">The WebSocket.</param>
+    /// <param name="time">The clock of the close handshake's bound.</param>
+    protected WebSocketTransport(WebSocket socket, TimeProvider time)
     {
         _socket = socket;
-        _http = http;
         _time = time;
-        RemoteEndPoint = http.Connection.RemoteIpAddress is { } ip ? new IPEndPoint(ip, http.Connection.RemotePort) : null;
     }
 
-    public IPEndPoint? RemoteEndPoint { get; }
+    private TaskCompletionSource CloseReceived =>
+        Volatile.Read(ref _closeReceived)
+        ?? Interlocked.CompareExchange(ref _closeReceived, new(TaskCreationOptions.RunContinuationsAsynchronously), null)
+        ?? _closeReceived;
+
+    public abstract IPEndPoint? RemoteEndPoint { get; }
+
+    public abstract HttpContext Request { get; }
 
     public string Name => TransportNames.WebSocket;
 
-    public WelcomeMessage Announce(WelcomeMessage welcome) => welcome;
+    public virtual WelcomeMessage Announce(WelcomeMessage welcome) => welcome;
+
+    /// <summary>The features of the TCP connection (<see cref="IConnectionSocketFeature"/> for the reset).</summary>
+    protected abstract IFeatureCollection ConnectionFeatures { get; }
+
+    /// <summary>Aborts the TCP connection (with SO_LINGER 0 already set: a reset).</summary>
+    protected abstract void AbortConnection();
+
+    /// <summary>
+    /// The WebSocket layer refused the peer's input and wrote its close frame: the TCP connection must end gracefully
+    /// (flush, then FIN) once the connection is done, not with a reset that would race that frame.
+    /// </summary>
+    protected abstract void KeepGraceful();
 
     /// <summary>
     /// Reads one whole message. Idle connections hold no buffer: a zero-byte read waits for data, then a pooled
@@ -53,6 +74,8 @@ internal sealed class WebSocketTransport : IConnectionTransport
         byte[]? buffer = null;
         try
         {
+            // The wait is the WebSocket's own zero-byte read, never one on the socket or pipe under it: the WebSocket
+            // reads ahead into a buffer of its own (up to 125 bytes), so whole messages may already be waiting there.
             var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
@@ -103,12 +126,12 @@ internal sealed class WebSocketTransport : IConnectionTransport
             // it has already sent its close frame (1007/1002). The TCP connection then ends gracefully so the frame
             // is delivered, instead of being reset.
             _gracefulAfterFault = true;
-            _closeReceived.TrySetResult();
+            CloseReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Rejected, ex);
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
-            _closeReceived.TrySetResult();
+            CloseReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Ended, ex);
         }
         finally
@@ -125,7 +148,7 @@ internal sealed class WebSocketTransport : IConnectionTransport
         var status = _socket.CloseStatus is { } s ? (int)s : CloseCode.Abnormal.Code;
         var code = CloseCode.FromCode(status);
         var reason = string.IsNullOrEmpty(_socket.CloseStatusDescription) ? code.Reason : _socket.CloseStatusDescription;
-        _closeReceived.TrySetResult();
+        CloseReceived.TrySetResult();
         return TransportMessage.Of(TransportMessageKind.Close, code.WithReason(reason));
     }
 
@@ -143,7 +166,7 @@ internal sealed class WebSocketTransport : IConnectionTransport
             try
             {
                 await _socket.CloseOutputAsync((WebSocketCloseStatus)code.Code, Truncate(code.Reason), timeout.Token);
-                await _closeReceived.Task.WaitAsync(timeout.Token);
+                await CloseReceived.Task.WaitAsync(timeout.Token);
                 clean = _socket.State == WebSocketState.Closed;
             }
             catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException or InvalidOperationException)
@@ -155,13 +178,13 @@ internal sealed class WebSocketTransport : IConnectionTransport
         var reset = false;
         if (_gracefulAfterFault)
         {
-            (_http.Features.Get<IHttpRequestLifetimeFeature>() as AbortGate)?.Suppress();
+            KeepGraceful();
         }
         else if (!clean)
         {
             LingerZero();
             _socket.Abort();
-            _http.Abort();
+            AbortConnection();
             reset = true;
         }
 
@@ -176,14 +199,14 @@ internal sealed class WebSocketTransport : IConnectionTransport
     public void Abort()
     {
         LingerZero();
-        _http.Abort();
+        AbortConnection();
     }
 
     private void LingerZero()
     {
         try
         {
-            if (_http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+            if (ConnectionFeatures.Get<IConnectionSocketFeature>()?.Socket is { } socket)
             {
                 socket.LingerState = new LingerOption(true, 0);
             }
