@@ -12,7 +12,8 @@ namespace Lifeline.Server.Transport;
 /// <summary>
 /// The transport over an ASP.NET Core WebSocket (<c>MapLifeline</c>): one client message per text message, one frame
 /// of server messages per text message, the close handshake bounded and then a TCP reset (SO_LINGER 0) so that a
-/// dead peer leaves nothing in CLOSE_WAIT or FIN-WAIT.
+/// dead peer leaves nothing in CLOSE_WAIT or FIN-WAIT. A peer that ended the TCP stream itself (its FIN without a close
+/// frame: a process that died) gets a plain abort: the kernel answers our FIN, nothing lingers, no reset is needed.
 /// </summary>
 internal sealed class WebSocketTransport : IConnectionTransport
 {
@@ -27,6 +28,11 @@ internal sealed class WebSocketTransport : IConnectionTransport
 
     // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
     private volatile bool _gracefulAfterFault;
+
+    // Set when the peer ended the TCP stream itself (its FIN, without a close frame): the socket cannot linger in
+    // CLOSE_WAIT or FIN-WAIT for it (our FIN is answered by the peer's kernel), so the abort needs no SO_LINGER 0, which
+    // on a socket Kestrel has already closed would only throw.
+    private volatile bool _peerEnded;
 
     public WebSocketTransport(WebSocket socket, HttpContext http, TimeProvider time)
     {
@@ -108,6 +114,7 @@ internal sealed class WebSocketTransport : IConnectionTransport
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
+            _peerEnded = ex is WebSocketException { WebSocketErrorCode: WebSocketError.ConnectionClosedPrematurely };
             _closeReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Ended, ex);
         }
@@ -159,10 +166,14 @@ internal sealed class WebSocketTransport : IConnectionTransport
         }
         else if (!clean)
         {
-            LingerZero();
+            if (!_peerEnded)
+            {
+                LingerZero();
+            }
+
             _socket.Abort();
             _http.Abort();
-            reset = true;
+            reset = !_peerEnded;
         }
 
         _socket.Dispose();
