@@ -23,13 +23,15 @@ internal sealed class W4Churn : IWorkload
         new("close_wait", "server sockets in CLOSE_WAIT afterwards", "sockets", Better.Lower),
         new("sockets_left", "server sockets in any state afterwards", "sockets", Better.Lower),
         new("cycles_per_s", "connect/abort cycles per second", "1/s", Better.Higher),
+        new("cpu_us_per_cycle", "server CPU per connect/abort cycle", "µs", Better.Lower),
     ];
 
     public string Describe(WorkloadContext context) =>
         $"{context.Int("cycles", 5000):N0} cycles, {context.Int("concurrency", 32)} at a time: connect, handshake (Lifeline welcome, SignalR handshake reply, ws upgrade), "
         + "then close the socket without a WebSocket close frame (FIN). RSS growth = RSS "
         + $"{context.Double("settle_s", 5)} s after the last cycle - RSS after a warm-up of 200 such cycles. Sockets are counted in /proc/net/tcp "
-        + "(local port = the server's, listening socket excluded) at the same moment.";
+        + "(local port = the server's, listening socket excluded) at the same moment. Cycles per second and server CPU per cycle "
+        + "are taken over the measured cycles only (the generator shares the machine's cores with the server).";
 
     public async Task<RunResult> RunOnceAsync(WorkloadContext context, ServerKind server, CancellationToken cancellationToken)
     {
@@ -44,9 +46,11 @@ internal sealed class W4Churn : IWorkload
         await Task.Delay(settle, cancellationToken);
         var before = process.RssBytes();
 
+        var cpuBefore = process.CpuTime();
         var started = System.Diagnostics.Stopwatch.StartNew();
         var failures = await ChurnAsync(adapter, process, cycles, concurrency, cancellationToken);
         result.Set("cycles_per_s", cycles / started.Elapsed.TotalSeconds);
+        result.Set("cpu_us_per_cycle", (process.CpuTime() - cpuBefore).TotalMicroseconds / cycles);
         await Task.Delay(settle, cancellationToken);
 
         var states = TcpStates.Counts(process.Port);

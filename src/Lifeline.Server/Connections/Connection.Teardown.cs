@@ -81,11 +81,22 @@ internal sealed partial class Connection
 
     private async Task RunDisconnectedHookAsync(CloseCode code, DisconnectInitiator initiator, Exception? error)
     {
-        using var timeout = new CancellationTokenSource(_runtime.Options.DisconnectedHookTimeout, _runtime.Time);
+        // The bound is armed only when the hook is still running after its synchronous part: the default hook and
+        // most hooks complete at once, and then a churn of thousands of connections arms no timer at all (W4).
+        using var timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _runtime.Time);
         var context = new DisconnectedContext(Id, UserId, RemoteEndPoint, code, code.Reason, initiator, Elapsed, error, timeout.Token);
         try
         {
-            await _runtime.Options.Events.DisconnectedAsync(context).AsTask().WaitAsync(timeout.Token);
+            var hook = _runtime.Options.Events.DisconnectedAsync(context);
+            if (!hook.IsCompleted)
+            {
+                timeout.CancelAfter(_runtime.Options.DisconnectedHookTimeout);
+                await hook.AsTask().WaitAsync(timeout.Token);
+            }
+            else
+            {
+                await hook; // completed: surfaces its exception, if any
+            }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {

@@ -14,7 +14,9 @@ namespace Lifeline.Server.Transport;
 /// message, the close handshake bounded and then a TCP reset (SO_LINGER 0) so that a dead peer leaves nothing in
 /// CLOSE_WAIT or FIN-WAIT. How the WebSocket came to be (and so how its TCP connection is reset or kept graceful) is
 /// the subclass's: <see cref="MiddlewareWebSocketTransport"/> (the ASP.NET Core upgrade behind <c>MapLifeline</c>) and
-/// <see cref="LeanWebSocketTransport"/> (the lean listener's own upgrade in Kestrel connection middleware).
+/// <see cref="LeanWebSocketTransport"/> (the lean listener's own upgrade in Kestrel connection middleware). A peer that
+/// ended the TCP stream itself (its FIN without a close frame: a process that died) gets a plain abort: the kernel
+/// answers our FIN, nothing lingers, no reset is needed.
 /// </summary>
 internal abstract class WebSocketTransport : IConnectionTransport
 {
@@ -29,6 +31,11 @@ internal abstract class WebSocketTransport : IConnectionTransport
 
     // Set when the WebSocket layer refused the peer's input and already wrote its close frame: end with FIN, not reset.
     private volatile bool _gracefulAfterFault;
+
+    // Set when the peer ended the TCP stream itself (its FIN, without a close frame): the socket cannot linger in
+    // CLOSE_WAIT or FIN-WAIT for it (our FIN is answered by the peer's kernel), so the abort needs no SO_LINGER 0, which
+    // on a socket Kestrel has already closed would only throw.
+    private volatile bool _peerEnded;
 
     /// <param name="socket">The WebSocket.</param>
     /// <param name="time">The clock of the close handshake's bound.</param>
@@ -131,6 +138,7 @@ internal abstract class WebSocketTransport : IConnectionTransport
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
+            _peerEnded = ex is WebSocketException { WebSocketErrorCode: WebSocketError.ConnectionClosedPrematurely };
             CloseReceived.TrySetResult();
             return TransportMessage.Of(TransportMessageKind.Ended, ex);
         }
@@ -182,10 +190,14 @@ internal abstract class WebSocketTransport : IConnectionTransport
         }
         else if (!clean)
         {
-            LingerZero();
+            if (!_peerEnded)
+            {
+                LingerZero();
+            }
+
             _socket.Abort();
             AbortConnection();
-            reset = true;
+            reset = !_peerEnded;
         }
 
         _socket.Dispose();
