@@ -9,11 +9,14 @@ namespace Lifeline.Server.Channels;
 /// gets no gap and no duplicate. Once live, a delta is forwarded only when it is the next offset of the current
 /// epoch; anything else (a hole, another epoch) puts the subscription back into buffering for a resync.
 /// </summary>
+/// <remarks>
+/// Guarded by <c>lock (this)</c> (no <see cref="Lock"/> object: one allocation less per subscription, which an idle
+/// subscribed connection keeps for its whole life); nothing else locks on a subscription.
+/// </remarks>
 internal sealed class Subscription(ISubscriber subscriber, string channel)
 {
-    private readonly Lock _lock = new();
-    private List<ChannelDelta>? _buffer = [];
-    private List<ReadOnlyMemory<byte>>? _bufferedPresence = [];
+    private List<ChannelDelta>? _buffer = []; // not null while buffering
+    private List<ReadOnlyMemory<byte>>? _bufferedPresence; // created by the first presence message while buffering
     private string? _epoch;
     private long _lastOffset;
     private bool _active = true;
@@ -26,7 +29,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _active;
             }
@@ -38,7 +41,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _epoch is null ? null : new Position(_epoch, _lastOffset);
             }
@@ -52,7 +55,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     /// <returns>False when the subscription needs a resync (hole or epoch change).</returns>
     public bool OnDelta(ChannelDelta delta, ReadOnlyMemory<byte> bytes, long acceptedAt)
     {
-        lock (_lock)
+        lock (this)
         {
             if (!_active)
             {
@@ -73,7 +76,6 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
             if (delta.Epoch != _epoch || delta.Offset != _lastOffset + 1)
             {
                 _buffer = [delta];
-                _bufferedPresence = [];
                 return false;
             }
 
@@ -85,16 +87,16 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
 
     public void OnPresence(ReadOnlyMemory<byte> bytes)
     {
-        lock (_lock)
+        lock (this)
         {
             if (!_active)
             {
                 return;
             }
 
-            if (_bufferedPresence is not null)
+            if (_buffer is not null)
             {
-                _bufferedPresence.Add(bytes);
+                (_bufferedPresence ??= []).Add(bytes);
             }
             else
             {
@@ -111,7 +113,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     /// <param name="bytes">The serialized <c>event</c>, shared by every subscriber.</param>
     public void OnEvent(ReadOnlyMemory<byte> bytes)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_active && _epoch is not null)
             {
@@ -123,7 +125,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     /// <summary>Puts a live subscription back into buffering (epoch changed); false when already buffering.</summary>
     public bool BeginResync()
     {
-        lock (_lock)
+        lock (this)
         {
             if (!_active || _buffer is not null)
             {
@@ -131,7 +133,6 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
             }
 
             _buffer = [];
-            _bufferedPresence = [];
             return true;
         }
     }
@@ -143,7 +144,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
     /// <returns>The plan; when <see cref="RecoveryPlan.ResyncRequired"/> and <paramref name="mayRetry"/>, the subscription stays buffering.</returns>
     public RecoveryPlan Apply(RecoveryResult recovery, Func<RecoveryPlan, ServerMessage>? reply, bool mayRetry)
     {
-        lock (_lock)
+        lock (this)
         {
             var plan = ChannelRecovery.Merge(recovery, _buffer ?? []);
             if (!_active)
@@ -185,7 +186,7 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
 
     public void Deactivate()
     {
-        lock (_lock)
+        lock (this)
         {
             _active = false;
             _buffer = null;
