@@ -136,8 +136,10 @@ public sealed class SubscriberSetTests
         using var stop = new CancellationTokenSource();
         var duplicates = 0;
         var reads = 0;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = Task.Run(() =>
         {
+            started.TrySetResult();
             while (!stop.IsCancellationRequested)
             {
                 var seen = new HashSet<Subscription>();
@@ -153,7 +155,9 @@ public sealed class SubscriberSetTests
             }
         });
 
-        for (var round = 0; round < 5; round++)
+        // At least 5 rounds, and until the reader has read the set a few times while it changed (bounded).
+        await started.DefaultTimeout();
+        for (var round = 0; round < 5 || (Volatile.Read(ref reads) < 20 && round < 2_000); round++)
         {
             foreach (var s in subs)
             {
@@ -169,7 +173,7 @@ public sealed class SubscriberSetTests
         await stop.CancelAsync();
         await reader.DefaultTimeout();
 
-        Assert.True(reads > 0);
+        Assert.True(reads >= 20, $"only {reads} reads");
         Assert.Equal(0, duplicates);
         Assert.Equal(0, set.Count);
     }

@@ -67,7 +67,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     /// <param name="session">The connection's session id.</param>
     /// <param name="caughtUp">Called when a first subscribe with <paramref name="since"/> (a reconnect's resubscribe) has queued its catch-up.</param>
     /// <returns>What happened.</returns>
-    public async Task<SubscribeOutcome> SubscribeAsync(long? id, string channel, Position? since, int max, string? user, string session, Action caughtUp)
+    public async ValueTask<SubscribeOutcome> SubscribeAsync(long? id, string channel, Position? since, int max, string? user, string session, Action caughtUp)
     {
         Subscription? previous;
         bool counted;
@@ -93,7 +93,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
 
         var subscription = await hub.SubscribeAsync(subscriber, id, channel, since, subscriber.Aborted);
-        if (!TryKeep(() => _subscriptions.Set(subscription)))
+        if (!TryKeep(subscription))
         {
             await hub.DetachAsync(subscription);
             return SubscribeOutcome.Closed;
@@ -112,7 +112,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
 
         await presence.SubscribedAsync(user, session, channel, subscriber.Aborted);
-        if (!TryKeep(() => _presenceCounted.Add(channel)))
+        if (!TryKeepCounted(channel))
         {
             presence.ConnectionGone(user, session, [channel], normalClose: false);
             return SubscribeOutcome.Closed;
@@ -172,8 +172,8 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
     }
 
-    /// <summary>Runs <paramref name="keep"/> under the lock unless teardown has left the channels; false when it has.</summary>
-    private bool TryKeep(Action keep)
+    /// <summary>Keeps <paramref name="subscription"/> unless teardown has left the channels; false when it has.</summary>
+    private bool TryKeep(Subscription subscription)
     {
         lock (this)
         {
@@ -182,7 +182,22 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
                 return false;
             }
 
-            keep();
+            _subscriptions.Set(subscription);
+            return true;
+        }
+    }
+
+    /// <summary>Records the presence membership of <paramref name="channel"/> unless teardown has left the channels; false when it has.</summary>
+    private bool TryKeepCounted(string channel)
+    {
+        lock (this)
+        {
+            if (_closed)
+            {
+                return false;
+            }
+
+            _presenceCounted.Add(channel);
             return true;
         }
     }

@@ -139,10 +139,11 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
 
     /// <summary>
     /// Merges a recovery read with the buffered deltas and queues what the client needs, under the lock so that no
-    /// live delta can slip in between. <paramref name="reply"/> (the <c>subscribed</c> message) goes first when given.
+    /// live delta can slip in between. The <c>subscribed</c> reply to request <paramref name="replyId"/> goes first when
+    /// there is one (null: a resync or a retry, no reply).
     /// </summary>
     /// <returns>The plan; when <see cref="RecoveryPlan.ResyncRequired"/> and <paramref name="mayRetry"/>, the subscription stays buffering.</returns>
-    public RecoveryPlan Apply(RecoveryResult recovery, Func<RecoveryPlan, ServerMessage>? reply, bool mayRetry)
+    public RecoveryPlan Apply(RecoveryResult recovery, long? replyId, bool mayRetry)
     {
         lock (this)
         {
@@ -152,9 +153,9 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
                 return plan;
             }
 
-            if (reply is not null)
+            if (replyId is not null)
             {
-                Subscriber.Enqueue(reply(plan));
+                Subscriber.Enqueue(new SubscribedMessage(replyId, plan.Channel, plan.Epoch, plan.Offset, plan.Recovered));
             }
 
             if (plan.Snapshot is { } state)
@@ -163,7 +164,10 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
             }
 
             // Packed into frame-sized entries: a long catch-up must not look like a slow consumer (SendPacked).
-            Subscriber.EnqueuePacked(plan.ToSend.Select(static delta => (ServerMessage)new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts)));
+            if (plan.ToSend.Count > 0)
+            {
+                Subscriber.EnqueuePacked(plan.ToSend.Select(static delta => (ServerMessage)new DeltaMessage(delta.Channel, delta.Offset, delta.Patch, delta.Ts)));
+            }
 
             _epoch = plan.Epoch;
             _lastOffset = plan.LastOffset;
