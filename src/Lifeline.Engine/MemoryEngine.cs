@@ -27,9 +27,6 @@ namespace Lifeline.Engine;
 /// </remarks>
 public sealed partial class MemoryEngine : ILifelineEngine
 {
-    // Immutable and safe to share: the state of a channel that does not exist yet.
-    private static readonly JsonElement s_emptyState = JsonDocument.Parse("{}").RootElement.Clone();
-
     private readonly ConcurrentDictionary<string, MemoryChannel> _channels = new(StringComparer.Ordinal);
     private readonly Func<string, MemoryChannel> _createChannel;
     private readonly Func<MemoryChannel, bool> _dropChannel;
@@ -54,7 +51,8 @@ public sealed partial class MemoryEngine : ILifelineEngine
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _idempotency = new IdempotencyCache(IdempotencyWindow);
-        _createChannel = name => new MemoryChannel(name, Epoch, new DeltaHistory(HistorySize, HistoryAge), _time, _logger);
+        Func<DeltaHistory> newHistory = () => new DeltaHistory(HistorySize, HistoryAge);
+        _createChannel = name => new MemoryChannel(name, Epoch, newHistory, _time, _logger);
         _dropChannel = channel => _channels.TryRemove(KeyValuePair.Create(channel.Name, channel));
     }
 
@@ -273,7 +271,7 @@ public sealed partial class MemoryEngine : ILifelineEngine
 
     private void RemoveObserver(MemoryChannel channel, IChannelObserver observer) => channel.RemoveObserver(observer, _dropChannel);
 
-    private static JsonElement EmptyState() => s_emptyState;
+    private static JsonElement EmptyState() => MemoryChannel.EmptyState;
 
     private void Check(string channel, CancellationToken cancellationToken)
     {

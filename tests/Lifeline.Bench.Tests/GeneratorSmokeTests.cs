@@ -12,7 +12,7 @@ namespace Lifeline.Bench.Tests;
 public abstract class GeneratorSmokeTests
 {
     // w3-halfopen needs root (network namespaces, nftables; CI runs as root); two-node needs redis-server and is Lifeline-only.
-    private static readonly string[] Workloads = ["w1-idle", "w2-fanout", "w2-paced", "cursor", "w4-churn", "w3-halfopen", "w5-storm"];
+    private static readonly string[] Workloads = ["w1-idle", "w1-subscribed", "w2-fanout", "w2-paced", "cursor", "w4-churn", "w3-halfopen", "w5-storm"];
 
 #if DEBUG
     private const string Configuration = "Debug";
@@ -74,6 +74,8 @@ public abstract class GeneratorSmokeTests
         var values = reports.ToDictionary(r => r.Workload.Name, r => r.Runs[0].Result);
         Assert.Equal(80, values["w1-idle"].Values["max_held"]); // every client connected and answered its heartbeats
         Assert.True(values["w1-idle"].Values["rss_mb"] > 0);
+        Assert.Equal(80, values["w1-subscribed"].Values["max_held"]); // every client connected, subscribed and answered its heartbeats
+        Assert.DoesNotContain(values["w1-subscribed"].Notes, n => n.Contains("not confirmed", StringComparison.Ordinal));
         Assert.Equal(1.0, values["w2-paced"].Values["delivered_fraction"]);
         if (only is not null)
         {
@@ -120,13 +122,13 @@ public sealed class WsGeneratorSmokeTests(ITestOutputHelper output) : GeneratorS
     public Task Generator_runs_every_workload_against_ws() => RunAsync(ServerKind.Ws);
 }
 
-/// <summary>The HTTP transports (issue 17): W1 and W2 paced, the workloads run over them.</summary>
+/// <summary>The HTTP transports (issue 17): W1 (idle and subscribed) and W2 paced, the workloads run over them.</summary>
 public sealed class HttpGeneratorSmokeTests(ITestOutputHelper output) : GeneratorSmokeTests(output)
 {
     [Theory]
     [InlineData("lifeline-http")]
     [InlineData("signalr-sse")]
-    public Task Generator_runs_w1_and_w2_paced_over_http(string server) => RunAsync(ServerKinds.Parse(server), ["w1-idle", "w2-paced"]);
+    public Task Generator_runs_w1_and_w2_paced_over_http(string server) => RunAsync(ServerKinds.Parse(server), ["w1-idle", "w1-subscribed", "w2-paced"]);
 }
 
 /// <summary>The lean listener (issue 20): the same server with <c>UseLifeline</c>; W1, W2 paced and the churn of W4.</summary>

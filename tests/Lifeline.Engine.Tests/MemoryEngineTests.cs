@@ -150,6 +150,43 @@ public sealed partial class MemoryEngineTests
     }
 
     [Fact]
+    public async Task AnObservedChannel_BeforeItsFirstPublish_RecoversAsEmpty_ThenKeepsItsHistory()
+    {
+        // An observed channel holds no state, history or presence until it needs them (issue 20): reads, presence and
+        // the first publishes behave exactly as before.
+        await using var engine = new MemoryEngine(timeProvider: _time);
+        var observer = new RecordingObserver();
+        await using var registration = await engine.ObserveAsync("room", observer);
+
+        var fresh = await engine.RecoverAsync("room", null);
+        Assert.False(fresh.Recovered);
+        Assert.Equal(0, fresh.Offset);
+        JsonEqual("{}", fresh.State);
+        var atZero = await engine.RecoverAsync("room", new Position(engine.Epoch, 0));
+        Assert.True(atZero.Recovered);
+        Assert.Empty(atZero.Deltas);
+        var ahead = await engine.RecoverAsync("room", new Position(engine.Epoch, 3));
+        Assert.False(ahead.Recovered);
+        JsonEqual("{}", ahead.State);
+        JsonEqual("{}", (await engine.GetSnapshotAsync("room")).State);
+
+        Assert.True(await engine.AddPresenceAsync("room", "u1", "s1"));
+        Assert.Equal(["u1"], await engine.GetPresenceAsync("room"));
+        Assert.False(await engine.RemovePresenceAsync("room", "u1", "other-session", "disconnect"));
+        Assert.True(await engine.RemovePresenceAsync("room", "u1", "s1", "disconnect"));
+        Assert.Empty(await engine.GetPresenceAsync("room"));
+        Assert.False(await engine.RemovePresenceAsync("room", "u1", "s1", "disconnect"));
+
+        await engine.PublishAsync(new PublishRequest("room", J("""{"a":1}""")));
+        await engine.PublishAsync(new PublishRequest("room", J("""{"b":2}""")));
+        var recovered = await engine.RecoverAsync("room", new Position(engine.Epoch, 0));
+        Assert.True(recovered.Recovered);
+        Assert.Equal([1L, 2L], recovered.Deltas.Select(d => d.Offset));
+        JsonEqual("""{"a":1,"b":2}""", (await engine.GetSnapshotAsync("room")).State);
+        Assert.Equal(2, observer.Deltas.Count);
+    }
+
+    [Fact]
     public async Task AnEmptyChannel_WithPresence_IsKeptUntilTheLastLeave()
     {
         await using var engine = new MemoryEngine(timeProvider: _time);

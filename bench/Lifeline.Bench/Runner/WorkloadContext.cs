@@ -35,6 +35,20 @@ internal sealed class WorkloadContext
         return value;
     }
 
+    /// <summary>A text parameter, one of <paramref name="allowed"/> (the first is the default).</summary>
+    /// <exception cref="ArgumentException">The value is not one of <paramref name="allowed"/>.</exception>
+    public string Choice(string key, params string[] allowed)
+    {
+        var value = _parameters.TryGetValue(key, out var text) ? text : allowed[0];
+        if (!allowed.Contains(value, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"--param {key}={value}: expected one of {string.Join(", ", allowed)}");
+        }
+
+        UsedParameters[key] = value;
+        return value;
+    }
+
     public TimeSpan Seconds(string key, double fallback) => TimeSpan.FromSeconds(Double(key, fallback));
 
     public Task<ServerProcess> StartServerAsync(ServerKind kind, ServerOptions options, CancellationToken cancellationToken) =>

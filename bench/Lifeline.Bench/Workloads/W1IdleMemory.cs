@@ -11,12 +11,32 @@ namespace Lifeline.Bench.Workloads;
 /// with heartbeats running (steps of <c>step</c> up to <c>max_connections</c>, capped by the open-file limit, stopping
 /// at the first step with more than 1 % failed connects or after <c>max_seconds</c>); then the server CPU those idle
 /// connections cost over <c>cpu_window_s</c> (W6); what is still open at the end is what the server held.
+/// <c>subscribe</c> (none by default here; <see cref="W1Subscribed"/> defaults to shared) makes every connection
+/// subscribe once it is connected, confirmed by the server, before anything is measured: <c>shared</c> to one channel
+/// for all, <c>own</c> to a channel of its own (one channel per connection on the server).
 /// </summary>
-internal sealed class W1IdleMemory : IWorkload
+internal class W1IdleMemory : IWorkload
 {
-    public string Name => "w1-idle";
+    /// <summary>The values of <c>--param subscribe</c>.</summary>
+    private static readonly string[] SubscribeModes = ["none", "shared", "own"];
 
-    public string Title => "W1 idle memory, most connections held, and W6 heartbeat cost";
+    private readonly string _defaultSubscribe;
+
+    public W1IdleMemory()
+        : this("w1-idle", "W1 idle memory, most connections held, and W6 heartbeat cost", "none")
+    {
+    }
+
+    protected W1IdleMemory(string name, string title, string defaultSubscribe)
+    {
+        Name = name;
+        Title = title;
+        _defaultSubscribe = defaultSubscribe;
+    }
+
+    public string Name { get; }
+
+    public string Title { get; }
 
     public IReadOnlyList<MetricSpec> Metrics { get; } =
     [
@@ -31,6 +51,12 @@ internal sealed class W1IdleMemory : IWorkload
 
     public string Describe(WorkloadContext context) =>
         $"N = {context.Int("connections", 10_000):N0} idle connections (each handshaken: Lifeline hello/welcome, SignalR handshake, ws upgrade only), "
+        + SubscribeMode(context) switch
+        {
+            "shared" => "each subscribed to one channel shared by all (Lifeline subscribe/subscribed, SignalR hub method joining a group, ws: the server's Set of the channel's sockets; each confirmed by the server before the measurement), ",
+            "own" => "each subscribed to a channel of its own (one channel per connection on the server; Lifeline subscribe/subscribed, SignalR group, ws server-side Set; each confirmed), ",
+            _ => "not subscribed, ",
+        }
         + $"heartbeat every {context.Double("heartbeat_interval_s", 10)} s with a {context.Double("heartbeat_timeout_s", 5)} s timeout, answered by every client. "
         + "RSS per connection = (RSS after one heartbeat round at N - RSS after a warm-up of 100 connections that were closed again) / N. "
         + $"Then connections are added in steps of {context.Int("step", 10_000):N0} up to {context.Int("max_connections", 100_000):N0} "
@@ -44,6 +70,7 @@ internal sealed class W1IdleMemory : IWorkload
         var interval = context.Seconds("heartbeat_interval_s", 10);
         var timeout = context.Seconds("heartbeat_timeout_s", 5);
         var adapter = Adapters.For(server);
+        var subscribe = SubscribeMode(context);
         var result = new RunResult();
         var clients = new List<BenchClient>();
         if (n > ResourceLimits.MaxConnections)
@@ -55,7 +82,10 @@ internal sealed class W1IdleMemory : IWorkload
         await using var process = await context.StartServerAsync(server, new ServerOptions(interval, timeout), cancellationToken);
         try
         {
-            var warmup = await ClientPool.ConnectAsync(adapter, process.EndPoint, 100, null, cancellationToken);
+            // The warm-up subscribes too (its own channels are dropped again when it closes): the code it runs is jitted
+            // and its one-off allocations are in the baseline, not counted per connection.
+            var warmup = await ClientPool.ConnectAsync(adapter, process.EndPoint, 100, null, cancellationToken, firstIndex: 1_000_000);
+            await SubscribeAllAsync(warmup.Clients, subscribe, 1_000_000, result: null, cancellationToken);
             ClientPool.AbortAll(warmup.Clients);
             await Task.Delay(context.Seconds("settle_s", 2), cancellationToken);
             var baseline = process.RssBytes();
@@ -66,6 +96,8 @@ internal sealed class W1IdleMemory : IWorkload
             {
                 result.Notes.Add($"{first.Failures} of {n} connects failed ({first.FirstError})");
             }
+
+            await SubscribeAllAsync(first.Clients, subscribe, 0, result, cancellationToken);
 
             await Task.Delay(interval + TimeSpan.FromSeconds(1), cancellationToken);
             var open = clients.Count(c => !c.IsClosed);
@@ -78,7 +110,7 @@ internal sealed class W1IdleMemory : IWorkload
                 result.Notes.Add($"{n - open} of {n} connections closed before the measurement");
             }
 
-            await SearchMaxAsync(context, process, adapter, clients, result, cancellationToken);
+            await SearchMaxAsync(context, process, adapter, subscribe, clients, result, cancellationToken);
             await MeasureIdleCpuAsync(context, process, clients, interval + timeout, result, cancellationToken);
         }
         finally
@@ -89,7 +121,39 @@ internal sealed class W1IdleMemory : IWorkload
         return result;
     }
 
-    private static async Task SearchMaxAsync(WorkloadContext context, ServerProcess process, IProtocolAdapter adapter, List<BenchClient> clients, RunResult result, CancellationToken cancellationToken)
+    private string SubscribeMode(WorkloadContext context) =>
+        context.Choice("subscribe", [_defaultSubscribe, .. SubscribeModes.Where(m => m != _defaultSubscribe)]);
+
+    /// <summary>
+    /// Subscribes every client (<paramref name="mode"/> shared: channel <c>w1</c>; own: <c>w1-INDEX</c>) and waits for
+    /// each confirmation; the ones not confirmed are noted in <paramref name="result"/>.
+    /// </summary>
+    private static async Task SubscribeAllAsync(IReadOnlyList<BenchClient> clients, string mode, int firstIndex, RunResult? result, CancellationToken cancellationToken)
+    {
+        if (mode == "none")
+        {
+            return;
+        }
+
+        var refused = 0;
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, clients.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = 128, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var channel = mode == "own" ? "w1-" + (firstIndex + i).ToString(System.Globalization.CultureInfo.InvariantCulture) : "w1";
+                if (!await clients[i].SubscribeAsync(channel, 1, TimeSpan.FromSeconds(15), ct))
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            });
+        if (refused > 0)
+        {
+            result?.Notes.Add($"{refused} of {clients.Count} subscribes not confirmed");
+        }
+    }
+
+    private static async Task SearchMaxAsync(WorkloadContext context, ServerProcess process, IProtocolAdapter adapter, string subscribe, List<BenchClient> clients, RunResult result, CancellationToken cancellationToken)
     {
         var step = Math.Max(1, context.Int("step", 10_000));
         var max = context.Int("max_connections", 100_000);
@@ -105,6 +169,7 @@ internal sealed class W1IdleMemory : IWorkload
         {
             var count = Math.Min(step, max - clients.Count);
             var batch = await ClientPool.ConnectAsync(adapter, process.EndPoint, count, null, cancellationToken, firstIndex: clients.Count);
+            await SubscribeAllAsync(batch.Clients, subscribe, clients.Count, result, cancellationToken);
             clients.AddRange(batch.Clients);
             context.Info($"  {process.Kind.Name()}: {clients.Count:N0} connected ({batch.Failures} failed, {batch.Elapsed.TotalSeconds:0.0} s)");
             if (batch.Failures > count / 100)

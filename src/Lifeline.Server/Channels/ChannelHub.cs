@@ -27,7 +27,7 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
     /// Subscribes: registers for live deltas, reads what the client needs from <paramref name="since"/>, queues the
     /// <c>subscribed</c> reply, the snapshot or recovered deltas, then the buffered live deltas; no gap, no duplicate.
     /// </summary>
-    public async Task<Subscription> SubscribeAsync(ISubscriber subscriber, long? id, string channel, Position? since, CancellationToken ct)
+    public async ValueTask<Subscription> SubscribeAsync(ISubscriber subscriber, long? id, string channel, Position? since, CancellationToken ct)
     {
         var subscription = new Subscription(subscriber, channel);
         var local = await AttachAsync(channel, subscription, ct);
@@ -99,10 +99,7 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
         for (var attempt = 1; ; attempt++)
         {
             var recovery = await engine.RecoverAsync(subscription.Channel, position, ct);
-            Func<RecoveryPlan, ServerMessage>? reply = attempt == 1 && id is not null
-                ? plan => new SubscribedMessage(id, plan.Channel, plan.Epoch, plan.Offset, plan.Recovered)
-                : null;
-            var result = subscription.Apply(recovery, reply, mayRetry: attempt < MaxRecoveryAttempts);
+            var result = subscription.Apply(recovery, attempt == 1 ? id : null, mayRetry: attempt < MaxRecoveryAttempts);
             if (!result.ResyncRequired || attempt >= MaxRecoveryAttempts)
             {
                 return;
@@ -112,7 +109,7 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
         }
     }
 
-    private async Task<LocalChannel> AttachAsync(string channel, Subscription subscription, CancellationToken ct)
+    private async ValueTask<LocalChannel> AttachAsync(string channel, Subscription subscription, CancellationToken ct)
     {
         while (true)
         {

@@ -25,10 +25,11 @@ internal enum SubscribeOutcome
 /// <param name="presence">This node's presence counts.</param>
 internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub hub, PresenceTracker presence)
 {
-    // Guarded by lock (this) (no Lock object: one allocation less per connection). Created with the first subscribe:
-    // a connection that only said hello holds no dictionary.
-    private Dictionary<string, Subscription>? _subscriptions; // under lock (this)
-    private HashSet<string>? _presenceCounted; // under lock (this): the channels whose membership this connection counted
+    // Guarded by lock (this) (no Lock object: one allocation less per connection). A connection that only said hello
+    // holds no collection, one with a single channel holds its subscription (and channel name) inline: the slots
+    // create a dictionary (a hash set) only for a second channel.
+    private SubscriptionSlots _subscriptions; // under lock (this)
+    private ChannelNameSlots _presenceCounted; // under lock (this): the channels whose membership this connection counted
     private bool _closed; // under lock (this): set by LeaveAllAsync
 
     /// <summary>The channels this connection is subscribed to.</summary>
@@ -38,7 +39,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         {
             lock (this)
             {
-                return _subscriptions is null ? [] : [.. _subscriptions.Keys];
+                return _subscriptions.Channels();
             }
         }
     }
@@ -50,7 +51,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     {
         lock (this)
         {
-            return _subscriptions?.ContainsKey(channel) == true;
+            return _subscriptions.ContainsKey(channel);
         }
     }
 
@@ -66,7 +67,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     /// <param name="session">The connection's session id.</param>
     /// <param name="caughtUp">Called when a first subscribe with <paramref name="since"/> (a reconnect's resubscribe) has queued its catch-up.</param>
     /// <returns>What happened.</returns>
-    public async Task<SubscribeOutcome> SubscribeAsync(long? id, string channel, Position? since, int max, string? user, string session, Action caughtUp)
+    public async ValueTask<SubscribeOutcome> SubscribeAsync(long? id, string channel, Position? since, int max, string? user, string session, Action caughtUp)
     {
         Subscription? previous;
         bool counted;
@@ -77,14 +78,13 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
                 return SubscribeOutcome.Closed;
             }
 
-            _subscriptions ??= new Dictionary<string, Subscription>(StringComparer.Ordinal);
             if (!_subscriptions.ContainsKey(channel) && _subscriptions.Count >= max)
             {
                 return SubscribeOutcome.LimitExceeded;
             }
 
             _subscriptions.Remove(channel, out previous);
-            counted = _presenceCounted?.Contains(channel) == true;
+            counted = _presenceCounted.Contains(channel);
         }
 
         if (previous is not null)
@@ -93,7 +93,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
 
         var subscription = await hub.SubscribeAsync(subscriber, id, channel, since, subscriber.Aborted);
-        if (!TryKeep(() => _subscriptions![channel] = subscription))
+        if (!TryKeep(subscription))
         {
             await hub.DetachAsync(subscription);
             return SubscribeOutcome.Closed;
@@ -112,7 +112,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
 
         await presence.SubscribedAsync(user, session, channel, subscriber.Aborted);
-        if (!TryKeep(() => (_presenceCounted ??= new HashSet<string>(StringComparer.Ordinal)).Add(channel)))
+        if (!TryKeepCounted(channel))
         {
             presence.ConnectionGone(user, session, [channel], normalClose: false);
             return SubscribeOutcome.Closed;
@@ -129,8 +129,8 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         bool counted;
         lock (this)
         {
-            _subscriptions?.Remove(channel, out subscription);
-            counted = subscription is not null && _presenceCounted?.Remove(channel) == true;
+            _subscriptions.Remove(channel, out subscription);
+            counted = subscription is not null && _presenceCounted.Remove(channel);
         }
 
         if (subscription is null)
@@ -150,15 +150,13 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     /// <summary>Teardown: leaves every channel; presence leaves follow after the grace period. Later subscribes undo themselves.</summary>
     public async Task LeaveAllAsync(string? user, string? session, bool normalClose)
     {
-        List<Subscription> subscriptions;
-        List<string> memberships;
+        Subscription[] subscriptions;
+        string[] memberships;
         lock (this)
         {
             _closed = true;
-            subscriptions = _subscriptions is null ? [] : [.. _subscriptions.Values];
-            _subscriptions?.Clear();
-            memberships = _presenceCounted is null ? [] : [.. _presenceCounted];
-            _presenceCounted?.Clear();
+            subscriptions = _subscriptions.TakeAll();
+            memberships = _presenceCounted.TakeAll();
         }
 
         foreach (var subscription in subscriptions)
@@ -174,8 +172,8 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         }
     }
 
-    /// <summary>Runs <paramref name="keep"/> under the lock unless teardown has left the channels; false when it has.</summary>
-    private bool TryKeep(Action keep)
+    /// <summary>Keeps <paramref name="subscription"/> unless teardown has left the channels; false when it has.</summary>
+    private bool TryKeep(Subscription subscription)
     {
         lock (this)
         {
@@ -184,7 +182,22 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
                 return false;
             }
 
-            keep();
+            _subscriptions.Set(subscription);
+            return true;
+        }
+    }
+
+    /// <summary>Records the presence membership of <paramref name="channel"/> unless teardown has left the channels; false when it has.</summary>
+    private bool TryKeepCounted(string channel)
+    {
+        lock (this)
+        {
+            if (_closed)
+            {
+                return false;
+            }
+
+            _presenceCounted.Add(channel);
             return true;
         }
     }

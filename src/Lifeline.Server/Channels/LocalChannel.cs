@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 
@@ -10,7 +9,7 @@ namespace Lifeline.Server.Channels;
 /// </summary>
 internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserver
 {
-    private ImmutableArray<Subscription> _subscribers = [];
+    private readonly SubscriberSet _subscribers = new();
 
     public string Name { get; } = name;
 
@@ -22,15 +21,15 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
     /// <summary>True once removed from the hub; a subscriber that finds it retired retries with a fresh one.</summary>
     public bool Retired { get; set; }
 
-    public int Count => _subscribers.Length;
+    public int Count => _subscribers.Count;
 
-    public void Add(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Add(s), subscription);
+    public void Add(Subscription subscription) => _subscribers.Add(subscription);
 
-    public void Remove(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Remove(s), subscription);
+    public void Remove(Subscription subscription) => _subscribers.Remove(subscription);
 
     public void OnDelta(ChannelDelta delta)
     {
-        var subscribers = _subscribers;
+        var subscribers = _subscribers.Snapshot;
         if (subscribers.IsEmpty)
         {
             return;
@@ -55,8 +54,8 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
     /// </summary>
     public void OnEvent(ChannelEvent channelEvent)
     {
-        var subscribers = _subscribers;
-        if (subscribers.IsEmpty || (subscribers.Length == 1 && subscribers[0].Subscriber.Id == channelEvent.SenderConnectionId))
+        var subscribers = _subscribers.Snapshot;
+        if (subscribers.IsEmpty || subscribers.IsOnly(channelEvent.SenderConnectionId))
         {
             return;
         }
@@ -73,7 +72,7 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
 
     public void OnPresence(PresenceEvent presence)
     {
-        var subscribers = _subscribers;
+        var subscribers = _subscribers.Snapshot;
         if (subscribers.IsEmpty)
         {
             return;
@@ -88,7 +87,7 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
 
     public void OnEpochChanged(string channel, string epoch)
     {
-        foreach (var s in _subscribers)
+        foreach (var s in _subscribers.Snapshot)
         {
             if (s.BeginResync())
             {
