@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 
 namespace Lifeline.Server.Connections;
@@ -8,16 +7,29 @@ namespace Lifeline.Server.Connections;
 /// the registered connections against <see cref="TimeProvider"/> time, not a timer per connection. 100,000 idle
 /// connections cost one timer and one pass per period; a connection that goes away leaves nothing behind.
 /// </summary>
+/// <remarks>
+/// The registered connections sit in an array of slots (a freed slot is reused): a pass reads the array without a lock
+/// and without a snapshot, and registering costs no node per connection. Only <see cref="Register"/> and
+/// <see cref="Unregister"/> take the lock. A pass that races with them may tick a connection that just left (its tick
+/// does nothing: it is no longer open) or miss one that just came (the next pass ticks it).
+/// </remarks>
 internal sealed class HeartbeatScheduler : IDisposable
 {
-    private readonly ConcurrentDictionary<Connection, byte> _entries = new();
+    private readonly Lock _gate = new(); // guards the fields below; the sweep reads _slots and _used without it
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
+    private Connection?[] _slots = new Connection?[64];
+    private int _used; // slots [0, _used) have been handed out at least once
+    private int[] _free = new int[16]; // freed slots, reused first
+    private int _freeCount;
+    private int _count;
     private int _sweeping;
 
     public HeartbeatScheduler(IOptions<LifelineOptions> options, TimeProvider time)
     {
         _time = time;
+        Interval = ToTicks(options.Value.HeartbeatInterval, time);
+        Timeout = ToTicks(options.Value.HeartbeatTimeout, time);
         Period = SweepPeriod(options.Value.HeartbeatInterval, options.Value.HeartbeatTimeout);
         _timer = time.CreateTimer(static s => ((HeartbeatScheduler)s!).Sweep(), this, Period, Period);
     }
@@ -25,8 +37,14 @@ internal sealed class HeartbeatScheduler : IDisposable
     /// <summary>How often deadlines are checked.</summary>
     public TimeSpan Period { get; }
 
+    /// <summary>The ping interval, in timestamp ticks.</summary>
+    public long Interval { get; }
+
+    /// <summary>How long a pong may take, in timestamp ticks.</summary>
+    public long Timeout { get; }
+
     /// <summary>Number of connections with deadlines (0 once every connection is gone).</summary>
-    public int Count => _entries.Count;
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>
     /// Test switch: while true no pings are sent and no pong deadline is enforced, so that clients can prove their
@@ -46,9 +64,62 @@ internal sealed class HeartbeatScheduler : IDisposable
         return TimeSpan.FromTicks(Math.Clamp(twentieth.Ticks, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
     }
 
-    public void Register(Connection connection) => _entries.TryAdd(connection, 0);
+    /// <summary>Adds <paramref name="connection"/> to the passes (once; a second call does nothing).</summary>
+    public void Register(Connection connection)
+    {
+        lock (_gate)
+        {
+            if (connection.SchedulerSlot >= 0)
+            {
+                return;
+            }
 
-    public void Unregister(Connection connection) => _entries.TryRemove(connection, out _);
+            int slot;
+            if (_freeCount > 0)
+            {
+                slot = _free[--_freeCount];
+            }
+            else
+            {
+                if (_used == _slots.Length)
+                {
+                    var larger = new Connection?[_slots.Length * 2];
+                    _slots.AsSpan().CopyTo(larger);
+                    Volatile.Write(ref _slots, larger);
+                }
+
+                slot = _used;
+                Volatile.Write(ref _used, _used + 1);
+            }
+
+            connection.SchedulerSlot = slot;
+            Volatile.Write(ref _slots[slot], connection);
+            _count++;
+        }
+    }
+
+    /// <summary>Removes <paramref name="connection"/> from the passes (a second call does nothing).</summary>
+    public void Unregister(Connection connection)
+    {
+        lock (_gate)
+        {
+            var slot = connection.SchedulerSlot;
+            if (slot < 0)
+            {
+                return;
+            }
+
+            connection.SchedulerSlot = -1;
+            Volatile.Write(ref _slots[slot], null);
+            if (_freeCount == _free.Length)
+            {
+                Array.Resize(ref _free, _free.Length * 2);
+            }
+
+            _free[_freeCount++] = slot;
+            _count--;
+        }
+    }
 
     /// <summary>Runs one pass now (the timer calls this; tests may too).</summary>
     public void Sweep()
@@ -62,9 +133,11 @@ internal sealed class HeartbeatScheduler : IDisposable
         {
             var now = _time.GetTimestamp();
             var paused = PingsPaused;
-            foreach (var connection in _entries.Keys)
+            var slots = Volatile.Read(ref _slots);
+            var used = Math.Min(Volatile.Read(ref _used), slots.Length);
+            for (var i = 0; i < used; i++)
             {
-                connection.OnHeartbeatTick(now, paused);
+                Volatile.Read(ref slots[i])?.OnHeartbeatTick(now, paused);
             }
         }
         finally
@@ -74,4 +147,6 @@ internal sealed class HeartbeatScheduler : IDisposable
     }
 
     public void Dispose() => _timer.Dispose();
+
+    private static long ToTicks(TimeSpan span, TimeProvider time) => (long)(span.TotalSeconds * time.TimestampFrequency);
 }
