@@ -138,6 +138,13 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
 
             _writerRunning = true;
             _enqueued++;
+
+            // Nothing waits: an idle connection gives its queue's array back (the welcome left one of four entries);
+            // a connection that queues again grows a new one.
+            if (_queue.EnsureCapacity(0) > 0)
+            {
+                _queue.TrimExcess(0);
+            }
         }
 
         WriteInline(utf8);
