@@ -337,8 +337,11 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     }
 
     /// <summary>Takes an accepted token's expiry (a timestamp, 0: none) and claims; the old ones no longer count.</summary>
-    public void AcceptCredentials(long expiresAt, IReadOnlyDictionary<string, System.Text.Json.JsonElement>? claims) =>
+    public void AcceptCredentials(long expiresAt, IReadOnlyDictionary<string, System.Text.Json.JsonElement>? claims)
+    {
         Volatile.Write(ref _credentials, expiresAt == 0 && claims is null ? null : new ConnectionCredentials(expiresAt, claims));
+        _runtime.Scheduler.Reschedule(this); // the expiry may be sooner than the next tick planned
+    }
 
     /// <summary>The session this connection continues (resumed) or starts.</summary>
     public void AssignSession(string token)
@@ -371,6 +374,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
             _heartbeat.Arm(_runtime.Time.GetTimestamp(), _runtime.Scheduler.Interval);
             if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
             {
+                _runtime.Scheduler.Reschedule(this); // its next tick is the first ping now, not the hello deadline
                 _runtime.TestHooks.Opened?.Invoke(this);
                 return true;
             }
@@ -382,24 +386,30 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
 
     /// <summary>
     /// Called by the scheduler's sweep: the hello deadline, the token's expiry (4002, checked even while pings are
-    /// paused), then pings and the pong deadline. Never blocks: sends are queued, teardown is started, not awaited.
+    /// paused), then pings and the pong deadline. Never blocks: sends are queued (or written at once when nothing
+    /// waits), teardown is started, not awaited.
     /// </summary>
-    public void OnHeartbeatTick(long now, bool pingsPaused)
+    /// <returns>When this connection next needs a tick (a timestamp; <see cref="long.MaxValue"/>: never again).</returns>
+    public long OnHeartbeatTick(long now, bool pingsPaused)
     {
         switch (State)
         {
             case ConnectionState.Handshaking when now >= _handshakeDeadline:
                 ConnectionLog.HelloTimeout(_runtime.Logger, Now(), Id, RemoteEndPoint);
                 StartTeardown(CloseCode.ProtocolError.WithReason("hello_timeout"), DisconnectInitiator.Server);
-                return;
+                return long.MaxValue;
+            case ConnectionState.Handshaking:
+                return _handshakeDeadline;
             case ConnectionState.Open when Credentials.IsExpired(now):
                 ConnectionLog.TokenExpired(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint);
                 StartTeardown(CloseCode.TokenExpired, DisconnectInitiator.Server);
-                return;
+                return long.MaxValue;
             case ConnectionState.Open when !pingsPaused:
                 break;
+            case ConnectionState.Open:
+                return now; // paused (tests): the sweep ticks every connection on every pass anyway
             default:
-                return;
+                return long.MaxValue;
         }
 
         var scheduler = _runtime.Scheduler;
@@ -408,12 +418,16 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
             case HeartbeatAction.Timeout:
                 ConnectionLog.HeartbeatTimeout(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, _heartbeat.PingCounter);
                 StartTeardown(CloseCode.HeartbeatTimeout, DisconnectInitiator.Server);
-                break;
+                return long.MaxValue;
             case HeartbeatAction.Ping:
                 // Written by the sweep itself when nothing is queued (no task woken per ping); the bytes are shared.
                 Accepted(_queue.EnqueueOrWrite(HeartbeatFrames.Ping(ping)));
                 break;
         }
+
+        var next = _heartbeat.NextDue;
+        var expiresAt = Credentials.ExpiresAt;
+        return expiresAt != 0 && expiresAt < next ? expiresAt : next;
     }
 
     /// <summary>A pong from the client.</summary>

@@ -35,6 +35,20 @@ internal struct ConnectionHeartbeat
     /// <summary>The counter of the last ping sent.</summary>
     public readonly long PingCounter => Volatile.Read(in _pingCounter);
 
+    /// <summary>
+    /// When the next tick can change something: the next ping or, while a pong is awaited, the earlier of the next ping
+    /// and the pong deadline (a pong that comes meanwhile leaves the next ping due at its time).
+    /// </summary>
+    public readonly long NextDue
+    {
+        get
+        {
+            var nextPing = Volatile.Read(in _nextPingAt);
+            var deadline = Volatile.Read(in _pongDeadline);
+            return deadline != 0 && deadline < nextPing ? deadline : nextPing;
+        }
+    }
+
     /// <summary>Arms the first ping, jittered over [interval/2, interval] from <paramref name="now"/>. Called before the connection opens.</summary>
     /// <param name="now">The current timestamp.</param>
     /// <param name="interval">The ping interval, in timestamp ticks.</param>
