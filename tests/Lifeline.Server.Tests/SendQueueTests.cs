@@ -110,13 +110,24 @@ public sealed class SendQueueTests
     }
 
     [Fact]
-    public void A_failed_inline_write_reports_the_failure_and_later_messages_are_not_written_by_it()
+    public async Task A_failed_inline_write_is_reported_to_the_owner_off_the_callers_thread()
     {
         var failures = new RecordFailures();
         var transport = new GatedTransport { Fail = true };
         var queue = new SendQueue(transport, new LifelineOptions(), Metrics(), TimeProvider.System, failures);
-        Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
-        Assert.IsType<IOException>(Assert.Single(failures.Errors));
+        RecordFailures.InsideCall.Value = true;
+        try
+        {
+            Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
+        }
+        finally
+        {
+            RecordFailures.InsideCall.Value = false;
+        }
+
+        var (error, duringCall) = await failures.First.Task.WaitAsync(TestTimeouts.Default);
+        Assert.IsType<IOException>(error);
+        Assert.False(duringCall); // not run by EnqueueOrWrite's caller (the sweep) before it returned
     }
 
     private static LifelineMetrics Metrics() =>
@@ -155,9 +166,12 @@ public sealed class SendQueueTests
 
     private sealed class RecordFailures : ISendFailureHandler
     {
-        public List<Exception> Errors { get; } = [];
+        /// <summary>True on the test's thread while it is inside the call under test.</summary>
+        public static ThreadLocal<bool> InsideCall { get; } = new();
 
-        public void OnSendFailed(Exception error) => Errors.Add(error);
+        public TaskCompletionSource<(Exception Error, bool DuringCall)> First { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnSendFailed(Exception error) => First.TrySetResult((error, InsideCall.Value));
     }
 
     /// <summary>Records each frame; each send stays pending until the test completes it (or fails at once with <c>Fail</c>).</summary>

@@ -167,7 +167,8 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
         }
         catch (Exception ex) when (IsSendFailure(ex))
         {
-            SendFailed(ex);
+            // Off the caller's thread: the sweep must not run a teardown (and the application's disconnected hook) itself.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Queue.SendFailed(s.Error), (Queue: this, Error: ex), preferLocal: false);
             return;
         }
 
