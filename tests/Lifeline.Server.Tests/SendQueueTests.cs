@@ -64,6 +64,75 @@ public sealed class SendQueueTests
         Assert.Equal(EnqueueResult.Closed, queue.Enqueue(Bytes("3")));
     }
 
+    [Fact]
+    public void A_message_offered_to_an_idle_queue_is_written_on_the_callers_thread()
+    {
+        var (queue, frames) = Create();
+        Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
+
+        // Written before EnqueueOrWrite returned: no writer task was needed.
+        Assert.True(frames.Reader.TryRead(out var frame));
+        Assert.Equal("ping", frame);
+        Assert.Equal(0, queue.Depth);
+    }
+
+    [Fact]
+    public async Task A_message_offered_while_something_waits_goes_out_behind_it()
+    {
+        var (queue, frames) = Create();
+        queue.Reserve(out var slot);
+        Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
+        Assert.False(frames.Reader.TryRead(out _)); // never ahead of the reserved reply
+        queue.Fill(slot!, Bytes("reply"));
+
+        Assert.Equal(["reply", "ping"], await ReadMessagesAsync(frames, 2));
+    }
+
+    [Fact]
+    public async Task Messages_queued_while_an_inline_write_is_pending_follow_it_one_send_at_a_time()
+    {
+        var transport = new GatedTransport();
+        var queue = new SendQueue(transport, new LifelineOptions(), Metrics(), TimeProvider.System, new IgnoreFailures());
+        Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
+        Assert.Equal(["ping"], transport.Frames);
+
+        queue.Enqueue(Bytes("a"));
+        queue.Enqueue(Bytes("b"));
+        Assert.Equal(["ping"], transport.Frames); // the pending inline write is the writer: nothing overtakes or interleaves
+        Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping2")));
+        Assert.Equal(3, queue.Depth);
+
+        transport.CompleteNext();
+        Assert.Equal("a\nb\nping2", await transport.Sent.Reader.ReadAsync().AsTask().WaitAsync(TestTimeouts.Default));
+        Assert.Equal(["ping", "a\nb\nping2"], transport.Frames);
+        transport.CompleteNext();
+        Assert.Equal(1, transport.MaxConcurrentSends);
+    }
+
+    [Fact]
+    public async Task A_failed_inline_write_is_reported_to_the_owner_off_the_callers_thread()
+    {
+        var failures = new RecordFailures();
+        var transport = new GatedTransport { Fail = true };
+        var queue = new SendQueue(transport, new LifelineOptions(), Metrics(), TimeProvider.System, failures);
+        RecordFailures.InsideCall.Value = true;
+        try
+        {
+            Assert.Equal(EnqueueResult.Queued, queue.EnqueueOrWrite(Bytes("ping")));
+        }
+        finally
+        {
+            RecordFailures.InsideCall.Value = false;
+        }
+
+        var (error, duringCall) = await failures.First.Task.WaitAsync(TestTimeouts.Default);
+        Assert.IsType<IOException>(error);
+        Assert.False(duringCall); // not run by EnqueueOrWrite's caller (the sweep) before it returned
+    }
+
+    private static LifelineMetrics Metrics() =>
+        new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
+
     private static ReadOnlyMemory<byte> Bytes(string s) => Encoding.UTF8.GetBytes(s);
 
     private static async Task<List<string>> ReadMessagesAsync(Channel<string> frames, int count)
@@ -91,6 +160,91 @@ public sealed class SendQueueTests
     private sealed class IgnoreFailures : ISendFailureHandler
     {
         public void OnSendFailed(Exception error)
+        {
+        }
+    }
+
+    private sealed class RecordFailures : ISendFailureHandler
+    {
+        /// <summary>True on the test's thread while it is inside the call under test.</summary>
+        public static ThreadLocal<bool> InsideCall { get; } = new();
+
+        public TaskCompletionSource<(Exception Error, bool DuringCall)> First { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnSendFailed(Exception error) => First.TrySetResult((error, InsideCall.Value));
+    }
+
+    /// <summary>Records each frame; each send stays pending until the test completes it (or fails at once with <c>Fail</c>).</summary>
+    private sealed class GatedTransport : IConnectionTransport
+    {
+        private readonly Queue<TaskCompletionSource> _pending = new();
+        private readonly List<string> _frames = [];
+        private int _inFlight;
+
+        public bool Fail { get; init; }
+
+        public int MaxConcurrentSends { get; private set; }
+
+        /// <summary>Each frame as it is sent, after the first one (which the test reads from <see cref="Frames"/>).</summary>
+        public Channel<string> Sent { get; } = Channel.CreateUnbounded<string>();
+
+        public List<string> Frames
+        {
+            get
+            {
+                lock (_frames)
+                {
+                    return [.. _frames];
+                }
+            }
+        }
+
+        public IPEndPoint? RemoteEndPoint => null;
+
+        public string Name => TransportNames.WebSocket;
+
+        public WelcomeMessage Announce(WelcomeMessage welcome) => welcome;
+
+        public ValueTask<TransportMessage> ReceiveAsync(int maxMessageSize) => new(TransportMessage.Of(TransportMessageKind.Ended));
+
+        public ValueTask SendAsync(ReadOnlyMemory<byte> frame)
+        {
+            if (Fail)
+            {
+                return ValueTask.FromException(new IOException("reset"));
+            }
+
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_frames)
+            {
+                _frames.Add(Encoding.UTF8.GetString(frame.Span));
+                if (_frames.Count > 1)
+                {
+                    Sent.Writer.TryWrite(_frames[^1]);
+                }
+
+                MaxConcurrentSends = Math.Max(MaxConcurrentSends, ++_inFlight);
+                _pending.Enqueue(done);
+            }
+
+            return new ValueTask(done.Task);
+        }
+
+        public void CompleteNext()
+        {
+            TaskCompletionSource next;
+            lock (_frames)
+            {
+                next = _pending.Dequeue();
+                _inFlight--;
+            }
+
+            next.SetResult();
+        }
+
+        public Task<bool> CloseAsync(CloseCode code, TimeSpan bound) => Task.FromResult(false);
+
+        public void Abort()
         {
         }
     }

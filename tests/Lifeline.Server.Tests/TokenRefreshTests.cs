@@ -130,6 +130,25 @@ public sealed class TokenRefreshTests
     }
 
     [Fact]
+    public async Task A_refresh_to_a_sooner_expiry_is_enforced_at_that_expiry()
+    {
+        var (server, time) = await StartAsync();
+        await using var _s = server;
+        var (client, _) = await RawClient.ConnectAndHelloAsync(server.WsUri, "alice@60");
+        await using var _c = client;
+
+        // A pass now plans the connection's next tick at its first ping or its expiry (60 s), whichever is sooner;
+        // the refresh must bring it forward (the scheduler only visits connections that are due).
+        server.Runtime.Scheduler.Sweep();
+        await client.SendJsonAsync(new { type = "refresh", id = 6, token = "alice@5" });
+        Assert.Equal(5000, (await client.ReceiveTypeAsync("reply")).GetProperty("tokenExpiresInMs").GetInt64());
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        server.Runtime.Scheduler.Sweep();
+        Assert.Equal(4002, (int)(await client.WaitForCloseAsync())!);
+    }
+
+    [Fact]
     public async Task Refresh_tokens_are_never_logged()
     {
         var (server, _) = await StartAsync();

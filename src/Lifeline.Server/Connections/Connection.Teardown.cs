@@ -16,7 +16,7 @@ internal sealed partial class Connection
 
     /// <summary>Tears the connection down; later calls return the first call's task.</summary>
     public Task TeardownAsync(CloseCode code, DisconnectInitiator initiator, Exception? error = null) =>
-        TryBeginClosing(out var wasOpen) ? RunTeardownAsync(code, initiator, error, wasOpen) : _closed.Task;
+        TryBeginClosing(out var wasOpen) ? RunTeardownAsync(code, initiator, error, wasOpen) : Closed;
 
     private async Task RunTeardownAsync(CloseCode code, DisconnectInitiator initiator, Exception? error, bool wasOpen)
     {
@@ -75,7 +75,7 @@ internal sealed partial class Connection
             MarkClosed();
             ConnectionLog.Closed(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, code.Code, code.Reason, initiator, (long)elapsed.TotalMilliseconds);
             _cts.Dispose();
-            _closed.TrySetResult();
+            SignalClosed();
         }
     }
 

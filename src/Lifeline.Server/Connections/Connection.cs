@@ -36,18 +36,21 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     /// <summary>The close reason of a connection refused because the engine could not count its connection slot (1013).</summary>
     public const string EngineUnavailableReason = "engine_unavailable";
 
+    private static readonly object ClosedMark = new();
+
     private readonly IConnectionTransport _transport;
     private readonly LifelineRuntime _runtime;
     private readonly SendQueue _queue;
-    private readonly ConnectionHeartbeat _heartbeat;
-    private readonly MessageDispatcher _dispatcher;
+    private ConnectionHeartbeat _heartbeat; // a mutable struct: never copied, only used in place
     private readonly CancellationTokenSource _cts = new();
-    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _startedAt;
     private readonly long _handshakeDeadline;
     private readonly string _address;
     private int _state; // a ConnectionState, changed only by TryChangeState, TryBeginClosing and MarkClosed
     private IAsyncDisposable? _userObservation; // the engine registration of a user's connection (anonymous: never set)
+    private ConnectionCredentials? _credentials; // null: the token does not expire and has no claims (nothing held)
+    private RateLimiter? _rate; // created with the first message after the hello that is not a pong
+    private object? _closedSignal; // null until someone waits for Closed (nothing held while idle), then its source; ClosedMark once closed
 
     public Connection(IConnectionTransport transport, LifelineRuntime runtime)
     {
@@ -58,13 +61,14 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
         _startedAt = runtime.Time.GetTimestamp();
         _handshakeDeadline = _startedAt + runtime.ToTimestampTicks(runtime.Options.HandshakeTimeout);
         _queue = new SendQueue(transport, runtime.Options, runtime.Metrics, runtime.Time, this);
-        _heartbeat = new ConnectionHeartbeat(runtime.ToTimestampTicks(runtime.Options.HeartbeatInterval), runtime.ToTimestampTicks(runtime.Options.HeartbeatTimeout));
         Counts = new ConnectionCounts(runtime.Limits);
         Subscriptions = new ConnectionSubscriptions(this, runtime.Hub, runtime.Presence);
-        _dispatcher = new MessageDispatcher(this, runtime);
     }
 
     public string Id { get; }
+
+    /// <summary>This connection's place in <see cref="HeartbeatScheduler"/> (-1: not registered); the scheduler's, under its lock.</summary>
+    public int SchedulerSlot { get; set; } = -1;
 
     public IPEndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
 
@@ -94,21 +98,46 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     /// <summary>The channels this connection is subscribed to, and its presence memberships.</summary>
     public ConnectionSubscriptions Subscriptions { get; }
 
-    /// <summary>The token's expiry and claims: set by the hello, moved by each successful refresh, checked by the sweep.</summary>
-    public ConnectionCredentials Credentials { get; } = new();
+    /// <summary>The token's expiry and claims: set by the hello, moved by each successful refresh (<see cref="AcceptCredentials"/>), checked by the sweep.</summary>
+    public ConnectionCredentials Credentials => Volatile.Read(ref _credentials) ?? ConnectionCredentials.None;
+
+    /// <summary>This connection's token bucket, created on first use (<see cref="MessageDispatcher"/> only: the receive loop).</summary>
+    public RateLimiter RateLimiter => _rate ??= new RateLimiter(_runtime.Options, _runtime.Time);
+
+    /// <summary>The token bucket if a message other than a pong created it, else null.</summary>
+    public RateLimiter? ExistingRateLimiter => _rate;
 
     public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
     /// <summary>Signalled when teardown begins: stops loops and fails the connection's pending operations.</summary>
     public CancellationToken Aborted => _cts.Token;
 
-    /// <summary>Completes when teardown has finished (transport released, hooks run).</summary>
-    public Task Closed => _closed.Task;
+    /// <summary>Completes when teardown has finished (transport released, hooks run). Its task is created when first asked for.</summary>
+    public Task Closed
+    {
+        get
+        {
+            var signal = Volatile.Read(ref _closedSignal);
+            if (signal is null)
+            {
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                signal = Interlocked.CompareExchange(ref _closedSignal, created, null) ?? created;
+            }
+
+            return signal is TaskCompletionSource source ? source.Task : Task.CompletedTask;
+        }
+    }
 
     /// <summary>Messages waiting to be written.</summary>
     public int SendQueueDepth => _queue.Depth;
 
-    /// <summary>Runs the connection until it is torn down. The HTTP request ends when this returns.</summary>
+    /// <summary>
+    /// Runs the connection until it is torn down; the HTTP request ends when this returns. After taking the address
+    /// slot it is the receive loop, the only reader of the transport for the connection's whole life (one async
+    /// method, not two: an idle connection is suspended in here, and each suspended level holds a state-machine box).
+    /// The loop never awaits teardown, so after the server starts a close it keeps reading (and discarding data) until
+    /// the peer's close arrives or the transport fails, which is what lets teardown complete the close handshake.
+    /// </summary>
     public async Task RunAsync()
     {
         _runtime.Registry.Add(this);
@@ -126,8 +155,73 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
             StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
         }
 
-        await ReceiveLoopAsync();
-        await _closed.Task;
+        var options = _runtime.Options;
+        var receiving = true;
+        while (receiving)
+        {
+            using var message = await _transport.ReceiveAsync(options.MaxMessageSize);
+            if (EndsReceiving(message))
+            {
+                break;
+            }
+
+            if (State >= ConnectionState.Closing)
+            {
+                continue; // closing: discard data until the peer's close
+            }
+
+            switch (message.Kind)
+            {
+                case TransportMessageKind.Binary:
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.UnsupportedData.Code, "binary frame");
+                    StartTeardown(CloseCode.UnsupportedData, DisconnectInitiator.Server);
+                    break;
+                case TransportMessageKind.TooBig:
+                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.MessageTooBig.Code, $"message over {options.MaxMessageSize} bytes");
+                    StartTeardown(CloseCode.MessageTooBig, DisconnectInitiator.Server);
+                    break;
+                default:
+                    try
+                    {
+                        await MessageDispatcher.HandleAsync(this, _runtime, message.Payload);
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+                    {
+                        StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, ex);
+                        receiving = false;
+                    }
+                    catch (Exception ex)
+                    {
+                        // A bug must not leave the connection half torn down: close 1011 through the one teardown path.
+                        ConnectionLog.HandlerFailed(_runtime.Logger, ex, Id);
+                        StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
+                    }
+
+                    break;
+            }
+        }
+
+        await Closed;
+    }
+
+    /// <summary>The peer closed, the transport ended or refused the peer's framing: teardown starts and the receive loop ends.</summary>
+    private bool EndsReceiving(in TransportMessage message)
+    {
+        switch (message.Kind)
+        {
+            case TransportMessageKind.Close:
+                StartTeardown(message.Close ?? CloseCode.Abnormal, DisconnectInitiator.Client);
+                return true;
+            case TransportMessageKind.Ended:
+                StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, message.Error);
+                return true;
+            case TransportMessageKind.Rejected:
+                ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the transport (malformed framing or invalid UTF-8)");
+                StartTeardown(CloseCode.InvalidPayload, DisconnectInitiator.Server, message.Error);
+                return true;
+            default:
+                return false;
+        }
     }
 
     /// <summary>
@@ -232,73 +326,18 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
         ThreadPool.UnsafeQueueUserWorkItem(static s => s.Connection.StartTeardown(s.Code, DisconnectInitiator.Application), (Connection: this, Code: code), preferLocal: false);
     }
 
-    /// <summary>
-    /// The receive loop: the only reader of the transport for the connection's whole life. It never awaits teardown,
-    /// so after the server starts a close it keeps reading (and discarding data) until the peer's close arrives or
-    /// the transport fails, which is what lets teardown complete the close handshake.
-    /// </summary>
-    private async Task ReceiveLoopAsync()
-    {
-        var options = _runtime.Options;
-        while (true)
-        {
-            using var message = await _transport.ReceiveAsync(options.MaxMessageSize);
-            switch (message.Kind)
-            {
-                case TransportMessageKind.Close:
-                    StartTeardown(message.Close ?? CloseCode.Abnormal, DisconnectInitiator.Client);
-                    return;
-                case TransportMessageKind.Ended:
-                    StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, message.Error);
-                    return;
-                case TransportMessageKind.Rejected:
-                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.InvalidPayload.Code, "rejected by the transport (malformed framing or invalid UTF-8)");
-                    StartTeardown(CloseCode.InvalidPayload, DisconnectInitiator.Server, message.Error);
-                    return;
-            }
-
-            if (State >= ConnectionState.Closing)
-            {
-                continue; // closing: discard data until the peer's close
-            }
-
-            switch (message.Kind)
-            {
-                case TransportMessageKind.Binary:
-                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.UnsupportedData.Code, "binary frame");
-                    StartTeardown(CloseCode.UnsupportedData, DisconnectInitiator.Server);
-                    break;
-                case TransportMessageKind.TooBig:
-                    ConnectionLog.BadInput(_runtime.Logger, Now(), Id, RemoteEndPoint, CloseCode.MessageTooBig.Code, $"message over {options.MaxMessageSize} bytes");
-                    StartTeardown(CloseCode.MessageTooBig, DisconnectInitiator.Server);
-                    break;
-                default:
-                    try
-                    {
-                        await _dispatcher.HandleAsync(message.Payload);
-                    }
-                    catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
-                    {
-                        StartTeardown(CloseCode.Abnormal, DisconnectInitiator.Network, ex);
-                        return;
-                    }
-                    catch (Exception ex)
-                    {
-                        // A bug must not leave the connection half torn down: close 1011 through the one teardown path.
-                        ConnectionLog.HandlerFailed(_runtime.Logger, ex, Id);
-                        StartTeardown(CloseCode.InternalError, DisconnectInitiator.Server, ex);
-                    }
-
-                    break;
-            }
-        }
-    }
-
     /// <summary>The authenticator accepted the hello for <paramref name="auth"/>'s user, valid until <paramref name="expiresAt"/> (a timestamp, 0: no expiry).</summary>
     public void Authenticated(AuthenticationResult auth, long expiresAt)
     {
         UserId = auth.UserId;
-        Credentials.Accept(expiresAt, auth.Claims);
+        AcceptCredentials(expiresAt, auth.Claims);
+    }
+
+    /// <summary>Takes an accepted token's expiry (a timestamp, 0: none) and claims; the old ones no longer count.</summary>
+    public void AcceptCredentials(long expiresAt, IReadOnlyDictionary<string, System.Text.Json.JsonElement>? claims)
+    {
+        Volatile.Write(ref _credentials, expiresAt == 0 && claims is null ? null : new ConnectionCredentials(expiresAt, claims));
+        _runtime.Scheduler.Reschedule(this); // the expiry may be sooner than the next tick planned
     }
 
     /// <summary>The session this connection continues (resumed) or starts.</summary>
@@ -329,9 +368,10 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
 
         if (Enqueue(_transport.Announce(welcome)))
         {
-            _heartbeat.Arm(_runtime.Time.GetTimestamp());
+            _heartbeat.Arm(_runtime.Time.GetTimestamp(), _runtime.Scheduler.Interval);
             if (TryChangeState(ConnectionState.Handshaking, ConnectionState.Open))
             {
+                _runtime.Scheduler.Reschedule(this); // its next tick is the first ping now, not the hello deadline
                 _runtime.TestHooks.Opened?.Invoke(this);
                 return true;
             }
@@ -343,36 +383,48 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
 
     /// <summary>
     /// Called by the scheduler's sweep: the hello deadline, the token's expiry (4002, checked even while pings are
-    /// paused), then pings and the pong deadline. Never blocks: sends are queued, teardown is started, not awaited.
+    /// paused), then pings and the pong deadline. Never blocks: sends are queued (or written at once when nothing
+    /// waits), teardown is started, not awaited.
     /// </summary>
-    public void OnHeartbeatTick(long now, bool pingsPaused)
+    /// <returns>When this connection next needs a tick (a timestamp; <see cref="long.MaxValue"/>: never again).</returns>
+    public long OnHeartbeatTick(long now, bool pingsPaused)
     {
         switch (State)
         {
             case ConnectionState.Handshaking when now >= _handshakeDeadline:
                 ConnectionLog.HelloTimeout(_runtime.Logger, Now(), Id, RemoteEndPoint);
                 StartTeardown(CloseCode.ProtocolError.WithReason("hello_timeout"), DisconnectInitiator.Server);
-                return;
+                return long.MaxValue;
+            case ConnectionState.Handshaking:
+                return _handshakeDeadline;
             case ConnectionState.Open when Credentials.IsExpired(now):
                 ConnectionLog.TokenExpired(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint);
                 StartTeardown(CloseCode.TokenExpired, DisconnectInitiator.Server);
-                return;
+                return long.MaxValue;
             case ConnectionState.Open when !pingsPaused:
                 break;
+            case ConnectionState.Open:
+                return now; // paused (tests): the sweep ticks every connection on every pass anyway
             default:
-                return;
+                return long.MaxValue;
         }
 
-        switch (_heartbeat.Tick(now, out var ping))
+        var scheduler = _runtime.Scheduler;
+        switch (_heartbeat.Tick(now, scheduler.Interval, scheduler.Timeout, out var ping))
         {
             case HeartbeatAction.Timeout:
                 ConnectionLog.HeartbeatTimeout(_runtime.Logger, Now(), Id, UserId, RemoteEndPoint, _heartbeat.PingCounter);
                 StartTeardown(CloseCode.HeartbeatTimeout, DisconnectInitiator.Server);
-                break;
+                return long.MaxValue;
             case HeartbeatAction.Ping:
-                Enqueue(new ServerPing(ping));
+                // Written by the sweep itself when nothing is queued (no task woken per ping); the bytes are shared.
+                Accepted(_queue.EnqueueOrWrite(HeartbeatFrames.Ping(ping)));
                 break;
         }
+
+        var next = _heartbeat.NextDue;
+        var expiresAt = Credentials.ExpiresAt;
+        return expiresAt != 0 && expiresAt < next ? expiresAt : next;
     }
 
     /// <summary>A pong from the client.</summary>
@@ -462,6 +514,9 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     }
 
     private void MarkClosed() => Volatile.Write(ref _state, (int)ConnectionState.Closed);
+
+    /// <summary>Completes <see cref="Closed"/> (its task, if anyone asked for it; later askers get a completed task).</summary>
+    private void SignalClosed() => (Interlocked.Exchange(ref _closedSignal, ClosedMark) as TaskCompletionSource)?.TrySetResult();
 
     private LogTime Now() => LogTime.Now(_runtime.Time);
 

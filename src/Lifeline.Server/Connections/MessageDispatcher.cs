@@ -5,13 +5,26 @@ namespace Lifeline.Server.Connections;
 /// <summary>
 /// What a connection does with each client message: the first one goes to <see cref="Handshake"/>; after it, the
 /// rate limit, then heartbeats, token refreshes (<see cref="TokenRefresh"/>) and requests (<see cref="ChannelRequests"/>). Runs on the receive loop only, one
-/// message at a time.
+/// message at a time. Stateless (the token bucket is the connection's): no object per connection.
 /// </summary>
-internal sealed class MessageDispatcher(Connection connection, LifelineRuntime runtime)
+internal static class MessageDispatcher
 {
-    private RateLimiter? _rate; // created with the first message after the hello
+    public static Task HandleAsync(Connection connection, LifelineRuntime runtime, ReadOnlyMemory<byte> payload)
+    {
+        // The heartbeat's answer, every interval from every idle connection: a canonical pong is recognised without the
+        // JSON parser. It is what the full path below does with it (pongs are exempt from the rate limit: they only take
+        // a token when the bucket exists); anything else, valid or not, takes the full path.
+        if (connection.State == ConnectionState.Open && HeartbeatFrames.TryReadPong(payload.Span, out var n))
+        {
+            connection.ExistingRateLimiter?.Take(exempt: true);
+            connection.OnPong(n);
+            return Task.CompletedTask;
+        }
 
-    public async Task HandleAsync(ReadOnlyMemory<byte> payload)
+        return HandleParsedAsync(connection, runtime, payload);
+    }
+
+    private static async Task HandleParsedAsync(Connection connection, LifelineRuntime runtime, ReadOnlyMemory<byte> payload)
     {
         var parsed = ClientMessageParser.Parse(payload, runtime.Options.MaxJsonDepth);
         if (parsed.IsFatal)
@@ -27,7 +40,10 @@ internal sealed class MessageDispatcher(Connection connection, LifelineRuntime r
             return;
         }
 
-        switch ((_rate ??= new RateLimiter(runtime.Options, runtime.Time)).Take(exempt: parsed.Message is PongMessage))
+        var decision = parsed.Message is PongMessage
+            ? connection.ExistingRateLimiter?.Take(exempt: true) ?? RateDecision.Allowed
+            : connection.RateLimiter.Take(exempt: false);
+        switch (decision)
         {
             case RateDecision.Abused:
                 ConnectionLog.RateLimitAbused(runtime.Logger, LogTime.Now(runtime.Time), connection.Id, connection.UserId, connection.RemoteEndPoint);

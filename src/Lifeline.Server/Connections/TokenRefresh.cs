@@ -50,7 +50,7 @@ internal static class TokenRefresh
             return;
         }
 
-        connection.Credentials.Accept(expiresAt, auth.Claims);
+        connection.AcceptCredentials(expiresAt, auth.Claims);
         runtime.Metrics.TokenRefreshed(ok: true);
         ConnectionLog.TokenRefresh(runtime.Logger, LogTime.Now(runtime.Time), connection.Id, connection.UserId, Ok, "accepted", expiresInMs);
         connection.Enqueue(new ReplyMessage(refresh.Id, true) { TokenExpiresInMs = expiresInMs });

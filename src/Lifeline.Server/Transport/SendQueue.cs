@@ -22,7 +22,8 @@ internal enum EnqueueResult
 /// <summary>
 /// A connection's bounded send queue and its writer, on top of a <see cref="IConnectionTransport"/>. Messages arrive
 /// already serialized (a message for many recipients is serialized once and the same bytes are queued to each). The
-/// writer runs only while something is queued, so idle connections hold no task; it packs whatever is queued into
+/// writer runs only while something is queued, so idle connections hold no task (and when nothing waits, the heartbeat
+/// sweep writes its ping itself: <see cref="EnqueueOrWrite"/>); it packs whatever is queued into
 /// one frame (line-feed separated) up to the frame limit, so a busy connection costs one send per batch.
 /// Each entry carries the timestamp at which the engine accepted the publish it delivers (0 for other messages);
 /// after the frame is written the writer reports <c>state_sync_latency_seconds{phase="delivery"}</c> for those
@@ -117,6 +118,106 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
 
         _ = WriteLoopAsync();
     }
+
+    /// <summary>
+    /// Sends a message on the caller's thread when nothing is queued and no writer runs (the heartbeat sweep's ping):
+    /// no task is woken for it. The caller is the writer while the send runs, so whatever is queued meanwhile waits
+    /// behind it, exactly as behind a queued message; when the transport does not complete the send at once, the rest
+    /// continues asynchronously. Otherwise the message is queued as by <see cref="Enqueue"/>, behind what waits.
+    /// </summary>
+    /// <param name="utf8">The message; it must stay unchanged until written (a shared, immutable array).</param>
+    /// <returns>What happened (<see cref="EnqueueResult.Queued"/> also when it was written at once).</returns>
+    public EnqueueResult EnqueueOrWrite(ReadOnlyMemory<byte> utf8)
+    {
+        lock (_queue)
+        {
+            if (_closed || _writerRunning || _queue.Count > 0)
+            {
+                return Add(new QueuedMessage(utf8, 0)); // re-enters the lock (a Monitor is reentrant): queued behind what waits
+            }
+
+            _writerRunning = true;
+            _enqueued++;
+
+            // Nothing waits: an idle connection gives its queue's array back (the welcome left one of four entries);
+            // a connection that queues again grows a new one.
+            if (_queue.EnsureCapacity(0) > 0)
+            {
+                _queue.TrimExcess(0);
+            }
+        }
+
+        WriteInline(utf8);
+        return EnqueueResult.Queued;
+    }
+
+    private void WriteInline(ReadOnlyMemory<byte> frame)
+    {
+        ValueTask send;
+        try
+        {
+            send = transport.SendAsync(frame);
+            if (!send.IsCompleted)
+            {
+                _ = CompleteInlineAsync(send);
+                return;
+            }
+
+            send.GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (IsSendFailure(ex))
+        {
+            // Off the caller's thread: the sweep must not run a teardown (and the application's disconnected hook) itself.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Queue.SendFailed(s.Error), (Queue: this, Error: ex), preferLocal: false);
+            return;
+        }
+
+        AfterInline();
+    }
+
+    private async Task CompleteInlineAsync(ValueTask send)
+    {
+        try
+        {
+            await send;
+        }
+        catch (Exception ex) when (IsSendFailure(ex))
+        {
+            SendFailed(ex);
+            return;
+        }
+
+        AfterInline();
+    }
+
+    /// <summary>After an inline write: counts it, then hands over to a writer when something was queued meanwhile.</summary>
+    private void AfterInline()
+    {
+        RecordWritten(1, 0);
+        lock (_queue)
+        {
+            if (_closed || _queue.Count == 0)
+            {
+                _writerRunning = false;
+                return;
+            }
+        }
+
+        _ = WriteLoopAsync();
+    }
+
+    private void SendFailed(Exception error)
+    {
+        lock (_queue)
+        {
+            _writerRunning = false;
+        }
+
+        owner.OnSendFailed(error);
+    }
+
+    private static bool IsSendFailure(Exception ex) =>
+        ex is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException;
 
     private EnqueueResult Add(QueuedMessage entry, int bestEffortBound = -1)
     {
@@ -293,14 +394,9 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
                 await transport.SendAsync(frame);
                 RecordWritten(taken, deliveries);
             }
-            catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+            catch (Exception ex) when (IsSendFailure(ex))
             {
-                lock (_queue)
-                {
-                    _writerRunning = false;
-                }
-
-                owner.OnSendFailed(ex);
+                SendFailed(ex);
                 return;
             }
             finally
