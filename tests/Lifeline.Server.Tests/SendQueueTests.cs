@@ -183,6 +183,8 @@ public sealed class SendQueueTests
 
         public bool Fail { get; init; }
 
+        public Microsoft.AspNetCore.Http.HttpContext Request { get; } = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+
         public int MaxConcurrentSends { get; private set; }
 
         /// <summary>Each frame as it is sent, after the first one (which the test reads from <see cref="Frames"/>).</summary>
