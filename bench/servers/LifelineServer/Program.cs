@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Lifeline.Bench.Servers;
 using Lifeline.Redis;
 using Lifeline.Server;
@@ -33,4 +34,11 @@ if (redis is not null)
 
 var app = builder.Build();
 app.MapLifeline("/ws");
+
+// w2-burst: the server publishes with LifelineServer.PublishAsync in a loop (the patch {"b": payload}).
+BenchBurst.Map(app, async (services, channel, payload) =>
+{
+    using var patch = JsonDocument.Parse("{\"b\":\"" + payload + "\"}");
+    await services.GetRequiredService<LifelineServer>().PublishAsync(channel, patch.RootElement);
+});
 await BenchHost.RunAsync(app, settings);
