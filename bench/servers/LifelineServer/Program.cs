@@ -21,6 +21,12 @@ builder.Services.AddLifeline(o =>
     o.MaxMessagesPerSecond = 1_000_000;
     o.MessageBurst = 1_000_000;
 
+    // Diagnosis only (w2-burst): BENCH_PUBLISH_BACKLOG_LIMIT sets the publisher flow control's bound (0: off).
+    if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_PUBLISH_BACKLOG_LIMIT"), out var backlog) && backlog >= 0)
+    {
+        o.PublishBacklogLimit = backlog;
+    }
+
     // Diagnosis only (W3): BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS shortens the wait for the peer's close frame.
     if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS"), out var closeMs) && closeMs > 0)
     {

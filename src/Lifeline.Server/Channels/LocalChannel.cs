@@ -24,6 +24,9 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
 
     public int Count => _subscribers.Length;
 
+    /// <summary>The local subscriptions (an immutable snapshot), for publisher flow control.</summary>
+    public ImmutableArray<Subscription> Subscribers => _subscribers;
+
     public void Add(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Add(s), subscription);
 
     public void Remove(Subscription subscription) => ImmutableInterlocked.Update(ref _subscribers, static (a, s) => a.Remove(s), subscription);
