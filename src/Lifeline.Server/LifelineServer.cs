@@ -86,7 +86,7 @@ public sealed partial class LifelineServer
         }
 
         // Flow control: a caller publishing in a loop must not run ahead of the writers (LifelineOptions.PublishBacklogLimit).
-        await _runtime.Hub.WaitForBacklogAsync(channel, cancellationToken);
+        await _runtime.Hub.WaitForBacklogAsync(channel, publisher: null, cancellationToken);
         return result;
     }
 

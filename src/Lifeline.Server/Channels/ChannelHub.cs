@@ -51,8 +51,11 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
     /// when the channel has no subscriber here. Never throws; cancellation ends the wait.
     /// </summary>
     /// <returns>True when the publisher was held.</returns>
-    public ValueTask<bool> WaitForBacklogAsync(string channel, CancellationToken cancellationToken) =>
-        _channels.TryGetValue(channel, out var local) ? _flow.WaitAsync(local, cancellationToken) : ValueTask.FromResult(false);
+    /// <param name="channel">The channel published to.</param>
+    /// <param name="publisher">The publishing connection (never held by its own queue), or null for the server API.</param>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    public ValueTask<bool> WaitForBacklogAsync(string channel, ISubscriber? publisher, CancellationToken cancellationToken) =>
+        _channels.TryGetValue(channel, out var local) ? _flow.WaitAsync(local, publisher, cancellationToken) : ValueTask.FromResult(false);
 
     /// <summary>Ends a subscription: no more deliveries; the engine observation goes when the last local one does.</summary>
     public async Task DetachAsync(Subscription subscription)

@@ -9,11 +9,15 @@ namespace Lifeline.Server.Channels;
 /// <list type="bullet">
 /// <item>a subscriber is <em>over</em> when more than <see cref="LifelineOptions.PublishBacklogLimit"/> messages wait in
 /// its send queue (not yet taken by its writer);</item>
-/// <item>an over subscriber whose writer has taken nothing for <see cref="LifelineOptions.PublishBacklogTimeout"/> is
-/// <em>stalled</em> and does not count at all: a reader that stopped is left to
-/// <see cref="LifelineOptions.SendQueueLimit"/> and its 1013, and never holds the publisher (or, through it, the
-/// other subscribers) back;</item>
-/// <item>a subscriber whose queue is closed (an overflow's 1013, a teardown under way) does not count either;</item>
+/// <item>an over subscriber whose writer has been running for <see cref="LifelineOptions.PublishBacklogTimeout"/>
+/// without once finding its queue empty cannot keep up (a reader that stopped, a link slower than the publish rate): it
+/// is <em>slow</em> and does not count at all. It is left to <see cref="LifelineOptions.SendQueueLimit"/> and its 1013,
+/// and never holds the publisher (or, through it, the other subscribers) back for longer than that. A subscriber that
+/// keeps up drains its queue between publishes (its writer stops and is started again by the next one), however busy
+/// the server is;</item>
+/// <item>a subscriber whose queue is closed (an overflow's 1013, a teardown under way) does not count either, nor
+/// does the publishing connection's own subscription: the hold stops reading from that connection, and a client that
+/// cannot send may stop reading, a wait on itself;</item>
 /// <item>the channel is congested while more than half of the subscribers that count are over: one slow consumer, or
 /// any minority, does not slow the publisher.</item>
 /// </list>
@@ -33,7 +37,8 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
     /// <param name="channel">The channel just published to.</param>
     /// <param name="cancellationToken">Ends the wait (not the publish: it was applied).</param>
     /// <returns>True when the publisher was held.</returns>
-    public ValueTask<bool> WaitAsync(LocalChannel channel, CancellationToken cancellationToken)
+    /// <param name="publisher">The publishing connection (a client publish), which never holds itself; null for the server API.</param>
+    public ValueTask<bool> WaitAsync(LocalChannel channel, ISubscriber? publisher, CancellationToken cancellationToken)
     {
         var limit = options.PublishBacklogLimit;
         if (limit <= 0)
@@ -42,12 +47,12 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
         }
 
         var now = time.GetTimestamp();
-        return FindSentinel(channel.Subscribers.AsSpan(), limit, now) is { } sentinel
-            ? HoldAsync(channel, sentinel, limit, now, cancellationToken)
+        return FindSentinel(channel.Subscribers.AsSpan(), publisher, limit, now) is { } sentinel
+            ? HoldAsync(channel, publisher, sentinel, limit, now, cancellationToken)
             : ValueTask.FromResult(false);
     }
 
-    private async ValueTask<bool> HoldAsync(LocalChannel channel, ISubscriber sentinel, int limit, long start, CancellationToken cancellationToken)
+    private async ValueTask<bool> HoldAsync(LocalChannel channel, ISubscriber? publisher, ISubscriber sentinel, int limit, long start, CancellationToken cancellationToken)
     {
         var deadline = start + _timeoutTicks;
         try
@@ -56,7 +61,7 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
             while (!cancellationToken.IsCancellationRequested)
             {
                 var now = time.GetTimestamp();
-                if (now >= deadline || FindSentinel(channel.Subscribers.AsSpan(), limit, now) is not { } next)
+                if (now >= deadline || FindSentinel(channel.Subscribers.AsSpan(), publisher, limit, now) is not { } next)
                 {
                     break;
                 }
@@ -73,7 +78,7 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
         return true;
     }
 
-    /// <summary>Until <paramref name="sentinel"/> drains, or until it would count as stalled (the next scan leaves it out), within the deadline.</summary>
+    /// <summary>Until <paramref name="sentinel"/> drains, or until it would count as slow (the next scan leaves it out), within the deadline.</summary>
     private async Task WaitForAsync(ISubscriber sentinel, long now, long deadline, CancellationToken cancellationToken)
     {
         if (sentinel.WhenDrained() is not { } drained)
@@ -81,7 +86,7 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
             return; // drained since the scan
         }
 
-        var until = Math.Min(deadline, sentinel.Backlog.ProgressAt + _timeoutTicks);
+        var until = Math.Min(deadline, sentinel.Backlog.RunningSince + _timeoutTicks);
         try
         {
             await drained.WaitAsync(TimeSpan.FromSeconds(Math.Max(until - now, 0) / (double)time.TimestampFrequency), time, cancellationToken);
@@ -92,7 +97,7 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
     }
 
     /// <summary>The over subscriber to wait for, or null when the channel is not congested.</summary>
-    private ISubscriber? FindSentinel(ReadOnlySpan<Subscription> subscriptions, int limit, long now)
+    private ISubscriber? FindSentinel(ReadOnlySpan<Subscription> subscriptions, ISubscriber? publisher, int limit, long now)
     {
         if (subscriptions.IsEmpty)
         {
@@ -106,7 +111,13 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
             int counted = 0, overCount = 0;
             for (var i = 0; i < subscriptions.Length; i++)
             {
-                var backlog = subscriptions[i].Subscriber.Backlog;
+                var subscriber = subscriptions[i].Subscriber;
+                if (ReferenceEquals(subscriber, publisher))
+                {
+                    continue; // the hold stops reading from it: counting its own queue could wait on itself
+                }
+
+                var backlog = subscriber.Backlog;
                 if (backlog.Closed)
                 {
                     continue; // leaving (an overflow's 1013, a teardown): neither holds nor dilutes the others
@@ -114,9 +125,9 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
 
                 if (backlog.Depth > limit)
                 {
-                    if (now - backlog.ProgressAt >= _timeoutTicks)
+                    if (now - backlog.RunningSince >= _timeoutTicks)
                     {
-                        continue; // stalled: not counted
+                        continue; // slow: not counted
                     }
 
                     over[overCount++] = ((long)backlog.Depth << 32) | (uint)i;

@@ -115,10 +115,11 @@ internal static class ChannelRequests
         }
 
         // Flow control: the reply is queued (ahead of the delta); the connection reads its next message once the channel's
-        // fan-out backlog is under LifelineOptions.PublishBacklogLimit, so a client publishing flat out is paced too.
+        // fan-out backlog is under LifelineOptions.PublishBacklogLimit, so a client publishing flat out is paced too. Its own
+        // subscription does not count: while held it is not read, and a client blocked on sending may stop reading.
         if (applied)
         {
-            await runtime.Hub.WaitForBacklogAsync(request.Channel, connection.Aborted);
+            await runtime.Hub.WaitForBacklogAsync(request.Channel, connection, connection.Aborted);
         }
     }
 

@@ -39,7 +39,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     private List<(long Sequence, long HelloAt)>? _resyncMarks; // under the lock; rare (one per resubscribed channel)
     private long _enqueued; // under the lock: messages ever queued
     private long _written; // under the lock: messages ever written
-    private long _progressAt; // written under the lock, read without it (Backlog): when the writer last took messages or was started (publisher flow control)
+    private long _runningSince; // written under the lock, read without it (Backlog): when the running writer was started (publisher flow control)
     private TaskCompletionSource? _drained; // under the lock: a publisher waiting for this queue's backlog (WhenDrained); rare
     private bool _writerRunning; // under the lock
     private bool _closed; // written under the lock; read without it by Backlog
@@ -70,13 +70,14 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
 
     /// <summary>
     /// Publisher flow control (<c>Channels/PublishFlowControl.cs</c>): the messages waiting (not yet taken by the writer),
-    /// when the writer last took some or was started (a <see cref="TimeProvider"/> timestamp), and whether it is closed.
+    /// since when the writer has been running without finding the queue empty (a <see cref="TimeProvider"/> timestamp),
+    /// and whether the queue is closed.
     /// </summary>
     /// <remarks>
     /// Read without the lock: a publisher scans every subscriber of a channel after each publish, and a value a moment
     /// old is as good for that rule (each field is a single machine word; <see cref="Queue{T}.Count"/> is a field read).
     /// </remarks>
-    public SendBacklog Backlog => new(_queue.Count, Volatile.Read(ref _progressAt), Volatile.Read(ref _closed));
+    public SendBacklog Backlog => new(_queue.Count, Volatile.Read(ref _runningSince), Volatile.Read(ref _closed));
 
     /// <summary>
     /// Publisher flow control: a task that completes once the writer has taken this queue down to
@@ -141,7 +142,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
 
             _writerRunning = true;
-            _progressAt = time.GetTimestamp();
+            _runningSince = time.GetTimestamp();
         }
 
         _ = WriteLoopAsync();
@@ -179,7 +180,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
 
             _writerRunning = true;
-            _progressAt = time.GetTimestamp();
+            _runningSince = time.GetTimestamp();
         }
 
         _ = WriteLoopAsync();
@@ -317,7 +318,6 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
                 }
 
                 metrics.SendQueueChanged(-taken);
-                _progressAt = time.GetTimestamp();
                 if (_drained is not null && _queue.Count <= options.PublishBacklogLimit)
                 {
                     ReleaseDrainWaiter();
@@ -401,9 +401,11 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
 
 /// <summary>A send queue's backlog, for publisher flow control (<see cref="SendQueue.Backlog"/>).</summary>
 /// <param name="Depth">Messages waiting, not yet taken by the writer.</param>
-/// <param name="ProgressAt">When the writer last took messages or was started (a <see cref="TimeProvider"/> timestamp).</param>
+/// <param name="RunningSince">When the writer was started: it runs until it finds the queue empty, so a writer running
+/// for long is one that cannot keep up (a reader that stopped, a link slower than the publish rate). A
+/// <see cref="TimeProvider"/> timestamp; stale while the writer is not running.</param>
 /// <param name="Closed">The queue is closed (teardown began, or it overflowed): its subscriber is leaving.</param>
-internal readonly record struct SendBacklog(int Depth, long ProgressAt, bool Closed);
+internal readonly record struct SendBacklog(int Depth, long RunningSince, bool Closed);
 
 /// <summary>A place held in a <see cref="SendQueue"/> for a message whose bytes come later (<see cref="SendQueue.Fill"/>).</summary>
 internal sealed class ReservedSlot
