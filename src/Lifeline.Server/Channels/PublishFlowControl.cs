@@ -35,9 +35,9 @@ internal sealed class PublishFlowControl(LifelineOptions options, TimeProvider t
     /// <c>ws_publishes_held_total</c> and <c>ws_publish_held_seconds_total</c>. Never throws.
     /// </summary>
     /// <param name="channel">The channel just published to.</param>
+    /// <param name="publisher">The publishing connection (a client publish), which never holds itself; null for the server API.</param>
     /// <param name="cancellationToken">Ends the wait (not the publish: it was applied).</param>
     /// <returns>True when the publisher was held.</returns>
-    /// <param name="publisher">The publishing connection (a client publish), which never holds itself; null for the server API.</param>
     public ValueTask<bool> WaitAsync(LocalChannel channel, ISubscriber? publisher, CancellationToken cancellationToken)
     {
         var limit = options.PublishBacklogLimit;
