@@ -47,6 +47,8 @@ public sealed class LifelineMetrics : IDisposable
         ["ws_token_refreshes_total"] = "counter",
         ["ws_events_dropped_total"] = "counter",
         ["ws_messages_dropped_total"] = "counter",
+        ["ws_publishes_held_total"] = "counter",
+        ["ws_publish_held_seconds_total"] = "counter",
     };
 
     /// <summary>The <c>result</c> label of <c>ws_token_refreshes_total</c> for an accepted refresh.</summary>
@@ -74,6 +76,8 @@ public sealed class LifelineMetrics : IDisposable
     private long _refreshesForbidden;
     private long _eventsDropped;
     private long _messagesDropped;
+    private long _publishesHeld;
+    private long _publishHeldTicks; // TimeSpan ticks
 
     /// <summary>Creates the instruments.</summary>
     /// <param name="meterFactory">The DI meter factory.</param>
@@ -90,6 +94,8 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
         _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was at least half full (best-effort; the connection stays open)");
         _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was at least three quarters full (the connection stays open)");
+        _meter.CreateObservableCounter("ws_publishes_held", () => Interlocked.Read(ref _publishesHeld), "{publish}", "Publishes whose publisher was held by flow control: most of the channel's subscribers on this node had more than PublishBacklogLimit messages waiting");
+        _meter.CreateObservableCounter("ws_publish_held_seconds", () => TimeSpan.FromTicks(Interlocked.Read(ref _publishHeldTicks)).TotalSeconds, "s", "Time publishers spent held by flow control, summed over publishes");
         _duration = _meter.CreateHistogram<double>("ws_connection_duration_seconds", "s", "How long connections lived",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _syncLatency = _meter.CreateHistogram<double>("state_sync_latency_seconds", "s",
@@ -171,6 +177,16 @@ public sealed class LifelineMetrics : IDisposable
 
     /// <summary>One user message not queued to one connection: its send queue was at least three quarters full.</summary>
     internal void MessageDropped() => Interlocked.Increment(ref _messagesDropped);
+
+    /// <summary>Publishes held by flow control so far (the value of <c>ws_publishes_held_total</c>).</summary>
+    internal long PublishesHeld => Interlocked.Read(ref _publishesHeld);
+
+    /// <summary>One publish whose publisher was held by flow control for <paramref name="held"/>.</summary>
+    internal void PublishHeld(TimeSpan held)
+    {
+        Interlocked.Increment(ref _publishesHeld);
+        Interlocked.Add(ref _publishHeldTicks, held.Ticks);
+    }
 
     internal void SessionResumed() => Interlocked.Increment(ref _sessionsResumed);
 

@@ -25,6 +25,12 @@ public sealed class LifelineOptions
     /// <summary>Default of <see cref="SendQueueLimit"/>: 8192 messages.</summary>
     public const int DefaultSendQueueLimit = 8192;
 
+    /// <summary>Default of <see cref="PublishBacklogLimit"/>: 4 messages.</summary>
+    public const int DefaultPublishBacklogLimit = 4;
+
+    /// <summary>Default of <see cref="PublishBacklogTimeout"/>: 1 second.</summary>
+    public static readonly TimeSpan DefaultPublishBacklogTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>Default of <see cref="MaxFrameSize"/>: 64 KiB.</summary>
     public const int DefaultMaxFrameSize = 64 * 1024;
 
@@ -123,6 +129,26 @@ public sealed class LifelineOptions
     /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>
     public int SendQueueLimit { get; set; } = DefaultSendQueueLimit;
+
+    /// <summary>
+    /// Publisher flow control: after a publish, the publisher is held (<see cref="LifelineServer.PublishAsync"/> does not
+    /// return yet; a client's connection reads its next message only then) while more than half of the channel's
+    /// subscribers on this node have more than this many messages waiting in their send queue. Under a burst a delivery
+    /// then waits about this many messages' worth of writing, not the whole burst. A subscriber over the limit whose
+    /// writer has been running for <see cref="PublishBacklogTimeout"/> without emptying its queue does not count (a
+    /// reader that stopped, or a link slower than the publish rate, is left to <see cref="SendQueueLimit"/> and 1013),
+    /// nor does one publish wait longer than <see cref="PublishBacklogTimeout"/>. 0 turns flow control off (the publisher runs ahead of the writers); a value
+    /// at or above <see cref="SendQueueLimit"/> never holds anyone. The default is 4 (<see cref="DefaultPublishBacklogLimit"/>).
+    /// </summary>
+    public int PublishBacklogLimit { get; set; } = DefaultPublishBacklogLimit;
+
+    /// <summary>
+    /// Publisher flow control (<see cref="PublishBacklogLimit"/>): the longest one publish is held, and how long a
+    /// subscriber over the limit may keep its writer busy without once emptying its queue before it stops counting (a
+    /// subscriber that stopped reading, or reads more slowly than the publisher publishes, never holds a publisher
+    /// longer than this). The default is 1 second (<see cref="DefaultPublishBacklogTimeout"/>).
+    /// </summary>
+    public TimeSpan PublishBacklogTimeout { get; set; } = DefaultPublishBacklogTimeout;
 
     /// <summary>
     /// The most bytes packed into one outgoing frame (several messages separated by line feeds); a single larger

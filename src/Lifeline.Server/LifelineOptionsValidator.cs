@@ -16,6 +16,7 @@ public sealed class LifelineOptionsValidator : IValidateOptions<LifelineOptions>
         Positive(failures, nameof(options.DrainTimeout), options.DrainTimeout);
         Positive(failures, nameof(options.DisconnectedHookTimeout), options.DisconnectedHookTimeout);
         Positive(failures, nameof(options.ResumeWindow), options.ResumeWindow);
+        Positive(failures, nameof(options.PublishBacklogTimeout), options.PublishBacklogTimeout);
         if (options.PresenceGracePeriod < TimeSpan.Zero)
         {
             failures.Add($"{nameof(options.PresenceGracePeriod)} must not be negative (was {options.PresenceGracePeriod}).");
@@ -46,6 +47,7 @@ public sealed class LifelineOptionsValidator : IValidateOptions<LifelineOptions>
             failures.Add($"{nameof(options.MaxFrameSize)} must be at least 1024 bytes (was {options.MaxFrameSize}).");
         }
 
+        AtLeast(failures, nameof(options.PublishBacklogLimit), options.PublishBacklogLimit, 0);
         AtLeast(failures, nameof(options.MaxMessagesPerSecond), options.MaxMessagesPerSecond, 1);
         AtLeast(failures, nameof(options.MessageBurst), options.MessageBurst, 1);
         AtLeast(failures, nameof(options.RateLimitAbuseThreshold), options.RateLimitAbuseThreshold, 1);

@@ -47,6 +47,10 @@ public sealed partial class LifelineServer
     /// read the channel (<see cref="GetChannelAsync"/>), compute, publish with the position read, and on a conflict read
     /// again and retry. A key already applied on this channel repeats its first result whatever the position; a conflict
     /// is not remembered under its key.
+    /// <para>Flow control: once the delta is applied and queued to this node's subscribers, the call returns only when
+    /// the channel's fan-out backlog here is under <see cref="LifelineOptions.PublishBacklogLimit"/> for most of them (at
+    /// most <see cref="LifelineOptions.PublishBacklogTimeout"/> later), so that a loop of publishes is paced by the writers.
+    /// Cancelling <paramref name="cancellationToken"/> during that wait ends it without an error (the delta was applied).</para>
     /// </remarks>
     /// <param name="channel">The channel.</param>
     /// <param name="patch">The merge patch; must be a JSON object.</param>
@@ -76,9 +80,14 @@ public sealed partial class LifelineServer
         }
 
         var result = await _runtime.Engine.PublishAsync(new PublishRequest(channel, patch.Clone(), key is null ? null : "server", key, expected), cancellationToken);
-        return result.Conflict
-            ? throw new LifelineRequestException(result.Position, PublishConflict.Message(result))
-            : result;
+        if (result.Conflict)
+        {
+            throw new LifelineRequestException(result.Position, PublishConflict.Message(result));
+        }
+
+        // Flow control: a caller publishing in a loop must not run ahead of the writers (LifelineOptions.PublishBacklogLimit).
+        await _runtime.Hub.WaitForBacklogAsync(channel, publisher: null, cancellationToken);
+        return result;
     }
 
     /// <summary>Reads a channel's state, epoch and offset.</summary>

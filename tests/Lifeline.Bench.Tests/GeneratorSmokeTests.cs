@@ -12,7 +12,7 @@ namespace Lifeline.Bench.Tests;
 public abstract class GeneratorSmokeTests
 {
     // w3-halfopen needs root (network namespaces, nftables; CI runs as root); two-node needs redis-server and is Lifeline-only.
-    private static readonly string[] Workloads = ["w1-idle", "w1-subscribed", "w2-fanout", "w2-paced", "cursor", "w4-churn", "w3-halfopen", "w5-storm"];
+    private static readonly string[] Workloads = ["w1-idle", "w1-subscribed", "w2-fanout", "w2-burst", "w2-paced", "cursor", "w4-churn", "w3-halfopen", "w5-storm"];
 
 #if DEBUG
     private const string Configuration = "Debug";
@@ -85,6 +85,9 @@ public abstract class GeneratorSmokeTests
 
         Assert.True(values["w2-fanout"].Values["deliveries_per_s"] > 0);
         Assert.Empty(values["w2-fanout"].Notes); // nothing missing, nobody disconnected, nothing refused
+        Assert.True(values["w2-burst"].Values["deliveries_per_s"] > 0);
+        Assert.True(values["w2-burst"].Values["p50_ms"] >= 0); // the server's stamps and the generator read the same clock
+        Assert.Empty(values["w2-burst"].Notes); // the control request answered, nothing missing, nobody disconnected
         Assert.Equal(1.0, values["w2-paced"].Values["delivered_fraction"]);
         // Events are best-effort (Lifeline may drop some for a full send queue), but some arrive and no sender gets its own.
         Assert.InRange(values["cursor"].Values["delivered_fraction"], 0.5, 1.0);

@@ -301,9 +301,13 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 .Any(c => c.Line.Contains($"user={u} ", StringComparison.Ordinal) && c.Line.Contains("code=1013 reason=slow_consumer", StringComparison.Ordinal)));
             for (var round = 0; round < 20 && !AllClosedSlow(); round++)
             {
+                // 200 publishes a second: within the server's rate limit (200/s), far above what 32 kbit/s carries. The
+                // server answers a round in tens of ms on loopback; unpaced, the observer would be refused rate_limited.
+                var pace = Task.Delay(TimeSpan.FromSeconds(1));
                 var r = await h.Observer.RequestAsync(new JsonObject { ["cmd"] = "publish", ["count"] = 200, ["tag"] = $"b{round}" });
                 Assert.Empty(r["failed"]!.AsArray());
                 acked.AddRange(r["acked"]!.AsArray().Select(x => x!.DeepClone()));
+                await pace;
             }
 
             Assert.NotNull(await Harness.PollAsync(() => Task.FromResult(AllClosedSlow()), TimeSpan.FromSeconds(10)));

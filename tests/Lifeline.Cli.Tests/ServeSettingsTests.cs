@@ -39,6 +39,8 @@ public class ServeSettingsTests
         Assert.Equal(plain.DisconnectedHookTimeout, fromSettings.DisconnectedHookTimeout);
         Assert.Equal(plain.ResumeWindow, fromSettings.ResumeWindow);
         Assert.Equal(plain.SendQueueLimit, fromSettings.SendQueueLimit);
+        Assert.Equal(plain.PublishBacklogLimit, fromSettings.PublishBacklogLimit);
+        Assert.Equal(plain.PublishBacklogTimeout, fromSettings.PublishBacklogTimeout);
         Assert.Equal(plain.MaxFrameSize, fromSettings.MaxFrameSize);
     }
 

@@ -21,6 +21,17 @@ public sealed partial class OptionsAndLoggingTests
         Assert.Equal(LifelineOptions.DefaultSendQueueLimit, o.SendQueueLimit);
         Assert.Equal(LifelineOptions.DefaultDrainTimeout, o.DrainTimeout);
         Assert.Equal(LifelineOptions.DefaultDisconnectedHookTimeout, o.DisconnectedHookTimeout);
+        Assert.Equal(LifelineOptions.DefaultPublishBacklogLimit, o.PublishBacklogLimit);
+        Assert.Equal(TimeSpan.FromSeconds(1), o.PublishBacklogTimeout);
+    }
+
+    [Fact]
+    public void A_negative_publish_backlog_limit_is_refused_and_0_turns_flow_control_off()
+    {
+        var result = new LifelineOptionsValidator().Validate(null, new LifelineOptions { PublishBacklogLimit = -1 });
+        Assert.True(result.Failed);
+        Assert.Contains("PublishBacklogLimit must be at least 0 (was -1).", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new LifelineOptionsValidator().Validate(null, new LifelineOptions { PublishBacklogLimit = 0 }).Succeeded);
     }
 
     [Fact]
@@ -52,6 +63,7 @@ public sealed partial class OptionsAndLoggingTests
     [InlineData(nameof(LifelineOptions.HandshakeTimeout))]
     [InlineData(nameof(LifelineOptions.CloseHandshakeTimeout))]
     [InlineData(nameof(LifelineOptions.ResumeWindow))]
+    [InlineData(nameof(LifelineOptions.PublishBacklogTimeout))]
     public void Zero_or_negative_durations_are_refused(string name)
     {
         foreach (var bad in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(-1) })

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Lifeline.Bench.Servers;
 using Lifeline.Redis;
 using Lifeline.Server;
@@ -23,6 +24,12 @@ builder.Services.AddLifeline(o =>
     o.MaxMessagesPerSecond = 1_000_000;
     o.MessageBurst = 1_000_000;
 
+    // Diagnosis only (w2-burst): BENCH_PUBLISH_BACKLOG_LIMIT sets the publisher flow control's bound (0: off).
+    if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_PUBLISH_BACKLOG_LIMIT"), out var backlog) && backlog >= 0)
+    {
+        o.PublishBacklogLimit = backlog;
+    }
+
     // Diagnosis only (W3): BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS shortens the wait for the peer's close frame.
     if (int.TryParse(Environment.GetEnvironmentVariable("BENCH_CLOSE_HANDSHAKE_TIMEOUT_MS"), out var closeMs) && closeMs > 0)
     {
@@ -36,4 +43,11 @@ if (redis is not null)
 
 var app = builder.Build();
 app.MapLifeline("/ws");
+
+// w2-burst: the server publishes with LifelineServer.PublishAsync in a loop (the patch {"b": payload}).
+BenchBurst.Map(app, async (services, channel, payload) =>
+{
+    using var patch = JsonDocument.Parse("{\"b\":\"" + payload + "\"}");
+    await services.GetRequiredService<LifelineServer>().PublishAsync(channel, patch.RootElement);
+});
 await BenchHost.RunAsync(app, settings);

@@ -7,8 +7,12 @@
 //     subscriber (serialized once), then {"type":"reply","id":2} to the publisher.
 //   {"type":"emit","id":3,"channel":"c","data":"..."} -> the same message to every subscriber but the sender (the
 //     cursor workload), then {"type":"reply","id":3}.
+//   POST /bench/burst?channel=c&messages=M&payload_bytes=P (plain HTTP, the w2-burst workload) -> M messages, each
+//     stamped when created (~T<process.hrtime ns, 19 digits>:xxx), sent to every subscriber in a synchronous loop;
+//     the response (the loop's duration in ms) is written when the loop is done.
 // Heartbeat: the classic pattern from the ws README: ping every interval; a connection whose previous ping got no pong
 // by the next tick is terminated; the interval is cleared when the server closes.
+const http = require('http');
 const { WebSocketServer } = require('ws');
 
 function option(name, fallback) {
@@ -21,7 +25,28 @@ const intervalMs = option('--heartbeat-interval-ms', 10000);
 const channels = new Map(); // channel -> Set of sockets
 
 const host = process.env.BENCH_LISTEN_ADDRESS || '127.0.0.1'; // a namespace's veth address in the network workloads
-const wss = new WebSocketServer({ host, port, backlog: 4096, perMessageDeflate: false, clientTracking: true });
+const server = http.createServer(burst);
+const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: true });
+
+// The w2-burst control request: the same loop as the .NET servers' BenchBurst (bench/servers/Shared/BenchBurst.cs).
+function burst(req, res) {
+  const url = new URL(req.url, 'http://localhost');
+  if (req.method !== 'POST' || url.pathname !== '/bench/burst') { res.writeHead(404); res.end(); return; }
+  const channel = url.searchParams.get('channel');
+  const messages = Number(url.searchParams.get('messages'));
+  const payloadBytes = Number(url.searchParams.get('payload_bytes'));
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < messages; i++) {
+    const stamp = '~T' + process.hrtime.bigint().toString().padStart(19, '0') + ':';
+    const data = payloadBytes > stamp.length ? stamp + 'x'.repeat(payloadBytes - stamp.length) : stamp;
+    const set = channels.get(channel);
+    if (set) {
+      const out = JSON.stringify({ type: 'message', channel, data });
+      for (const s of set) s.send(out);
+    }
+  }
+  res.end((Number(process.hrtime.bigint() - started) / 1e6).toFixed(1));
+}
 
 function heartbeat() { this.isAlive = true; }
 
@@ -72,7 +97,7 @@ const interval = setInterval(() => {
 }, intervalMs);
 
 wss.on('close', () => clearInterval(interval));
-wss.on('listening', () => console.log(`READY ${wss.address().port} ${process.pid}`));
+server.listen({ host, port, backlog: 4096 }, () => console.log(`READY ${server.address().port} ${process.pid}`));
 
 // Exit when the generator is gone, however it ended (even SIGKILL): no server outlives its run.
 const parentPid = option('--parent-pid', 0);

@@ -226,6 +226,16 @@ internal static class ServeSettingTable
         ToServer = (o, v) => o.SendQueueLimit = v,
     });
 
+    public static readonly ServeSetting<int> PublishBacklogLimit = Add(new ServeSetting<int>(nameof(PublishBacklogLimit), SettingKinds.WholeNumber, LifelineOptions.DefaultPublishBacklogLimit)
+    {
+        ToServer = (o, v) => o.PublishBacklogLimit = v,
+    });
+
+    public static readonly ServeSetting<TimeSpan> PublishBacklogTimeout = Add(new ServeSetting<TimeSpan>(nameof(PublishBacklogTimeout), SettingKinds.Duration, LifelineOptions.DefaultPublishBacklogTimeout)
+    {
+        ToServer = (o, v) => o.PublishBacklogTimeout = v,
+    });
+
     public static readonly ServeSetting<int> MaxFrameSize = Add(new ServeSetting<int>(nameof(MaxFrameSize), SettingKinds.Size, LifelineOptions.DefaultMaxFrameSize)
     {
         ToServer = (o, v) => o.MaxFrameSize = v,

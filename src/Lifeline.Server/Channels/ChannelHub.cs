@@ -2,20 +2,22 @@ using System.Collections.Concurrent;
 using Lifeline.Engine;
 using Lifeline.Protocol;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Lifeline.Server.Channels;
 
 /// <summary>
 /// This node's channel fan-out: one engine observation per channel with local subscribers, subscriptions that
 /// register for live deltas first and then catch up from history or a snapshot, and resyncs when a subscription
-/// sees a hole or an epoch change.
+/// sees a hole or an epoch change; and the publishers' flow control (<see cref="PublishFlowControl"/>).
 /// </summary>
-internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<ChannelHub> logger, TimeProvider time)
+internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<ChannelHub> logger, TimeProvider time, IOptions<LifelineOptions> options, LifelineMetrics metrics)
 {
     /// <summary>How many times a subscribe re-reads the history when deltas raced the read.</summary>
     private const int MaxRecoveryAttempts = 4;
 
     private readonly ConcurrentDictionary<string, LocalChannel> _channels = new(StringComparer.Ordinal);
+    private readonly PublishFlowControl _flow = new(options.Value, time, metrics);
 
     /// <summary>The clock of the accepted-publish timestamps carried with queued deltas (the runtime's clock).</summary>
     public TimeProvider Time { get; } = time;
@@ -42,6 +44,18 @@ internal sealed partial class ChannelHub(ILifelineEngine engine, ILogger<Channel
             throw;
         }
     }
+
+    /// <summary>
+    /// Holds a publisher after its publish to <paramref name="channel"/> while the channel's fan-out backlog on this node
+    /// is over <see cref="LifelineOptions.PublishBacklogLimit"/> (the rule: <see cref="PublishFlowControl"/>). At once
+    /// when the channel has no subscriber here. Never throws; cancellation ends the wait.
+    /// </summary>
+    /// <returns>True when the publisher was held.</returns>
+    /// <param name="channel">The channel published to.</param>
+    /// <param name="publisher">The publishing connection (never held by its own queue), or null for the server API.</param>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    public ValueTask<bool> WaitForBacklogAsync(string channel, ISubscriber? publisher, CancellationToken cancellationToken) =>
+        _channels.TryGetValue(channel, out var local) ? _flow.WaitAsync(local, publisher, cancellationToken) : ValueTask.FromResult(false);
 
     /// <summary>Ends a subscription: no more deliveries; the engine observation goes when the last local one does.</summary>
     public async Task DetachAsync(Subscription subscription)

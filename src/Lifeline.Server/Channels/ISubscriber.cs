@@ -1,4 +1,5 @@
 using Lifeline.Protocol;
+using Lifeline.Server.Transport;
 
 namespace Lifeline.Server.Channels;
 
@@ -37,6 +38,16 @@ internal interface ISubscriber
     /// <param name="messages">The messages, in order.</param>
     /// <returns>False when the subscriber is closing or overflowed.</returns>
     bool EnqueuePacked(IEnumerable<ServerMessage> messages);
+
+    /// <summary>Publisher flow control (<see cref="PublishFlowControl"/>): its send queue's backlog. Never blocks.</summary>
+    SendBacklog Backlog { get; }
+
+    /// <summary>
+    /// Publisher flow control: completes once its send queue is down to <see cref="LifelineOptions.PublishBacklogLimit"/>
+    /// waiting messages or fewer, or closed; null when it already is.
+    /// </summary>
+    /// <returns>The task, or null.</returns>
+    Task? WhenDrained();
 
     /// <summary>Closes the subscriber with <paramref name="code"/>; the teardown runs later, off the caller's thread.</summary>
     /// <param name="code">The close code.</param>

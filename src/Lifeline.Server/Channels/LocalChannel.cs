@@ -23,6 +23,9 @@ internal sealed class LocalChannel(string name, ChannelHub hub) : IChannelObserv
 
     public int Count => _subscribers.Count;
 
+    /// <summary>The local subscriptions (a snapshot), for publisher flow control.</summary>
+    public SubscriberSet.View Subscribers => _subscribers.Snapshot;
+
     public void Add(Subscription subscription) => _subscribers.Add(subscription);
 
     public void Remove(Subscription subscription) => _subscribers.Remove(subscription);

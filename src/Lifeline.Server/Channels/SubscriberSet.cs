@@ -123,6 +123,9 @@ internal sealed class SubscriberSet
             return false;
         }
 
+        /// <summary>The slots of this snapshot, in order; a cleared slot is null.</summary>
+        public ReadOnlySpan<Subscription?> Slots => items.AsSpan(0, Length);
+
         public Enumerator GetEnumerator() => new(items, Length);
 
         /// <summary>Enumerates the subscribers of the snapshot, skipping cleared slots.</summary>

@@ -95,10 +95,12 @@ internal static class ChannelRequests
         // too) inside PublishAsync, and PROTOCOL.md promises the reply first.
         var slot = connection.ReserveReply();
         ServerMessage? reply = null;
+        var applied = false;
         try
         {
             var scope = connection.UserId ?? "session:" + connection.SessionId;
             var result = await runtime.Engine.PublishAsync(new PublishRequest(request.Channel, request.Patch, scope, request.Key, request.If), connection.Aborted);
+            applied = !result.Conflict;
             reply = result.Conflict
                 ? PublishConflict.Reply(request.Id, result)
                 : new ReplyMessage(request.Id, true) { Offset = result.Offset };
@@ -110,6 +112,14 @@ internal static class ChannelRequests
         finally
         {
             connection.FillReply(slot, reply);
+        }
+
+        // Flow control: the reply is queued (ahead of the delta); the connection reads its next message once the channel's
+        // fan-out backlog is under LifelineOptions.PublishBacklogLimit, so a client publishing flat out is paced too. Its own
+        // subscription does not count: while held it is not read, and a client blocked on sending may stop reading.
+        if (applied)
+        {
+            await runtime.Hub.WaitForBacklogAsync(request.Channel, connection, connection.Aborted);
         }
     }
 

@@ -468,6 +468,12 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
         }
     }
 
+    /// <inheritdoc/>
+    public SendBacklog Backlog => _queue.Backlog;
+
+    /// <inheritdoc/>
+    public Task? WhenDrained() => _queue.WhenDrained();
+
     /// <summary>Counts <c>state_sync_latency_seconds{phase="resync"}</c> once everything queued so far is written.</summary>
     public void MarkResyncWhenWritten() => _queue.MarkResyncWhenWritten(HelloAt);
 

@@ -40,8 +40,10 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
     private List<(long Sequence, long HelloAt)>? _resyncMarks; // under the lock; rare (one per resubscribed channel)
     private long _enqueued; // under the lock: messages ever queued
     private long _written; // under the lock: messages ever written
+    private long _runningSince; // written under the lock, read without it (Backlog): when the running writer was started (publisher flow control)
+    private TaskCompletionSource? _drained; // under the lock: a publisher waiting for this queue's backlog (WhenDrained); rare
     private bool _writerRunning; // under the lock
-    private bool _closed; // under the lock
+    private bool _closed; // written under the lock; read without it by Backlog
 
     /// <summary>
     /// Serialized bytes, and when the engine accepted the publish they deliver (a <see cref="TimeProvider"/> timestamp;
@@ -64,6 +66,33 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             {
                 return _queue.Count;
             }
+        }
+    }
+
+    /// <summary>
+    /// Publisher flow control (<c>Channels/PublishFlowControl.cs</c>): the messages waiting (not yet taken by the writer),
+    /// since when the writer has been running without finding the queue empty (a <see cref="TimeProvider"/> timestamp),
+    /// and whether the queue is closed.
+    /// </summary>
+    /// <remarks>
+    /// Read without the lock: a publisher scans every subscriber of a channel after each publish, and a value a moment
+    /// old is as good for that rule (each field is a single machine word; <see cref="Queue{T}.Count"/> is a field read).
+    /// </remarks>
+    public SendBacklog Backlog => new(_queue.Count, Volatile.Read(ref _runningSince), Volatile.Read(ref _closed));
+
+    /// <summary>
+    /// Publisher flow control: a task that completes once the writer has taken this queue down to
+    /// <see cref="LifelineOptions.PublishBacklogLimit"/> waiting messages or fewer, or the queue closed; null when it
+    /// already is. Every waiter shares one task.
+    /// </summary>
+    /// <returns>The task, or null.</returns>
+    public Task? WhenDrained()
+    {
+        lock (_queue)
+        {
+            return _closed || _queue.Count <= options.PublishBacklogLimit
+                ? null
+                : (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
     }
 
@@ -114,6 +143,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
 
             _writerRunning = true;
+            _runningSince = time.GetTimestamp();
         }
 
         _ = WriteLoopAsync();
@@ -251,6 +281,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             }
 
             _writerRunning = true;
+            _runningSince = time.GetTimestamp();
         }
 
         _ = WriteLoopAsync();
@@ -325,6 +356,7 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
             _closed = true;
             metrics.SendQueueChanged(-_queue.Count);
             _queue.Clear();
+            ReleaseDrainWaiter();
         }
     }
 
@@ -387,6 +419,10 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
                 }
 
                 metrics.SendQueueChanged(-taken);
+                if (_drained is not null && _queue.Count <= options.PublishBacklogLimit)
+                {
+                    ReleaseDrainWaiter();
+                }
             }
 
             try
@@ -407,6 +443,13 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
                 }
             }
         }
+    }
+
+    /// <summary>Completes the publishers' wait (<see cref="WhenDrained"/>); under the lock (their continuations run asynchronously).</summary>
+    private void ReleaseDrainWaiter()
+    {
+        _drained?.TrySetResult();
+        _drained = null;
     }
 
     /// <summary>Keeps a batch entry's publish timestamp (writer only; the buffer grows to the largest batch, once).</summary>
@@ -451,6 +494,14 @@ internal sealed class SendQueue(IConnectionTransport transport, LifelineOptions 
         }
     }
 }
+
+/// <summary>A send queue's backlog, for publisher flow control (<see cref="SendQueue.Backlog"/>).</summary>
+/// <param name="Depth">Messages waiting, not yet taken by the writer.</param>
+/// <param name="RunningSince">When the writer was started: it runs until it finds the queue empty, so a writer running
+/// for long is one that cannot keep up (a reader that stopped, a link slower than the publish rate). A
+/// <see cref="TimeProvider"/> timestamp; stale while the writer is not running.</param>
+/// <param name="Closed">The queue is closed (teardown began, or it overflowed): its subscriber is leaving.</param>
+internal readonly record struct SendBacklog(int Depth, long RunningSince, bool Closed);
 
 /// <summary>A place held in a <see cref="SendQueue"/> for a message whose bytes come later (<see cref="SendQueue.Fill"/>).</summary>
 internal sealed class ReservedSlot
