@@ -263,5 +263,9 @@ public sealed class SubscriberSetTests
         public bool EnqueuePacked(IEnumerable<ServerMessage> messages) => throw new InvalidOperationException("not expected");
 
         public void Abort(CloseCode code, Exception? error) => throw new InvalidOperationException("not expected");
+
+        public Lifeline.Server.Transport.SendBacklog Backlog => throw new InvalidOperationException("not expected");
+
+        public Task? WhenDrained() => throw new InvalidOperationException("not expected");
     }
 }
