@@ -134,9 +134,9 @@ public sealed class HttpGeneratorSmokeTests(ITestOutputHelper output) : Generato
     public Task Generator_runs_w1_and_w2_paced_over_http(string server) => RunAsync(ServerKinds.Parse(server), ["w1-idle", "w1-subscribed", "w2-paced"]);
 }
 
-/// <summary>The lean listener (issue 20): the same server with <c>UseLifeline</c>; W1, W2 paced and the churn of W4.</summary>
+/// <summary>The lean listener (issue 20): the same server with <c>UseLifeline</c>; every workload bench/workloads.txt runs it in.</summary>
 public sealed class LeanGeneratorSmokeTests(ITestOutputHelper output) : GeneratorSmokeTests(output)
 {
     [Fact]
-    public Task Generator_runs_w1_w2_paced_and_w4_against_lifeline_lean() => RunAsync(ServerKind.LifelineLean, ["w1-idle", "w2-paced", "w4-churn"]);
+    public Task Generator_runs_w1_w2_and_w4_against_lifeline_lean() => RunAsync(ServerKind.LifelineLean, ["w1-idle", "w1-subscribed", "w2-fanout", "w2-burst", "w2-paced", "w4-churn"]);
 }
