@@ -43,6 +43,10 @@ the anchor's median **measured in the same invocation**. For "lower is better" r
 Servers (separate processes, started by the generator on a free port of 127.0.0.1, killed after each run):
 - **lifeline**: \`bench/servers/LifelineServer\`, \`AddLifeline\` + \`MapLifeline("/ws")\`, in-memory engine, per-address,
   per-user, handshake and message-rate limits raised (the generator opens every connection from a few loopback addresses).
+- **lifeline-lean**: the same server with its Kestrel endpoint's lean listener (\`listenOptions.UseLifeline("/ws")\`,
+  \`BENCH_LIFELINE_LISTENER=lean\`): the WebSocket upgrade in Kestrel connection middleware, no HTTP objects under an
+  upgraded connection (what \`lifeline serve\` runs by default). **lifeline-http** and **signalr-sse**: the same two .NET
+  servers reached over HTTP (Lifeline's Server-Sent Events stream with POST sends, SignalR's SSE transport).
 - **signalr**: \`bench/servers/SignalRServer\`, a hub with \`Subscribe\` (group join), \`Publish\` (group send) and \`Emit\`
   (\`Clients.OthersInGroup\`: the caller excluded, for the cursor workload), JSON
   protocol, \`KeepAliveInterval\` = heartbeat interval, \`ClientTimeoutInterval\` = interval + timeout.
@@ -50,7 +54,7 @@ Servers (separate processes, started by the generator on a free port of 127.0.0.
   previous ping got no pong, clear the interval on close); \`emit\` sends to the channel's other sockets.
 
 Both .NET servers use the same host (\`bench/servers/Shared/BenchHost.cs\`: \`WebApplication.CreateSlimBuilder\`, Web SDK
-defaults, i.e. Server GC, logging at Warning, listen backlog 4096).
+defaults, i.e. Server GC with DATAS, logging at Warning, listen backlog 4096), the GC settings \`lifeline serve\` ships too.
 
 ## Results
 
