@@ -6,7 +6,7 @@ namespace Lifeline.Server.Tests;
 /// <summary>
 /// The per-connection and per-channel subscription structures (issue 20, subscribed idle memory): a channel's
 /// <see cref="SubscriberSet"/> (appends without copying the whole set, snapshots stable for the fan-out) and a
-/// connection's <see cref="SubscriptionSlots"/> and <see cref="ChannelNameSlots"/> (the first channel inline).
+/// connection's <see cref="InlineKeyedSet{T, TKeyOf}"/> of subscriptions and of presence channel names (the first channel inline).
 /// </summary>
 public sealed class SubscriberSetTests
 {
@@ -179,9 +179,9 @@ public sealed class SubscriberSetTests
     }
 
     [Fact]
-    public void SubscriptionSlots_hold_one_channel_inline_then_a_dictionary()
+    public void InlineKeyedSet_of_subscriptions_holds_one_channel_inline_then_a_dictionary()
     {
-        var slots = default(SubscriptionSlots);
+        var slots = default(InlineKeyedSet<Subscription, ChannelOfSubscription>);
         var room = new Subscription(new NamedSubscriber("c"), "room");
         var lobby = new Subscription(new NamedSubscriber("c"), "lobby");
         var room2 = new Subscription(new NamedSubscriber("c"), "room");
@@ -199,11 +199,11 @@ public sealed class SubscriberSetTests
         Assert.Equal(1, slots.Count);
         slots.Set(lobby);
         Assert.Equal(2, slots.Count);
-        Assert.Equal(["lobby", "room"], slots.Channels().Order());
+        Assert.Equal(["lobby", "room"], slots.Keys().Order());
 
         Assert.True(slots.Remove("room", out var removed));
         Assert.Same(room2, removed);
-        Assert.Equal(["lobby"], slots.Channels());
+        Assert.Equal(["lobby"], slots.Keys());
 
         Assert.Equal([lobby], slots.TakeAll());
         Assert.Equal(0, slots.Count);
@@ -211,38 +211,38 @@ public sealed class SubscriberSetTests
     }
 
     [Fact]
-    public void SubscriptionSlots_single_entry_removes_only_its_own_channel()
+    public void InlineKeyedSet_single_entry_removes_only_its_own_key()
     {
-        var slots = default(SubscriptionSlots);
+        var slots = default(InlineKeyedSet<Subscription, ChannelOfSubscription>);
         var room = new Subscription(new NamedSubscriber("c"), "room");
         slots.Set(room);
 
         Assert.True(slots.Remove("room", out var removed));
         Assert.Same(room, removed);
         Assert.Equal(0, slots.Count);
-        Assert.Empty(slots.Channels());
+        Assert.Empty(slots.Keys());
     }
 
     [Fact]
-    public void ChannelNameSlots_hold_one_name_inline_then_a_set()
+    public void InlineKeyedSet_of_names_holds_one_name_inline_then_a_dictionary()
     {
-        var names = default(ChannelNameSlots);
-        Assert.False(names.Contains("a"));
-        Assert.False(names.Remove("a"));
+        var names = default(InlineKeyedSet<string, ChannelName>);
+        Assert.False(names.ContainsKey("a"));
+        Assert.False(names.Remove("a", out _));
 
-        names.Add("a");
-        names.Add("a");
-        Assert.True(names.Contains("a"));
-        Assert.False(names.Contains("b"));
-        Assert.False(names.Remove("b"));
+        names.Set("a");
+        names.Set("a");
+        Assert.True(names.ContainsKey("a"));
+        Assert.False(names.ContainsKey("b"));
+        Assert.False(names.Remove("b", out _));
         Assert.Equal(["a"], names.TakeAll());
-        Assert.False(names.Contains("a"));
+        Assert.False(names.ContainsKey("a"));
 
-        names.Add("a");
-        names.Add("b");
-        names.Add("c");
-        Assert.True(names.Remove("b"));
-        Assert.False(names.Remove("b"));
+        names.Set("a");
+        names.Set("b");
+        names.Set("c");
+        Assert.True(names.Remove("b", out _));
+        Assert.False(names.Remove("b", out _));
         Assert.Equal(["a", "c"], names.TakeAll().Order());
         Assert.Empty(names.TakeAll());
     }

@@ -28,8 +28,8 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
     // Guarded by lock (this) (no Lock object: one allocation less per connection). A connection that only said hello
     // holds no collection, one with a single channel holds its subscription (and channel name) inline: the slots
     // create a dictionary (a hash set) only for a second channel.
-    private SubscriptionSlots _subscriptions; // under lock (this)
-    private ChannelNameSlots _presenceCounted; // under lock (this): the channels whose membership this connection counted
+    private InlineKeyedSet<Subscription, ChannelOfSubscription> _subscriptions; // under lock (this)
+    private InlineKeyedSet<string, ChannelName> _presenceCounted; // under lock (this): the channels whose membership this connection counted
     private bool _closed; // under lock (this): set by LeaveAllAsync
 
     /// <summary>The channels this connection is subscribed to.</summary>
@@ -39,7 +39,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         {
             lock (this)
             {
-                return _subscriptions.Channels();
+                return _subscriptions.Keys();
             }
         }
     }
@@ -84,7 +84,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
             }
 
             _subscriptions.Remove(channel, out previous);
-            counted = _presenceCounted.Contains(channel);
+            counted = _presenceCounted.ContainsKey(channel);
         }
 
         if (previous is not null)
@@ -130,7 +130,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
         lock (this)
         {
             _subscriptions.Remove(channel, out subscription);
-            counted = subscription is not null && _presenceCounted.Remove(channel);
+            counted = subscription is not null && _presenceCounted.Remove(channel, out _);
         }
 
         if (subscription is null)
@@ -197,7 +197,7 @@ internal sealed class ConnectionSubscriptions(ISubscriber subscriber, ChannelHub
                 return false;
             }
 
-            _presenceCounted.Add(channel);
+            _presenceCounted.Set(channel);
             return true;
         }
     }
