@@ -410,18 +410,8 @@ public sealed class LeanListenerTests
 
     private static async Task<JsonElement> ReceiveJsonAsync(WebSocket socket)
     {
-        using var timeout = new CancellationTokenSource(TestTimeouts.Default);
-        var buffer = new byte[64 * 1024];
-        var count = 0;
-        while (true)
-        {
-            var result = await socket.ReceiveAsync(buffer.AsMemory(count), timeout.Token);
-            count += result.Count;
-            if (result.EndOfMessage)
-            {
-                return JsonDocument.Parse(buffer.AsMemory(0, count)).RootElement.Clone();
-            }
-        }
+        using var document = JsonDocument.Parse(await ReceiveTextAsync(socket));
+        return document.RootElement.Clone();
     }
 
     /// <summary>A client's text frame (masked, RFC 6455 5.3), payload under 126 bytes.</summary>
