@@ -256,7 +256,21 @@ else
 fi
 
 # ---------------------------------------------------------------- summary
+# failure_digest LOG...: each failed test of the logs with the lines that explain it, so that the end of the output
+# (all a CI page may show) names what failed. .NET: "  Failed Name [time]" and its error block; node: "not ok N - name"
+# and its YAML block.
+failure_digest() {
+  awk '
+    FNR == 1 { n = 0 }
+    /^ +Failed [^ ].* \[[^]]*\]$/ || /^ *not ok [0-9]+ - / { n = 25; print ""; print FILENAME ":" }
+    n > 0 { print "   " $0; n-- }' "$@" 2>/dev/null | head -n 400
+}
+
 echo
+if [ "$failed" -ne 0 ]; then
+  echo "== failed tests"
+  failure_digest "$LOG_DIR"/*.log
+fi
 echo "== test.sh: $(($(date +%s) - started)) s"
 for p in "${problems[@]+"${problems[@]}"}"; do
   echo "   $p"
