@@ -34,7 +34,7 @@ public sealed class ServeJwtTests : IDisposable
         var process = LifelineProcess.Start(
         [
             "serve", "--port", "0", "--auth", "jwt", "--jwt-key-file", keyFile, "--jwt-issuer", Issuer, "--jwt-audience", Audience,
-            "--heartbeat-interval", "1s", "--heartbeat-timeout", "1s", // a sweep every 50 ms
+            "--heartbeat-interval", "1s", "--heartbeat-timeout", "5s", // a sweep every 50 ms; a timeout that CI load cannot reach
         ]);
         var port = await process.WaitForListeningPortAsync();
         return (process, new Uri($"ws://127.0.0.1:{port}/ws"));
