@@ -217,7 +217,7 @@ if need_pkg node nodejs && need_pkg npm npm; then
       bash -c 'cd clients/js && npm run test:e2e'
   fi
 
-  # @lifeline/react (clients/react: depends on clients/js through file:../js, so after its npm ci above).
+  # @lifeline/react (clients/react: builds against clients/js through its dev dependency file:../js, so after its npm ci above).
   run_node_tests "clients/react: npm ci && npm test" "$LOG_DIR/react-test.log" \
     bash -c 'cd clients/react && npm ci --no-audit --no-fund && npm test'
   if ! need_pkg chromium chromium; then

@@ -99,4 +99,17 @@ public class DocsTests
         Assert.Contains("[interval/2, interval]", notes, StringComparison.Ordinal);
         Assert.Contains("min(interval, timeout) / 20, clamped to [10 ms, 1 s]", notes, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Operations_DeadClientBound_IsComputedFromTheDefaultHeartbeat()
+    {
+        // interval + timeout + two sweeps + the dead peer's close timeout: 20 s + 5 s + 2 x 250 ms + 100 ms = 25.6 s.
+        var interval = LifelineOptions.DefaultHeartbeatInterval;
+        var timeout = LifelineOptions.DefaultHeartbeatTimeout;
+        var bound = interval + timeout + (2 * Lifeline.Server.Connections.HeartbeatScheduler.SweepPeriod(interval, timeout)) + LifelineOptions.DeadPeerCloseTimeout;
+        var operations = Read("docs/operations.md").ReplaceLineEndings(" ");
+
+        Assert.Equal(25.6, bound.TotalSeconds, precision: 3);
+        Assert.Contains($"after its last answer: about {bound.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} s with the defaults", operations, StringComparison.Ordinal);
+    }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using System.Xml.Linq;
 using Lifeline.Cli.Tests.Infrastructure;
 
@@ -134,6 +135,64 @@ public sealed class PackagesTests(PackagesFixture packages) : IClassFixture<Pack
         Assert.StartsWith("imported ", imported, StringComparison.Ordinal);
         Assert.Contains("LifelineClient", imported, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(fresh, "node_modules", "@lifeline", "client", "dist", "index.d.ts")));
+    }
+
+    [Fact]
+    public async Task TheReactTarball_InstallsWithTheClientTarball_AndImportsInAFreshFolder()
+    {
+        // One version for all: the npm packages carry Directory.Build.props' version, and @lifeline/react asks for exactly
+        // that @lifeline/client as a peer (the application's own client instance), never a path of this repository.
+        var js = Path.Combine(TestPaths.RepositoryRoot, "clients", "js");
+        var react = Path.Combine(TestPaths.RepositoryRoot, "clients", "react");
+        using (var client = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(js, "package.json"))))
+        using (var hooks = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(react, "package.json"))))
+        {
+            Assert.Equal(Version, client.RootElement.GetProperty("version").GetString());
+            Assert.Equal(Version, hooks.RootElement.GetProperty("version").GetString());
+            Assert.Equal(Version, hooks.RootElement.GetProperty("peerDependencies").GetProperty("@lifeline/client").GetString());
+            Assert.False(hooks.RootElement.TryGetProperty("dependencies", out var dependencies) && dependencies.TryGetProperty("@lifeline/client", out _), "@lifeline/client must not be a dependency (file:../js would be published)");
+        }
+
+        foreach (var folder in new[] { js, react })
+        {
+            if (!Directory.Exists(Path.Combine(folder, "node_modules")))
+            {
+                await RunAsync("npm", folder, ["ci", "--prefer-offline", "--no-audit", "--no-fund"]);
+            }
+        }
+
+        var packs = Path.Combine(Root, "npm-pack-react");
+        Directory.CreateDirectory(packs);
+        await RunAsync("npm", js, ["pack", "--pack-destination", packs]); // first: the React package builds against clients/js/dist
+        await RunAsync("npm", react, ["pack", "--pack-destination", packs]);
+        var clientTarball = Path.Combine(packs, $"lifeline-client-{Version}.tgz");
+        var reactTarball = Path.Combine(packs, $"lifeline-react-{Version}.tgz");
+        var (_, listing) = await RunAsync("tar", packs, ["-tzf", reactTarball]);
+        var files = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Trim()).ToList();
+        Assert.Contains("package/dist/index.js", files);
+        Assert.Contains("package/dist/index.d.ts", files);
+
+        var fresh = Path.Combine(Root, "fresh-npm-react");
+        Directory.CreateDirectory(fresh);
+        await File.WriteAllTextAsync(Path.Combine(fresh, "package.json"), """{"name":"fresh-react","version":"1.0.0","private":true,"type":"module"}""");
+        await RunAsync("npm", fresh, ["install", "--no-audit", "--no-fund", "--offline", clientTarball, reactTarball]);
+        var (_, imported) = await RunAsync("node", fresh, ["-e", """
+            const hooks = await import("@lifeline/react");
+            const client = await import("@lifeline/client");
+            for (const name of ["LifelineProvider", "useChannel", "usePresence", "useConnectionState", "createChannelStore"]) {
+              if (typeof hooks[name] !== "function") { console.error("no " + name + " export"); process.exit(1); }
+            }
+            if (typeof client.LifelineClient !== "function") { console.error("no LifelineClient export"); process.exit(1); }
+            console.log("imported react " + Object.keys(hooks).sort().join(","));
+            """, "--input-type=module"]);
+        var (_, tree) = await RunAsync("npm", fresh, ["ls", "--all", "--json"]);
+
+        Assert.StartsWith("imported react ", imported, StringComparison.Ordinal);
+        Assert.Contains("useChannel", imported, StringComparison.Ordinal);
+        // One @lifeline/client in the tree (the application's), and no link into a folder that does not exist.
+        Assert.Single(Directory.GetDirectories(Path.Combine(fresh, "node_modules"), "client", SearchOption.AllDirectories), d => Path.GetFileName(Path.GetDirectoryName(d)) == "@lifeline");
+        Assert.DoesNotContain("\"missing\"", tree, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"invalid\"", tree, StringComparison.Ordinal);
     }
 
     /// <summary>A Program.cs for the fresh app: Lifeline on /ws, then the packaged client subscribes, publishes and sees its own delta.</summary>

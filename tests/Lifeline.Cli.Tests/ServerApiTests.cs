@@ -404,6 +404,15 @@ public sealed partial class ServerApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public void ApiKeyFileHelp_NamesEveryEndpointOfTheApi()
+    {
+        foreach (var endpoint in new[] { "POST /api/publish", "POST /api/emit", "POST /api/send", "POST /api/disconnect", "GET /api/channels/{name}", "GET /api/presence/{name}", "/api/openapi.json" })
+        {
+            Assert.Contains(endpoint, ServeSettingTable.ApiKeyFile.Help, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task ARealServeProcess_ServesTheApi_AndRefusesAnEmptyKeyFile()
     {
         var empty = WriteFile("empty.txt", "");

@@ -193,7 +193,7 @@ internal static class ServeSettingTable
     {
         Flag = "--api-key-file",
         HelpName = "file",
-        Help = "Enable the server API for backends under /api (POST /api/publish, POST /api/disconnect, GET /api/channels/{name}, "
+        Help = "Enable the server API for backends under /api (POST /api/publish, POST /api/emit, POST /api/send, POST /api/disconnect, GET /api/channels/{name}, "
             + "GET /api/presence/{name}; OpenAPI document at /api/openapi.json): each request needs Authorization: Bearer KEY, a key of this file "
             + "(one per line, blank lines ignored; no white space inside a key). Default: {default} (the API is not mapped: /api/* is 404).",
         ToHost = true, // the API endpoints
