@@ -92,7 +92,7 @@ public sealed class LifelineMetrics : IDisposable
         _meter.CreateObservableCounter("ws_slow_consumer_closes", () => Interlocked.Read(ref _slowConsumers), "{connection}", "Connections closed with 1013 because their send queue overflowed");
         _meter.CreateObservableCounter("ws_sessions_resumed", () => Interlocked.Read(ref _sessionsResumed), "{session}", "Sessions resumed by hello.resume");
         _meter.CreateObservableCounter("ws_token_refreshes", ObserveRefreshes, "{refresh}", "Token refreshes on live connections, by result (ok, forbidden)");
-        _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was at least half full (best-effort; the connection stays open)");
+        _meter.CreateObservableCounter("ws_events_dropped", () => Interlocked.Read(ref _eventsDropped), "{event}", "Channel events not queued to a subscriber whose send queue was over half full (best-effort; the connection stays open)");
         _meter.CreateObservableCounter("ws_messages_dropped", () => Interlocked.Read(ref _messagesDropped), "{message}", "User messages not queued to a connection whose send queue was at least three quarters full (the connection stays open)");
         _meter.CreateObservableCounter("ws_publishes_held", () => Interlocked.Read(ref _publishesHeld), "{publish}", "Publishes whose publisher was held by flow control: most of the channel's subscribers on this node had more than PublishBacklogLimit messages waiting");
         _meter.CreateObservableCounter("ws_publish_held_seconds", () => TimeSpan.FromTicks(Interlocked.Read(ref _publishHeldTicks)).TotalSeconds, "s", "Time publishers spent held by flow control, summed over publishes");
@@ -172,7 +172,7 @@ public sealed class LifelineMetrics : IDisposable
     /// <summary>User messages dropped so far (the value of <c>ws_messages_dropped_total</c>).</summary>
     internal long MessagesDropped => Interlocked.Read(ref _messagesDropped);
 
-    /// <summary>One event not queued to one subscriber: its send queue held at least half its limit.</summary>
+    /// <summary>One event not queued to one subscriber: its send queue was over half full (more than half its limit waiting).</summary>
     internal void EventDropped() => Interlocked.Increment(ref _eventsDropped);
 
     /// <summary>One user message not queued to one connection: its send queue was at least three quarters full.</summary>

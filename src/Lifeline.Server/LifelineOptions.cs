@@ -123,8 +123,8 @@ public sealed class LifelineOptions
 
     /// <summary>
     /// How many messages may wait in one connection's send queue; an overflow marks a slow consumer, closed with 1013.
-    /// Events are queued only while fewer than half this many wait, user messages while fewer than three quarters
-    /// (both are dropped and counted beyond that, never a reason to close).
+    /// Events are queued only while at most half this many wait (PROTOCOL.md: a queue over half full drops them), user
+    /// messages while fewer than three quarters (both are dropped and counted beyond that, never a reason to close).
     /// A subscribe's catch-up (the deltas recovered from the history) counts as one entry per <see cref="MaxFrameSize"/>
     /// bytes, not one per delta. The default is 8192 (<see cref="DefaultSendQueueLimit"/>).
     /// </summary>

@@ -12,7 +12,7 @@ public sealed partial class LifelineServer
     /// <summary>
     /// Emits an ephemeral event from application code to every subscriber of <paramref name="channel"/> on every node
     /// (PROTOCOL.md "emit / event"; the event's <c>user</c> is null). Nothing is stored: no offset, no history, no replay;
-    /// best-effort per subscriber (a connection whose send queue is at least half full drops it). The same checks as a
+    /// best-effort per subscriber (a connection whose send queue is over half full drops it). The same checks as a
     /// client's emit, but no subscription is needed: the channel name, the data's size and depth (at most
     /// <see cref="LifelineOptions.MaxPatchSize"/> UTF-8 bytes nested at most <see cref="LifelineOptions.MaxJsonDepth"/> - 1
     /// levels), then <see cref="IChannelPolicy"/> with no user and <see cref="ChannelOperation.Emit"/>.

@@ -53,6 +53,36 @@ public sealed class SendQueueTests
         Assert.Null(slot);
     }
 
+    /// <summary>
+    /// PROTOCOL.md "emit / event": "a connection whose send queue is over half full drops events". Exactly half full is
+    /// not over half: the event is queued; from the first message beyond half it is dropped, and the queue stays open.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 8)]
+    [InlineData(8192, 4096)]
+    [InlineData(5, 2)] // 2 of 5 is not over half, 3 of 5 is
+    public void An_event_is_queued_while_the_send_queue_is_not_over_half_full_and_dropped_once_it_is(int limit, int mostNotOverHalf)
+    {
+        var (queue, _) = Create(limit, blockSends: true);
+        var bound = Lifeline.Server.Connections.Connection.EventBound(limit);
+
+        // An unfilled reserved place at the head holds the writer back: everything queued behind it keeps waiting.
+        Assert.Equal(EnqueueResult.Queued, queue.Reserve(out _));
+        for (var i = 1; i < mostNotOverHalf; i++)
+        {
+            Assert.Equal(EnqueueResult.Queued, queue.Enqueue(Bytes($"delta {i}")));
+        }
+
+        Assert.Equal(mostNotOverHalf, queue.Depth);
+        Assert.False(2 * queue.Depth > limit);
+        Assert.Equal(EnqueueResult.Queued, queue.Offer(Bytes("event 1"), bound));
+
+        Assert.True(2 * queue.Depth > limit); // now over half full
+        Assert.Equal(EnqueueResult.Dropped, queue.Offer(Bytes("event 2"), bound));
+        Assert.Equal(mostNotOverHalf + 1, queue.Depth);
+        Assert.Equal(EnqueueResult.Queued, queue.Enqueue(Bytes("a delta still goes in")));
+    }
+
     [Fact]
     public void A_closed_queue_drops_what_it_held()
     {

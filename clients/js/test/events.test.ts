@@ -100,6 +100,39 @@ describe("events and user messages", () => {
     assert.equal(got.length, 2);
   });
 
+  it("onEvent and onMessage fire once per event after 10 reconnects; an old socket's events fire nothing", async () => {
+    // Issue 18: "Handlers fire once per event across reconnects, as for deltas" (PROTOCOL.md "Reconnection").
+    const h = openHarness();
+    const channel = h.client.channel("room:1");
+    const events: unknown[] = [];
+    const messages: unknown[] = [];
+    channel.onEvent((e) => events.push(e.data));
+    h.client.onMessage((m) => messages.push(m.data));
+    await flush();
+    const answerSubscribe = (recovered: boolean) => {
+      const sub = h.socket().last("subscribe");
+      h.socket().receive({ type: "subscribed", id: sub["id"] as number, channel: "room:1", epoch: "e1", offset: 0, recovered });
+      if (!recovered) h.socket().receive({ type: "snapshot", channel: "room:1", epoch: "e1", offset: 0, state: {} });
+    };
+    answerSubscribe(false);
+    for (let round = 0; round <= 10; round++) {
+      if (round > 0) {
+        reconnect(h);
+        await flush();
+        answerSubscribe(true);
+      }
+      h.socket().receive({ type: "event", channel: "room:1", user: "u2", data: round, ts: round }, { type: "message", data: round });
+    }
+    assert.equal(h.sockets.length, 11);
+    assert.deepEqual(events, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(messages, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // The first socket is detached: even if it delivered, nothing would fire.
+    h.sockets[0]?.onmessage?.({ data: JSON.stringify({ type: "event", channel: "room:1", user: "u2", data: "old" }) });
+    h.sockets[0]?.onmessage?.({ data: JSON.stringify({ type: "message", data: "old" }) });
+    assert.equal(events.length, 11);
+    assert.equal(messages.length, 11);
+  });
+
   it("malformed event and message lines are dropped and reported", async () => {
     const errors: unknown[] = [];
     const h = openHarness({ onError: (e) => errors.push(e) });

@@ -27,8 +27,8 @@ internal interface ISubscriber
     bool Enqueue(ServerMessage message);
 
     /// <summary>
-    /// Queues an event's bytes best-effort: only while the send queue is less than half full
-    /// (<see cref="LifelineOptions.SendQueueLimit"/> / 2); otherwise the event is dropped and counted
+    /// Queues an event's bytes best-effort: only while the send queue is not over half full (at most
+    /// <see cref="LifelineOptions.SendQueueLimit"/> / 2 messages wait); otherwise the event is dropped and counted
     /// (<c>ws_events_dropped_total</c>). Never closes the subscriber and never blocks.
     /// </summary>
     /// <param name="utf8">The serialized <c>event</c>.</param>

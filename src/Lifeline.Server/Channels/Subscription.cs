@@ -107,8 +107,8 @@ internal sealed class Subscription(ISubscriber subscriber, string channel)
 
     /// <summary>
     /// An ephemeral event, best-effort. Dropped before the first sync (the client has not had its <c>subscribed</c>
-    /// yet) and after deactivation; never buffered or replayed; otherwise queued unless the subscriber's queue is at
-    /// least half full (<see cref="ISubscriber.EnqueueEvent"/>).
+    /// yet) and after deactivation; never buffered or replayed; otherwise queued unless the subscriber's queue is
+    /// over half full (<see cref="ISubscriber.EnqueueEvent"/>).
     /// </summary>
     /// <param name="bytes">The serialized <c>event</c>, shared by every subscriber.</param>
     public void OnEvent(ReadOnlyMemory<byte> bytes)

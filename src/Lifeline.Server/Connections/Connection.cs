@@ -294,7 +294,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     /// A message for this connection's user (PROTOCOL.md "message"): queued while the send queue is less than three
     /// quarters full (<see cref="LifelineOptions.SendQueueLimit"/> * 3 / 4), otherwise dropped and counted
     /// (<c>ws_messages_dropped_total</c>), never a reason to close the connection: the last quarter stays free for
-    /// deltas and replies, so a flood of messages alone never makes a slow consumer (events stop at one half). Sent only
+    /// deltas and replies, so a flood of messages alone never makes a slow consumer (events stop once it is over half full). Sent only
     /// to an open connection (not before its welcome). Called by the engine; never blocks.
     /// </summary>
     void IUserObserver.OnMessage(UserMessage message)
@@ -310,6 +310,14 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
             _runtime.Metrics.MessageDropped();
         }
     }
+
+    /// <summary>
+    /// How many queued messages stop an event: PROTOCOL.md drops events for "a connection whose send queue is over half
+    /// full", so an event is still queued while at most half of <paramref name="sendQueueLimit"/> messages wait (exactly
+    /// half full is not over half) and dropped from the first message beyond half: limit / 2 + 1 (8192: queued while at
+    /// most 4096 wait; 5: while at most 2 wait, as 3 of 5 is over half).
+    /// </summary>
+    internal static int EventBound(int sendQueueLimit) => sendQueueLimit / 2 + 1;
 
     /// <summary>How many queued messages stop a user message: three quarters of the send queue's limit.</summary>
     internal static int MessageBound(int sendQueueLimit) => (int)(sendQueueLimit * 3L / 4);
@@ -439,7 +447,7 @@ internal sealed partial class Connection : ISubscriber, ISendFailureHandler, IUs
     /// <inheritdoc/>
     public void EnqueueEvent(ReadOnlyMemory<byte> utf8)
     {
-        if (_queue.Offer(utf8, _runtime.Options.SendQueueLimit / 2) == EnqueueResult.Dropped)
+        if (_queue.Offer(utf8, EventBound(_runtime.Options.SendQueueLimit)) == EnqueueResult.Dropped)
         {
             _runtime.Metrics.EventDropped();
         }

@@ -109,6 +109,53 @@ public class RealServerEventsTests : RealServerClients
         Assert.Equal(0, await Server.Lifeline.SendToUserAsync("nobody", J("3")).DefaultTimeout());
     }
 
+    [Fact]
+    public async Task EventReceivedAndMessageReceived_FireOncePerEvent_AcrossReconnects()
+    {
+        // Issue 18: "Handlers fire once per event across reconnects, as for deltas" (PROTOCOL.md "Reconnection").
+        var alice = await ConnectAsync("alice");
+        var bob = await ConnectAsync("bob");
+        var aliceRoom = alice.Channel("room:reconnects");
+        var bobRoom = bob.Channel("room:reconnects");
+        await aliceRoom.SubscribeAsync().DefaultTimeout();
+        await bobRoom.SubscribeAsync().DefaultTimeout();
+        var events = new ConcurrentQueue<string>();
+        var messages = new ConcurrentQueue<string>();
+        bobRoom.EventReceived += (_, e) => events.Enqueue(e.Data.GetRawText());
+        bob.MessageReceived += (_, m) => messages.Enqueue(m.Data.GetRawText());
+        var states = new StateRecorder(bob);
+
+        const int Rounds = 3;
+        for (var round = 0; round <= Rounds; round++)
+        {
+            await aliceRoom.EmitAsync(J($$"""{"e":{{round}}}""")).DefaultTimeout();
+            Assert.Equal(1, await Server.Lifeline.SendToUserAsync("bob", J($$"""{"m":{{round}}}""")).DefaultTimeout());
+            await WaitUntilAsync(() => events.Count > round && messages.Count > round);
+            if (round == Rounds)
+            {
+                break;
+            }
+
+            // Dropped by the server: bob reconnects, resumes and subscribes again. Once bob has applied a publish made
+            // on the new connection, its subscription there is live (events reach only synced subscriptions).
+            var mark = states.Count;
+            Assert.Equal(1, await Server.Lifeline.DisconnectUserAsync("bob", CloseCode.Abnormal));
+            await states.WaitForStateAsync(ClientState.Open, from: mark).DefaultTimeout();
+            var offset = await bobRoom.PublishAsync(J($$"""{"round":{{round}}}""")).DefaultTimeout();
+            await WaitUntilAsync(() => bobRoom.Position?.Offset == offset);
+        }
+
+        // Markers queued behind everything above: once they arrived, nothing else is on its way.
+        var last = await aliceRoom.PublishAsync(J("""{"marker":true}""")).DefaultTimeout();
+        await WaitUntilAsync(() => bobRoom.Position?.Offset == last);
+        Assert.Equal(1, await Server.Lifeline.SendToUserAsync("bob", J("\"marker\"")).DefaultTimeout());
+        await WaitUntilAsync(() => messages.Count == Rounds + 2);
+
+        Assert.Equal(Enumerable.Range(0, Rounds + 1).Select(i => $$"""{"e":{{i}}}"""), events);
+        Assert.Equal(Enumerable.Range(0, Rounds + 1).Select(i => $$"""{"m":{{i}}}""").Append("\"marker\""), messages);
+        Assert.Equal(Rounds, states.Events.Count(e => e.NewState == ClientState.Reconnecting));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
