@@ -174,6 +174,30 @@ public class NetworkAwarenessTests : ClientTestBase
     }
 
     [Fact]
+    public async Task AddressChanged_WhileWaitingToReconnect_DoesNotStartTheBackoffOver()
+    {
+        var time = NewFakeTime();
+        var client = CreateAwareClient(time);
+        var states = new StateRecorder(client);
+        var (peer, _) = await ConnectAsync(client);
+        peer.Abort();
+        await states.WaitForStateAsync(ClientState.Reconnecting);
+
+        // The wait ends at once, but the attempt it starts is the next retry, not retry 0 again (unlike "available").
+        _network.RaiseAddressChanged();
+        var second = await Server.AcceptAsync();
+        await second.ExpectAsync("hello");
+        second.Abort();
+
+        // The policy is asked before the wait that this signal ends: once this attempt is accepted, it was asked twice.
+        _network.RaiseAddressChanged();
+        var third = await Server.AcceptAsync();
+        await third.HandshakeAsync();
+        await states.WaitForStateAsync(ClientState.Open, from: 2);
+        Assert.Equal([0, 1], _policy!.Calls.Select(c => c.Context.PreviousRetryCount).ToArray());
+    }
+
+    [Fact]
     public async Task TheMonitorIsWatchedOnlyWhileTheClientRuns_AndNotAtAllWhenTurnedOff()
     {
         var time = NewFakeTime();

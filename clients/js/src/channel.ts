@@ -305,7 +305,8 @@ export class LifelineChannel<T = JsonObject> {
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
    * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
    * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
-   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile.
+   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
+   * subscribe rejects the update with the `LifelineRequestError`).
    */
   update(fn: (state: T) => T, options: UpdateOptions = {}): Promise<number> {
     return runUpdate(this as unknown as LifelineChannel<JsonObject>, fn as unknown as (state: JsonObject) => JsonObject, options);
@@ -431,6 +432,11 @@ export class LifelineChannel<T = JsonObject> {
   /** @internal The client closed: updates waiting for a position give up. */
   _onClientClosed(): void {
     for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
+  }
+
+  /** @internal The server refused the subscribe: no snapshot or delta will come on this connection, so updates waiting for one fail with `error`. */
+  _onSubscribeRefused(error: Error): void {
+    for (const waiter of [...this.positionWaiters]) waiter.fail(error);
   }
 
   /** @internal What persistence keeps: the confirmed state, its position, the pending publishes with their keys. */

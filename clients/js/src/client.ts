@@ -255,6 +255,8 @@ export class LifelineClient {
       this.schedule.reset();
       this.tokenExpired = false;
       this.transition("connecting", { reason: "connect", initiator: "client" });
+      // A state listener may have closed the client again (its promise is rejected): attach nothing to a closed client.
+      if (this.state !== "connecting") return waiter.promise;
       this.liveness.attachNetwork();
       this.attempt();
     }

@@ -204,8 +204,10 @@ export class Requests {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            const refused = new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`);
             channel._dropAccepted(); // no delta will come to confirm them
-            this.host.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
+            channel._onSubscribeRefused(refused); // nor the position an update waits for
+            this.host.report(refused);
           }
         },
       },

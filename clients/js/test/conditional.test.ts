@@ -230,4 +230,17 @@ describe("channel.update (read-modify-write)", () => {
     await flush();
     assert.equal(h.socket().ofType("unsubscribe").length, 1, "no listener left: unsubscribed");
   });
+
+  it("before the first snapshot, a refused subscribe rejects the update with the refusal (never left waiting); nothing is sent", async () => {
+    const h = openHarness();
+    const channel = h.client.channel("secret");
+    const p = channel.update(() => ({ x: 1 }));
+    await flush();
+    const sub = h.socket().last("subscribe");
+    h.socket().receive({ type: "reply", id: sub["id"] as number, ok: false, error: { code: "forbidden", message: "no" } });
+    await assert.rejects(p, (e: unknown) => e instanceof LifelineRequestError && e.code === "forbidden" && /subscribe to "secret" refused: no/.test(e.message));
+    assert.equal(h.socket().ofType("publish").length, 0);
+    assert.deepEqual(h.errors.map((e) => e.code), ["forbidden"], "the refusal is reported once, as before");
+    assert.deepEqual(channel.state, {});
+  });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { LifelineClosedError } from "../src/errors.js";
 import { browserNetworkEvents } from "../src/networkEvents.js";
 import { TransportLadder } from "../src/transportLadder.js";
 import { flush } from "./support/fakeClock.js";
@@ -165,6 +166,27 @@ describe("network awareness (issue 15)", () => {
     assert.equal(network.subscriptions, 2);
     h.socket().welcome({ resumed: true });
     await opened;
+  });
+
+  it("connect() whose `connecting` listener closes the client again: no listener left attached, no attempt", async () => {
+    const network = new FakeNetwork();
+    const h = openHarness({ networkEvents: network });
+    h.client.close();
+    const off = h.client.onStateChange((c) => {
+      if (c.to === "connecting") h.client.close();
+    });
+    const opened = h.client.connect();
+    off();
+    await assert.rejects(opened, LifelineClosedError);
+    assert.equal(h.client.state, "closed");
+    assert.equal(network.attached, false, "closed: the network listeners stay removed");
+    assert.equal(network.subscriptions, 1);
+    assert.equal(h.sockets.length, 1, "no attempt");
+    // A later connect() attaches them again.
+    const again = h.client.connect();
+    assert.ok(network.attached);
+    h.socket().welcome({ resumed: true });
+    await again;
   });
 
   it("listeners are removed when the client gives up", () => {

@@ -427,7 +427,8 @@ var LifelineChannel = class {
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
    * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
    * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
-   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile.
+   * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
+   * subscribe rejects the update with the `LifelineRequestError`).
    */
   update(fn, options = {}) {
     return runUpdate(this, fn, options);
@@ -522,6 +523,10 @@ var LifelineChannel = class {
   /** @internal The client closed: updates waiting for a position give up. */
   _onClientClosed() {
     for (const waiter of [...this.positionWaiters]) waiter.fail(new LifelineClosedError());
+  }
+  /** @internal The server refused the subscribe: no snapshot or delta will come on this connection, so updates waiting for one fail with `error`. */
+  _onSubscribeRefused(error) {
+    for (const waiter of [...this.positionWaiters]) waiter.fail(error);
   }
   /** @internal What persistence keeps: the confirmed state, its position, the pending publishes with their keys. */
   _keep() {
@@ -1296,8 +1301,10 @@ var Requests = class {
           channel._wire = "none";
           channel._resyncing = false;
           if (!(error instanceof LifelineDisconnectedError) && !(error instanceof LifelineClosedError)) {
+            const refused = new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`);
             channel._dropAccepted();
-            this.host.report(new LifelineRequestError(error.code, `subscribe to "${channel.name}" refused: ${error.message}`));
+            channel._onSubscribeRefused(refused);
+            this.host.report(refused);
           }
         }
       },
@@ -2467,6 +2474,7 @@ var LifelineClient = class {
       this.schedule.reset();
       this.tokenExpired = false;
       this.transition("connecting", { reason: "connect", initiator: "client" });
+      if (this.state !== "connecting") return waiter.promise;
       this.liveness.attachNetwork();
       this.attempt();
     }
