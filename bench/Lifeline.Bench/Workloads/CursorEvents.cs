@@ -22,10 +22,7 @@ internal sealed class CursorEvents : IWorkload
     public IReadOnlyList<MetricSpec> Metrics { get; } =
     [
         new("deliveries_per_s", "deliveries per second", "1/s", Better.Higher),
-        new("p50_ms", "latency p50", "ms", Better.Lower),
-        new("p99_ms", "latency p99", "ms", Better.Lower),
-        new("max_ms", "latency max", "ms", Better.Lower),
-        new("cpu_us_per_delivery", "server CPU per delivery", "µs", Better.Lower),
+        .. FanOutSession.DeliveryMetrics,
         new("delivered_fraction", "deliveries received / expected", "fraction", Better.Higher),
     ];
 

@@ -93,6 +93,18 @@ internal sealed class FanOutSession : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The metrics every delivery workload reports: latency p50/p99/max (what <see cref="Report"/> sets, and what
+    /// CursorEvents sets the same way) and the server's CPU per delivery.
+    /// </summary>
+    public static readonly MetricSpec[] DeliveryMetrics =
+    [
+        new("p50_ms", "latency p50", "ms", Better.Lower),
+        new("p99_ms", "latency p99", "ms", Better.Lower),
+        new("max_ms", "latency max", "ms", Better.Lower),
+        new("cpu_us_per_delivery", "server CPU per delivery", "µs", Better.Lower),
+    ];
+
     /// <summary>Latency percentiles (ms) and the delivery count into <paramref name="result"/>; notes lost deliveries and closes.</summary>
     public void Report(RunResult result, long expected)
     {

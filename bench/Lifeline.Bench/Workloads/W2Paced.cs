@@ -16,10 +16,7 @@ internal sealed class W2Paced : IWorkload
 
     public IReadOnlyList<MetricSpec> Metrics { get; } =
     [
-        new("p50_ms", "latency p50", "ms", Better.Lower),
-        new("p99_ms", "latency p99", "ms", Better.Lower),
-        new("max_ms", "latency max", "ms", Better.Lower),
-        new("cpu_us_per_delivery", "server CPU per delivery", "µs", Better.Lower),
+        .. FanOutSession.DeliveryMetrics,
         new("delivered_fraction", "deliveries received / expected", "fraction", Better.Higher),
     ];
 
