@@ -187,6 +187,8 @@ public sealed class EmitEventTests
         { """{"type":"emit","id":7,"channel":"room"}""", "error", ErrorCodes.InvalidMessage },
         { """{"type":"emit","id":7,"channel":"room","data":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}""", "reply", ErrorCodes.LimitExceeded },
         { """{"type":"emit","channel":"room","data":1}""", "error", ErrorCodes.InvalidMessage },
+        // The size is checked before the subscription: an oversized emit is limit_exceeded, subscribed or not.
+        { """{"type":"emit","id":7,"channel":"nowhere","data":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}""", "reply", ErrorCodes.LimitExceeded },
     };
 
     [Theory]

@@ -124,9 +124,9 @@ internal static class ChannelRequests
     }
 
     /// <summary>
-    /// An <c>emit</c> (PROTOCOL.md "emit / event"): the channel name, a subscription to it (<c>not_subscribed</c>
-    /// otherwise: a connection emits only where it listens), the data's size and depth (as a patch's), the application's
-    /// policy (<see cref="ChannelOperation.Emit"/>); the rate limit was taken by the dispatcher. Then the engine fans it
+    /// An <c>emit</c> (PROTOCOL.md "emit / event"): the channel name, the data's size (as a patch's: an oversized emit is
+    /// <c>limit_exceeded</c> whether or not the connection subscribed), a subscription to the channel (<c>not_subscribed</c>
+    /// otherwise: a connection emits only where it listens), the application's policy (<see cref="ChannelOperation.Emit"/>); the rate limit was taken by the dispatcher. Then the engine fans it
     /// out to every subscriber but this connection, and the reply follows. Nothing is stored.
     /// </summary>
     private static async Task EmitAsync(Connection connection, LifelineRuntime runtime, EmitMessage request)
@@ -137,15 +137,15 @@ internal static class ChannelRequests
             return;
         }
 
-        if (!connection.Subscriptions.IsSubscribed(request.Channel))
-        {
-            Refuse(connection, request.Id, ErrorCodes.NotSubscribed, $"not subscribed to '{request.Channel}': subscribe before emitting");
-            return;
-        }
-
         if (runtime.PublishValidator.ValidateData(request.Data) is { } problem)
         {
             Refuse(connection, request.Id, problem.Code, problem.Message);
+            return;
+        }
+
+        if (!connection.Subscriptions.IsSubscribed(request.Channel))
+        {
+            Refuse(connection, request.Id, ErrorCodes.NotSubscribed, $"not subscribed to '{request.Channel}': subscribe before emitting");
             return;
         }
 
