@@ -119,7 +119,9 @@ public sealed class PackagesTests(PackagesFixture packages) : IClassFixture<Pack
         Assert.Contains("package/dist/index.d.ts", files);
         Assert.Contains("package/dist/lifeline.js", files);
         Assert.All(files, f => Assert.True(
-            f is "package/package.json" or "package/README.md" || (f.StartsWith("package/dist/", StringComparison.Ordinal) && (f.EndsWith(".js", StringComparison.Ordinal) || f.EndsWith(".d.ts", StringComparison.Ordinal))),
+            f is "package/package.json" or "package/README.md"
+            || (f.StartsWith("package/dist/", StringComparison.Ordinal) && (f.EndsWith(".js", StringComparison.Ordinal) || f.EndsWith(".d.ts", StringComparison.Ordinal) || f.EndsWith(".map", StringComparison.Ordinal)))
+            || (f.StartsWith("package/src/", StringComparison.Ordinal) && f.EndsWith(".ts", StringComparison.Ordinal)),
             $"unexpected file in the tarball: {f}"));
 
         var fresh = Path.Combine(Root, "fresh-npm");
@@ -135,6 +137,37 @@ public sealed class PackagesTests(PackagesFixture packages) : IClassFixture<Pack
         Assert.StartsWith("imported ", imported, StringComparison.Ordinal);
         Assert.Contains("LifelineClient", imported, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(fresh, "node_modules", "@lifeline", "client", "dist", "index.d.ts")));
+        AssertSourceMapsResolve(Path.Combine(fresh, "node_modules", "@lifeline", "client"));
+    }
+
+    /// <summary>
+    /// Every <c>sourceMappingURL</c> of an installed package's dist files names a map that was installed with it, and every
+    /// source of every map is there too (a debugger or a bundler finds the TypeScript, not a 404 or a warning).
+    /// </summary>
+    private static void AssertSourceMapsResolve(string package)
+    {
+        var dist = Path.Combine(package, "dist");
+        var linked = 0;
+        foreach (var file in Directory.GetFiles(dist, "*.*", SearchOption.AllDirectories).Where(f => f.EndsWith(".js", StringComparison.Ordinal) || f.EndsWith(".d.ts", StringComparison.Ordinal)))
+        {
+            var url = File.ReadLines(file).LastOrDefault(l => l.StartsWith("//# sourceMappingURL=", StringComparison.Ordinal))?["//# sourceMappingURL=".Length..];
+            if (url is null)
+            {
+                continue;
+            }
+
+            var map = Path.Combine(Path.GetDirectoryName(file)!, url);
+            Assert.True(File.Exists(map), $"{Path.GetRelativePath(package, file)} names {url}, which the package does not have");
+            using var json = JsonDocument.Parse(File.ReadAllText(map));
+            foreach (var source in json.RootElement.GetProperty("sources").EnumerateArray().Select(e => e.GetString()!))
+            {
+                Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(map)!, source)), $"{Path.GetRelativePath(package, map)} maps to {source}, which the package does not have");
+            }
+
+            linked++;
+        }
+
+        Assert.True(linked > 0, $"no dist file of {package} names a source map");
     }
 
     [Fact]
@@ -193,6 +226,7 @@ public sealed class PackagesTests(PackagesFixture packages) : IClassFixture<Pack
         Assert.Single(Directory.GetDirectories(Path.Combine(fresh, "node_modules"), "client", SearchOption.AllDirectories), d => Path.GetFileName(Path.GetDirectoryName(d)) == "@lifeline");
         Assert.DoesNotContain("\"missing\"", tree, StringComparison.Ordinal);
         Assert.DoesNotContain("\"invalid\"", tree, StringComparison.Ordinal);
+        AssertSourceMapsResolve(Path.Combine(fresh, "node_modules", "@lifeline", "react"));
     }
 
     /// <summary>A Program.cs for the fresh app: Lifeline on /ws, then the packaged client subscribes, publishes and sees its own delta.</summary>
