@@ -172,6 +172,43 @@ public sealed class HttpTransportTests
     }
 
     [Fact]
+    public async Task A_second_concurrent_stream_for_the_same_capability_is_409_and_the_first_stream_keeps_working()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (client, welcome) = await HttpRawClient.ConnectLiveAsync(server.WsUri, "alice");
+        await using var _c = client;
+        var capability = welcome.GetProperty("send").GetString()!;
+        using var http = HttpRawClient.NewHttpClient();
+        var baseUri = HttpRawClient.HttpBase(server.WsUri);
+
+        // A poll for a connection that has its own event stream: refused at once, not held for 25 s.
+        var started = DateTime.UtcNow;
+        Assert.Equal(HttpStatusCode.Conflict, await HttpRawClient.PostAsync(http, baseUri, "/poll", capability, Empty));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "the refused poll was held");
+
+        // A stream request that carries the live capability: refused, and no second connection opened.
+        var second = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1,\"token\":\"alice\"}", configure: r => r.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, capability));
+        await using var _s = second;
+        Assert.Equal(HttpStatusCode.Conflict, second.StreamStatus);
+        Assert.Equal(1, server.Lifeline.ConnectionCount);
+        Assert.Equal(2, server.Logs.Named("HttpSecondStream").Count());
+
+        // The first stream is untouched.
+        Assert.Equal(HttpStatusCode.NoContent, await client.SendJsonAsync(new { type = "ping", n = 9 }));
+        Assert.Equal(9, (await client.ReceiveTypeAsync("pong")).GetProperty("n").GetInt64());
+        Assert.False(client.Closed.IsCompleted);
+
+        // Once that connection ended, its capability refuses nothing: a stream with it opens a new connection.
+        await client.CloseAsync();
+        Assert.Equal(1000, (await client.WaitForCloseAsync()).Code);
+        await server.Disconnects.WaitForAsync(welcome.GetProperty("connection").GetString()!);
+        var third = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1,\"token\":\"alice\"}", configure: r => r.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, capability));
+        await using var _t = third;
+        Assert.Equal(HttpStatusCode.OK, third.StreamStatus);
+        Assert.NotEqual(capability, (await third.ReceiveTypeAsync("welcome")).GetProperty("send").GetString());
+    }
+
+    [Fact]
     public async Task Poll_after_the_connection_ended_is_404_and_does_not_reopen_it()
     {
         await using var server = await TestServer.StartAsync();
