@@ -259,6 +259,53 @@ public sealed class HttpTransportTests
     }
 
     [Fact]
+    public async Task A_page_of_an_allowed_origin_gets_the_cors_answers_a_foreign_one_does_not()
+    {
+        // The WebSocket lets a page of an origin in AllowedOrigins connect; over HTTP its browser needs CORS for that.
+        const string App = "https://app.example";
+        await using var server = await TestServer.StartAsync(o => o.AllowedOrigins.Add(App));
+        using var http = HttpRawClient.NewHttpClient();
+        var baseUri = HttpRawClient.HttpBase(server.WsUri);
+        foreach (var path in new[] { "/stream", "/send", "/poll" })
+        {
+            using var preflight = new HttpRequestMessage(HttpMethod.Options, new Uri(baseUri + path));
+            preflight.Headers.TryAddWithoutValidation("Origin", App);
+            preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Method", "POST");
+            preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Headers", "content-type,lifeline-send");
+            using var allowed = await http.SendAsync(preflight);
+            Assert.Equal(HttpStatusCode.NoContent, allowed.StatusCode);
+            Assert.Equal(App, Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Origin")));
+            Assert.Equal("POST", Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Methods")));
+            Assert.Equal("Content-Type, Lifeline-Send", Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Headers")));
+            Assert.Contains("Origin", allowed.Headers.Vary);
+
+            using var foreignPreflight = new HttpRequestMessage(HttpMethod.Options, new Uri(baseUri + path));
+            foreignPreflight.Headers.TryAddWithoutValidation("Origin", "https://evil.example");
+            using var refused = await http.SendAsync(foreignPreflight);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.False(refused.Headers.Contains("Access-Control-Allow-Origin"));
+        }
+
+        // The stream and a send from the allowed page carry Access-Control-Allow-Origin; same-origin requests need none.
+        var client = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1}", configure: r => r.Headers.TryAddWithoutValidation("Origin", App));
+        await using var _c = client;
+        Assert.Equal(HttpStatusCode.OK, client.StreamStatus);
+        Assert.Equal(App, Assert.Single(client.StreamHeaders!.GetValues("Access-Control-Allow-Origin")));
+        var welcome = await client.ReceiveTypeAsync("welcome");
+        using var send = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUri + "/send")) { Content = new StringContent("{\"type\":\"ping\",\"n\":1}") };
+        send.Headers.TryAddWithoutValidation("Origin", App);
+        send.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, welcome.GetProperty("send").GetString());
+        using var sent = await http.SendAsync(send);
+        Assert.Equal(HttpStatusCode.NoContent, sent.StatusCode);
+        Assert.Equal(App, Assert.Single(sent.Headers.GetValues("Access-Control-Allow-Origin")));
+
+        var own = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1}", configure: r => r.Headers.TryAddWithoutValidation("Origin", baseUri.GetLeftPart(UriPartial.Authority)));
+        await using var _o = own;
+        Assert.Equal(HttpStatusCode.OK, own.StreamStatus);
+        Assert.False(own.StreamHeaders!.Contains("Access-Control-Allow-Origin"));
+    }
+
+    [Fact]
     public async Task Get_on_the_stream_path_is_405()
     {
         await using var server = await TestServer.StartAsync();

@@ -10,7 +10,8 @@ namespace Lifeline.Server.Transport;
 /// (Server-Sent Events; <c>?poll=1</c>: long polling), <c>POST {path}/send</c>, <c>POST {path}/poll</c>. Refusals
 /// before a connection exists are those of the WebSocket upgrade (503 draining or too many pending handshakes, 403
 /// origin); then one <see cref="Connection"/> over an <see cref="HttpTransport"/>. Log ids 22-24 and 27 (the upgrade's
-/// block and category: refusals before a connection exists). The send capability is never logged.
+/// block and category: refusals before a connection exists). The send capability is never logged. Cross-origin pages
+/// of an allowed origin get the CORS answers (<see cref="HttpCors"/>).
 /// </summary>
 internal static partial class HttpEndpoint
 {
@@ -23,6 +24,7 @@ internal static partial class HttpEndpoint
     /// </summary>
     public static async Task StreamAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
         if (context.Request.Headers.TryGetValue(SendHeader, out var capability) && runtime.HttpConnections.Find(capability.ToString()) is not null)
         {
             HttpLog.SecondStream(runtime.UpgradeLogger, "stream", context.Connection.RemoteIpAddress?.ToString());
@@ -69,6 +71,7 @@ internal static partial class HttpEndpoint
     /// </summary>
     public static async Task SendAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
         var transport = runtime.HttpConnections.Find(context.Request.Headers[SendHeader].ToString());
         if (transport is null || transport.IsClosing)
         {
@@ -139,6 +142,7 @@ internal static partial class HttpEndpoint
     /// </summary>
     public static Task PollAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
         var transport = runtime.HttpConnections.Find(context.Request.Headers[SendHeader].ToString());
         if (transport is null)
         {
