@@ -11,6 +11,8 @@ namespace Lifeline.Server;
 /// <summary>Maps the Lifeline endpoints: the WebSocket and, unless turned off, the HTTP transport.</summary>
 public static class LifelineEndpointRouteBuilderExtensions
 {
+    private static readonly string[] Preflight = [HttpMethods.Options];
+
     /// <summary>
     /// Maps the WebSocket endpoint at <paramref name="pattern"/> (default <c>/ws</c>). Requests that are not
     /// WebSocket upgrades get 400; upgrades during shutdown get 503. WebSocket-level keep-alive pings are off:
@@ -19,7 +21,9 @@ public static class LifelineEndpointRouteBuilderExtensions
     /// upgrades while <see cref="LifelineOptions.MaxPendingHandshakes"/> connections await their hello get 503.
     /// Unless <see cref="LifelineOptions.EnableHttpTransport"/> is false, the HTTP transport is mapped beside it:
     /// <c>POST {pattern}/stream</c>, <c>POST {pattern}/send</c> and <c>POST {pattern}/poll</c> (the same origin check,
-    /// limits and authentication; a GET there gets 405). Conventions on the returned builder apply to all of them.
+    /// limits and authentication; a GET there gets 405; <c>OPTIONS</c> there is the CORS preflight of a page of an origin
+    /// in <see cref="LifelineOptions.AllowedOrigins"/>, 204, or 403 for any other). Conventions on the returned builder
+    /// apply to all of them.
     /// </summary>
     /// <param name="endpoints">The route builder.</param>
     /// <param name="pattern">The path.</param>
@@ -55,6 +59,9 @@ public static class LifelineEndpointRouteBuilderExtensions
             endpoints.MapPost(path + "/stream", context => HttpEndpoint.StreamAsync(context, runtime)).WithDisplayName("Lifeline HTTP stream"),
             endpoints.MapPost(path + "/send", context => HttpEndpoint.SendAsync(context, runtime)).WithDisplayName("Lifeline HTTP send"),
             endpoints.MapPost(path + "/poll", context => HttpEndpoint.PollAsync(context, runtime)).WithDisplayName("Lifeline HTTP poll"),
+            endpoints.MapMethods(path + "/stream", Preflight, context => HttpCors.PreflightAsync(context, runtime)).WithDisplayName("Lifeline HTTP stream preflight"),
+            endpoints.MapMethods(path + "/send", Preflight, context => HttpCors.PreflightAsync(context, runtime)).WithDisplayName("Lifeline HTTP send preflight"),
+            endpoints.MapMethods(path + "/poll", Preflight, context => HttpCors.PreflightAsync(context, runtime)).WithDisplayName("Lifeline HTTP poll preflight"),
         ]);
     }
 

@@ -172,6 +172,43 @@ public sealed class HttpTransportTests
     }
 
     [Fact]
+    public async Task A_second_concurrent_stream_for_the_same_capability_is_409_and_the_first_stream_keeps_working()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (client, welcome) = await HttpRawClient.ConnectLiveAsync(server.WsUri, "alice");
+        await using var _c = client;
+        var capability = welcome.GetProperty("send").GetString()!;
+        using var http = HttpRawClient.NewHttpClient();
+        var baseUri = HttpRawClient.HttpBase(server.WsUri);
+
+        // A poll for a connection that has its own event stream: refused at once, not held for 25 s.
+        var started = DateTime.UtcNow;
+        Assert.Equal(HttpStatusCode.Conflict, await HttpRawClient.PostAsync(http, baseUri, "/poll", capability, Empty));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "the refused poll was held");
+
+        // A stream request that carries the live capability: refused, and no second connection opened.
+        var second = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1,\"token\":\"alice\"}", configure: r => r.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, capability));
+        await using var _s = second;
+        Assert.Equal(HttpStatusCode.Conflict, second.StreamStatus);
+        Assert.Equal(1, server.Lifeline.ConnectionCount);
+        Assert.Equal(2, server.Logs.Named("HttpSecondStream").Count());
+
+        // The first stream is untouched.
+        Assert.Equal(HttpStatusCode.NoContent, await client.SendJsonAsync(new { type = "ping", n = 9 }));
+        Assert.Equal(9, (await client.ReceiveTypeAsync("pong")).GetProperty("n").GetInt64());
+        Assert.False(client.Closed.IsCompleted);
+
+        // Once that connection ended, its capability refuses nothing: a stream with it opens a new connection.
+        await client.CloseAsync();
+        Assert.Equal(1000, (await client.WaitForCloseAsync()).Code);
+        await server.Disconnects.WaitForAsync(welcome.GetProperty("connection").GetString()!);
+        var third = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1,\"token\":\"alice\"}", configure: r => r.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, capability));
+        await using var _t = third;
+        Assert.Equal(HttpStatusCode.OK, third.StreamStatus);
+        Assert.NotEqual(capability, (await third.ReceiveTypeAsync("welcome")).GetProperty("send").GetString());
+    }
+
+    [Fact]
     public async Task Poll_after_the_connection_ended_is_404_and_does_not_reopen_it()
     {
         await using var server = await TestServer.StartAsync();
@@ -219,6 +256,53 @@ public sealed class HttpTransportTests
         Assert.Equal(HttpStatusCode.Forbidden, client.StreamStatus);
         Assert.Single(server.Logs.Named("HttpOriginRefused"));
         Assert.Equal(0, server.Lifeline.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task A_page_of_an_allowed_origin_gets_the_cors_answers_a_foreign_one_does_not()
+    {
+        // The WebSocket lets a page of an origin in AllowedOrigins connect; over HTTP its browser needs CORS for that.
+        const string App = "https://app.example";
+        await using var server = await TestServer.StartAsync(o => o.AllowedOrigins.Add(App));
+        using var http = HttpRawClient.NewHttpClient();
+        var baseUri = HttpRawClient.HttpBase(server.WsUri);
+        foreach (var path in new[] { "/stream", "/send", "/poll" })
+        {
+            using var preflight = new HttpRequestMessage(HttpMethod.Options, new Uri(baseUri + path));
+            preflight.Headers.TryAddWithoutValidation("Origin", App);
+            preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Method", "POST");
+            preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Headers", "content-type,lifeline-send");
+            using var allowed = await http.SendAsync(preflight);
+            Assert.Equal(HttpStatusCode.NoContent, allowed.StatusCode);
+            Assert.Equal(App, Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Origin")));
+            Assert.Equal("POST", Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Methods")));
+            Assert.Equal("Content-Type, Lifeline-Send", Assert.Single(allowed.Headers.GetValues("Access-Control-Allow-Headers")));
+            Assert.Contains("Origin", allowed.Headers.Vary);
+
+            using var foreignPreflight = new HttpRequestMessage(HttpMethod.Options, new Uri(baseUri + path));
+            foreignPreflight.Headers.TryAddWithoutValidation("Origin", "https://evil.example");
+            using var refused = await http.SendAsync(foreignPreflight);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.False(refused.Headers.Contains("Access-Control-Allow-Origin"));
+        }
+
+        // The stream and a send from the allowed page carry Access-Control-Allow-Origin; same-origin requests need none.
+        var client = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1}", configure: r => r.Headers.TryAddWithoutValidation("Origin", App));
+        await using var _c = client;
+        Assert.Equal(HttpStatusCode.OK, client.StreamStatus);
+        Assert.Equal(App, Assert.Single(client.StreamHeaders!.GetValues("Access-Control-Allow-Origin")));
+        var welcome = await client.ReceiveTypeAsync("welcome");
+        using var send = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUri + "/send")) { Content = new StringContent("{\"type\":\"ping\",\"n\":1}") };
+        send.Headers.TryAddWithoutValidation("Origin", App);
+        send.Headers.TryAddWithoutValidation(HttpRawClient.SendHeader, welcome.GetProperty("send").GetString());
+        using var sent = await http.SendAsync(send);
+        Assert.Equal(HttpStatusCode.NoContent, sent.StatusCode);
+        Assert.Equal(App, Assert.Single(sent.Headers.GetValues("Access-Control-Allow-Origin")));
+
+        var own = await HttpRawClient.OpenAsync(server.WsUri, "{\"type\":\"hello\",\"v\":1}", configure: r => r.Headers.TryAddWithoutValidation("Origin", baseUri.GetLeftPart(UriPartial.Authority)));
+        await using var _o = own;
+        Assert.Equal(HttpStatusCode.OK, own.StreamStatus);
+        Assert.False(own.StreamHeaders!.Contains("Access-Control-Allow-Origin"));
     }
 
     [Fact]

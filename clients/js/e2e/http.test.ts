@@ -165,6 +165,21 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
     assert.deepEqual(await alice.evaluate(`window.__t.channel.state`), { n: 6 });
   });
 
+  it("a page of another allowed origin (CORS): falls back to the stream and publishes through it", { timeout: 120_000 }, async () => {
+    // The page comes from the server's own origin, the client talks to nginx's: cross-origin, and allowed (lifeline
+    // serve allows localhost pages on any port). The WebSocket would need no CORS; the HTTP transport does.
+    const nginx = await hostile(false);
+    assert.notEqual(kit.server.origin, nginx.origin);
+    const alice = await open("alice", "http:cors", kit.server.origin, nginx.wsUrl, { transportProbeIntervalMs: 60_000 });
+    assert.equal(await transportOf(alice), "http-stream");
+    assert.deepEqual(await publishAll(alice, [1, 2]), [1, 2], "alice publishes over a cross-origin POST /ws/send");
+    await waitOffset(alice, 2);
+    const end = await log(alice);
+    assert.deepEqual(openedOn(end.states), ["http-stream"], JSON.stringify(end.states));
+    assert.deepEqual(end.errors, []);
+    assert.deepEqual(await view(alice), await serverView("http:cors", 2));
+  });
+
   it("the stream buffered by the proxy: falls back to long polling and still converges", { timeout: 120_000 }, async () => {
     const nginx = await hostile(true);
     const alice = await open("alice", "http:poll", nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 1000 });

@@ -36,6 +36,44 @@ export interface FetchResponseLike {
 /** The header that carries a connection's send capability. */
 export const SEND_HEADER = "Lifeline-Send";
 
+/**
+ * The most UTF-8 bytes one send body carries when it holds more than one message: half the server's default
+ * `MaxMessageSize` (64 KiB), the limit of a whole send body (PROTOCOL.md: `413` for a body over it). A single larger
+ * message still goes alone. @internal
+ */
+export const MAX_BATCH_BYTES = 32 * 1024;
+
+/** The UTF-8 length of a string. @internal */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4; // a surrogate pair
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Takes the first messages of `outgoing` whose body (joined by line feeds) stays within `maxBytes`; always at least
+ * one. @internal
+ */
+export function takeBatch(outgoing: string[], maxBytes: number): string[] {
+  let count = 0;
+  let bytes = 0;
+  while (count < outgoing.length) {
+    const next = bytes + (count > 0 ? 1 : 0) + utf8Length(outgoing[count] as string);
+    if (count > 0 && next > maxBytes) break;
+    bytes = next;
+    count++;
+  }
+  return outgoing.splice(0, count);
+}
+
 /** Maps the WebSocket URL (`ws://host/ws`, `wss://...`) to the HTTP base of the same endpoint (`http://host/ws`). */
 export function httpBaseUrl(wsUrl: string): string {
   const url = new URL(wsUrl);
@@ -71,6 +109,8 @@ export class HttpSocket implements WebSocketLike {
   private started = false;
   private outgoing: string[] = [];
   private sending = false;
+  /** A batch was refused with 413: this server's limit is lower, messages go one per body. */
+  private oneAtATime = false;
   private closeEvent: { code: number; reason: string } | undefined;
   private ended = false;
   private answered = false;
@@ -222,17 +262,25 @@ export class HttpSocket implements WebSocketLike {
     this.onmessage?.({ data: text });
   }
 
-  /** Sends what is queued, one request at a time, as NDJSON. */
+  /**
+   * Sends what is queued, one request at a time, as NDJSON: at most {@link MAX_BATCH_BYTES} a body (after a 413 for a
+   * batch, one message a body).
+   */
   private pump(): void {
     if (this.sending || this.capability === undefined || this.outgoing.length === 0 || this.readyState !== 1) return;
-    const batch = this.outgoing.join("\n");
-    this.outgoing = [];
+    const messages = takeBatch(this.outgoing, this.oneAtATime ? 1 : MAX_BATCH_BYTES);
     this.sending = true;
-    this.fetchImpl(`${this.base}/send`, this.init(batch, { [SEND_HEADER]: this.capability })).then(
+    this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability })).then(
       async (response) => {
         await response.text().catch(() => "");
         this.sending = false;
         if (response.status === 204 || response.status === 200) {
+          this.pump();
+        } else if (response.status === 413 && messages.length > 1) {
+          // The server's limit is lower than the batch: it applied nothing of the body (PROTOCOL.md), so the same
+          // messages go again, in order, one per body from now on.
+          this.outgoing.unshift(...messages);
+          this.oneAtATime = true;
           this.pump();
         } else if (response.status === 404) {
           this.fail("connection_gone");

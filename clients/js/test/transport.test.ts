@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { HttpSocket, httpBaseUrl } from "../src/httpSocket.js";
+import { HttpSocket, httpBaseUrl, MAX_BATCH_BYTES, takeBatch, utf8Length } from "../src/httpSocket.js";
 import type { CloseEventLike } from "../src/socket.js";
 import { TransportLadder } from "../src/transportLadder.js";
 import { flush } from "./support/fakeClock.js";
@@ -137,6 +137,53 @@ describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
     assert.equal(t.received.length, 1, "nothing is delivered after close()");
     assert.deepEqual(t.closes.map((c) => c.code), [1000]);
     assert.throws(() => t.socket.send("{}"));
+  });
+
+  it("a send body holds at most MAX_BATCH_BYTES (32 KiB, under the server's default 64 KiB limit) unless one message is larger", () => {
+    assert.equal(MAX_BATCH_BYTES, 32 * 1024);
+    assert.equal(utf8Length("aé€😀"), 1 + 2 + 3 + 4);
+    const outgoing = ["a".repeat(10), "b".repeat(10), "c".repeat(10), "d".repeat(100), "e".repeat(5)];
+    // 10 + "\n" + 10 = 21 bytes: two fit in 21, the third would make 32.
+    assert.deepEqual(takeBatch(outgoing, 21).map((m) => m.length), [10, 10]);
+    assert.deepEqual(takeBatch(outgoing, 21).map((m) => m.length), [10]);
+    assert.deepEqual(takeBatch(outgoing, 21).map((m) => m.length), [100], "a message larger than the bound goes alone");
+    assert.deepEqual(takeBatch(outgoing, 21).map((m) => m.length), [5]);
+    assert.equal(outgoing.length, 0);
+  });
+
+  it("a burst larger than the send limit goes in bodies under it; a batch answered 413 is sent again one message a body, in order, on the same connection", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send('{"type":"hello","v":1}');
+    t.http.last("/ws/stream").stream().events(httpWelcome("cap-b"));
+    await settle();
+    t.socket.send('{"type":"ping","n":0}');
+    await settle();
+    const pad = "x".repeat(1000);
+    for (let i = 1; i <= 60; i++) t.socket.send(JSON.stringify({ type: "publish", id: i, channel: "a", key: `k${i}`, patch: { pad } }));
+    t.http.last("/ws/send").status(204);
+    await settle();
+
+    // 60 KB queued: the first body stays within 32 KiB.
+    const first = t.http.last("/ws/send");
+    assert.ok(utf8Length(first.init.body) <= MAX_BATCH_BYTES, `body of ${utf8Length(first.init.body)} bytes`);
+    assert.ok(first.messages.length > 1);
+    const firstIds = first.messages.map((m) => m["id"]);
+
+    // A server with a lower limit refuses it with 413 (nothing applied): the same messages again, one per body.
+    first.status(413);
+    await settle();
+    const ids: unknown[] = [];
+    for (let i = 0; i < 60; i++) {
+      const send = t.http.last("/ws/send");
+      assert.equal(send.messages.length, 1, "one message a body after a 413");
+      ids.push(send.messages[0]?.["id"]);
+      send.status(204);
+      await settle();
+    }
+    assert.deepEqual(ids.slice(0, firstIds.length), firstIds, "the refused messages go first, in order");
+    assert.deepEqual(ids, Array.from({ length: 60 }, (_, i) => i + 1));
+    assert.equal(t.closes.length, 0, "the connection stays open");
   });
 
   it("long polling: POST /stream?poll=1 with the hello, then POST /poll with the capability after each batch, until 404", async () => {

@@ -1557,6 +1557,31 @@ function exponentialBackoff(options = {}, random = Math.random) {
 
 // src/httpSocket.ts
 var SEND_HEADER = "Lifeline-Send";
+var MAX_BATCH_BYTES = 32 * 1024;
+function utf8Length(text) {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128) bytes += 1;
+    else if (c < 2048) bytes += 2;
+    else if (c >= 55296 && c <= 56319 && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+function takeBatch(outgoing, maxBytes) {
+  let count = 0;
+  let bytes = 0;
+  while (count < outgoing.length) {
+    const next = bytes + (count > 0 ? 1 : 0) + utf8Length(outgoing[count]);
+    if (count > 0 && next > maxBytes) break;
+    bytes = next;
+    count++;
+  }
+  return outgoing.splice(0, count);
+}
 function httpBaseUrl(wsUrl) {
   const url = new URL(wsUrl);
   if (url.protocol === "ws:") url.protocol = "http:";
@@ -1586,6 +1611,8 @@ var HttpSocket = class {
     this.started = false;
     this.outgoing = [];
     this.sending = false;
+    /** A batch was refused with 413: this server's limit is lower, messages go one per body. */
+    this.oneAtATime = false;
     this.ended = false;
     this.answered = false;
     this.streamPending = false;
@@ -1716,17 +1743,23 @@ var HttpSocket = class {
     }
     this.onmessage?.({ data: text });
   }
-  /** Sends what is queued, one request at a time, as NDJSON. */
+  /**
+   * Sends what is queued, one request at a time, as NDJSON: at most {@link MAX_BATCH_BYTES} a body (after a 413 for a
+   * batch, one message a body).
+   */
   pump() {
     if (this.sending || this.capability === void 0 || this.outgoing.length === 0 || this.readyState !== 1) return;
-    const batch = this.outgoing.join("\n");
-    this.outgoing = [];
+    const messages = takeBatch(this.outgoing, this.oneAtATime ? 1 : MAX_BATCH_BYTES);
     this.sending = true;
-    this.fetchImpl(`${this.base}/send`, this.init(batch, { [SEND_HEADER]: this.capability })).then(
+    this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability })).then(
       async (response) => {
         await response.text().catch(() => "");
         this.sending = false;
         if (response.status === 204 || response.status === 200) {
+          this.pump();
+        } else if (response.status === 413 && messages.length > 1) {
+          this.outgoing.unshift(...messages);
+          this.oneAtATime = true;
           this.pump();
         } else if (response.status === 404) {
           this.fail("connection_gone");

@@ -10,8 +10,9 @@ namespace Lifeline.Client.Internal;
 /// <summary>
 /// The HTTP transport under a connection (PROTOCOL.md "HTTP transport"; the browser client's httpSocket.ts does the
 /// same): the first message sent (the <c>hello</c>) opens the connection as the body of <c>POST {path}/stream</c>;
-/// server messages arrive as Server-Sent Events; later messages go, one request at a time and batched as NDJSON, to
-/// <c>POST {path}/send</c> with the <c>Lifeline-Send</c> capability from the <c>welcome</c>. In poll mode the stream
+/// server messages arrive as Server-Sent Events; later messages go, one request at a time and batched as NDJSON (at most
+/// <see cref="MaxBatchBytes"/> a body; after a 413 for a batch, one message a body), to <c>POST {path}/send</c> with the
+/// <c>Lifeline-Send</c> capability from the <c>welcome</c>. In poll mode the stream
 /// request carries <c>?poll=1</c>, its response ends after one batch, and the transport asks <c>POST {path}/poll</c>
 /// for the next until the connection ends. The server's close is a <c>close</c> event; a response that ends without
 /// one, and a 404 on a send or poll, are a lost connection (1006).
@@ -20,6 +21,13 @@ internal sealed class HttpTransport : IClientTransport
 {
     /// <summary>The header that carries a connection's send capability.</summary>
     public const string SendHeader = "Lifeline-Send";
+
+    /// <summary>
+    /// The most bytes one send body carries when it holds more than one message: half the server's default
+    /// <c>MaxMessageSize</c> (64 KiB), the limit of a whole send body (PROTOCOL.md: <c>413</c> for a body over it). A
+    /// single larger message still goes alone.
+    /// </summary>
+    internal const int MaxBatchBytes = 32 * 1024;
 
     private static readonly MediaTypeHeaderValue JsonContentType = new("application/json");
 
@@ -36,9 +44,12 @@ internal sealed class HttpTransport : IClientTransport
     private readonly List<byte[]> _outgoing = [];
     private Task _reader = Task.CompletedTask;
     private bool _sending;
+    private bool _oneAtATime; // a batch was refused with 413: this server's limit is lower, messages go one per body
     private bool _started;
     private string? _capability;
     private volatile bool _responded;
+    private volatile bool _streamPending; // the opening request was sent and its response head has not come yet
+    private volatile bool _pendingAtEnd; // the transport ended while the opening request still waited for its answer
     private volatile bool _ended;
     private int? _closeStatus;
 
@@ -58,7 +69,13 @@ internal sealed class HttpTransport : IClientTransport
 
     public LifelineTransport Kind { get; }
 
-    public bool Opened => _responded;
+    /// <summary>
+    /// True once the stream request was answered with 200, or when the transport ended while that request was still
+    /// waiting for its answer: the HTTP endpoint took the request (a refused connection or an error status would have
+    /// answered), and a buffering proxy holds what came back, the response head included (nginx with gzip does). The
+    /// browser client's <c>HttpSocket.responded</c> is the same.
+    /// </summary>
+    public bool Opened => _responded || _pendingAtEnd;
 
     public bool UpgradeRefused => false;
 
@@ -175,7 +192,17 @@ internal sealed class HttpTransport : IClientTransport
     {
         try
         {
-            var response = await PostAsync(_poll ? "/stream?poll=1" : "/stream", hello, null, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            HttpResponseMessage response;
+            _streamPending = true;
+            try
+            {
+                response = await PostAsync(_poll ? "/stream?poll=1" : "/stream", hello, null, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            }
+            finally
+            {
+                _streamPending = false;
+            }
+
             while (true)
             {
                 using (response)
@@ -296,7 +323,7 @@ internal sealed class HttpTransport : IClientTransport
     /// <summary>Sends what is queued, one request at a time, as NDJSON.</summary>
     private void Pump()
     {
-        byte[] batch;
+        List<byte[]> messages;
         string capability;
         lock (_lock)
         {
@@ -305,24 +332,63 @@ internal sealed class HttpTransport : IClientTransport
                 return;
             }
 
-            batch = Join(_outgoing);
-            _outgoing.Clear();
+            messages = TakeBatch(_outgoing, _oneAtATime ? 1 : MaxBatchBytes);
             _sending = true;
             capability = _capability;
         }
 
-        _ = SendBatchAsync(batch, capability);
+        _ = SendBatchAsync(messages, capability);
     }
 
-    private async Task SendBatchAsync(byte[] batch, string capability)
+    /// <summary>
+    /// Takes the first messages of <paramref name="outgoing"/> whose body (joined by line feeds) stays within
+    /// <paramref name="maxBytes"/>; always at least one.
+    /// </summary>
+    internal static List<byte[]> TakeBatch(List<byte[]> outgoing, int maxBytes)
+    {
+        var count = 0;
+        var bytes = 0;
+        while (count < outgoing.Count)
+        {
+            var next = bytes + (count > 0 ? 1 : 0) + outgoing[count].Length;
+            if (count > 0 && next > maxBytes)
+            {
+                break;
+            }
+
+            bytes = next;
+            count++;
+        }
+
+        var batch = outgoing.GetRange(0, count);
+        outgoing.RemoveRange(0, count);
+        return batch;
+    }
+
+    private async Task SendBatchAsync(List<byte[]> messages, string capability)
     {
         try
         {
-            using var response = await PostAsync("/send", batch, capability, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+            using var response = await PostAsync("/send", Join(messages), capability, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.OK)
             {
                 lock (_lock)
                 {
+                    _sending = false;
+                }
+
+                Pump();
+                return;
+            }
+
+            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && messages.Count > 1)
+            {
+                // The server's limit is lower than the batch: it applied nothing of the body (PROTOCOL.md), so the same
+                // messages go again, in order, one per body from now on.
+                lock (_lock)
+                {
+                    _outgoing.InsertRange(0, messages);
+                    _oneAtATime = true;
                     _sending = false;
                 }
 
@@ -371,6 +437,7 @@ internal sealed class HttpTransport : IClientTransport
             }
 
             _ended = true;
+            _pendingAtEnd = _streamPending;
             _outgoing.Clear();
         }
 

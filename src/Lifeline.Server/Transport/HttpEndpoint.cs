@@ -9,17 +9,29 @@ namespace Lifeline.Server.Transport;
 /// The HTTP transport's requests behind <c>MapLifeline</c> (PROTOCOL.md "HTTP transport"): <c>POST {path}/stream</c>
 /// (Server-Sent Events; <c>?poll=1</c>: long polling), <c>POST {path}/send</c>, <c>POST {path}/poll</c>. Refusals
 /// before a connection exists are those of the WebSocket upgrade (503 draining or too many pending handshakes, 403
-/// origin); then one <see cref="Connection"/> over an <see cref="HttpTransport"/>. Log ids 22-24 (the upgrade's block
-/// and category: refusals before a connection exists). The send capability is never logged.
+/// origin); then one <see cref="Connection"/> over an <see cref="HttpTransport"/>. Log ids 22-24 and 27 (the upgrade's
+/// block and category: refusals before a connection exists). The send capability is never logged. Cross-origin pages
+/// of an allowed origin get the CORS answers (<see cref="HttpCors"/>).
 /// </summary>
 internal static partial class HttpEndpoint
 {
     /// <summary>The request header that carries <c>welcome.send</c>.</summary>
     public const string SendHeader = "Lifeline-Send";
 
-    /// <summary><c>POST {path}/stream</c>: opens a connection whose hello is the body.</summary>
+    /// <summary>
+    /// <c>POST {path}/stream</c>: opens a connection whose hello is the body. A request that carries the
+    /// <c>Lifeline-Send</c> capability of a live connection is a second concurrent stream for it: 409, nothing opened.
+    /// </summary>
     public static async Task StreamAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
+        if (context.Request.Headers.TryGetValue(SendHeader, out var capability) && runtime.HttpConnections.Find(capability.ToString()) is not null)
+        {
+            HttpLog.SecondStream(runtime.UpgradeLogger, "stream", context.Connection.RemoteIpAddress?.ToString());
+            context.Response.StatusCode = StatusCodes.Status409Conflict;
+            return;
+        }
+
         if (!ConnectionAdmission.TryAdmit(context, runtime, HttpLog.OriginRefused, HttpLog.TooManyHandshakes))
         {
             return;
@@ -59,6 +71,7 @@ internal static partial class HttpEndpoint
     /// </summary>
     public static async Task SendAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
         var transport = runtime.HttpConnections.Find(context.Request.Headers[SendHeader].ToString());
         if (transport is null || transport.IsClosing)
         {
@@ -124,15 +137,24 @@ internal static partial class HttpEndpoint
 
     /// <summary>
     /// <c>POST {path}/poll</c>: 404 without a live connection for the capability (the poll does not re-open it), 409
-    /// while another poll of the same connection is in progress, else 200 with the next batch (or none after 25 s).
+    /// while another poll of the same connection is in progress or when the connection has its own event stream (a
+    /// second concurrent stream for the capability), else 200 with the next batch (or none after 25 s).
     /// </summary>
     public static Task PollAsync(HttpContext context, LifelineRuntime runtime)
     {
+        HttpCors.AllowOrigin(context, runtime);
         var transport = runtime.HttpConnections.Find(context.Request.Headers[SendHeader].ToString());
         if (transport is null)
         {
             HttpLog.UnknownCapability(runtime.UpgradeLogger, "poll", context.Connection.RemoteIpAddress?.ToString());
             context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        if (!transport.Polling)
+        {
+            HttpLog.SecondStream(runtime.UpgradeLogger, "poll", context.Connection.RemoteIpAddress?.ToString());
+            context.Response.StatusCode = StatusCodes.Status409Conflict;
             return Task.CompletedTask;
         }
 
@@ -150,5 +172,8 @@ internal static partial class HttpEndpoint
         // The capability itself is never logged: only that one did not match.
         [LoggerMessage(24, LogLevel.Debug, "HTTP {Request} answered 404: no live connection for that capability remote={RemoteAddress}", EventName = "HttpUnknownCapability")]
         public static partial void UnknownCapability(ILogger logger, string request, string? remoteAddress);
+
+        [LoggerMessage(27, LogLevel.Debug, "HTTP {Request} answered 409: the connection of that capability already has its event stream remote={RemoteAddress}", EventName = "HttpSecondStream")]
+        public static partial void SecondStream(ILogger logger, string request, string? remoteAddress);
     }
 }

@@ -80,6 +80,9 @@ internal sealed class HttpTransport : IConnectionTransport
 
     public string Name => _polling ? TransportNames.HttpPoll : TransportNames.HttpStream;
 
+    /// <summary>True for long polling (<c>?poll=1</c>); false when the opening request is the connection's one event stream.</summary>
+    public bool Polling => _polling;
+
     /// <summary>True once the transport ended: sends and polls get 404.</summary>
     public bool IsEnded => _ended.IsCancellationRequested;
 

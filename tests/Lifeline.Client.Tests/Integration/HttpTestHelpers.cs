@@ -30,7 +30,8 @@ internal static class HttpTestHelpers
 /// A real Lifeline server behind middleware that behaves like a WebSocket-hostile proxy: with <see cref="StripUpgrade"/>
 /// it removes <c>Upgrade</c> and <c>Connection</c> from the request (as a proxy that does not forward them), so the
 /// upgrade is refused with an HTTP status; with <see cref="BufferHttp"/> it holds every HTTP-transport response body
-/// until the response ends (as a proxy with <c>proxy_buffering on</c>): the headers pass, the events do not.
+/// until the response ends (as a proxy with <c>proxy_buffering on</c>): the headers pass, the events do not; with
+/// <see cref="HoldHead"/> as well the response head waits too (as nginx with gzip on <c>text/event-stream</c>).
 /// </summary>
 internal sealed class HostileProxyServer : IAsyncDisposable
 {
@@ -51,6 +52,9 @@ internal sealed class HostileProxyServer : IAsyncDisposable
     public volatile bool BusyUpgrade;
     public volatile bool BufferHttp;
 
+    /// <summary>With <see cref="BufferHttp"/>: the response head is held with the body, until the response ends.</summary>
+    public volatile bool HoldHead;
+
     public TestLogSink Logs { get; }
 
     public Uri Url => _kestrel.WebSocketUri();
@@ -65,7 +69,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
     /// <summary>Runs for every upgrade request as it arrives (tests record the client's fake time with it).</summary>
     public Action? OnUpgradeRequest;
 
-    public static async Task<HostileProxyServer> StartAsync(bool stripUpgrade, bool bufferHttp, int port = 0, bool silentUpgrade = false)
+    public static async Task<HostileProxyServer> StartAsync(bool stripUpgrade, bool bufferHttp, int port = 0, bool silentUpgrade = false, bool holdHead = false)
     {
         var logs = new TestLogSink();
         HostileProxyServer? server = null;
@@ -126,7 +130,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
                     if (s.BufferHttp && context.Request.Path.StartsWithSegments("/ws") && context.Request.Method == "POST")
                     {
                         var inner = context.Features.Get<IHttpResponseBodyFeature>()!;
-                        var buffering = new BufferingBodyFeature(inner);
+                        var buffering = new BufferingBodyFeature(inner, s.HoldHead);
                         context.Features.Set<IHttpResponseBodyFeature>(buffering);
                         try
                         {
@@ -147,7 +151,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
             },
             logs,
             port: port);
-        server = new HostileProxyServer(kestrel, logs) { StripUpgrade = stripUpgrade, BufferHttp = bufferHttp, SilentUpgrade = silentUpgrade };
+        server = new HostileProxyServer(kestrel, logs) { StripUpgrade = stripUpgrade, BufferHttp = bufferHttp, SilentUpgrade = silentUpgrade, HoldHead = holdHead };
         return server;
     }
 
@@ -159,16 +163,18 @@ internal sealed class HostileProxyServer : IAsyncDisposable
         Logs.AssertNoUnexpectedErrors();
     }
 
-    /// <summary>Passes the status and headers on at the first write, holds the body until the response ends.</summary>
+    /// <summary>Passes the status and headers on at the first write (unless it holds the head too), holds the body until the response ends.</summary>
     private sealed class BufferingBodyFeature : IHttpResponseBodyFeature
     {
         private readonly IHttpResponseBodyFeature _inner;
         private readonly HoldingStream _held;
+        private readonly bool _holdHead;
 
-        public BufferingBodyFeature(IHttpResponseBodyFeature inner)
+        public BufferingBodyFeature(IHttpResponseBodyFeature inner, bool holdHead)
         {
             _inner = inner;
-            _held = new HoldingStream(inner);
+            _holdHead = holdHead;
+            _held = new HoldingStream(inner, holdHead);
             Writer = PipeWriter.Create(_held, new StreamPipeWriterOptions(leaveOpen: true));
         }
 
@@ -185,7 +191,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
 
         public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task StartAsync(CancellationToken cancellationToken = default) => _inner.StartAsync(cancellationToken);
+        public Task StartAsync(CancellationToken cancellationToken = default) => _holdHead ? Task.CompletedTask : _inner.StartAsync(cancellationToken);
 
         public async Task ReleaseAsync(CancellationToken cancellationToken)
         {
@@ -205,7 +211,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
         }
     }
 
-    private sealed class HoldingStream(IHttpResponseBodyFeature inner) : Stream
+    private sealed class HoldingStream(IHttpResponseBodyFeature inner, bool holdHead) : Stream
     {
         private readonly MemoryStream _buffer = new();
         private readonly Lock _gate = new();
@@ -247,7 +253,7 @@ internal sealed class HostileProxyServer : IAsyncDisposable
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref _started, 1) == 0)
+            if (!holdHead && Interlocked.Exchange(ref _started, 1) == 0)
             {
                 // The headers go through at once (a buffering proxy forwards them); the body waits.
                 await inner.StartAsync(cancellationToken);

@@ -74,6 +74,62 @@ public class HttpTransportTests : RealServerClients
     }
 
     [Theory]
+    [InlineData(LifelineTransport.HttpStream, 0)]
+    [InlineData(LifelineTransport.HttpPoll, 0)]
+    [InlineData(LifelineTransport.HttpStream, 4096)]
+    [InlineData(LifelineTransport.HttpPoll, 4096)]
+    public async Task ABurstOfPublishesLargerThanTheSendLimit_IsSentInBodiesTheServerTakes_OnOneConnection(LifelineTransport transport, int maxMessageSize)
+    {
+        // PROTOCOL.md "Send": a body over the message size limit is answered 413. Queued messages are batched into one
+        // body, but never into one the server refuses: at most HttpTransport.MaxBatchBytes (under the default 64 KiB
+        // limit), and after a 413 for a batch (a server with a lower limit) one message per body.
+        await using var server = await TestServer.StartAsync(
+            o =>
+            {
+                if (maxMessageSize > 0)
+                {
+                    o.MaxMessageSize = maxMessageSize;
+                }
+            },
+            authenticator: new TokenIsUserAuthenticator());
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(50));
+        var client = CreateClient(new LifelineClientOptions { Token = "alice", Transports = [transport], ReconnectPolicy = policy }, url: server.Url);
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        var room = client.Channel("room:burst");
+        await room.SubscribeAsync().DefaultTimeout();
+
+        var pad = new string('x', 1000);
+        var count = maxMessageSize > 0 ? 40 : 100; // 40 KB against a 4 KB limit; 100 KB against the default 64 KB
+        var offsets = await Task.WhenAll(Enumerable.Range(1, count).Select(i => room.PublishAsync(new JsonObject { ["n"] = i, ["pad"] = pad }))).DefaultTimeout();
+
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), offsets.Order());
+        await HttpTestHelpers.AssertConvergedAsync(server.Lifeline, room);
+        Assert.Equal(count, (await server.Lifeline.GetChannelAsync("room:burst")).Offset);
+
+        // One connection throughout: no body was refused into a reconnect.
+        Assert.Equal([ClientState.Connecting, ClientState.Open], states.Events.Select(e => e.NewState));
+        Assert.Equal(0, policy.CallCount);
+        await client.DisposeAsync();
+    }
+
+    [Fact]
+    public void TakeBatch_JoinsMessagesWhileTheBodyStaysWithinTheBound_AndAlwaysTakesOne()
+    {
+        var outgoing = new List<byte[]> { new byte[10], new byte[10], new byte[10], new byte[100], new byte[5] };
+
+        // 10 + '\n' + 10 = 21 bytes: two fit in 21, the third would make 32.
+        Assert.Equal([10, 10], HttpTransport.TakeBatch(outgoing, 21).Select(m => m.Length));
+        Assert.Equal([10], HttpTransport.TakeBatch(outgoing, 21).Select(m => m.Length));
+
+        // A message larger than the bound goes alone.
+        Assert.Equal([100], HttpTransport.TakeBatch(outgoing, 21).Select(m => m.Length));
+        Assert.Equal([5], HttpTransport.TakeBatch(outgoing, 21).Select(m => m.Length));
+        Assert.Empty(outgoing);
+        Assert.Equal(32 * 1024, HttpTransport.MaxBatchBytes);
+    }
+
+    [Theory]
     [InlineData(LifelineTransport.HttpStream)]
     [InlineData(LifelineTransport.HttpPoll)]
     public async Task ServerAbort_ResumesTheSession_AndPublishesAreAppliedExactlyOnce(LifelineTransport transport)

@@ -154,6 +154,33 @@ public class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpgradeRefused_AndTheStreamsResponseHeadHeldToo_FallsBackToLongPolling_AndConverges()
+    {
+        // A proxy that holds the whole response, head included (nginx with gzip on text/event-stream): the stream
+        // request is taken but never answered in time. PROTOCOL.md "Choosing": a stream that delivers no welcome
+        // within the connect timeout falls back to long polling, whether or not its head arrived.
+        _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: true, holdHead: true);
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromSeconds(30));
+        var logger = new TestLogger();
+        var client = CreateClient("ivan", policy, logger);
+
+        await client.ConnectAsync().DefaultTimeout();
+
+        Assert.Equal(0, policy.CallCount);
+        Assert.Equal(LifelineTransport.HttpPoll, client.Transport);
+        Assert.Contains(logger.Entries, e => e.EventName == "TransportFallback" && e.Message.Contains("falling back to HttpPoll", StringComparison.Ordinal));
+
+        var room = client.Channel("room:6");
+        await room.SubscribeAsync().DefaultTimeout();
+        for (var i = 1; i <= 3; i++)
+        {
+            await room.PublishAsync(new JsonObject { ["n"] = i }).DefaultTimeout();
+        }
+
+        await HttpTestHelpers.AssertConvergedAsync(_server.Lifeline, room);
+    }
+
+    [Fact]
     public async Task TheProbe_MovesBackToTheWebSocket_WhenItGetsThroughAgain_WithoutLosingOrRepeatingADelta()
     {
         _server = await HostileProxyServer.StartAsync(stripUpgrade: true, bufferHttp: false);
