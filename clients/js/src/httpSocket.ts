@@ -6,7 +6,8 @@ import type { CloseEventLike, MessageEventLike, WebSocketLike } from "./socket.j
  * body of `POST {path}/stream`; server messages arrive as Server-Sent Events (`data: <json>`, a blank line); later
  * messages go, one request at a time and batched as NDJSON, to `POST {path}/send` with the `Lifeline-Send` capability
  * from the `welcome`. In poll mode the stream request carries `?poll=1`, its response ends after one batch, and the
- * socket asks `POST {path}/poll` for the next one until the connection ends.
+ * socket asks `POST {path}/poll` for the next one until the connection ends. A body of one message answered 413 ends
+ * the connection as a WebSocket's close 1009 would (see `tooBig`).
  */
 
 /** How a Lifeline connection travels: a WebSocket, an HTTP event stream, or HTTP long polling. */
@@ -276,7 +277,9 @@ export class HttpSocket implements WebSocketLike {
         this.sending = false;
         if (response.status === 204 || response.status === 200) {
           this.pump();
-        } else if (response.status === 413 && messages.length > 1) {
+        } else if (response.status === 413 && messages.length === 1) {
+          this.tooBig();
+        } else if (response.status === 413) {
           // The server's limit is lower than the batch: it applied nothing of the body (PROTOCOL.md), so the same
           // messages go again, in order, one per body from now on.
           this.outgoing.unshift(...messages);
@@ -295,15 +298,35 @@ export class HttpSocket implements WebSocketLike {
     );
   }
 
-  private init(body: string, headers: Record<string, string>): FetchInit {
-    return {
+  /**
+   * A body of one message was answered 413: that message can never be accepted (the server's limit, or a proxy's), and
+   * sending it again after a reconnect would be refused again, forever. Over a WebSocket the server closes such a
+   * message with 1009 (no reconnect); here the socket does the same: it reports the close 1009 `message_too_big` at
+   * once, as if the server had sent it, and tells the server with `{"type":"close","code":1009,"reason":"message_too_big"}`.
+   * The stream (or the poll in flight) is dropped only once that request is answered or failed, so that the server
+   * tears down with 1009 rather than seeing an aborted stream first (1006).
+   */
+  private tooBig(): void {
+    if (this.ended || this.capability === undefined) return;
+    const body = JSON.stringify({ type: "close", code: 1009, reason: "message_too_big" });
+    const told = this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability }, null)).then(
+      (r) => r.text().catch(() => ""),
+      () => undefined,
+    );
+    this.finish({ code: 1009, reason: "message_too_big" }, true, told);
+  }
+
+  /** The options of one request; `signal` null: a request that the end of the connection does not abort. */
+  private init(body: string, headers: Record<string, string>, signal: AbortSignal | null = this.abort.signal): FetchInit {
+    const init: FetchInit = {
       method: "POST",
       headers: { "Content-Type": "application/json", ...headers },
       body,
-      signal: this.abort.signal,
       cache: "no-store",
       credentials: "same-origin",
     };
+    if (signal !== null) init.signal = signal;
+    return init;
   }
 
   private fail(reason: string): void {
@@ -312,11 +335,13 @@ export class HttpSocket implements WebSocketLike {
     this.finish({ code: 1006, reason }, false);
   }
 
-  private finish(event: { code: number; reason: string }, clean: boolean): void {
+  /** Ends the socket once: reports the close; aborts the requests in flight now, or once `abortAfter` settles. */
+  private finish(event: { code: number; reason: string }, clean: boolean, abortAfter?: Promise<unknown>): void {
     if (this.ended) return;
     this.ended = true;
     this.readyState = 3;
-    this.abort.abort();
+    if (abortAfter === undefined) this.abort.abort();
+    else void abortAfter.finally(() => this.abort.abort());
     const handler = this.onclose;
     queueMicrotask(() => handler?.({ code: event.code, reason: event.reason, wasClean: clean }));
   }

@@ -3,6 +3,7 @@ import { afterEach, describe, it } from "node:test";
 import { HttpSocket, httpBaseUrl, MAX_BATCH_BYTES, takeBatch, utf8Length } from "../src/httpSocket.js";
 import type { CloseEventLike } from "../src/socket.js";
 import { TransportLadder } from "../src/transportLadder.js";
+import { LifelineClosedError } from "../src/errors.js";
 import { flush } from "./support/fakeClock.js";
 import { FakeHttp, httpWelcome } from "./support/fakeHttp.js";
 import { createHarness } from "./support/harness.js";
@@ -185,6 +186,71 @@ describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
     assert.deepEqual(ids, Array.from({ length: 60 }, (_, i) => i + 1));
     assert.equal(t.closes.length, 0, "the connection stays open");
   });
+
+  for (const kind of ["http-stream", "http-poll"] as const) {
+    it(`${kind}: one message answered 413 is a close 1009 message_too_big, as over a WebSocket: sent once, the server told, closed, no reconnect`, async () => {
+      const http = new FakeHttp();
+      const h = createHarness({ transports: [kind], fetch: http.fetch });
+      await settle();
+      const open = http.last("/ws/stream");
+      const stream = open.stream().events(httpWelcome("cap-big"));
+      if (kind === "http-poll") stream.end();
+      await settle();
+      assert.equal(h.client.state, "open");
+      /** Server messages: on the stream, or as the answer to the poll in flight. */
+      const deliver = async (...messages: Record<string, unknown>[]) => {
+        if (kind === "http-stream") stream.events(...messages);
+        else http.last("/ws/poll").stream().events(...messages).end();
+        await settle();
+      };
+      const channel = h.client.channel("room");
+
+      // A normal publish first: sent, acknowledged.
+      const first = channel.publish({ n: 1 });
+      await settle();
+      const firstSend = http.last("/ws/send");
+      const firstId = firstSend.messages[0]?.["id"];
+      assert.equal(firstSend.messages[0]?.["type"], "publish");
+      firstSend.status(204);
+      await deliver({ type: "reply", id: firstId, ok: true, offset: 1 });
+      assert.equal(await first, 1);
+
+      // One message over the server's limit: 413.
+      const big = assert.rejects(channel.publish({ pad: "x".repeat(70_000) }), LifelineClosedError);
+      await settle();
+      const bigSend = http.last("/ws/send");
+      assert.deepEqual(bigSend.messages.map((m) => m["type"]), ["publish"]);
+      bigSend.status(413);
+      await settle();
+
+      // Closed at once with 1009, as a WebSocket close 1009 from the server: the publish rejected, no reconnect.
+      assert.equal(h.client.state, "closed");
+      const last = h.changes.at(-1);
+      assert.deepEqual([last?.to, last?.code, last?.reason, last?.initiator], ["closed", 1009, "message_too_big", "server"]);
+      assert.equal(h.client.transport, kind);
+      await big;
+
+      // The server is told, before the stream (or the poll in flight) is dropped.
+      const close = http.last("/ws/send");
+      assert.notEqual(close, bigSend);
+      assert.deepEqual(close.messages, [{ type: "close", code: 1009, reason: "message_too_big" }]);
+      assert.equal(close.capability, "cap-big");
+      assert.equal(close.init.signal, undefined, "the close is not aborted by the end of the connection");
+      const held = kind === "http-stream" ? open : http.last("/ws/poll");
+      assert.equal(held.init.signal?.aborted, false, "the stream stays until the server has the close");
+      close.status(204);
+      await settle();
+      assert.equal(held.init.signal?.aborted, true, "then it is dropped");
+
+      h.clock.advance(10 * 60_000);
+      await settle();
+      assert.equal(http.to("/ws/stream").length, 1, "no reconnect");
+      const bigBodies = http.to("/ws/send").filter((r) => r.init.body.includes('"pad"'));
+      assert.equal(bigBodies.length, 1, "the oversized message went exactly once");
+      assert.equal(h.changes.filter((c) => c.to === "reconnecting").length, 0);
+      assert.equal(h.client.state, "closed");
+    });
+  }
 
   it("long polling: POST /stream?poll=1 with the hello, then POST /poll with the capability after each batch, until 404", async () => {
     const t = openHttpSocket("http-poll");

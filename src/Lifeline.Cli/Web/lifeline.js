@@ -1757,7 +1757,9 @@ var HttpSocket = class {
         this.sending = false;
         if (response.status === 204 || response.status === 200) {
           this.pump();
-        } else if (response.status === 413 && messages.length > 1) {
+        } else if (response.status === 413 && messages.length === 1) {
+          this.tooBig();
+        } else if (response.status === 413) {
           this.outgoing.unshift(...messages);
           this.oneAtATime = true;
           this.pump();
@@ -1773,26 +1775,47 @@ var HttpSocket = class {
       }
     );
   }
-  init(body, headers) {
-    return {
+  /**
+   * A body of one message was answered 413: that message can never be accepted (the server's limit, or a proxy's), and
+   * sending it again after a reconnect would be refused again, forever. Over a WebSocket the server closes such a
+   * message with 1009 (no reconnect); here the socket does the same: it reports the close 1009 `message_too_big` at
+   * once, as if the server had sent it, and tells the server with `{"type":"close","code":1009,"reason":"message_too_big"}`.
+   * The stream (or the poll in flight) is dropped only once that request is answered or failed, so that the server
+   * tears down with 1009 rather than seeing an aborted stream first (1006).
+   */
+  tooBig() {
+    if (this.ended || this.capability === void 0) return;
+    const body = JSON.stringify({ type: "close", code: 1009, reason: "message_too_big" });
+    const told = this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability }, null)).then(
+      (r) => r.text().catch(() => ""),
+      () => void 0
+    );
+    this.finish({ code: 1009, reason: "message_too_big" }, true, told);
+  }
+  /** The options of one request; `signal` null: a request that the end of the connection does not abort. */
+  init(body, headers, signal = this.abort.signal) {
+    const init = {
       method: "POST",
       headers: { "Content-Type": "application/json", ...headers },
       body,
-      signal: this.abort.signal,
       cache: "no-store",
       credentials: "same-origin"
     };
+    if (signal !== null) init.signal = signal;
+    return init;
   }
   fail(reason) {
     if (this.ended) return;
     this.onerror?.({ reason });
     this.finish({ code: 1006, reason }, false);
   }
-  finish(event, clean) {
+  /** Ends the socket once: reports the close; aborts the requests in flight now, or once `abortAfter` settles. */
+  finish(event, clean, abortAfter) {
     if (this.ended) return;
     this.ended = true;
     this.readyState = 3;
-    this.abort.abort();
+    if (abortAfter === void 0) this.abort.abort();
+    else void abortAfter.finally(() => this.abort.abort());
     const handler = this.onclose;
     queueMicrotask(() => handler?.({ code: event.code, reason: event.reason, wasClean: clean }));
   }

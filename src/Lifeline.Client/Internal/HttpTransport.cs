@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Lifeline.Protocol;
 
 namespace Lifeline.Client.Internal;
 
@@ -12,7 +13,8 @@ namespace Lifeline.Client.Internal;
 /// same): the first message sent (the <c>hello</c>) opens the connection as the body of <c>POST {path}/stream</c>;
 /// server messages arrive as Server-Sent Events; later messages go, one request at a time and batched as NDJSON (at most
 /// <see cref="MaxBatchBytes"/> a body; after a 413 for a batch, one message a body), to <c>POST {path}/send</c> with the
-/// <c>Lifeline-Send</c> capability from the <c>welcome</c>. In poll mode the stream
+/// <c>Lifeline-Send</c> capability from the <c>welcome</c>. A 413 for a body of one message ends the connection as a
+/// WebSocket's 1009 would (<see cref="CloseTooBigAsync"/>). In poll mode the stream
 /// request carries <c>?poll=1</c>, its response ends after one batch, and the transport asks <c>POST {path}/poll</c>
 /// for the next until the connection ends. The server's close is a <c>close</c> event; a response that ends without
 /// one, and a 404 on a send or poll, are a lost connection (1006).
@@ -381,7 +383,13 @@ internal sealed class HttpTransport : IClientTransport
                 return;
             }
 
-            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && messages.Count > 1)
+            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && messages.Count == 1)
+            {
+                await CloseTooBigAsync(capability).ConfigureAwait(false);
+                return;
+            }
+
+            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge)
             {
                 // The server's limit is lower than the batch: it applied nothing of the body (PROTOCOL.md), so the same
                 // messages go again, in order, one per body from now on.
@@ -413,7 +421,34 @@ internal sealed class HttpTransport : IClientTransport
         }
     }
 
-    private Task<HttpResponseMessage> PostAsync(string path, byte[] body, string? capability, HttpCompletionOption completion)
+    /// <summary>
+    /// A body of one message was answered 413: that message can never be accepted (the server's limit, or a proxy's), and
+    /// sending it again after a reconnect would be refused again, forever. Over a WebSocket the server closes such a
+    /// message with 1009 (no reconnect); here the client does the same: it tells the server with
+    /// <c>{"type":"close","code":1009,"reason":"message_too_big"}</c> (best effort, within <c>CloseTimeout</c>, before
+    /// the stream is dropped, so the server tears down with 1009 rather than 1006), then ends the connection with the
+    /// close 1009 <c>message_too_big</c>, exactly as if the server had sent it.
+    /// </summary>
+    private async Task CloseTooBigAsync(string capability)
+    {
+        var close = JsonSerializer.SerializeToUtf8Bytes(
+            new CloseBody("close", CloseCode.MessageTooBig.Code, CloseCode.MessageTooBig.Reason),
+            HttpTransportJsonContext.Default.CloseBody);
+        try
+        {
+            using var bound = new CancellationTokenSource(_closeGrace, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, _token);
+            using var response = await PostAsync("/send", close, capability, HttpCompletionOption.ResponseContentRead, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // Best effort: the server may be gone already; the connection ends with 1009 all the same.
+        }
+
+        End(new Incoming(CloseCode: CloseCode.MessageTooBig.Code, Reason: CloseCode.MessageTooBig.Reason));
+    }
+
+    private Task<HttpResponseMessage> PostAsync(string path, byte[] body, string? capability, HttpCompletionOption completion, CancellationToken cancellationToken = default)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, _base + path) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = JsonContentType;
@@ -423,7 +458,7 @@ internal sealed class HttpTransport : IClientTransport
         }
 
         _configureRequest?.Invoke(request);
-        return _http.SendAsync(request, completion, _token);
+        return _http.SendAsync(request, completion, cancellationToken.CanBeCanceled ? cancellationToken : _token);
     }
 
     /// <summary>Ends the transport once: the receiver gets <paramref name="last"/>, then nothing more; requests in flight are cancelled.</summary>

@@ -113,6 +113,82 @@ public class HttpTransportTests : RealServerClients
         await client.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData(LifelineTransport.WebSocket)]
+    [InlineData(LifelineTransport.HttpStream)]
+    [InlineData(LifelineTransport.HttpPoll)]
+    public async Task APublishOverTheServersMessageSizeLimit_ClosesWith1009_AsOverAWebSocket_SentOnce_NeverReconnects(LifelineTransport transport)
+    {
+        // PROTOCOL.md close codes: 1009 message too big, no reconnect. Over HTTP the server answers the one oversized
+        // message 413; the client ends the connection as the WebSocket row does (the server's close 1009 there), tells
+        // the server ({"type":"close","code":1009}), and never sends the message again.
+        const int limit = 4096;
+        await using var server = await TestServer.StartAsync(o => o.MaxMessageSize = limit, authenticator: new TokenIsUserAuthenticator());
+        var oversizedSends = 0;
+        var streams = 0;
+        var closes = new ConcurrentQueue<string>();
+        var policy = RecordingPolicy.Fixed(TimeSpan.FromMilliseconds(20));
+        var client = CreateClient(
+            new LifelineClientOptions
+            {
+                Token = "alice",
+                Transports = [transport],
+                ReconnectPolicy = policy,
+                ConfigureHttpRequest = request =>
+                {
+                    var path = request.RequestUri!.AbsolutePath;
+                    if (path.EndsWith("/stream", StringComparison.Ordinal))
+                    {
+                        Interlocked.Increment(ref streams);
+                    }
+                    else if (path.EndsWith("/send", StringComparison.Ordinal) && request.Content!.Headers.ContentLength > limit)
+                    {
+                        Interlocked.Increment(ref oversizedSends);
+                    }
+                    else if (path.EndsWith("/send", StringComparison.Ordinal)
+                        && request.Content!.ReadAsStringAsync().GetAwaiter().GetResult() is { } body
+                        && body.Contains("\"close\"", StringComparison.Ordinal))
+                    {
+                        closes.Enqueue(body);
+                    }
+                },
+            },
+            url: server.Url);
+        var states = new StateRecorder(client);
+        await client.ConnectAsync().DefaultTimeout();
+        var connection = client.ConnectionId!;
+        var room = client.Channel("room:big");
+        await room.SubscribeAsync().DefaultTimeout();
+
+        // A normal publish first: applied and acknowledged.
+        Assert.Equal(1, await room.PublishAsync(new JsonObject { ["n"] = 1 }).DefaultTimeout());
+
+        // One message over the server's limit (well under MaxPatchSize): refused, and the client closes for good.
+        var big = room.PublishAsync(new JsonObject { ["pad"] = new string('x', limit + 100) });
+        var failure = await Assert.ThrowsAsync<LifelineDisconnectedException>(() => big.DefaultTimeout());
+        Assert.Contains("message_too_big", failure.Message, StringComparison.Ordinal);
+
+        var closed = await states.WaitForStateAsync(ClientState.Closed);
+        Assert.Equal((1009, "message_too_big"), (closed.CloseCode, closed.Reason));
+        Assert.Equal(ClientState.Open, closed.OldState);
+        await client.BackgroundTask.DefaultTimeout(); // the supervisor ended: no reconnect is scheduled
+        Assert.DoesNotContain(states.Events, e => e.NewState == ClientState.Reconnecting);
+        Assert.Equal(0, policy.CallCount);
+
+        // The server tore the connection down with 1009 too (its own close over a WebSocket, the client's over HTTP).
+        var disconnect = await server.Disconnects.WaitForAsync(connection);
+        Assert.Equal(1009, disconnect.CloseCode.Code);
+        Assert.Equal(transport == LifelineTransport.WebSocket ? DisconnectInitiator.Server : DisconnectInitiator.Client, disconnect.Initiator);
+        Assert.Equal(1, server.Connects.Count);
+        Assert.Equal(1, (await server.Lifeline.GetChannelAsync("room:big")).Offset);
+        if (transport != LifelineTransport.WebSocket)
+        {
+            Assert.Equal(1, Volatile.Read(ref oversizedSends));
+            Assert.Equal(1, Volatile.Read(ref streams));
+            Assert.Equal("{\"type\":\"close\",\"code\":1009,\"reason\":\"message_too_big\"}", Assert.Single(closes));
+        }
+    }
+
     [Fact]
     public void TakeBatch_JoinsMessagesWhileTheBodyStaysWithinTheBound_AndAlwaysTakesOne()
     {
