@@ -2,8 +2,11 @@ import type { TransportKind } from "./httpSocket.js";
 
 /*
  * Which transport the next connection attempt uses (PROTOCOL.md "HTTP transport", "Choosing"): the WebSocket first;
- * the HTTP stream when the upgrade fails (the socket never opened) or opened without a `welcome` before the connect
- * timeout twice in a row; long polling when a stream delivers no `welcome` in time. What worked is remembered for the
+ * the HTTP stream when WebSocket attempts fail twice in a row, each either never opening or opening without a `welcome`
+ * before the connect timeout; long polling when a stream delivers no `welcome` in time. A browser cannot tell an
+ * upgrade refused with an HTTP status from a network that is down (both are an `error` and a 1006), so one socket that
+ * never opened is an ordinary failed attempt: falling back on the first would move a page to the HTTP transport after
+ * any network blip whose end fell between the failed upgrade and the stream attempt. What worked is remembered for the
  * page's life (per URL), so a later client or reconnect starts there; the client moves back to the WebSocket through
  * its background probe.
  */
@@ -23,7 +26,8 @@ export class TransportLadder {
   private readonly url: string;
   private readonly allowed: readonly TransportKind[];
   private kind: TransportKind;
-  private silentOpens = 0;
+  /** WebSocket attempts in a row that never opened or opened without a `welcome` in time. */
+  private strikes = 0;
 
   constructor(url: string, allowed: readonly TransportKind[]) {
     if (allowed.length === 0 || allowed.some((k) => k !== "websocket" && k !== "http-stream" && k !== "http-poll")) {
@@ -48,7 +52,7 @@ export class TransportLadder {
   /** An attempt on `kind` got its `welcome`: remember it. */
   welcomed(kind: TransportKind): void {
     this.kind = kind;
-    this.silentOpens = 0;
+    this.strikes = 0;
     rememberedByUrl.set(this.url, kind);
   }
 
@@ -63,8 +67,7 @@ export class TransportLadder {
    */
   failed(outcome: AttemptOutcome): boolean {
     if (outcome.kind === "websocket") {
-      if (!outcome.opened) return this.fallFrom("websocket");
-      if (outcome.reason === "connect_timeout" && ++this.silentOpens >= 2) return this.fallFrom("websocket");
+      if ((!outcome.opened || outcome.reason === "connect_timeout") && ++this.strikes >= 2) return this.fallFrom("websocket");
       return false;
     }
     if (outcome.kind === "http-stream" && outcome.opened && outcome.reason === "connect_timeout") {
@@ -75,7 +78,7 @@ export class TransportLadder {
     // the ladder again from the top on the next (backed-off) attempt.
     if (rememberedByUrl.get(this.url) !== outcome.kind) {
       this.kind = this.allowed[0] as TransportKind;
-      this.silentOpens = 0;
+      this.strikes = 0;
     }
     return false;
   }
@@ -85,7 +88,7 @@ export class TransportLadder {
     const next = index >= 0 ? this.allowed[index + 1] : undefined;
     if (next === undefined) return false;
     this.kind = next;
-    this.silentOpens = 0;
+    this.strikes = 0;
     return true;
   }
 

@@ -1835,7 +1835,8 @@ function peek(text) {
 var rememberedByUrl = /* @__PURE__ */ new Map();
 var TransportLadder = class {
   constructor(url, allowed) {
-    this.silentOpens = 0;
+    /** WebSocket attempts in a row that never opened or opened without a `welcome` in time. */
+    this.strikes = 0;
     if (allowed.length === 0 || allowed.some((k) => k !== "websocket" && k !== "http-stream" && k !== "http-poll")) {
       throw new TypeError('transports must be a non-empty list of "websocket", "http-stream", "http-poll"');
     }
@@ -1855,7 +1856,7 @@ var TransportLadder = class {
   /** An attempt on `kind` got its `welcome`: remember it. */
   welcomed(kind) {
     this.kind = kind;
-    this.silentOpens = 0;
+    this.strikes = 0;
     rememberedByUrl.set(this.url, kind);
   }
   /** The background probe reached the WebSocket: the next attempt uses it. */
@@ -1868,8 +1869,7 @@ var TransportLadder = class {
    */
   failed(outcome) {
     if (outcome.kind === "websocket") {
-      if (!outcome.opened) return this.fallFrom("websocket");
-      if (outcome.reason === "connect_timeout" && ++this.silentOpens >= 2) return this.fallFrom("websocket");
+      if ((!outcome.opened || outcome.reason === "connect_timeout") && ++this.strikes >= 2) return this.fallFrom("websocket");
       return false;
     }
     if (outcome.kind === "http-stream" && outcome.opened && outcome.reason === "connect_timeout") {
@@ -1877,7 +1877,7 @@ var TransportLadder = class {
     }
     if (rememberedByUrl.get(this.url) !== outcome.kind) {
       this.kind = this.allowed[0];
-      this.silentOpens = 0;
+      this.strikes = 0;
     }
     return false;
   }
@@ -1886,7 +1886,7 @@ var TransportLadder = class {
     const next = index >= 0 ? this.allowed[index + 1] : void 0;
     if (next === void 0) return false;
     this.kind = next;
-    this.silentOpens = 0;
+    this.strikes = 0;
     return true;
   }
   /** Forgets what every URL remembered (tests). */
