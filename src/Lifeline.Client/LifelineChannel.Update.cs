@@ -29,6 +29,9 @@ public sealed partial class LifelineChannel
     /// <summary>The client's timestamp of the last conflict of an update of this channel; 0 for never.</summary>
     private long _lastConflictTimestamp;
 
+    /// <summary>How many UpdateAsync calls of this channel are running.</summary>
+    private int _activeUpdates;
+
     /// <summary>
     /// Publishes a JSON Merge Patch (RFC 7396) on a condition: it applies only if the channel is at exactly
     /// <paramref name="expected"/> (compare-and-set, PROTOCOL.md publish <c>if</c>); see
@@ -89,6 +92,22 @@ public sealed partial class LifelineChannel
     {
         ArgumentNullException.ThrowIfNull(update);
         _client.ThrowIfDisposed();
+        Interlocked.Increment(ref _activeUpdates);
+        try
+        {
+            return await UpdateCoreAsync(update, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _activeUpdates);
+        }
+    }
+
+    /// <summary>True while an <see cref="UpdateAsync"/> of this channel runs: only then can a delta supersede a publish.</summary>
+    internal bool HasActiveUpdates => Volatile.Read(ref _activeUpdates) > 0;
+
+    private async Task<long> UpdateCoreAsync(Func<JsonObject, JsonObject> update, CancellationToken cancellationToken)
+    {
         var retries = _client.Options.UpdateRetryLimit;
         for (var attempt = 0; ; attempt++)
         {

@@ -324,7 +324,10 @@ public sealed partial class LifelineChannel
         }
 
         // First, so a losing update retries at once (issue 15 fairness); outside the channel lock (client lock first).
-        _client.SupersedeStaleUpdates(conn, Name, position);
+        if (HasActiveUpdates)
+        {
+            _client.SupersedeStaleUpdates(conn, Name, position);
+        }
 
         if (visibleChanged)
         {
