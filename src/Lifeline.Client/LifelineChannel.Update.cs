@@ -2,6 +2,12 @@
 // patch replaces arrays whole, so two clients appending to one list at once would lose an item: UpdateAsync computes
 // the new document from the confirmed state, publishes the diff on the condition that the channel is still at the
 // position it read, and on a conflict waits until the channel caught up with the server's position and tries again.
+// Fairness under contention (two writers hammering one channel must not starve one of them past the retry limit):
+// - early retry: a delta past the update's "if" settles it as a conflict at once (LifelineClient.Updates.cs), so the
+//   loser sends its retry as soon as it sees the winner's delta, not one server round later;
+// - yield: a new update of a channel where one of this client's updates conflicted within ContentionWindow first waits
+//   for the next delta of that channel, at most ContentionYield, so a retrying writer goes before a fresh one. An
+//   uncontended writer never waits.
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -12,7 +18,19 @@ namespace Lifeline.Client;
 
 public sealed partial class LifelineChannel
 {
+    /// <summary>How long after a conflict of one of its updates a channel counts as contended.</summary>
+    internal static readonly TimeSpan ContentionWindow = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest a new update of a contended channel waits for another writer's delta before it starts.</summary>
+    internal static readonly TimeSpan ContentionYield = TimeSpan.FromMilliseconds(20);
+
     private readonly PositionWaiters _positionWaiters = new();
+
+    /// <summary>The client's timestamp of the last conflict of an update of this channel; 0 for never.</summary>
+    private long _lastConflictTimestamp;
+
+    /// <summary>How many UpdateAsync calls of this channel are running.</summary>
+    private int _activeUpdates;
 
     /// <summary>
     /// Publishes a JSON Merge Patch (RFC 7396) on a condition: it applies only if the channel is at exactly
@@ -49,9 +67,19 @@ public sealed partial class LifelineChannel
     /// times. Completes once the confirmed state includes the update.
     /// </summary>
     /// <remarks>
+    /// <para>
     /// The channel must be subscribed; before its first snapshot this waits for it. <paramref name="update"/> may modify
     /// the object it is given and return it, or return a new one; it may be called several times, so it should only
     /// compute. When it returns a document equal to the state, nothing is published.
+    /// </para>
+    /// <para>
+    /// Contention: a delta past the position the update expected, arriving before the server's reply, proves the
+    /// update lost (the server replies to a publish before it sends its delta), so the update retries at once from the
+    /// new state, without waiting for the conflict reply (which is then ignored); that counts as one retry. And for
+    /// one second after an update of this channel conflicted, a new update first waits for the next delta of the
+    /// channel (at most 20 ms), so a retrying writer goes before a fresh one and no writer starves. An uncontended
+    /// writer never waits.
+    /// </para>
     /// </remarks>
     /// <param name="update">Computes the new state from the current one (for example appends an item to a list).</param>
     /// <param name="cancellationToken">Stops waiting; a publish already sent may still be applied.</param>
@@ -64,6 +92,22 @@ public sealed partial class LifelineChannel
     {
         ArgumentNullException.ThrowIfNull(update);
         _client.ThrowIfDisposed();
+        Interlocked.Increment(ref _activeUpdates);
+        try
+        {
+            return await UpdateCoreAsync(update, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _activeUpdates);
+        }
+    }
+
+    /// <summary>True while an <see cref="UpdateAsync"/> of this channel runs: only then can a delta supersede a publish.</summary>
+    internal bool HasActiveUpdates => Volatile.Read(ref _activeUpdates) > 0;
+
+    private async Task<long> UpdateCoreAsync(Func<JsonObject, JsonObject> update, CancellationToken cancellationToken)
+    {
         var retries = _client.Options.UpdateRetryLimit;
         for (var attempt = 0; ; attempt++)
         {
@@ -75,6 +119,11 @@ public sealed partial class LifelineChannel
             if (Position is null)
             {
                 await SubscribeAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (attempt == 0)
+            {
+                await YieldIfContendedAsync(cancellationToken).ConfigureAwait(false);
             }
 
             var (before, position) = ReadConfirmed();
@@ -89,10 +138,16 @@ public sealed partial class LifelineChannel
             long offset;
             try
             {
-                offset = await PublishAsync(patch, position, cancellationToken).ConfigureAwait(false);
+                offset = await _client.PublishAsync(Name, ToElement(patch), cancellationToken, position, supersedeEarly: true).ConfigureAwait(false);
             }
-            catch (LifelineConflictException conflict) when (attempt < retries)
+            catch (LifelineConflictException conflict)
             {
+                Volatile.Write(ref _lastConflictTimestamp, _client.Time.GetTimestamp());
+                if (attempt >= retries)
+                {
+                    throw;
+                }
+
                 LifelineClient.Log.UpdateConflict(_client.Logger, Name, attempt + 1, position.Epoch, position.Offset, conflict.CurrentPosition?.Epoch, conflict.CurrentPosition?.Offset);
                 await WaitUntilAsync(CaughtUpWith(conflict.CurrentPosition, position), cancellationToken).ConfigureAwait(false);
                 continue;
@@ -110,6 +165,39 @@ public sealed partial class LifelineChannel
             }
 
             return offset;
+        }
+    }
+
+    /// <summary>
+    /// Before a new update's first attempt: when an update of this channel conflicted within
+    /// <see cref="ContentionWindow"/>, another writer is likely retrying right now; wait for its delta (the next change
+    /// of position), at most <see cref="ContentionYield"/>, so its retry is not beaten by this fresh update.
+    /// </summary>
+    private async Task YieldIfContendedAsync(CancellationToken cancellationToken)
+    {
+        var last = Volatile.Read(ref _lastConflictTimestamp);
+        if (last == 0)
+        {
+            return;
+        }
+
+        var since = _client.Time.GetElapsedTime(last);
+        if (since >= ContentionWindow)
+        {
+            return;
+        }
+
+        var read = Position;
+        LifelineClient.Log.UpdateYielding(_client.Logger, Name, (long)ContentionYield.TotalMilliseconds, (long)since.TotalMilliseconds);
+        using var timeout = new CancellationTokenSource(ContentionYield, _client.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            await WaitUntilAsync(p => p != read, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The yield is over (or the channel was unsubscribed: the update's loop reports that).
         }
     }
 

@@ -290,6 +290,7 @@ public sealed partial class LifelineChannel
     {
         ChannelChangedEventArgs args;
         bool visibleChanged;
+        Position position;
         ChannelSubscription.WaiterBatch done;
         lock (_sync)
         {
@@ -317,8 +318,15 @@ public sealed partial class LifelineChannel
             }
 
             visibleChanged = Rebase(visibleBefore, snapshot: false);
-            args = new ChannelChangedEventArgs(Name, _replica.Position!.Epoch, delta.Offset, isSnapshot: false, delta.Patch, delta.Ts);
+            position = _replica.Position!;
+            args = new ChannelChangedEventArgs(Name, position.Epoch, delta.Offset, isSnapshot: false, delta.Patch, delta.Ts);
             done = _subscription.TakeWaitersIfSynced(_replica);
+        }
+
+        // First, so a losing update retries at once (issue 15 fairness); outside the channel lock (client lock first).
+        if (HasActiveUpdates)
+        {
+            _client.SupersedeStaleUpdates(conn, Name, position);
         }
 
         if (visibleChanged)

@@ -133,5 +133,11 @@ public sealed partial class LifelineClient
 
         [LoggerMessage(1357, LogLevel.Information, "Reconnecting at once: the network came back during the wait", EventName = "ReconnectWaitCut")]
         public static partial void ReconnectWaitCut(ILogger logger);
+
+        [LoggerMessage(1358, LogLevel.Debug, "Update of {Channel} expecting {Epoch}:{Offset} lost to the delta at offset {DeltaOffset}: retrying at once, without waiting for its conflict reply", EventName = "UpdateSuperseded")]
+        public static partial void UpdateSuperseded(ILogger logger, string channel, string epoch, long offset, long deltaOffset);
+
+        [LoggerMessage(1359, LogLevel.Debug, "Update of {Channel} waits up to {WaitMs} ms for another writer's delta first: an update of this channel conflicted {SinceMs} ms ago", EventName = "UpdateYielding")]
+        public static partial void UpdateYielding(ILogger logger, string channel, long waitMs, long sinceMs);
     }
 }

@@ -168,14 +168,14 @@ public sealed partial class LifelineClient
     }
 
     /// <summary>Queues a publish and sends it at once when the connection is open and its queue already flushed.</summary>
-    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken, Position? expected = null)
+    internal async Task<long> PublishAsync(string channel, JsonElement patch, CancellationToken cancellationToken, Position? expected = null, bool supersedeEarly = false)
     {
         if (patch.ValueKind != JsonValueKind.Object)
         {
             throw new ArgumentException("a patch must be a JSON object (RFC 7396 merge patch)", nameof(patch));
         }
 
-        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey()) { If = expected };
+        var publish = new PendingPublish(channel, patch.Clone(), NextPublishKey()) { If = expected, SupersedeEarly = supersedeEarly && expected is not null };
         ClientConnection? sendNow = null;
         long id = 0;
         LifelineChannel? optimisticChannel = null;

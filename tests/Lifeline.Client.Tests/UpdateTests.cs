@@ -6,47 +6,8 @@ using Lifeline.Protocol;
 namespace Lifeline.Client.Tests;
 
 /// <summary>Conditional publish (<c>if</c>, <c>conflict</c>) and <see cref="LifelineChannel.UpdateAsync"/> against a scripted server (issue 15).</summary>
-public class UpdateTests : ClientTestBase
+public class UpdateTests : UpdateTestBase
 {
-    private static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
-
-    private static DeltaMessage Delta(string channel, long offset, string patch) => new(channel, offset, Json(patch), 1_764_340_000_000 + offset);
-
-    private async Task<(LifelineClient Client, ScriptedPeer Peer, LifelineChannel Channel)> SubscribedAsync(string state, long offset = 3, Action<LifelineClientOptions>? configure = null)
-    {
-        var client = CreateClient(configure);
-        var (peer, _) = await ConnectAsync(client);
-        var channel = client.Channel("list");
-        var subscribe = channel.SubscribeAsync();
-        var request = await peer.ExpectAsync("subscribe");
-        await peer.SendPackedAsync(
-            new SubscribedMessage(request.GetProperty("id").GetInt64(), "list", "e1", offset, false),
-            new SnapshotMessage("list", "e1", offset, Json(state)));
-        await subscribe.DefaultTimeout();
-        return (client, peer, channel);
-    }
-
-    private static Task ReplyOkAsync(ScriptedPeer peer, JsonElement publish, long offset) =>
-        peer.SendRawAsync($$"""{"type":"reply","id":{{publish.GetProperty("id").GetInt64()}},"ok":true,"offset":{{offset}}}""");
-
-    private static Task ReplyConflictAsync(ScriptedPeer peer, JsonElement publish, string epoch, long offset) =>
-        peer.SendRawAsync($$$"""{"type":"reply","id":{{{publish.GetProperty("id").GetInt64()}}},"ok":false,"error":{"code":"conflict","message":"the channel is at {{{epoch}}}:{{{offset}}}","epoch":"{{{epoch}}}","offset":{{{offset}}}}}""");
-
-    private static JsonObject Append(JsonObject state, int item)
-    {
-        var items = state["items"] as JsonArray ?? [];
-        state["items"] = new JsonArray([.. items.Select(i => i?.DeepClone()), JsonValue.Create(item)]);
-        return state;
-    }
-
-    /// <summary>A ping round trip: whatever the client sent before the pong is in the stream before it.</summary>
-    private static async Task AssertNothingSentAsync(ScriptedPeer peer)
-    {
-        await peer.SendAsync(new ServerPing(99));
-        var next = await peer.ReceiveAsync();
-        Assert.Equal("pong", next.GetProperty("type").GetString());
-    }
-
     [Fact]
     public async Task ConditionalPublish_SendsIf_AndAConflictThrowsWithTheServersPosition()
     {

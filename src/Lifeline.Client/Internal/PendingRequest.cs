@@ -39,8 +39,25 @@ internal sealed class PendingPublish
 
     public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// An update's publish (<see cref="LifelineChannel.UpdateAsync"/>): settled as a conflict as soon as a delta proves
+    /// its <see cref="If"/> stale, without waiting for the server's reply (see LifelineClient.SupersedeStaleUpdates).
+    /// </summary>
+    public bool SupersedeEarly { get; init; }
+
     /// <summary>The connection it was last sent on (guarded by the client lock); null while only queued.</summary>
-    public ClientConnection? SentOn { get; set; }
+    public ClientConnection? SentOn
+    {
+        get;
+        set
+        {
+            field = value;
+            FirstSentOn ??= value;
+        }
+    }
+
+    /// <summary>The connection it was first sent on (guarded by the client lock); null while never sent.</summary>
+    public ClientConnection? FirstSentOn { get; private set; }
 
     /// <summary>Its node in the client's queue (guarded by the client lock); null once removed.</summary>
     public LinkedListNode<PendingPublish>? Node { get; set; }
