@@ -245,6 +245,17 @@ describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
     assert.equal(http.to("/ws/stream").length, 1, "no reconnect");
   });
 
+  it("every closed state change names the transport: client.close() and a close that is not retried (4001), over a WebSocket", () => {
+    const h = createHarness();
+    h.socket().welcome();
+    h.client.close();
+    assert.deepEqual([h.changes.at(-1)?.to, h.changes.at(-1)?.transport], ["closed", "websocket"]);
+    const g = createHarness();
+    g.socket().welcome();
+    g.socket().serverClose(4001, "unauthorized");
+    assert.deepEqual([g.changes.at(-1)?.to, g.changes.at(-1)?.code, g.changes.at(-1)?.transport], ["closed", 4001, "websocket"]);
+  });
+
   it("abandoning a connection believed dead (watchdog, 4000): the close is tried, bounded, beside the reconnect, which it never delays", async () => {
     const http = new FakeHttp();
     const h = createHarness({ transports: ["http-stream"], fetch: http.fetch });
