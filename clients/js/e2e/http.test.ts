@@ -212,4 +212,54 @@ describe("browser client behind a WebSocket-hostile nginx (HTTP transport)", { s
     assert.equal(end.unhandled, 0);
     assert.deepEqual(await view(alice), await serverView("http:poll", 11));
   });
+
+  for (const kind of ["http-stream", "http-poll"] as const) {
+    it(`${kind}: client.close() is the client's close 1000 at the server (not an aborted stream, 1006), so the user's presence leave comes at once, not after the 5 s grace`, { timeout: 120_000 }, async () => {
+      const nginx = await hostile(kind === "http-poll");
+      const channel = `http:close:${kind}`;
+      // Bob watches the channel's presence, straight over the WebSocket.
+      const bob = await open("bob", channel, kit.server.origin, kit.server.wsUrl);
+      await bob.evaluate(`(() => {
+        window.__presence = [];
+        window.__t.channel.onPresence((e) => window.__presence.push({ event: e.event, user: e.user, at: Date.now() }));
+      })()`);
+      const alice = await open("alice", channel, nginx.origin, nginx.wsUrl, { transportProbeIntervalMs: 60_000 });
+      assert.equal(await transportOf(alice), kind);
+      await bob.waitForFunction(`window.__t.channel.presence.includes("alice")`);
+      const before = await closeCounts(kind);
+
+      const closedAt = (await alice.evaluate(`(() => { window.__t.client.close(); return Date.now(); })()`)) as number;
+      // The grace of an abnormal close is 5 s: a leave within 3 s can only be the normal close's (grace 0).
+      await bob.waitForFunction(`window.__presence.some((p) => p.event === "leave" && p.user === "alice")`, undefined, { timeout: 10_000 });
+      const leave = ((await bob.evaluate(`window.__presence`)) as Array<{ event: string; user: string; at: number }>).find((p) => p.event === "leave" && p.user === "alice");
+      const afterMs = (leave?.at ?? Infinity) - closedAt;
+      console.log(`# ${kind}: presence leave ${afterMs} ms after client.close()`);
+      assert.ok(afterMs < 3000, `the leave came ${afterMs} ms after close(): the server did not see the client's close 1000`);
+
+      const end = await log(alice);
+      const closed = end.states.at(-1);
+      assert.deepEqual([closed?.to, closed?.reason, closed?.transport], ["closed", "client_close", kind], JSON.stringify(end.states));
+      assert.deepEqual(end.errors, []);
+      assert.equal(end.unhandled, 0);
+      // The server counted the close as 1000 on this transport, and no 1006 (the counters of /metrics).
+      let after = await closeCounts(kind);
+      for (let i = 0; i < 50 && after.normal === before.normal; i++) {
+        await new Promise((r) => setTimeout(r, 100)); // polling a counter that has no event to await
+        after = await closeCounts(kind);
+      }
+      assert.equal(after.normal - before.normal, 1, `close 1000 over ${kind}: ${JSON.stringify({ before, after })}`);
+      assert.equal(after.abnormal - before.abnormal, 0, `no 1006 over ${kind}: ${JSON.stringify({ before, after })}`);
+    });
+  }
+
+  /** The server's `ws_close_codes_distribution_total` for 1000 and 1006 over `transport` (GET /metrics). */
+  const closeCounts = async (transport: string) => {
+    const text = await (await fetch(`${kit.server.origin}/metrics`)).text();
+    const count = (code: number) =>
+      text
+        .split("\n")
+        .filter((l) => l.startsWith("ws_close_codes_distribution_total{") && l.includes(`code="${code}"`) && l.includes(`transport="${transport}"`))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    return { normal: count(1000), abnormal: count(1006) };
+  };
 });

@@ -317,7 +317,7 @@ export class LifelineClient {
   private openSocket(conn: Connection): void {
     let socket: WebSocketLike;
     try {
-      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch());
+      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch(), this.clock);
     } catch (e) {
       const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
       this.events.report(error);
@@ -462,7 +462,8 @@ export class LifelineClient {
     this.openWaiter = undefined;
     waiter?.reject(error);
     for (const channel of this.channels.values()) channel._onClientClosed();
-    this.transition("closed", info);
+    // The transport of the connection that ended (or of the last attempt), as every other state change says.
+    this.transition("closed", { ...info, transport: info.transport ?? this.lastTransport });
   }
 
   private transition(to: ConnectionState, info: StateChangeInfo): void {

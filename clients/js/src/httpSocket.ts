@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "./clock.js";
 import type { CloseEventLike, MessageEventLike, WebSocketLike } from "./socket.js";
 
 /*
@@ -7,7 +8,9 @@ import type { CloseEventLike, MessageEventLike, WebSocketLike } from "./socket.j
  * messages go, one request at a time and batched as NDJSON, to `POST {path}/send` with the `Lifeline-Send` capability
  * from the `welcome`. In poll mode the stream request carries `?poll=1`, its response ends after one batch, and the
  * socket asks `POST {path}/poll` for the next one until the connection ends. A body of one message answered 413 ends
- * the connection as a WebSocket's close 1009 would (see `tooBig`).
+ * the connection as a WebSocket's close 1009 would (see `tooBig`). The client's close (`close()`, and the 1009) goes
+ * on a request of its own that the end of the connection does not cancel; the stream (or the poll in flight) is
+ * dropped only once that request is answered or failed, or after {@link HTTP_CLOSE_TIMEOUT_MS} (see `tellClose`).
  */
 
 /** How a Lifeline connection travels: a WebSocket, an HTTP event stream, or HTTP long polling. */
@@ -43,6 +46,12 @@ export const SEND_HEADER = "Lifeline-Send";
  * message still goes alone. @internal
  */
 export const MAX_BATCH_BYTES = 32 * 1024;
+
+/**
+ * How long the client's close request (`{"type":"close",...}` on `POST {path}/send`) may take before the stream is
+ * dropped anyway: 1 second, as the .NET client's default `CloseTimeout`.
+ */
+export const HTTP_CLOSE_TIMEOUT_MS = 1000;
 
 /** The UTF-8 length of a string. @internal */
 export function utf8Length(text: string): number {
@@ -105,7 +114,10 @@ export class HttpSocket implements WebSocketLike {
   private readonly base: string;
   private readonly poll: boolean;
   private readonly fetchImpl: FetchLike;
+  private readonly clock: Clock;
   private readonly abort = new AbortController();
+  /** The send request in flight (settles when it is answered or failed), so that the close goes after it. */
+  private inFlight: Promise<unknown> | undefined;
   private capability: string | undefined;
   private started = false;
   private outgoing: string[] = [];
@@ -131,11 +143,13 @@ export class HttpSocket implements WebSocketLike {
    * @param wsUrl the server's WebSocket URL; the HTTP endpoints are derived from it.
    * @param kind `http-stream` or `http-poll`.
    * @param fetchImpl the fetch to use.
+   * @param clock the timers (the bound of the close request).
    */
-  constructor(wsUrl: string, kind: Exclude<TransportKind, "websocket">, fetchImpl: FetchLike) {
+  constructor(wsUrl: string, kind: Exclude<TransportKind, "websocket">, fetchImpl: FetchLike, clock: Clock = systemClock) {
     this.base = httpBaseUrl(wsUrl);
     this.poll = kind === "http-poll";
     this.fetchImpl = fetchImpl;
+    this.clock = clock;
     // There is no handshake before the hello: the socket is "open" at once (the hello then opens the stream).
     queueMicrotask(() => {
       if (this.readyState !== 0) return;
@@ -156,20 +170,20 @@ export class HttpSocket implements WebSocketLike {
     this.pump();
   }
 
-  /** Tells the server (when the connection exists), stops reading, and reports the close. */
+  /**
+   * Stops reading and reports the close at once. When the connection exists (the `welcome` came) the server is told
+   * with `{"type":"close","code":N}` (see `tellClose`): the stream is dropped only once that request is answered, so
+   * that the server sees the client's close (1000: the session ends, presence leaves at once) rather than an aborted
+   * stream (1006: the session is kept for a resume, presence leaves after the grace period). What is still queued is
+   * not sent. The abandon of a connection believed dead (4000) goes the same way: the close request, bounded, runs
+   * beside the next attempt and never delays it.
+   */
   close(code = 1000, reason = ""): void {
     if (this.readyState >= 2) return;
     this.readyState = 2;
     this.pendingAtClose = this.streamPending;
-    if (this.capability !== undefined) {
-      // Best-effort and unordered with what is still queued: the connection ends either way.
-      const body = JSON.stringify({ type: "close", code });
-      void this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability })).then(
-        (r) => r.text().catch(() => ""),
-        () => undefined,
-      );
-    }
-    this.finish({ code, reason }, true);
+    const told = this.capability === undefined ? undefined : this.tellClose({ type: "close", code });
+    this.finish({ code, reason }, true, told);
   }
 
   private async run(hello: string): Promise<void> {
@@ -271,7 +285,8 @@ export class HttpSocket implements WebSocketLike {
     if (this.sending || this.capability === undefined || this.outgoing.length === 0 || this.readyState !== 1) return;
     const messages = takeBatch(this.outgoing, this.oneAtATime ? 1 : MAX_BATCH_BYTES);
     this.sending = true;
-    this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability })).then(
+    const request = this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability }));
+    this.inFlight = request.then(
       async (response) => {
         await response.text().catch(() => "");
         this.sending = false;
@@ -303,29 +318,52 @@ export class HttpSocket implements WebSocketLike {
    * sending it again after a reconnect would be refused again, forever. Over a WebSocket the server closes such a
    * message with 1009 (no reconnect); here the socket does the same: it reports the close 1009 `message_too_big` at
    * once, as if the server had sent it, and tells the server with `{"type":"close","code":1009,"reason":"message_too_big"}`.
-   * The stream (or the poll in flight) is dropped only once that request is answered or failed, so that the server
-   * tears down with 1009 rather than seeing an aborted stream first (1006).
+   * The stream (or the poll in flight) is dropped only once that request is answered or failed (or after
+   * {@link HTTP_CLOSE_TIMEOUT_MS}), so that the server tears down with 1009 rather than seeing an aborted stream first
+   * (1006).
    */
   private tooBig(): void {
     if (this.ended || this.capability === undefined) return;
-    const body = JSON.stringify({ type: "close", code: 1009, reason: "message_too_big" });
-    const told = this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability }, null)).then(
-      (r) => r.text().catch(() => ""),
-      () => undefined,
-    );
+    const told = this.tellClose({ type: "close", code: 1009, reason: "message_too_big" });
     this.finish({ code: 1009, reason: "message_too_big" }, true, told);
   }
 
-  /** The options of one request; `signal` null: a request that the end of the connection does not abort. */
-  private init(body: string, headers: Record<string, string>, signal: AbortSignal | null = this.abort.signal): FetchInit {
+  /**
+   * Sends the client's close on `POST {path}/send`, after the send request in flight (one request at a time per
+   * connection), on a request of its own: the end of the connection does not abort it, {@link HTTP_CLOSE_TIMEOUT_MS}
+   * does. Settles (never rejects) once it is answered, failed or timed out: then the connection's requests may go.
+   */
+  private tellClose(message: { type: "close"; code: number; reason?: string }): Promise<void> {
+    const capability = this.capability as string;
+    const body = JSON.stringify(message);
+    const bound = new AbortController();
+    let timer: unknown;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = this.clock.setTimeout(() => {
+        bound.abort();
+        resolve();
+      }, HTTP_CLOSE_TIMEOUT_MS);
+    });
+    const sent = (this.inFlight ?? Promise.resolve())
+      .then(async () => {
+        if (bound.signal.aborted) return;
+        const response = await this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: capability }, bound.signal));
+        await response.text().catch(() => "");
+      })
+      .catch(() => undefined);
+    return Promise.race([sent, timedOut]).finally(() => this.clock.clearTimeout(timer));
+  }
+
+  /** The options of one request; by default one that the end of the connection aborts. */
+  private init(body: string, headers: Record<string, string>, signal: AbortSignal = this.abort.signal): FetchInit {
     const init: FetchInit = {
       method: "POST",
       headers: { "Content-Type": "application/json", ...headers },
       body,
       cache: "no-store",
       credentials: "same-origin",
+      signal,
     };
-    if (signal !== null) init.signal = signal;
     return init;
   }
 

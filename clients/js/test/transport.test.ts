@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { HttpSocket, httpBaseUrl, MAX_BATCH_BYTES, takeBatch, utf8Length } from "../src/httpSocket.js";
+import { HTTP_CLOSE_TIMEOUT_MS, HttpSocket, httpBaseUrl, MAX_BATCH_BYTES, takeBatch, utf8Length } from "../src/httpSocket.js";
 import type { CloseEventLike } from "../src/socket.js";
 import { TransportLadder } from "../src/transportLadder.js";
 import { LifelineClosedError } from "../src/errors.js";
-import { flush } from "./support/fakeClock.js";
+import { FakeClock, flush } from "./support/fakeClock.js";
 import { FakeHttp, httpWelcome } from "./support/fakeHttp.js";
 import { createHarness } from "./support/harness.js";
 
@@ -13,16 +13,16 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 6; i++) await flush();
 }
 
-function openHttpSocket(kind: "http-stream" | "http-poll" = "http-stream") {
+function openHttpSocket(kind: "http-stream" | "http-poll" = "http-stream", clock = new FakeClock()) {
   const http = new FakeHttp();
-  const socket = new HttpSocket("ws://test/ws", kind, http.fetch);
+  const socket = new HttpSocket("ws://test/ws", kind, http.fetch, clock);
   const received: string[] = [];
   const closes: CloseEventLike[] = [];
   let opened = 0;
   socket.onopen = () => opened++;
   socket.onmessage = (e) => received.push(e.data as string);
   socket.onclose = (e) => closes.push(e);
-  return { http, socket, received, closes, opened: () => opened };
+  return { http, socket, received, closes, clock, opened: () => opened };
 }
 
 afterEach(() => TransportLadder.forgetAll());
@@ -121,23 +121,169 @@ describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
     assert.deepEqual(down.closes.map((c) => c.code), [1006]);
   });
 
-  it("close() posts {type:close} with the code, stops reading, and reports the close once", async () => {
+  for (const kind of ["http-stream", "http-poll"] as const) {
+    it(`${kind}: close() posts {type:close,code:1000} on a request the end of the connection does not abort; the stream (or poll) is dropped only once it is answered`, async () => {
+      const t = openHttpSocket(kind);
+      await flush();
+      t.socket.send("{}");
+      const open = t.http.last("/ws/stream").stream().events(httpWelcome("cap-9"));
+      if (kind === "http-poll") open.end();
+      await settle();
+      const held = kind === "http-stream" ? open : t.http.last("/ws/poll");
+      t.socket.close(1000, "bye");
+      await settle();
+      assert.deepEqual(t.closes.map((c) => [c.code, c.reason, c.wasClean]), [[1000, "bye", true]], "the close is reported at once");
+      const close = t.http.last("/ws/send");
+      assert.equal(close.capability, "cap-9");
+      assert.deepEqual(close.messages, [{ type: "close", code: 1000 }]);
+      assert.notEqual(close.init.signal, held.init.signal, "the close has a signal of its own");
+      assert.equal(close.init.signal?.aborted, false);
+      assert.equal(held.init.signal?.aborted, false, "the stream stays until the server has the close");
+      if (kind === "http-stream") open.events({ type: "ping", n: 2 });
+      else held.stream().events({ type: "ping", n: 2 }).end();
+      await settle();
+      assert.equal(t.received.length, 1, "nothing is delivered after close()");
+      assert.equal(t.http.to("/ws/poll").length, kind === "http-poll" ? 1 : 0, "no poll after close()");
+      close.status(204);
+      await settle();
+      assert.equal(held.init.signal?.aborted, true, "then it is dropped");
+      assert.equal(close.init.signal?.aborted, false, "the answered close was not cancelled");
+      assert.equal(t.clock.pending, 0, "the bound's timer is cleared");
+      assert.deepEqual(t.closes.map((c) => c.code), [1000], "reported once");
+      assert.throws(() => t.socket.send("{}"));
+    });
+  }
+
+  it(`close(): a server that does not answer the close holds the stream at most HTTP_CLOSE_TIMEOUT_MS (${HTTP_CLOSE_TIMEOUT_MS} ms); a failed close drops it at once`, async () => {
     const t = openHttpSocket();
     await flush();
     t.socket.send("{}");
-    const stream = t.http.last("/ws/stream").stream().events(httpWelcome("cap-9"));
+    const open = t.http.last("/ws/stream").stream().events(httpWelcome("cap-9"));
     await settle();
-    t.socket.close(1000, "bye");
+    t.socket.close();
     await settle();
     const close = t.http.last("/ws/send");
-    assert.equal(close.capability, "cap-9");
     assert.deepEqual(close.messages, [{ type: "close", code: 1000 }]);
-    assert.equal(close.init.signal?.aborted, true, "the connection's requests are aborted");
-    stream.events({ type: "ping", n: 2 });
+    t.clock.advance(HTTP_CLOSE_TIMEOUT_MS - 1);
     await settle();
-    assert.equal(t.received.length, 1, "nothing is delivered after close()");
+    assert.equal(open.init.signal?.aborted, false);
+    t.clock.advance(1);
+    await settle();
+    assert.equal(close.init.signal?.aborted, true, "the close request is cancelled at the bound");
+    assert.equal(open.init.signal?.aborted, true, "and the stream dropped");
+
+    const u = openHttpSocket();
+    await flush();
+    u.socket.send("{}");
+    const stream = u.http.last("/ws/stream").stream().events(httpWelcome("cap-8"));
+    await settle();
+    u.socket.close();
+    await settle();
+    u.http.last("/ws/send").networkError();
+    await settle();
+    assert.equal(stream.init.signal?.aborted, true, "a failed close drops the stream without waiting for the bound");
+  });
+
+  it("close() while a send is in flight: the close goes after it is answered (one request at a time); what is still queued is not sent", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    const open = t.http.last("/ws/stream").stream().events(httpWelcome("cap-7"));
+    await settle();
+    t.socket.send('{"type":"publish","id":"1"}');
+    await settle();
+    const inFlight = t.http.last("/ws/send");
+    t.socket.send('{"type":"publish","id":"2"}'); // queued behind the request in flight
+    t.socket.close();
+    await settle();
+    assert.equal(t.http.to("/ws/send").length, 1, "no second request while one is in flight");
+    assert.equal(inFlight.init.signal?.aborted, false, "the send in flight is not cancelled");
+    inFlight.status(204);
+    await settle();
+    const sends = t.http.to("/ws/send");
+    assert.equal(sends.length, 2);
+    assert.deepEqual(sends[1]?.messages, [{ type: "close", code: 1000 }], "the close, not the queued publish");
+    sends[1]?.status(204);
+    await settle();
+    assert.equal(open.init.signal?.aborted, true);
+  });
+
+  it("close() before the welcome (no send capability yet): nothing to tell, the stream request is dropped at once", async () => {
+    const t = openHttpSocket();
+    await flush();
+    t.socket.send("{}");
+    const open = t.http.last("/ws/stream");
+    t.socket.close();
+    await settle();
+    assert.equal(t.http.to("/ws/send").length, 0);
+    assert.equal(open.init.signal?.aborted, true);
     assert.deepEqual(t.closes.map((c) => c.code), [1000]);
-    assert.throws(() => t.socket.send("{}"));
+  });
+
+  it("client.close() over HTTP: the server gets {type:close,code:1000} before the stream is dropped; closed says which transport", async () => {
+    const http = new FakeHttp();
+    const h = createHarness({ transports: ["http-stream"], fetch: http.fetch });
+    await settle();
+    const open = http.last("/ws/stream").stream().events(httpWelcome("cap-c"));
+    await settle();
+    assert.equal(h.client.state, "open");
+    h.client.close();
+    await settle();
+    assert.equal(h.client.state, "closed", "closed at once, not after the server answers");
+    const last = h.changes.at(-1);
+    assert.deepEqual([last?.from, last?.to, last?.reason, last?.initiator, last?.transport], ["open", "closed", "client_close", "client", "http-stream"]);
+    const close = http.last("/ws/send");
+    assert.deepEqual(close.messages, [{ type: "close", code: 1000 }]);
+    assert.equal(close.capability, "cap-c");
+    assert.equal(close.init.signal?.aborted, false);
+    assert.equal(open.init.signal?.aborted, false, "the stream stays until the server has the close");
+    close.status(204);
+    await settle();
+    assert.equal(open.init.signal?.aborted, true);
+    h.clock.advance(10 * 60_000);
+    await settle();
+    assert.equal(http.to("/ws/stream").length, 1, "no reconnect");
+  });
+
+  it("every closed state change names the transport: client.close() and a close that is not retried (4001), over a WebSocket", () => {
+    const h = createHarness();
+    h.socket().welcome();
+    h.client.close();
+    assert.deepEqual([h.changes.at(-1)?.to, h.changes.at(-1)?.transport], ["closed", "websocket"]);
+    const g = createHarness();
+    g.socket().welcome();
+    g.socket().serverClose(4001, "unauthorized");
+    assert.deepEqual([g.changes.at(-1)?.to, g.changes.at(-1)?.code, g.changes.at(-1)?.transport], ["closed", 4001, "websocket"]);
+  });
+
+  it("abandoning a connection believed dead (watchdog, 4000): the close is tried, bounded, beside the reconnect, which it never delays", async () => {
+    const http = new FakeHttp();
+    const h = createHarness({ transports: ["http-stream"], fetch: http.fetch });
+    await settle();
+    const open = http.last("/ws/stream").stream().events(httpWelcome("cap-d", "s1", { heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }));
+    await settle();
+    assert.equal(h.client.state, "open");
+    // The server went silent: the watchdog fires.
+    for (let i = 0; i < 100 && h.client.state === "open"; i++) {
+      h.clock.advance(100);
+      await settle();
+    }
+    const lost = h.changes.at(-1);
+    assert.deepEqual([lost?.to, lost?.reason, lost?.transport], ["reconnecting", "watchdog", "http-stream"], "reconnecting at once");
+    const close = http.last("/ws/send");
+    assert.deepEqual(close.messages, [{ type: "close", code: 4000 }]);
+    assert.equal(close.init.signal?.aborted, false);
+    assert.equal(open.init.signal?.aborted, false);
+    h.clock.advance(HTTP_CLOSE_TIMEOUT_MS);
+    await settle();
+    assert.equal(close.init.signal?.aborted, true, "the unanswered close is given up at the bound");
+    assert.equal(open.init.signal?.aborted, true, "and the old stream dropped");
+    const retryInMs = lost?.retryInMs ?? 0;
+    h.clock.advance(retryInMs);
+    await settle();
+    assert.equal(http.to("/ws/stream").length, 2, "the next attempt went on its own schedule");
+    const resume = http.last("/ws/stream").messages[0];
+    assert.equal(resume?.["resume"], "s1");
   });
 
   it("a send body holds at most MAX_BATCH_BYTES (32 KiB, under the server's default 64 KiB limit) unless one message is larger", () => {
@@ -235,7 +381,7 @@ describe("HttpSocket (PROTOCOL.md HTTP transport)", () => {
       assert.notEqual(close, bigSend);
       assert.deepEqual(close.messages, [{ type: "close", code: 1009, reason: "message_too_big" }]);
       assert.equal(close.capability, "cap-big");
-      assert.equal(close.init.signal, undefined, "the close is not aborted by the end of the connection");
+      assert.equal(close.init.signal?.aborted, false, "the close is not aborted by the end of the connection");
       const held = kind === "http-stream" ? open : http.last("/ws/poll");
       assert.equal(held.init.signal?.aborted, false, "the stream stays until the server has the close");
       close.status(204);

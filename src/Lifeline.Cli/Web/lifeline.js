@@ -1558,6 +1558,7 @@ function exponentialBackoff(options = {}, random = Math.random) {
 // src/httpSocket.ts
 var SEND_HEADER = "Lifeline-Send";
 var MAX_BATCH_BYTES = 32 * 1024;
+var HTTP_CLOSE_TIMEOUT_MS = 1e3;
 function utf8Length(text) {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
@@ -1600,8 +1601,9 @@ var HttpSocket = class {
    * @param wsUrl the server's WebSocket URL; the HTTP endpoints are derived from it.
    * @param kind `http-stream` or `http-poll`.
    * @param fetchImpl the fetch to use.
+   * @param clock the timers (the bound of the close request).
    */
-  constructor(wsUrl, kind, fetchImpl) {
+  constructor(wsUrl, kind, fetchImpl, clock = systemClock) {
     this.readyState = 0;
     this.onopen = null;
     this.onmessage = null;
@@ -1621,6 +1623,7 @@ var HttpSocket = class {
     this.base = httpBaseUrl(wsUrl);
     this.poll = kind === "http-poll";
     this.fetchImpl = fetchImpl;
+    this.clock = clock;
     queueMicrotask(() => {
       if (this.readyState !== 0) return;
       this.readyState = 1;
@@ -1646,19 +1649,20 @@ var HttpSocket = class {
     this.outgoing.push(data);
     this.pump();
   }
-  /** Tells the server (when the connection exists), stops reading, and reports the close. */
+  /**
+   * Stops reading and reports the close at once. When the connection exists (the `welcome` came) the server is told
+   * with `{"type":"close","code":N}` (see `tellClose`): the stream is dropped only once that request is answered, so
+   * that the server sees the client's close (1000: the session ends, presence leaves at once) rather than an aborted
+   * stream (1006: the session is kept for a resume, presence leaves after the grace period). What is still queued is
+   * not sent. The abandon of a connection believed dead (4000) goes the same way: the close request, bounded, runs
+   * beside the next attempt and never delays it.
+   */
   close(code = 1e3, reason = "") {
     if (this.readyState >= 2) return;
     this.readyState = 2;
     this.pendingAtClose = this.streamPending;
-    if (this.capability !== void 0) {
-      const body = JSON.stringify({ type: "close", code });
-      void this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability })).then(
-        (r) => r.text().catch(() => ""),
-        () => void 0
-      );
-    }
-    this.finish({ code, reason }, true);
+    const told = this.capability === void 0 ? void 0 : this.tellClose({ type: "close", code });
+    this.finish({ code, reason }, true, told);
   }
   async run(hello) {
     try {
@@ -1751,7 +1755,8 @@ var HttpSocket = class {
     if (this.sending || this.capability === void 0 || this.outgoing.length === 0 || this.readyState !== 1) return;
     const messages = takeBatch(this.outgoing, this.oneAtATime ? 1 : MAX_BATCH_BYTES);
     this.sending = true;
-    this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability })).then(
+    const request = this.fetchImpl(`${this.base}/send`, this.init(messages.join("\n"), { [SEND_HEADER]: this.capability }));
+    this.inFlight = request.then(
       async (response) => {
         await response.text().catch(() => "");
         this.sending = false;
@@ -1780,28 +1785,48 @@ var HttpSocket = class {
    * sending it again after a reconnect would be refused again, forever. Over a WebSocket the server closes such a
    * message with 1009 (no reconnect); here the socket does the same: it reports the close 1009 `message_too_big` at
    * once, as if the server had sent it, and tells the server with `{"type":"close","code":1009,"reason":"message_too_big"}`.
-   * The stream (or the poll in flight) is dropped only once that request is answered or failed, so that the server
-   * tears down with 1009 rather than seeing an aborted stream first (1006).
+   * The stream (or the poll in flight) is dropped only once that request is answered or failed (or after
+   * {@link HTTP_CLOSE_TIMEOUT_MS}), so that the server tears down with 1009 rather than seeing an aborted stream first
+   * (1006).
    */
   tooBig() {
     if (this.ended || this.capability === void 0) return;
-    const body = JSON.stringify({ type: "close", code: 1009, reason: "message_too_big" });
-    const told = this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: this.capability }, null)).then(
-      (r) => r.text().catch(() => ""),
-      () => void 0
-    );
+    const told = this.tellClose({ type: "close", code: 1009, reason: "message_too_big" });
     this.finish({ code: 1009, reason: "message_too_big" }, true, told);
   }
-  /** The options of one request; `signal` null: a request that the end of the connection does not abort. */
+  /**
+   * Sends the client's close on `POST {path}/send`, after the send request in flight (one request at a time per
+   * connection), on a request of its own: the end of the connection does not abort it, {@link HTTP_CLOSE_TIMEOUT_MS}
+   * does. Settles (never rejects) once it is answered, failed or timed out: then the connection's requests may go.
+   */
+  tellClose(message) {
+    const capability = this.capability;
+    const body = JSON.stringify(message);
+    const bound = new AbortController();
+    let timer;
+    const timedOut = new Promise((resolve) => {
+      timer = this.clock.setTimeout(() => {
+        bound.abort();
+        resolve();
+      }, HTTP_CLOSE_TIMEOUT_MS);
+    });
+    const sent = (this.inFlight ?? Promise.resolve()).then(async () => {
+      if (bound.signal.aborted) return;
+      const response = await this.fetchImpl(`${this.base}/send`, this.init(body, { [SEND_HEADER]: capability }, bound.signal));
+      await response.text().catch(() => "");
+    }).catch(() => void 0);
+    return Promise.race([sent, timedOut]).finally(() => this.clock.clearTimeout(timer));
+  }
+  /** The options of one request; by default one that the end of the connection aborts. */
   init(body, headers, signal = this.abort.signal) {
     const init = {
       method: "POST",
       headers: { "Content-Type": "application/json", ...headers },
       body,
       cache: "no-store",
-      credentials: "same-origin"
+      credentials: "same-origin",
+      signal
     };
-    if (signal !== null) init.signal = signal;
     return init;
   }
   fail(reason) {
@@ -2587,7 +2612,7 @@ var LifelineClient = class {
   openSocket(conn) {
     let socket;
     try {
-      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch());
+      socket = conn.transport === "websocket" ? this.factory(this.url) : new HttpSocket(this.url, conn.transport, this.fetchOption ?? defaultFetch(), this.clock);
     } catch (e) {
       const error = new LifelineError("connect_failed", `could not create the WebSocket: ${errorText(e)}`, { cause: e });
       this.events.report(error);
@@ -2713,7 +2738,7 @@ var LifelineClient = class {
     this.openWaiter = void 0;
     waiter?.reject(error);
     for (const channel of this.channels.values()) channel._onClientClosed();
-    this.transition("closed", info);
+    this.transition("closed", { ...info, transport: info.transport ?? this.lastTransport });
   }
   transition(to, info) {
     const from = this.current;
