@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.js";
 import { LifelineClosedError } from "./errors.js";
 import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { shareStructure } from "./mergePatch.js";
@@ -61,6 +62,19 @@ export interface PublishRequest {
   readonly key: string | undefined;
   readonly if: { readonly epoch: string; readonly offset: number } | undefined;
   readonly signal: AbortSignal | undefined;
+  /** An update's attempt: the client fills in `withdraw` (see {@link PublishHandle}). */
+  readonly handle?: PublishHandle;
+}
+
+/** @internal An update's hold on its conditional publish. */
+export interface PublishHandle {
+  /**
+   * Set by the client when the publish is made. Withdraws a conditional publish that can no longer apply (the channel
+   * moved past its `if` on the connection it was sent on, before its reply): it leaves the queue and the overlay, is
+   * never re-sent, its promise rejects with a `WithdrawnPublishError` and its late reply is ignored. False (nothing
+   * done) when that is not certain: the reply came, or it was sent on an earlier connection too.
+   */
+  withdraw?: () => boolean;
 }
 
 /** How a channel stands on the current connection. @internal */
@@ -73,6 +87,8 @@ export interface ChannelHost {
   _fetchPresence(channel: string, signal: AbortSignal | undefined): Promise<readonly string[]>;
   _emit(channel: string, data: JsonValue): Promise<void>;
   _reportHandlerError(where: string, error: unknown): void;
+  /** The client's clock (updates time their attempts and their wait for another writer). */
+  _clock(): Clock;
 }
 
 interface Entry<F> {
@@ -153,6 +169,12 @@ export class LifelineChannel<T = JsonObject> {
   /** Updates in progress keep the channel subscribed. */
   private holds = 0;
   private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
+  /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
+  private lastWriteOwn = false;
+  /** When (clock ms) the last delta of another writer was applied; -Infinity before any. */
+  private lastForeignAt = Number.NEGATIVE_INFINITY;
+  /** Send-to-reply time of the last update attempt that the server accepted, in ms. */
+  private lastUpdateRtt: number | undefined;
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
@@ -303,8 +325,11 @@ export class LifelineChannel<T = JsonObject> {
    * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
    * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
-   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
-   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
+   * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
+   * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
+   * when this client wrote last while another writer is active, a new update waits briefly for the other's delta.
+   * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
    */
@@ -369,11 +394,15 @@ export class LifelineChannel<T = JsonObject> {
     };
   }
 
-  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
-  _waitForPosition(done: (position: Position | undefined) => boolean, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * @internal Resolves once `done(position)` holds (checked now and after each snapshot, delta or change of the pending
+   * publishes), or when `timeoutMs` (if given) has passed on the client's clock.
+   */
+  _waitForPosition(done: (position: Position | undefined) => boolean, signal: AbortSignal | undefined, timeoutMs?: number): Promise<void> {
     if (done(this.position)) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise<void>((resolve, reject) => {
+      const clock = this.host._clock();
       const onAbort = () => finish(abortReason(signal));
       const waiter = {
         check: () => {
@@ -381,8 +410,10 @@ export class LifelineChannel<T = JsonObject> {
         },
         fail: (error: Error) => finish(error),
       };
+      const timer = timeoutMs === undefined ? undefined : clock.setTimeout(() => finish(undefined), timeoutMs);
       const finish = (error: Error | undefined) => {
-        this.positionWaiters.delete(waiter);
+        if (!this.positionWaiters.delete(waiter)) return;
+        if (timer !== undefined) clock.clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (error === undefined) resolve();
         else reject(error);
@@ -390,6 +421,53 @@ export class LifelineChannel<T = JsonObject> {
       this.positionWaiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * @internal Calls `listener` with the position, synchronously, after each snapshot, delta or change of the pending
+   * publishes, until the returned function is called (idempotent).
+   */
+  _watchPosition(listener: (position: Position | undefined) => void): () => void {
+    const watcher = { check: () => listener(this.position), fail: () => undefined };
+    this.positionWaiters.add(watcher);
+    return () => void this.positionWaiters.delete(watcher);
+  }
+
+  /** @internal The server accepted a publish of this client whose delta has not reached the confirmed state yet. */
+  get _ownWriteUnconfirmed(): boolean {
+    for (const op of this.pendingOps.values()) if (op.ackOffset !== undefined) return true;
+    return false;
+  }
+
+  /**
+   * @internal Another writer is active on this channel and this client wrote last: a delta of another writer was
+   * applied within `windowMs` before `now`, and the last applied delta is this client's own.
+   */
+  _contended(now: number, windowMs: number): boolean {
+    return this.lastWriteOwn && now - this.lastForeignAt <= windowMs;
+  }
+
+  /** @internal The client's clock. */
+  _clock(): Clock {
+    return this.host._clock();
+  }
+
+  /** @internal Whether the last applied delta is this client's own publish (false after a snapshot). */
+  get _lastWriteOwn(): boolean {
+    return this.lastWriteOwn;
+  }
+
+  /** @internal Send-to-reply time of the last accepted update attempt (ms); undefined before the first. */
+  get _updateRtt(): number | undefined {
+    return this.lastUpdateRtt;
+  }
+  set _updateRtt(ms: number | undefined) {
+    this.lastUpdateRtt = ms;
+  }
+
+  /** @internal An update's conditional publish, with the handle that can withdraw it. */
+  _publishAttempt(patch: JsonObject, position: Position, signal: AbortSignal | undefined, handle: PublishHandle): Promise<number> {
+    return this.host._publish(this.name, patch, { key: undefined, if: { epoch: position.epoch, offset: position.offset }, signal, handle });
   }
 
   /** @internal A publish of this channel was made (queued or sent). */
@@ -483,6 +561,7 @@ export class LifelineChannel<T = JsonObject> {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
+    this.lastWriteOwn = false;
     this.setConfirmed(deepFreeze(message.state));
   }
 
@@ -490,7 +569,14 @@ export class LifelineChannel<T = JsonObject> {
   _onDelta(message: DeltaMessage): DeltaVerdict {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== undefined) {
-      this.position = { epoch: this.position.epoch, offset: message.offset };
+      const epoch = this.position.epoch;
+      let own = false;
+      for (const op of this.pendingOps.values()) {
+        if (op.ackOffset === message.offset && (op.ackEpoch === undefined || op.ackEpoch === epoch)) own = true;
+      }
+      this.lastWriteOwn = own;
+      if (!own) this.lastForeignAt = this.host._clock().now();
+      this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch) as JsonObject);
     }
     return verdict;
@@ -560,7 +646,6 @@ export class LifelineChannel<T = JsonObject> {
     }
     // Without optimistic state every applied snapshot or delta is announced, as before issue 15.
     this.refresh(!this.optimistic);
-    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
 
   /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
@@ -573,6 +658,7 @@ export class LifelineChannel<T = JsonObject> {
     }
     if (next === this.current && !always) {
       this.notifyWatchers(); // pending or the position may have changed
+      this.checkWaiters();
       return;
     }
     const previous = this.current as unknown as T;
@@ -587,6 +673,13 @@ export class LifelineChannel<T = JsonObject> {
       }
     }
     this.notifyWatchers();
+    this.checkWaiters();
+  }
+
+  /** The position or the pending publishes may have changed: updates waiting on them look again. */
+  private checkWaiters(): void {
+    if (this.positionWaiters.size === 0) return;
+    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
 
   private notifyWatchers(): void {

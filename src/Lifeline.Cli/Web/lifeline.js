@@ -187,14 +187,32 @@ function abortReason(signal) {
   error.name = "AbortError";
   return error;
 }
+var WithdrawnPublishError = class extends Error {
+  constructor() {
+    super("the conditional publish was withdrawn: the channel moved past its position before the reply");
+    this.name = "WithdrawnPublishError";
+  }
+};
+var CONTENTION_WINDOW_MS = 1e3;
+var YIELD_MIN_MS = 5;
+var YIELD_MAX_MS = 100;
+function yieldMs(rtt) {
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 2 * (rtt ?? 0)));
+}
 async function runUpdate(channel, fn, options) {
   const retries = options.retries ?? DEFAULT_UPDATE_RETRIES;
   if (typeof fn !== "function") throw new TypeError("update(fn): fn must be a function");
   if (!(Number.isSafeInteger(retries) && retries >= 0)) throw new TypeError(`update: retries must be a non-negative integer, got ${retries}`);
   const signal = options.signal;
   if (signal?.aborted === true) throw abortReason(signal);
+  const clock = channel._clock();
   const release = channel._hold();
   try {
+    if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
+    if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
+    if (channel._contended(clock.now(), CONTENTION_WINDOW_MS)) {
+      await channel._waitForPosition(() => !channel._lastWriteOwn, signal, yieldMs(channel._updateRtt));
+    }
     for (let attempt = 0; ; attempt++) {
       if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
       const position = channel._position;
@@ -203,12 +221,23 @@ async function runUpdate(channel, fn, options) {
       if (!isJsonObject(to)) throw new TypeError("update(fn): fn must return a JSON object (the new state)");
       const patch = createMergePatch(from, JSON.parse(JSON.stringify(to)));
       if (Object.keys(patch).length === 0) return position.offset;
+      const handle = {};
+      const sentAt = clock.now();
+      const result = channel._publishAttempt(patch, position, signal, handle);
+      const unwatch = attempt < retries ? channel._watchPosition((p) => {
+        if (p !== void 0 && (p.epoch !== position.epoch || p.offset > position.offset)) handle.withdraw?.();
+      }) : void 0;
       try {
-        return await channel.publish(patch, { if: position, ...signal === void 0 ? {} : { signal } });
+        const offset = await result;
+        channel._updateRtt = clock.now() - sentAt;
+        return offset;
       } catch (e) {
+        if (e instanceof WithdrawnPublishError) continue;
         if (!(e instanceof LifelineConflictError) || attempt >= retries) throw e;
         const server = e.position;
         await channel._waitForPosition((p) => caughtUp(p, position, server), signal);
+      } finally {
+        unwatch?.();
       }
     }
   } finally {
@@ -250,6 +279,10 @@ var LifelineChannel = class {
     /** Updates in progress keep the channel subscribed. */
     this.holds = 0;
     this.positionWaiters = /* @__PURE__ */ new Set();
+    /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
+    this.lastWriteOwn = false;
+    /** When (clock ms) the last delta of another writer was applied; -Infinity before any. */
+    this.lastForeignAt = Number.NEGATIVE_INFINITY;
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
@@ -425,8 +458,11 @@ var LifelineChannel = class {
    * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
    * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
-   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
-   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
+   * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
+   * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
+   * when this client wrote last while another writer is active, a new update waits briefly for the other's delta.
+   * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
    */
@@ -468,11 +504,15 @@ var LifelineChannel = class {
       this.host._interestChanged(this);
     };
   }
-  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
-  _waitForPosition(done, signal) {
+  /**
+   * @internal Resolves once `done(position)` holds (checked now and after each snapshot, delta or change of the pending
+   * publishes), or when `timeoutMs` (if given) has passed on the client's clock.
+   */
+  _waitForPosition(done, signal, timeoutMs) {
     if (done(this.position)) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise((resolve, reject) => {
+      const clock = this.host._clock();
       const onAbort = () => finish(abortReason(signal));
       const waiter = {
         check: () => {
@@ -480,8 +520,10 @@ var LifelineChannel = class {
         },
         fail: (error) => finish(error)
       };
+      const timer = timeoutMs === void 0 ? void 0 : clock.setTimeout(() => finish(void 0), timeoutMs);
       const finish = (error) => {
-        this.positionWaiters.delete(waiter);
+        if (!this.positionWaiters.delete(waiter)) return;
+        if (timer !== void 0) clock.clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (error === void 0) resolve();
         else reject(error);
@@ -489,6 +531,46 @@ var LifelineChannel = class {
       this.positionWaiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+  /**
+   * @internal Calls `listener` with the position, synchronously, after each snapshot, delta or change of the pending
+   * publishes, until the returned function is called (idempotent).
+   */
+  _watchPosition(listener) {
+    const watcher = { check: () => listener(this.position), fail: () => void 0 };
+    this.positionWaiters.add(watcher);
+    return () => void this.positionWaiters.delete(watcher);
+  }
+  /** @internal The server accepted a publish of this client whose delta has not reached the confirmed state yet. */
+  get _ownWriteUnconfirmed() {
+    for (const op of this.pendingOps.values()) if (op.ackOffset !== void 0) return true;
+    return false;
+  }
+  /**
+   * @internal Another writer is active on this channel and this client wrote last: a delta of another writer was
+   * applied within `windowMs` before `now`, and the last applied delta is this client's own.
+   */
+  _contended(now, windowMs) {
+    return this.lastWriteOwn && now - this.lastForeignAt <= windowMs;
+  }
+  /** @internal The client's clock. */
+  _clock() {
+    return this.host._clock();
+  }
+  /** @internal Whether the last applied delta is this client's own publish (false after a snapshot). */
+  get _lastWriteOwn() {
+    return this.lastWriteOwn;
+  }
+  /** @internal Send-to-reply time of the last accepted update attempt (ms); undefined before the first. */
+  get _updateRtt() {
+    return this.lastUpdateRtt;
+  }
+  set _updateRtt(ms) {
+    this.lastUpdateRtt = ms;
+  }
+  /** @internal An update's conditional publish, with the handle that can withdraw it. */
+  _publishAttempt(patch, position, signal, handle) {
+    return this.host._publish(this.name, patch, { key: void 0, if: { epoch: position.epoch, offset: position.offset }, signal, handle });
   }
   /** @internal A publish of this channel was made (queued or sent). */
   _pendingAdded(seq, patch, key, condition) {
@@ -565,13 +647,21 @@ var LifelineChannel = class {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
+    this.lastWriteOwn = false;
     this.setConfirmed(deepFreeze(message.state));
   }
   /** @internal Applies a delta in order; returns what was done with it. */
   _onDelta(message) {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== void 0) {
-      this.position = { epoch: this.position.epoch, offset: message.offset };
+      const epoch = this.position.epoch;
+      let own = false;
+      for (const op of this.pendingOps.values()) {
+        if (op.ackOffset === message.offset && (op.ackEpoch === void 0 || op.ackEpoch === epoch)) own = true;
+      }
+      this.lastWriteOwn = own;
+      if (!own) this.lastForeignAt = this.host._clock().now();
+      this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch));
     }
     return verdict;
@@ -635,7 +725,6 @@ var LifelineChannel = class {
       if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
     }
     this.refresh(!this.optimistic);
-    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
   /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
   refresh(always) {
@@ -646,6 +735,7 @@ var LifelineChannel = class {
     }
     if (next === this.current && !always) {
       this.notifyWatchers();
+      this.checkWaiters();
       return;
     }
     const previous = this.current;
@@ -660,6 +750,12 @@ var LifelineChannel = class {
       }
     }
     this.notifyWatchers();
+    this.checkWaiters();
+  }
+  /** The position or the pending publishes may have changed: updates waiting on them look again. */
+  checkWaiters() {
+    if (this.positionWaiters.size === 0) return;
+    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
   notifyWatchers() {
     this._onChange?.();
@@ -1190,6 +1286,12 @@ var Requests = class {
   onReply(message) {
     const entry = this.takePending(message.id);
     if (entry === void 0) return;
+    if (entry.kind === "publish" && entry.record.withdrawn) {
+      if (message.ok) {
+        this.host.report(new LifelineProtocolError("a withdrawn conditional publish was applied: the reply came after a later delta", JSON.stringify(message)));
+      }
+      return;
+    }
     if (!message.ok) {
       const err = message.error;
       if (err?.code === "conflict") {
@@ -1350,6 +1452,8 @@ var Requests = class {
   }
   sendPublish(record) {
     record.sent = true;
+    record.sends++;
+    record.sentOn = this.host.current();
     this.request(
       { kind: "publish", record },
       { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
@@ -1407,6 +1511,9 @@ var Requests = class {
         key: finalKey,
         if: request.if,
         sent: false,
+        sends: 0,
+        sentOn: void 0,
+        withdrawn: false,
         resolve: (offset) => {
           done();
           resolve(offset);
@@ -1417,6 +1524,7 @@ var Requests = class {
         }
       };
       this.outbox.set(record.seq, record);
+      if (request.handle !== void 0 && record.if !== void 0) request.handle.withdraw = () => this.withdraw(record);
       this.host.channel(channel)._pendingAdded(record.seq, copy2, record.key, record.if);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (this.host.isOpen()) this.sendPublish(record);
@@ -1433,6 +1541,22 @@ var Requests = class {
       this.channels.get(record.channel)?._pendingDropped(record.seq);
     }
     record.reject(reason);
+  }
+  /**
+   * An update saw its channel pass the `if` of this conditional publish before the reply. PROTOCOL.md: a publish's reply
+   * comes before the delta it caused, on the connection it was sent on; so a later position seen on that connection
+   * before the reply means it was not applied, and can no longer be (its `if` is in the past). Only then is it
+   * withdrawn: never when it was sent on an earlier connection too (the gap's deltas after a resume may include its
+   * own effect, while the resend's reply only follows them).
+   */
+  withdraw(record) {
+    if (!this.outbox.has(record.seq) || record.if === void 0) return false;
+    if (record.sent && (record.sends !== 1 || record.sentOn === void 0 || record.sentOn !== this.host.current())) return false;
+    this.outbox.delete(record.seq);
+    record.withdrawn = true;
+    this.channels.get(record.channel)?._pendingDropped(record.seq);
+    record.reject(new WithdrawnPublishError());
+    return true;
   }
   fetchPresence(channel, signal) {
     if (this.host.isClosed()) return Promise.reject(new LifelineClosedError());
@@ -2806,6 +2930,10 @@ var LifelineClient = class {
   /** @internal */
   _reportHandlerError(where, error) {
     this.events.report(new LifelineHandlerError(where, error));
+  }
+  /** @internal */
+  _clock() {
+    return this.clock;
   }
 };
 export {

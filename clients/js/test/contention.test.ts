@@ -1,0 +1,286 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { LifelineConflictError, LifelineProtocolError } from "../src/errors.js";
+import type { JsonObject } from "../src/json.js";
+import { CONTENTION_WINDOW_MS, yieldMs, YIELD_MAX_MS, YIELD_MIN_MS } from "../src/update.js";
+import { flush } from "./support/fakeClock.js";
+import type { FakeSocket } from "./support/fakeSocket.js";
+import { openHarness, reconnect, type Harness } from "./support/harness.js";
+
+/*
+ * channel.update under contention (issue 15: two pages, 50 updates each, the default 10 retries): the early retry
+ * (a delta past the attempt's `if` before its reply proves the conflict), reading one's own writes, and yielding to
+ * another writer. PROTOCOL.md: a publish's reply comes before the delta it caused, on the connection it was sent on.
+ */
+
+async function synced(h: Harness, name: string, offset: number, state: JsonObject) {
+  const channel = h.client.channel(name);
+  channel.subscribe(() => undefined);
+  await flush();
+  const sub = h.socket().last("subscribe");
+  h.socket().receive(
+    { type: "subscribed", id: sub["id"] as number, channel: name, epoch: "e1", offset, recovered: false },
+    { type: "snapshot", channel: name, epoch: "e1", offset, state },
+  );
+  return channel;
+}
+
+const append = (item: string) => (s: JsonObject) => ({ ...s, items: [...((s["items"] as string[] | undefined) ?? []), item] });
+const delta = (offset: number, items: string[]) => ({ type: "delta", channel: "list", offset, patch: { items } });
+const ok = (m: Record<string, unknown>, offset: number) => ({ type: "reply", id: m["id"] as number, ok: true, offset });
+const conflict = (m: Record<string, unknown>, offset: number) => ({
+  type: "reply",
+  id: m["id"] as number,
+  ok: false,
+  error: { code: "conflict", message: "the channel moved on", epoch: "e1", offset },
+});
+const publishes = (s: FakeSocket) => s.ofType("publish");
+const isAbort = (e: unknown) => e instanceof Error && e.name === "AbortError";
+
+describe("update under contention: early retry", () => {
+  it("a delta past the in-flight if: the next attempt is sent at once (new key, new if, from the new state); the stale conflict reply is ignored", async () => {
+    const h = openHarness({ optimistic: true });
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    assert.deepEqual(first["if"], { epoch: "e1", offset: 3 });
+    h.socket().receive(delta(4, ["a", "theirs"]));
+    await flush();
+    const sent = publishes(h.socket());
+    assert.equal(sent.length, 2, "re-sent without waiting for the conflict reply");
+    const second = sent[1]!;
+    assert.notEqual(second["key"], first["key"]);
+    assert.deepEqual(second["if"], { epoch: "e1", offset: 4 });
+    assert.deepEqual(second["patch"], { items: ["a", "theirs", "mine"] });
+    assert.equal(channel.pending, 1, "the stale attempt's overlay is gone, the new one's is there");
+    assert.equal(h.client.pendingPublishes, 1);
+    assert.deepEqual(channel.state, { items: ["a", "theirs", "mine"] });
+    h.socket().receive(conflict(first, 4)); // the stale reply: nothing happens
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2);
+    assert.equal(channel.pending, 1);
+    assert.deepEqual(h.errors, []);
+    h.socket().receive(ok(second, 5), delta(5, ["a", "theirs", "mine"]));
+    assert.equal(await p, 5);
+    assert.equal(channel.pending, 0);
+    assert.deepEqual(channel.state, { items: ["a", "theirs", "mine"] });
+  });
+
+  it("a snapshot of a new epoch before the reply is an early retry too", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    // A resync on the same connection answered with a snapshot of another epoch.
+    h.socket().receive({ type: "snapshot", channel: "list", epoch: "e2", offset: 1, state: { items: ["z"] } });
+    await flush();
+    const second = h.socket().last("publish");
+    assert.notEqual(second["key"], first["key"]);
+    assert.deepEqual(second["if"], { epoch: "e2", offset: 1 });
+    assert.deepEqual(second["patch"], { items: ["z", "mine"] });
+    h.socket().receive(ok(second, 2));
+    assert.equal(await p, 2);
+  });
+
+  it("each early retry counts as one retry; the last attempt waits for the server's conflict and rejects with it", async () => {
+    for (const [retries, attempts] of [[undefined, 11], [2, 3], [0, 1]] as const) {
+      const h = openHarness();
+      const channel = await synced(h, "list", 0, { items: [] });
+      const p = channel.update(append("mine"), retries === undefined ? {} : { retries });
+      for (let i = 0; i < attempts; i++) {
+        await flush();
+        assert.equal(publishes(h.socket()).length, i + 1, `attempt ${i + 1}`);
+        assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: i });
+        h.socket().receive(delta(i + 1, Array.from({ length: i + 1 }, (_, k) => `t${k}`)));
+      }
+      await flush();
+      assert.equal(publishes(h.socket()).length, attempts, "no attempt after the last");
+      const last = h.socket().last("publish");
+      h.socket().receive(conflict(last, attempts));
+      await assert.rejects(p, (e: unknown) => e instanceof LifelineConflictError && e.position?.offset === attempts);
+      await flush();
+      assert.equal(publishes(h.socket()).length, attempts);
+      assert.equal(h.client.pendingPublishes, 0);
+    }
+  });
+
+  it("a delta past the if after the reply came (a conflict already being handled) changes nothing: one retry", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    h.socket().receive(conflict(first, 4), delta(4, ["a", "theirs"]));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2);
+    const second = h.socket().last("publish");
+    assert.deepEqual(second["if"], { epoch: "e1", offset: 4 });
+    h.socket().receive(ok(second, 5));
+    assert.equal(await p, 5);
+  });
+
+  it("abort after an early retry: rejects, and no further attempt on later deltas", async () => {
+    const h = openHarness({ optimistic: true });
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const controller = new AbortController();
+    const p = channel.update(append("mine"), { signal: controller.signal });
+    h.socket().receive(delta(4, ["a", "t1"]));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2);
+    controller.abort();
+    await assert.rejects(p, isAbort);
+    h.socket().receive(delta(5, ["a", "t1", "t2"]));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2, "nothing after the abort");
+    // The sent attempt may still be applied: it stays (for a resend with its key) until the server answers.
+    h.socket().receive(conflict(h.socket().last("publish"), 5));
+    assert.equal(h.client.pendingPublishes, 0);
+    assert.equal(channel.pending, 0);
+    assert.deepEqual(channel.state, { items: ["a", "t1", "t2"] });
+  });
+
+  it("a withdrawn attempt is never re-sent after a reconnect; the attempt in flight is, with its key and its if", async () => {
+    const h = openHarness({ optimistic: true });
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    h.socket().receive(delta(4, ["a", "theirs"]));
+    await flush();
+    const second = h.socket().last("publish");
+    const socket = reconnect(h);
+    const resent = publishes(socket);
+    assert.deepEqual(resent.map((m) => [m["key"], m["if"]]), [[second["key"], { epoch: "e1", offset: 4 }]]);
+    assert.notEqual(resent[0]!["key"], first["key"]);
+    const sub = socket.last("subscribe");
+    assert.deepEqual(sub["since"], { epoch: "e1", offset: 4 });
+    socket.receive({ type: "subscribed", id: sub["id"] as number, channel: "list", epoch: "e1", offset: 4, recovered: true });
+    socket.receive(ok(resent[0]!, 5), delta(5, ["a", "theirs", "mine"]));
+    assert.equal(await p, 5);
+    assert.equal(channel.pending, 0);
+    assert.equal(h.client.pendingPublishes, 0);
+  });
+
+  it("an attempt re-sent after a reconnect is not withdrawn by the gap's deltas (they may hold its own effect): its reply decides", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    h.socket().serverClose(1006); // applied at 4, the reply lost
+    const socket = reconnect(h);
+    const resent = publishes(socket);
+    assert.deepEqual(resent.map((m) => [m["key"], m["if"]]), [[first["key"], { epoch: "e1", offset: 3 }]]);
+    const sub = socket.last("subscribe");
+    // The resumed subscription brings the gap (its own delta) before the resend's reply.
+    socket.receive(
+      { type: "subscribed", id: sub["id"] as number, channel: "list", epoch: "e1", offset: 4, recovered: true },
+      delta(4, ["a", "mine"]),
+    );
+    await flush();
+    assert.equal(publishes(socket).length, 1, "no second attempt: that would append twice");
+    socket.receive(ok(resent[0]!, 4)); // the key repeats the first result
+    assert.equal(await p, 4);
+    assert.deepEqual(channel.state, { items: ["a", "mine"] });
+  });
+
+  it("a success reply to a withdrawn attempt (a server breaking the reply-before-delta order) is reported, not applied", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 3, { items: ["a"] });
+    const p = channel.update(append("mine"));
+    const first = h.socket().last("publish");
+    h.socket().receive(delta(4, ["a", "theirs"]));
+    await flush();
+    h.socket().receive(ok(first, 5));
+    assert.ok(h.errors.some((e) => e instanceof LifelineProtocolError), "reported");
+    const second = h.socket().last("publish");
+    h.socket().receive(ok(second, 6));
+    assert.equal(await p, 6);
+  });
+});
+
+describe("update under contention: read your own writes, yield to another writer", () => {
+  it("a single writer: each update reads the state its previous one confirmed; no conflict, no wait", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    for (let i = 0; i < 5; i++) {
+      const p = channel.update(append(`m${i}`));
+      await flush();
+      const sent = h.socket().last("publish");
+      assert.equal(publishes(h.socket()).length, i + 1);
+      assert.deepEqual(sent["if"], { epoch: "e1", offset: i });
+      h.socket().receive(ok(sent, i + 1));
+      assert.equal(await p, i + 1);
+      if (i < 4) {
+        // The next update, started before the delta arrives, waits for it (it follows the reply at once).
+        const next = channel.update((s) => s);
+        h.socket().receive(delta(i + 1, Array.from({ length: i + 1 }, (_, k) => `m${k}`)));
+        assert.equal(await next, i + 1);
+      }
+    }
+  });
+
+  it("after winning against another writer, a new update yields: it waits for the other's delta before its first attempt", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    h.socket().receive(delta(1, ["t0"])); // another writer is active
+    const p1 = channel.update(append("m0"));
+    const sent1 = h.socket().last("publish");
+    h.socket().receive(ok(sent1, 2), delta(2, ["t0", "m0"]));
+    assert.equal(await p1, 2);
+    const p2 = channel.update(append("m1"));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 1, "yields: nothing sent yet");
+    h.socket().receive(delta(3, ["t0", "m0", "t1"]));
+    await flush();
+    const sent2 = h.socket().last("publish");
+    assert.deepEqual(sent2["if"], { epoch: "e1", offset: 3 }, "sent as soon as the other writer's delta came");
+    assert.deepEqual(sent2["patch"], { items: ["t0", "m0", "t1", "m1"] });
+    h.socket().receive(ok(sent2, 4));
+    assert.equal(await p2, 4);
+  });
+
+  it("the yield is bounded (twice the last reply time, within its limits) and ends on abort", async () => {
+    assert.equal(yieldMs(undefined), YIELD_MIN_MS);
+    assert.equal(yieldMs(1), YIELD_MIN_MS);
+    assert.equal(yieldMs(20), 40);
+    assert.equal(yieldMs(10_000), YIELD_MAX_MS);
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    h.socket().receive(delta(1, ["t0"]));
+    const p1 = channel.update(append("m0"));
+    const sent1 = h.socket().last("publish");
+    h.clock.advance(20); // the reply takes 20 ms
+    h.socket().receive(ok(sent1, 2), delta(2, ["t0", "m0"]));
+    await p1;
+    const p2 = channel.update(append("m1"));
+    await flush();
+    h.clock.advance(39);
+    await flush();
+    assert.equal(publishes(h.socket()).length, 1, "still yielding");
+    h.clock.advance(1);
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2, "nobody else wrote: it goes after 40 ms");
+    h.socket().receive(ok(h.socket().last("publish"), 3), delta(3, ["t0", "m0", "m1"]));
+    assert.equal(await p2, 3);
+
+    const timers = h.clock.pending;
+    const controller = new AbortController();
+    const p3 = channel.update(append("m2"), { signal: controller.signal });
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2, "yielding");
+    controller.abort();
+    await assert.rejects(p3, isAbort);
+    assert.equal(h.clock.pending, timers, "its timer is cleared");
+  });
+
+  it("no yield when the other writer was last seen longer ago than the contention window", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    h.socket().receive(delta(1, ["t0"]));
+    const p1 = channel.update(append("m0"));
+    h.socket().receive(ok(h.socket().last("publish"), 2), delta(2, ["t0", "m0"]));
+    await p1;
+    h.clock.advance(CONTENTION_WINDOW_MS + 1);
+    void channel.update(append("m1"));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 2, "sent at once");
+  });
+});
