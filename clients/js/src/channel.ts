@@ -2,7 +2,7 @@ import type { Clock } from "./clock.js";
 import { LifelineClosedError } from "./errors.js";
 import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { shareStructure } from "./mergePatch.js";
-import { abortReason, runUpdate, type UpdateOptions } from "./update.js";
+import { abortReason, runUpdate, type UpdateOptions, type UpdateRecord } from "./update.js";
 import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
 import type { KeptChannel } from "./persistence.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
@@ -89,6 +89,8 @@ export interface ChannelHost {
   _reportHandlerError(where: string, error: unknown): void;
   /** The client's clock (updates time their attempts and their wait for another writer). */
   _clock(): Clock;
+  /** The user the server authenticated, or null. */
+  readonly user: string | null;
 }
 
 interface Entry<F> {
@@ -171,10 +173,8 @@ export class LifelineChannel<T = JsonObject> {
   private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
   /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
   private lastWriteOwn = false;
-  /** When (clock ms) the last delta of another writer was applied; -Infinity before any. */
-  private lastForeignAt = Number.NEGATIVE_INFINITY;
-  /** Send-to-reply time of the last update attempt that the server accepted, in ms. */
-  private lastUpdateRtt: number | undefined;
+  /** How many deltas of other writers were applied. */
+  private foreignWrites = 0;
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
@@ -328,7 +328,7 @@ export class LifelineChannel<T = JsonObject> {
    * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
    * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
    * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
-   * when this client wrote last while another writer is active, a new update waits briefly for the other's delta.
+   * when this client wrote last after contention, a new update waits briefly for the other writer's delta.
    * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
@@ -439,12 +439,10 @@ export class LifelineChannel<T = JsonObject> {
     return false;
   }
 
-  /**
-   * @internal Another writer is active on this channel and this client wrote last: a delta of another writer was
-   * applied within `windowMs` before `now`, and the last applied delta is this client's own.
-   */
-  _contended(now: number, windowMs: number): boolean {
-    return this.lastWriteOwn && now - this.lastForeignAt <= windowMs;
+  /** @internal Another user is among the channel's members (a possible other writer). */
+  get _othersPresent(): boolean {
+    const me = this.host.user;
+    return this.members.some((u) => u !== me);
   }
 
   /** @internal The client's clock. */
@@ -457,13 +455,13 @@ export class LifelineChannel<T = JsonObject> {
     return this.lastWriteOwn;
   }
 
-  /** @internal Send-to-reply time of the last accepted update attempt (ms); undefined before the first. */
-  get _updateRtt(): number | undefined {
-    return this.lastUpdateRtt;
+  /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
+  get _foreignWrites(): number {
+    return this.foreignWrites;
   }
-  set _updateRtt(ms: number | undefined) {
-    this.lastUpdateRtt = ms;
-  }
+
+  /** @internal What the last successful update of this channel left for the next one (see update.ts). */
+  _lastUpdate: UpdateRecord | undefined;
 
   /** @internal An update's conditional publish, with the handle that can withdraw it. */
   _publishAttempt(patch: JsonObject, position: Position, signal: AbortSignal | undefined, handle: PublishHandle): Promise<number> {
@@ -575,7 +573,7 @@ export class LifelineChannel<T = JsonObject> {
         if (op.ackOffset === message.offset && (op.ackEpoch === undefined || op.ackEpoch === epoch)) own = true;
       }
       this.lastWriteOwn = own;
-      if (!own) this.lastForeignAt = this.host._clock().now();
+      if (!own) this.foreignWrites++;
       this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch) as JsonObject);
     }

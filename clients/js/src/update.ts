@@ -6,7 +6,10 @@ import type { Position } from "./recovery.js";
 
 /** Options of {@link LifelineChannel.update}. */
 export interface UpdateOptions {
-  /** How many times a conflict is retried (each time after the local state caught up). The default is {@link DEFAULT_UPDATE_RETRIES}. */
+  /**
+   * How many times a conflict is retried (each time from a local state that caught up; an attempt withdrawn because a
+   * newer delta proved its conflict counts as one). The default is {@link DEFAULT_UPDATE_RETRIES}.
+   */
   retries?: number;
   /** Aborting it rejects the update with the signal's reason (see `PublishOptions.signal` for a publish already sent). */
   signal?: AbortSignal;
@@ -32,15 +35,38 @@ export class WithdrawnPublishError extends Error {
   }
 }
 
-/** Another writer counts as active when its last delta was applied at most this long ago (ms). */
-export const CONTENTION_WINDOW_MS = 1000;
-/** The shortest and longest wait (ms) of an update that yields its turn to another writer. */
-export const YIELD_MIN_MS = 5;
-export const YIELD_MAX_MS = 100;
+/** A contended wait for another writer's delta lasts 4 x the last accepted attempt's reply time, within these (ms). */
+export const YIELD_MIN_MS = 20;
+export const YIELD_MAX_MS = 200;
+/** A probing wait (no contention seen yet) lasts 2 x the last reply time, within these (ms). */
+export const PROBE_MIN_MS = 5;
+export const PROBE_MAX_MS = 20;
+/** At most this many probing waits per burst of updates (updates each started within {@link BURST_MS} of the last one's end). */
+export const PROBES_PER_BURST = 3;
+export const BURST_MS = 100;
 
-/** How long an update yields: twice the last accepted attempt's send-to-reply time, within the bounds above. */
+/** How long an update yields after contention: 4 x the last accepted attempt's reply time, within the bounds. */
 export function yieldMs(rtt: number | undefined): number {
-  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 2 * (rtt ?? 0)));
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0)));
+}
+
+/** How long an update probes for another writer: 2 x the last accepted attempt's reply time, within the bounds. */
+export function probeMs(rtt: number | undefined): number {
+  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0)));
+}
+
+/** What a channel keeps of its last successful update, for the next one's turn-taking. @internal */
+export interface UpdateRecord {
+  /** The channel's count of other writers' deltas when the update started. */
+  readonly foreignAtStart: number;
+  /** It lost at least one race (a conflict, or an attempt withdrawn). */
+  readonly conflicted: boolean;
+  /** When it resolved (clock ms). */
+  readonly endedAt: number;
+  /** Send-to-reply time of its accepted attempt (ms). */
+  readonly rtt: number;
+  /** Probing waits so far in this burst of updates. */
+  readonly probes: number;
 }
 
 /**
@@ -49,8 +75,11 @@ export function yieldMs(rtt: number | undefined): number {
  * so that writers take turns instead of one losing every race (see README "update"):
  * - read your own writes: the read waits until this client's accepted publishes of the channel are confirmed (the
  *   delta follows the reply at once), so that a sequence of updates never conflicts with itself;
- * - yield: a new update whose channel saw another writer within {@link CONTENTION_WINDOW_MS} while this client wrote
- *   last waits (at most {@link yieldMs}) for the other writer's delta before its first attempt;
+ * - yield: when this client wrote the channel's last delta, a new update waits for another writer's delta before its
+ *   first attempt: up to {@link yieldMs} when its previous update saw contention (another writer's delta since it
+ *   started, or a lost race); else, when another user is among the channel's members, as a probe, up to
+ *   {@link probeMs} for at most {@link PROBES_PER_BURST} updates of a burst (so that a writer that keeps winning lets a
+ *   loser it cannot see in). A writer alone on its channel never waits;
  * - early retry: a delta past the attempt's `if` that arrives before its reply (on the connection it was sent on)
  *   proves the conflict; the attempt is withdrawn and the next one sent at once, without waiting for the reply.
  */
@@ -70,9 +99,11 @@ export async function runUpdate(
     // Until the first snapshot there is nothing to read.
     if (channel._position === undefined) await channel._waitForPosition((p) => p !== undefined, signal);
     if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
-    if (channel._contended(clock.now(), CONTENTION_WINDOW_MS)) {
-      await channel._waitForPosition(() => !channel._lastWriteOwn, signal, yieldMs(channel._updateRtt));
-    }
+    const foreignAtStart = channel._foreignWrites;
+    // No await when there is no turn to wait for: the update is then sent synchronously.
+    const turn = takeTurn(channel, clock.now(), signal);
+    const probes = typeof turn === "number" ? turn : await turn;
+    let conflicted = false;
     for (let attempt = 0; ; attempt++) {
       // No await between the read and the publish: an update is sent (and, when optimistic, shown) synchronously.
       if (channel._position === undefined) await channel._waitForPosition((p) => p !== undefined, signal);
@@ -95,11 +126,16 @@ export async function runUpdate(
           : undefined;
       try {
         const offset = await result;
-        channel._updateRtt = clock.now() - sentAt;
+        const endedAt = clock.now();
+        channel._lastUpdate = { foreignAtStart, conflicted, endedAt, rtt: endedAt - sentAt, probes };
         return offset;
       } catch (e) {
-        if (e instanceof WithdrawnPublishError) continue; // the early retry: counted as one
+        if (e instanceof WithdrawnPublishError) {
+          conflicted = true;
+          continue; // the early retry: counted as one
+        }
         if (!(e instanceof LifelineConflictError) || attempt >= retries) throw e;
+        conflicted = true;
         const server = e.position;
         await channel._waitForPosition((p) => caughtUp(p, position, server), signal);
       } finally {
@@ -110,6 +146,24 @@ export async function runUpdate(
     release();
   }
 }
+/**
+ * The yield before a new update's first attempt (see {@link runUpdate}); returns the probes of the burst so far. Only
+ * when this client wrote the channel's last delta: otherwise another writer just had its turn.
+ */
+function takeTurn(channel: LifelineChannel<JsonObject>, now: number, signal: AbortSignal | undefined): number | Promise<number> {
+  const last = channel._lastUpdate;
+  if (last === undefined) return 0;
+  const burst = now - last.endedAt <= BURST_MS;
+  const probes = burst ? last.probes : 0;
+  if (!channel._lastWriteOwn) return probes;
+  const otherWrites = () => !channel._lastWriteOwn;
+  if (last.conflicted || channel._foreignWrites > last.foreignAtStart) {
+    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt)).then(() => probes);
+  }
+  if (!burst || probes >= PROBES_PER_BURST || !channel._othersPresent) return probes;
+  return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt)).then(() => probes + 1);
+}
+
 /** Whether the local position has reached the server's (from a conflict), or moved past the one that conflicted. */
 function caughtUp(current: Position | undefined, used: Position, server: Position | undefined): boolean {
   if (current === undefined) return false;

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { LifelineChannel } from "../src/channel.js";
 import { LifelineConflictError, LifelineProtocolError } from "../src/errors.js";
 import type { JsonObject } from "../src/json.js";
-import { CONTENTION_WINDOW_MS, yieldMs, YIELD_MAX_MS, YIELD_MIN_MS } from "../src/update.js";
+import { BURST_MS, PROBE_MAX_MS, PROBE_MIN_MS, probeMs, yieldMs, YIELD_MAX_MS, YIELD_MIN_MS } from "../src/update.js";
 import { flush } from "./support/fakeClock.js";
 import type { FakeSocket } from "./support/fakeSocket.js";
 import { openHarness, reconnect, type Harness } from "./support/harness.js";
@@ -14,7 +15,7 @@ import { openHarness, reconnect, type Harness } from "./support/harness.js";
  */
 
 async function synced(h: Harness, name: string, offset: number, state: JsonObject) {
-  const channel = h.client.channel(name);
+  const channel = h.client.channel<JsonObject>(name);
   channel.subscribe(() => undefined);
   await flush();
   const sub = h.socket().last("subscribe");
@@ -197,90 +198,169 @@ describe("update under contention: early retry", () => {
 });
 
 describe("update under contention: read your own writes, yield to another writer", () => {
+  /** Presence of the channel: this client's user and, when `others`, another. */
+  function members(h: Harness, others: boolean) {
+    const request = h.socket().last("presence");
+    h.socket().receive({ type: "reply", id: request["id"] as number, ok: true, members: others ? ["u1", "bob"] : ["u1"] });
+  }
+
+  /** One won update: sent at once, accepted after `rttMs`, its delta applied; returns what was sent. */
+  async function win(h: Harness, channel: LifelineChannel<JsonObject>, item: string, offset: number, items: string[], rttMs = 0) {
+    const p = channel.update(append(item));
+    await flush();
+    const sent = h.socket().last("publish");
+    assert.deepEqual(sent["if"], { epoch: "e1", offset: offset - 1 }, `${item} sent at once`);
+    h.clock.advance(rttMs);
+    h.socket().receive(ok(sent, offset), delta(offset, items));
+    assert.equal(await p, offset);
+    return sent;
+  }
+
   it("a single writer: each update reads the state its previous one confirmed; no conflict, no wait", async () => {
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
+    members(h, false);
+    const items: string[] = [];
     for (let i = 0; i < 5; i++) {
       const p = channel.update(append(`m${i}`));
       await flush();
       const sent = h.socket().last("publish");
-      assert.equal(publishes(h.socket()).length, i + 1);
+      assert.equal(publishes(h.socket()).length, i + 1, "sent at once");
       assert.deepEqual(sent["if"], { epoch: "e1", offset: i });
       h.socket().receive(ok(sent, i + 1));
       assert.equal(await p, i + 1);
-      if (i < 4) {
-        // The next update, started before the delta arrives, waits for it (it follows the reply at once).
-        const next = channel.update((s) => s);
-        h.socket().receive(delta(i + 1, Array.from({ length: i + 1 }, (_, k) => `m${k}`)));
-        assert.equal(await next, i + 1);
-      }
+      items.push(`m${i}`);
+      // The next update, started before the delta arrives, waits for it (it follows the reply at once).
+      const next = channel.update((s) => s);
+      h.socket().receive(delta(i + 1, [...items]));
+      assert.equal(await next, i + 1);
     }
   });
 
-  it("after winning against another writer, a new update yields: it waits for the other's delta before its first attempt", async () => {
+  it("after an update that lost a race, the next one yields: it waits for the other writer's delta before its first attempt", async () => {
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
-    h.socket().receive(delta(1, ["t0"])); // another writer is active
     const p1 = channel.update(append("m0"));
+    h.socket().receive(delta(1, ["t0"])); // lost the first race: early retry
+    await flush();
     const sent1 = h.socket().last("publish");
     h.socket().receive(ok(sent1, 2), delta(2, ["t0", "m0"]));
     assert.equal(await p1, 2);
     const p2 = channel.update(append("m1"));
     await flush();
-    assert.equal(publishes(h.socket()).length, 1, "yields: nothing sent yet");
+    assert.equal(publishes(h.socket()).length, 2, "yields: nothing sent yet");
     h.socket().receive(delta(3, ["t0", "m0", "t1"]));
     await flush();
     const sent2 = h.socket().last("publish");
     assert.deepEqual(sent2["if"], { epoch: "e1", offset: 3 }, "sent as soon as the other writer's delta came");
     assert.deepEqual(sent2["patch"], { items: ["t0", "m0", "t1", "m1"] });
-    h.socket().receive(ok(sent2, 4));
+    h.socket().receive(ok(sent2, 4), delta(4, ["t0", "m0", "t1", "m1"]));
     assert.equal(await p2, 4);
+    // Another writer's delta came during that update: the next one yields again (the writers take turns).
+    const p3 = channel.update(append("m2"));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 3, "yields again");
+    h.socket().receive(delta(5, ["t0", "m0", "t1", "m1", "t2"]));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 4);
+    h.socket().receive(ok(h.socket().last("publish"), 6));
+    assert.equal(await p3, 6);
   });
 
-  it("the yield is bounded (twice the last reply time, within its limits) and ends on abort", async () => {
+  it("the yield is bounded (4 x the last reply time, within its limits); the next update, without contention, goes at once", async () => {
     assert.equal(yieldMs(undefined), YIELD_MIN_MS);
     assert.equal(yieldMs(1), YIELD_MIN_MS);
-    assert.equal(yieldMs(20), 40);
+    assert.equal(yieldMs(10), 40);
     assert.equal(yieldMs(10_000), YIELD_MAX_MS);
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
     h.socket().receive(delta(1, ["t0"]));
+    // Another writer's delta since it started: contention.
     const p1 = channel.update(append("m0"));
+    h.socket().receive(delta(2, ["t0", "t1"]));
+    await flush();
     const sent1 = h.socket().last("publish");
-    h.clock.advance(20); // the reply takes 20 ms
-    h.socket().receive(ok(sent1, 2), delta(2, ["t0", "m0"]));
+    h.clock.advance(10); // the reply takes 10 ms
+    h.socket().receive(ok(sent1, 3), delta(3, ["t0", "t1", "m0"]));
     await p1;
     const p2 = channel.update(append("m1"));
     await flush();
     h.clock.advance(39);
     await flush();
-    assert.equal(publishes(h.socket()).length, 1, "still yielding");
+    assert.equal(publishes(h.socket()).length, 2, "still yielding");
     h.clock.advance(1);
     await flush();
-    assert.equal(publishes(h.socket()).length, 2, "nobody else wrote: it goes after 40 ms");
-    h.socket().receive(ok(h.socket().last("publish"), 3), delta(3, ["t0", "m0", "m1"]));
-    assert.equal(await p2, 3);
-
-    const timers = h.clock.pending;
-    const controller = new AbortController();
-    const p3 = channel.update(append("m2"), { signal: controller.signal });
-    await flush();
-    assert.equal(publishes(h.socket()).length, 2, "yielding");
-    controller.abort();
-    await assert.rejects(p3, isAbort);
-    assert.equal(h.clock.pending, timers, "its timer is cleared");
+    assert.equal(publishes(h.socket()).length, 3, "nobody else wrote: it goes after 40 ms");
+    h.socket().receive(ok(h.socket().last("publish"), 4), delta(4, ["t0", "t1", "m0", "m1"]));
+    assert.equal(await p2, 4);
+    await win(h, channel, "m2", 5, ["t0", "t1", "m0", "m1", "m2"]);
   });
 
-  it("no yield when the other writer was last seen longer ago than the contention window", async () => {
+  it("the yield ends on abort (its timer cleared)", async () => {
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
-    h.socket().receive(delta(1, ["t0"]));
     const p1 = channel.update(append("m0"));
+    h.socket().receive(delta(1, ["t0"]));
+    await flush();
     h.socket().receive(ok(h.socket().last("publish"), 2), delta(2, ["t0", "m0"]));
     await p1;
-    h.clock.advance(CONTENTION_WINDOW_MS + 1);
-    void channel.update(append("m1"));
+    const timers = h.clock.pending;
+    const controller = new AbortController();
+    const p2 = channel.update(append("m1"), { signal: controller.signal });
     await flush();
-    assert.equal(publishes(h.socket()).length, 2, "sent at once");
+    assert.equal(h.clock.pending, timers + 1, "yielding, on a timer");
+    controller.abort();
+    await assert.rejects(p2, isAbort);
+    assert.equal(h.clock.pending, timers, "its timer is cleared");
+    assert.equal(publishes(h.socket()).length, 2);
+  });
+
+  it("a writer that keeps winning while another user is present probes: it waits briefly for a delta, at most 3 times per burst", async () => {
+    assert.equal(probeMs(undefined), PROBE_MIN_MS);
+    assert.equal(probeMs(4), 8);
+    assert.equal(probeMs(10_000), PROBE_MAX_MS);
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    members(h, true);
+    const items: string[] = [];
+    items.push("m0");
+    await win(h, channel, "m0", 1, [...items], 4);
+    for (let i = 1; i <= 3; i++) {
+      const p = channel.update(append(`m${i}`));
+      await flush();
+      assert.equal(publishes(h.socket()).length, i, `probe ${i}: waits`);
+      h.clock.advance(8);
+      await flush();
+      assert.equal(publishes(h.socket()).length, i + 1, `probe ${i}: nobody wrote, it goes after 8 ms`);
+      items.push(`m${i}`);
+      h.clock.advance(4);
+      h.socket().receive(ok(h.socket().last("publish"), i + 1), delta(i + 1, [...items]));
+      assert.equal(await p, i + 1);
+    }
+    items.push("m4");
+    await win(h, channel, "m4", 5, [...items], 4); // the burst's probes are spent
+    h.clock.advance(BURST_MS + 1);
+    items.push("m5");
+    await win(h, channel, "m5", 6, [...items], 4); // after a pause: no probe
+    const p = channel.update(append("m6"));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 6, "a new burst probes again");
+    h.socket().receive(delta(7, [...items, "t0"])); // another writer: the probe ends at once
+    await flush();
+    assert.equal(publishes(h.socket()).length, 7);
+    assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: 7 });
+    h.socket().receive(ok(h.socket().last("publish"), 8));
+    assert.equal(await p, 8);
+  });
+
+  it("no probe when this client is alone on the channel, nor between updates further apart than a burst", async () => {
+    const h = openHarness();
+    const channel = await synced(h, "list", 0, { items: [] });
+    members(h, false);
+    await win(h, channel, "m0", 1, ["m0"]);
+    await win(h, channel, "m1", 2, ["m0", "m1"]);
+    members(h, true);
+    h.clock.advance(BURST_MS + 1);
+    await win(h, channel, "m2", 3, ["m0", "m1", "m2"]);
   });
 });

@@ -193,11 +193,17 @@ var WithdrawnPublishError = class extends Error {
     this.name = "WithdrawnPublishError";
   }
 };
-var CONTENTION_WINDOW_MS = 1e3;
-var YIELD_MIN_MS = 5;
-var YIELD_MAX_MS = 100;
+var YIELD_MIN_MS = 20;
+var YIELD_MAX_MS = 200;
+var PROBE_MIN_MS = 5;
+var PROBE_MAX_MS = 20;
+var PROBES_PER_BURST = 3;
+var BURST_MS = 100;
 function yieldMs(rtt) {
-  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 2 * (rtt ?? 0)));
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0)));
+}
+function probeMs(rtt) {
+  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0)));
 }
 async function runUpdate(channel, fn, options) {
   const retries = options.retries ?? DEFAULT_UPDATE_RETRIES;
@@ -210,9 +216,10 @@ async function runUpdate(channel, fn, options) {
   try {
     if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
     if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
-    if (channel._contended(clock.now(), CONTENTION_WINDOW_MS)) {
-      await channel._waitForPosition(() => !channel._lastWriteOwn, signal, yieldMs(channel._updateRtt));
-    }
+    const foreignAtStart = channel._foreignWrites;
+    const turn = takeTurn(channel, clock.now(), signal);
+    const probes = typeof turn === "number" ? turn : await turn;
+    let conflicted = false;
     for (let attempt = 0; ; attempt++) {
       if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
       const position = channel._position;
@@ -229,11 +236,16 @@ async function runUpdate(channel, fn, options) {
       }) : void 0;
       try {
         const offset = await result;
-        channel._updateRtt = clock.now() - sentAt;
+        const endedAt = clock.now();
+        channel._lastUpdate = { foreignAtStart, conflicted, endedAt, rtt: endedAt - sentAt, probes };
         return offset;
       } catch (e) {
-        if (e instanceof WithdrawnPublishError) continue;
+        if (e instanceof WithdrawnPublishError) {
+          conflicted = true;
+          continue;
+        }
         if (!(e instanceof LifelineConflictError) || attempt >= retries) throw e;
+        conflicted = true;
         const server = e.position;
         await channel._waitForPosition((p) => caughtUp(p, position, server), signal);
       } finally {
@@ -243,6 +255,19 @@ async function runUpdate(channel, fn, options) {
   } finally {
     release();
   }
+}
+function takeTurn(channel, now, signal) {
+  const last = channel._lastUpdate;
+  if (last === void 0) return 0;
+  const burst = now - last.endedAt <= BURST_MS;
+  const probes = burst ? last.probes : 0;
+  if (!channel._lastWriteOwn) return probes;
+  const otherWrites = () => !channel._lastWriteOwn;
+  if (last.conflicted || channel._foreignWrites > last.foreignAtStart) {
+    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt)).then(() => probes);
+  }
+  if (!burst || probes >= PROBES_PER_BURST || !channel._othersPresent) return probes;
+  return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt)).then(() => probes + 1);
 }
 function caughtUp(current, used, server) {
   if (current === void 0) return false;
@@ -281,8 +306,8 @@ var LifelineChannel = class {
     this.positionWaiters = /* @__PURE__ */ new Set();
     /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
     this.lastWriteOwn = false;
-    /** When (clock ms) the last delta of another writer was applied; -Infinity before any. */
-    this.lastForeignAt = Number.NEGATIVE_INFINITY;
+    /** How many deltas of other writers were applied. */
+    this.foreignWrites = 0;
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
@@ -461,7 +486,7 @@ var LifelineChannel = class {
    * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
    * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
    * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
-   * when this client wrote last while another writer is active, a new update waits briefly for the other's delta.
+   * when this client wrote last after contention, a new update waits briefly for the other writer's delta.
    * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
@@ -546,12 +571,10 @@ var LifelineChannel = class {
     for (const op of this.pendingOps.values()) if (op.ackOffset !== void 0) return true;
     return false;
   }
-  /**
-   * @internal Another writer is active on this channel and this client wrote last: a delta of another writer was
-   * applied within `windowMs` before `now`, and the last applied delta is this client's own.
-   */
-  _contended(now, windowMs) {
-    return this.lastWriteOwn && now - this.lastForeignAt <= windowMs;
+  /** @internal Another user is among the channel's members (a possible other writer). */
+  get _othersPresent() {
+    const me = this.host.user;
+    return this.members.some((u) => u !== me);
   }
   /** @internal The client's clock. */
   _clock() {
@@ -561,12 +584,9 @@ var LifelineChannel = class {
   get _lastWriteOwn() {
     return this.lastWriteOwn;
   }
-  /** @internal Send-to-reply time of the last accepted update attempt (ms); undefined before the first. */
-  get _updateRtt() {
-    return this.lastUpdateRtt;
-  }
-  set _updateRtt(ms) {
-    this.lastUpdateRtt = ms;
+  /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
+  get _foreignWrites() {
+    return this.foreignWrites;
   }
   /** @internal An update's conditional publish, with the handle that can withdraw it. */
   _publishAttempt(patch, position, signal, handle) {
@@ -660,7 +680,7 @@ var LifelineChannel = class {
         if (op.ackOffset === message.offset && (op.ackEpoch === void 0 || op.ackEpoch === epoch)) own = true;
       }
       this.lastWriteOwn = own;
-      if (!own) this.lastForeignAt = this.host._clock().now();
+      if (!own) this.foreignWrites++;
       this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch));
     }
