@@ -175,6 +175,10 @@ export class LifelineChannel<T = JsonObject> {
   private lastWriteOwn = false;
   /** How many deltas of other writers were applied. */
   private foreignWrites = 0;
+  /** When (clock ms) this client's last own delta was applied. */
+  private lastOwnAt = 0;
+  /** How long (ms) another writer took to write after this client's own delta (a decaying maximum); 0 before any. */
+  private otherGap = 0;
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
@@ -455,6 +459,11 @@ export class LifelineChannel<T = JsonObject> {
     return this.lastWriteOwn;
   }
 
+  /** @internal How long another writer took to write after this client's own delta (a decaying maximum, ms). */
+  get _otherGap(): number {
+    return this.otherGap;
+  }
+
   /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
   get _foreignWrites(): number {
     return this.foreignWrites;
@@ -572,8 +581,17 @@ export class LifelineChannel<T = JsonObject> {
       for (const op of this.pendingOps.values()) {
         if (op.ackOffset === message.offset && (op.ackEpoch === undefined || op.ackEpoch === epoch)) own = true;
       }
+      const now = this.host._clock().now();
+      if (own) {
+        this.lastOwnAt = now;
+      } else {
+        this.foreignWrites++;
+        if (this.lastWriteOwn) {
+          const gap = now - this.lastOwnAt;
+          this.otherGap = gap >= this.otherGap ? gap : (3 * this.otherGap + gap) / 4;
+        }
+      }
       this.lastWriteOwn = own;
-      if (!own) this.foreignWrites++;
       this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch) as JsonObject);
     }

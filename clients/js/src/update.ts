@@ -35,38 +35,44 @@ export class WithdrawnPublishError extends Error {
   }
 }
 
-/** A contended wait for another writer's delta lasts 4 x the last accepted attempt's reply time, within these (ms). */
+/** A contended wait for another writer's delta: see {@link yieldMs}; within these (ms). */
 export const YIELD_MIN_MS = 20;
-export const YIELD_MAX_MS = 200;
-/** A probing wait (no contention seen yet) lasts 2 x the last reply time, within these (ms). */
+export const YIELD_MAX_MS = 250;
+/** A probing wait (no contention seen yet): see {@link probeMs}; within these (ms). */
 export const PROBE_MIN_MS = 5;
-export const PROBE_MAX_MS = 20;
-/** At most this many probing waits per burst of updates (updates each started within {@link BURST_MS} of the last one's end). */
-export const PROBES_PER_BURST = 3;
+export const PROBE_MAX_MS = 50;
+/** Contention seen by an update makes this many following updates yield (unless they see it again). */
+export const CONTENTION_UPDATES = 3;
+/** In a burst without contention, every this many updates probes (the 2nd, 5th, 8th, ...). */
+export const PROBE_EVERY = 3;
+/** Updates are a burst when each starts within this long (ms) of the previous one's end. */
 export const BURST_MS = 100;
 
-/** How long an update yields after contention: 4 x the last accepted attempt's reply time, within the bounds. */
-export function yieldMs(rtt: number | undefined): number {
-  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0)));
+/**
+ * How long an update yields after contention: 4 x the last accepted attempt's reply time, or twice the time the other
+ * writer took to write after this client's delta, whichever is longer, within the bounds.
+ */
+export function yieldMs(rtt: number | undefined, otherGap = 0): number {
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0), 2 * otherGap));
 }
 
-/** How long an update probes for another writer: 2 x the last accepted attempt's reply time, within the bounds. */
-export function probeMs(rtt: number | undefined): number {
-  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0)));
+/** How long an update probes for another writer: 2 x the last reply time, or the other writer's time, within the bounds. */
+export function probeMs(rtt: number | undefined, otherGap = 0): number {
+  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0), otherGap));
 }
 
 /** What a channel keeps of its last successful update, for the next one's turn-taking. @internal */
 export interface UpdateRecord {
   /** The channel's count of other writers' deltas when the update started. */
   readonly foreignAtStart: number;
-  /** It lost at least one race (a conflict, or an attempt withdrawn). */
-  readonly conflicted: boolean;
+  /** How many more updates yield because of contention seen (see {@link CONTENTION_UPDATES}). */
+  readonly contention: number;
+  /** Updates of this burst since contention was last seen (or since the burst began). */
+  readonly quiet: number;
   /** When it resolved (clock ms). */
   readonly endedAt: number;
   /** Send-to-reply time of its accepted attempt (ms). */
   readonly rtt: number;
-  /** Probing waits so far in this burst of updates. */
-  readonly probes: number;
 }
 
 /**
@@ -76,10 +82,10 @@ export interface UpdateRecord {
  * - read your own writes: the read waits until this client's accepted publishes of the channel are confirmed (the
  *   delta follows the reply at once), so that a sequence of updates never conflicts with itself;
  * - yield: when this client wrote the channel's last delta, a new update waits for another writer's delta before its
- *   first attempt: up to {@link yieldMs} when its previous update saw contention (another writer's delta since it
- *   started, or a lost race); else, when another user is among the channel's members, as a probe, up to
- *   {@link probeMs} for at most {@link PROBES_PER_BURST} updates of a burst (so that a writer that keeps winning lets a
- *   loser it cannot see in). A writer alone on its channel never waits;
+ *   first attempt: up to {@link yieldMs} when one of its {@link CONTENTION_UPDATES} previous updates saw contention
+ *   (another writer's delta since it started, or a lost race); else, when another user is among the channel's members,
+ *   as a probe, up to {@link probeMs} every {@link PROBE_EVERY} updates of a burst (so that a writer that keeps winning
+ *   lets in a loser it cannot see). A writer alone on its channel, or whose updates are apart, never waits;
  * - early retry: a delta past the attempt's `if` that arrives before its reply (on the connection it was sent on)
  *   proves the conflict; the attempt is withdrawn and the next one sent at once, without waiting for the reply.
  */
@@ -100,9 +106,12 @@ export async function runUpdate(
     if (channel._position === undefined) await channel._waitForPosition((p) => p !== undefined, signal);
     if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
     const foreignAtStart = channel._foreignWrites;
+    const startedAt = clock.now();
+    const last = channel._lastUpdate;
+    const burst = last !== undefined && startedAt - last.endedAt <= BURST_MS;
     // No await when there is no turn to wait for: the update is then sent synchronously.
-    const turn = takeTurn(channel, clock.now(), signal);
-    const probes = typeof turn === "number" ? turn : await turn;
+    const turn = takeTurn(channel, last, burst, signal);
+    if (turn !== undefined) await turn;
     let conflicted = false;
     for (let attempt = 0; ; attempt++) {
       // No await between the read and the publish: an update is sent (and, when optimistic, shown) synchronously.
@@ -127,7 +136,14 @@ export async function runUpdate(
       try {
         const offset = await result;
         const endedAt = clock.now();
-        channel._lastUpdate = { foreignAtStart, conflicted, endedAt, rtt: endedAt - sentAt, probes };
+        const contended = conflicted || channel._foreignWrites > foreignAtStart;
+        channel._lastUpdate = {
+          foreignAtStart,
+          contention: contended ? CONTENTION_UPDATES : burst ? Math.max(0, last.contention - 1) : 0,
+          quiet: contended ? 0 : (burst ? last.quiet : 0) + 1,
+          endedAt,
+          rtt: endedAt - sentAt,
+        };
         return offset;
       } catch (e) {
         if (e instanceof WithdrawnPublishError) {
@@ -147,21 +163,24 @@ export async function runUpdate(
   }
 }
 /**
- * The yield before a new update's first attempt (see {@link runUpdate}); returns the probes of the burst so far. Only
- * when this client wrote the channel's last delta: otherwise another writer just had its turn.
+ * The wait before a new update's first attempt (see {@link runUpdate}), or undefined when there is none. Only when this
+ * client wrote the channel's last delta: otherwise another writer just had its turn.
  */
-function takeTurn(channel: LifelineChannel<JsonObject>, now: number, signal: AbortSignal | undefined): number | Promise<number> {
-  const last = channel._lastUpdate;
-  if (last === undefined) return 0;
-  const burst = now - last.endedAt <= BURST_MS;
-  const probes = burst ? last.probes : 0;
-  if (!channel._lastWriteOwn) return probes;
+function takeTurn(
+  channel: LifelineChannel<JsonObject>,
+  last: UpdateRecord | undefined,
+  burst: boolean,
+  signal: AbortSignal | undefined,
+): Promise<void> | undefined {
+  if (last === undefined || !burst || !channel._lastWriteOwn) return undefined;
   const otherWrites = () => !channel._lastWriteOwn;
-  if (last.conflicted || channel._foreignWrites > last.foreignAtStart) {
-    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt)).then(() => probes);
+  if (last.contention > 0 || channel._foreignWrites > last.foreignAtStart) {
+    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt, channel._otherGap));
   }
-  if (!burst || probes >= PROBES_PER_BURST || !channel._othersPresent) return probes;
-  return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt)).then(() => probes + 1);
+  if (last.quiet % PROBE_EVERY === 1 && channel._othersPresent) {
+    return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt, channel._otherGap));
+  }
+  return undefined;
 }
 
 /** Whether the local position has reached the server's (from a conflict), or moved past the one that conflicted. */

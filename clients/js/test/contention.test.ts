@@ -267,33 +267,42 @@ describe("update under contention: read your own writes, yield to another writer
     assert.equal(await p3, 6);
   });
 
-  it("the yield is bounded (4 x the last reply time, within its limits); the next update, without contention, goes at once", async () => {
+  it("the yield is bounded (4 x the last reply time or 2 x the other writer's time, within limits) and lasts 3 updates after contention", async () => {
     assert.equal(yieldMs(undefined), YIELD_MIN_MS);
     assert.equal(yieldMs(1), YIELD_MIN_MS);
     assert.equal(yieldMs(10), 40);
+    assert.equal(yieldMs(1, 30), 60);
     assert.equal(yieldMs(10_000), YIELD_MAX_MS);
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
-    h.socket().receive(delta(1, ["t0"]));
+    const items = ["t0"];
+    h.socket().receive(delta(1, [...items]));
     // Another writer's delta since it started: contention.
     const p1 = channel.update(append("m0"));
-    h.socket().receive(delta(2, ["t0", "t1"]));
+    items.push("t1");
+    h.socket().receive(delta(2, [...items]));
     await flush();
     const sent1 = h.socket().last("publish");
     h.clock.advance(10); // the reply takes 10 ms
-    h.socket().receive(ok(sent1, 3), delta(3, ["t0", "t1", "m0"]));
+    items.push("m0");
+    h.socket().receive(ok(sent1, 3), delta(3, [...items]));
     await p1;
-    const p2 = channel.update(append("m1"));
-    await flush();
-    h.clock.advance(39);
-    await flush();
-    assert.equal(publishes(h.socket()).length, 2, "still yielding");
-    h.clock.advance(1);
-    await flush();
-    assert.equal(publishes(h.socket()).length, 3, "nobody else wrote: it goes after 40 ms");
-    h.socket().receive(ok(h.socket().last("publish"), 4), delta(4, ["t0", "t1", "m0", "m1"]));
-    assert.equal(await p2, 4);
-    await win(h, channel, "m2", 5, ["t0", "t1", "m0", "m1", "m2"]);
+    // The next CONTENTION_UPDATES (3) updates yield; nobody else writes, so each goes when its wait is over.
+    for (const [i, waitMs] of [[1, 40], [2, YIELD_MIN_MS], [3, YIELD_MIN_MS]] as const) {
+      const p = channel.update(append(`m${i}`));
+      await flush();
+      h.clock.advance(waitMs - 1);
+      await flush();
+      assert.equal(publishes(h.socket()).length, 1 + i, `m${i}: still yielding`);
+      h.clock.advance(1);
+      await flush();
+      assert.equal(publishes(h.socket()).length, 2 + i, `m${i}: nobody else wrote, it goes after ${waitMs} ms`);
+      items.push(`m${i}`);
+      h.socket().receive(ok(h.socket().last("publish"), 3 + i), delta(3 + i, [...items]));
+      assert.equal(await p, 3 + i);
+    }
+    items.push("m4");
+    await win(h, channel, "m4", 7, [...items]); // contention is over: at once
   });
 
   it("the yield ends on abort (its timer cleared)", async () => {
@@ -315,42 +324,52 @@ describe("update under contention: read your own writes, yield to another writer
     assert.equal(publishes(h.socket()).length, 2);
   });
 
-  it("a writer that keeps winning while another user is present probes: it waits briefly for a delta, at most 3 times per burst", async () => {
+  it("a writer that keeps winning while another user is present probes every 3rd update of a burst: a short wait for a delta", async () => {
     assert.equal(probeMs(undefined), PROBE_MIN_MS);
     assert.equal(probeMs(4), 8);
+    assert.equal(probeMs(1, 30), 30);
     assert.equal(probeMs(10_000), PROBE_MAX_MS);
     const h = openHarness();
     const channel = await synced(h, "list", 0, { items: [] });
     members(h, true);
     const items: string[] = [];
+    const probe = async (item: string, offset: number) => {
+      const p = channel.update(append(item));
+      await flush();
+      assert.equal(publishes(h.socket()).length, offset - 1, `${item}: probes`);
+      h.clock.advance(7);
+      await flush();
+      assert.equal(publishes(h.socket()).length, offset - 1, `${item}: still probing`);
+      h.clock.advance(1);
+      await flush();
+      assert.equal(publishes(h.socket()).length, offset, `${item}: nobody wrote, it goes after 8 ms`);
+      items.push(item);
+      h.clock.advance(4);
+      h.socket().receive(ok(h.socket().last("publish"), offset), delta(offset, [...items]));
+      assert.equal(await p, offset);
+    };
     items.push("m0");
     await win(h, channel, "m0", 1, [...items], 4);
-    for (let i = 1; i <= 3; i++) {
-      const p = channel.update(append(`m${i}`));
-      await flush();
-      assert.equal(publishes(h.socket()).length, i, `probe ${i}: waits`);
-      h.clock.advance(8);
-      await flush();
-      assert.equal(publishes(h.socket()).length, i + 1, `probe ${i}: nobody wrote, it goes after 8 ms`);
-      items.push(`m${i}`);
-      h.clock.advance(4);
-      h.socket().receive(ok(h.socket().last("publish"), i + 1), delta(i + 1, [...items]));
-      assert.equal(await p, i + 1);
+    await probe("m1", 2);
+    for (const [item, offset] of [["m2", 3], ["m3", 4]] as const) {
+      items.push(item);
+      await win(h, channel, item, offset, [...items], 4);
     }
-    items.push("m4");
-    await win(h, channel, "m4", 5, [...items], 4); // the burst's probes are spent
-    h.clock.advance(BURST_MS + 1);
-    items.push("m5");
-    await win(h, channel, "m5", 6, [...items], 4); // after a pause: no probe
-    const p = channel.update(append("m6"));
-    await flush();
-    assert.equal(publishes(h.socket()).length, 6, "a new burst probes again");
-    h.socket().receive(delta(7, [...items, "t0"])); // another writer: the probe ends at once
+    await probe("m4", 5);
+    for (const [item, offset] of [["m5", 6], ["m6", 7]] as const) {
+      items.push(item);
+      await win(h, channel, item, offset, [...items], 4);
+    }
+    const p7 = channel.update(append("m7")); // probes again; another writer's delta ends the probe at once
     await flush();
     assert.equal(publishes(h.socket()).length, 7);
-    assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: 7 });
-    h.socket().receive(ok(h.socket().last("publish"), 8));
-    assert.equal(await p, 8);
+    items.push("t0");
+    h.socket().receive(delta(8, [...items]));
+    await flush();
+    assert.equal(publishes(h.socket()).length, 8);
+    assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: 8 });
+    h.socket().receive(ok(h.socket().last("publish"), 9));
+    assert.equal(await p7, 9);
   });
 
   it("no probe when this client is alone on the channel, nor between updates further apart than a burst", async () => {

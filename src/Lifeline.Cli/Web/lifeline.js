@@ -194,16 +194,17 @@ var WithdrawnPublishError = class extends Error {
   }
 };
 var YIELD_MIN_MS = 20;
-var YIELD_MAX_MS = 200;
+var YIELD_MAX_MS = 250;
 var PROBE_MIN_MS = 5;
-var PROBE_MAX_MS = 20;
-var PROBES_PER_BURST = 3;
+var PROBE_MAX_MS = 50;
+var CONTENTION_UPDATES = 3;
+var PROBE_EVERY = 3;
 var BURST_MS = 100;
-function yieldMs(rtt) {
-  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0)));
+function yieldMs(rtt, otherGap = 0) {
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0), 2 * otherGap));
 }
-function probeMs(rtt) {
-  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0)));
+function probeMs(rtt, otherGap = 0) {
+  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0), otherGap));
 }
 async function runUpdate(channel, fn, options) {
   const retries = options.retries ?? DEFAULT_UPDATE_RETRIES;
@@ -217,8 +218,11 @@ async function runUpdate(channel, fn, options) {
     if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
     if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
     const foreignAtStart = channel._foreignWrites;
-    const turn = takeTurn(channel, clock.now(), signal);
-    const probes = typeof turn === "number" ? turn : await turn;
+    const startedAt = clock.now();
+    const last = channel._lastUpdate;
+    const burst = last !== void 0 && startedAt - last.endedAt <= BURST_MS;
+    const turn = takeTurn(channel, last, burst, signal);
+    if (turn !== void 0) await turn;
     let conflicted = false;
     for (let attempt = 0; ; attempt++) {
       if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
@@ -237,7 +241,14 @@ async function runUpdate(channel, fn, options) {
       try {
         const offset = await result;
         const endedAt = clock.now();
-        channel._lastUpdate = { foreignAtStart, conflicted, endedAt, rtt: endedAt - sentAt, probes };
+        const contended = conflicted || channel._foreignWrites > foreignAtStart;
+        channel._lastUpdate = {
+          foreignAtStart,
+          contention: contended ? CONTENTION_UPDATES : burst ? Math.max(0, last.contention - 1) : 0,
+          quiet: contended ? 0 : (burst ? last.quiet : 0) + 1,
+          endedAt,
+          rtt: endedAt - sentAt
+        };
         return offset;
       } catch (e) {
         if (e instanceof WithdrawnPublishError) {
@@ -256,18 +267,16 @@ async function runUpdate(channel, fn, options) {
     release();
   }
 }
-function takeTurn(channel, now, signal) {
-  const last = channel._lastUpdate;
-  if (last === void 0) return 0;
-  const burst = now - last.endedAt <= BURST_MS;
-  const probes = burst ? last.probes : 0;
-  if (!channel._lastWriteOwn) return probes;
+function takeTurn(channel, last, burst, signal) {
+  if (last === void 0 || !burst || !channel._lastWriteOwn) return void 0;
   const otherWrites = () => !channel._lastWriteOwn;
-  if (last.conflicted || channel._foreignWrites > last.foreignAtStart) {
-    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt)).then(() => probes);
+  if (last.contention > 0 || channel._foreignWrites > last.foreignAtStart) {
+    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt, channel._otherGap));
   }
-  if (!burst || probes >= PROBES_PER_BURST || !channel._othersPresent) return probes;
-  return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt)).then(() => probes + 1);
+  if (last.quiet % PROBE_EVERY === 1 && channel._othersPresent) {
+    return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt, channel._otherGap));
+  }
+  return void 0;
 }
 function caughtUp(current, used, server) {
   if (current === void 0) return false;
@@ -308,6 +317,10 @@ var LifelineChannel = class {
     this.lastWriteOwn = false;
     /** How many deltas of other writers were applied. */
     this.foreignWrites = 0;
+    /** When (clock ms) this client's last own delta was applied. */
+    this.lastOwnAt = 0;
+    /** How long (ms) another writer took to write after this client's own delta (a decaying maximum); 0 before any. */
+    this.otherGap = 0;
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
@@ -584,6 +597,10 @@ var LifelineChannel = class {
   get _lastWriteOwn() {
     return this.lastWriteOwn;
   }
+  /** @internal How long another writer took to write after this client's own delta (a decaying maximum, ms). */
+  get _otherGap() {
+    return this.otherGap;
+  }
   /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
   get _foreignWrites() {
     return this.foreignWrites;
@@ -679,8 +696,17 @@ var LifelineChannel = class {
       for (const op of this.pendingOps.values()) {
         if (op.ackOffset === message.offset && (op.ackEpoch === void 0 || op.ackEpoch === epoch)) own = true;
       }
+      const now = this.host._clock().now();
+      if (own) {
+        this.lastOwnAt = now;
+      } else {
+        this.foreignWrites++;
+        if (this.lastWriteOwn) {
+          const gap = now - this.lastOwnAt;
+          this.otherGap = gap >= this.otherGap ? gap : (3 * this.otherGap + gap) / 4;
+        }
+      }
       this.lastWriteOwn = own;
-      if (!own) this.foreignWrites++;
       this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch));
     }
