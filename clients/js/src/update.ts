@@ -162,6 +162,7 @@ export async function runUpdate(
     release();
   }
 }
+
 /**
  * The wait before a new update's first attempt (see {@link runUpdate}), or undefined when there is none. Only when this
  * client wrote the channel's last delta: otherwise another writer just had its turn.
