@@ -28,6 +28,8 @@ interface PublishRecord {
   sentOn: Connection | undefined;
   /** Withdrawn by its update (it can no longer apply): out of the queue, its late reply ignored. */
   withdrawn: boolean;
+  /** The channel's subscribe count at the last send (a subscribe after it may deliver its delta before its reply). */
+  subscribesAtSend: number;
   readonly resolve: (offset: number) => void;
   readonly reject: (error: Error) => void;
 }
@@ -66,6 +68,8 @@ export class Requests {
   private readonly pending = new Map<number, PendingRequest>();
   private nextId = 1;
   private readonly outbox = new Map<number, PublishRecord>();
+  /** Subscribe requests sent per channel name (see `PublishRecord.subscribesAtSend`). */
+  private readonly subscribeCounts = new Map<string, number>();
   private publishSeq = 0;
   private keyCounter = 0;
   private readonly dirty = new Set<LifelineChannel<JsonObject>>();
@@ -202,6 +206,7 @@ export class Requests {
   subscribe(channel: LifelineChannel<JsonObject>): void {
     const since = channel._position;
     channel._wire = "subscribing";
+    this.subscribeCounts.set(channel.name, (this.subscribeCounts.get(channel.name) ?? 0) + 1);
     this.request(
       {
         kind: "subscribe",
@@ -274,6 +279,7 @@ export class Requests {
     record.sent = true;
     record.sends++;
     record.sentOn = this.host.current();
+    record.subscribesAtSend = this.subscribeCounts.get(record.channel) ?? 0;
     this.request(
       { kind: "publish", record },
       { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...(record.if === undefined ? {} : { if: record.if }) },
@@ -341,6 +347,7 @@ export class Requests {
         sends: 0,
         sentOn: undefined,
         withdrawn: false,
+        subscribesAtSend: 0,
         resolve: (offset) => {
           done();
           resolve(offset);
@@ -376,11 +383,14 @@ export class Requests {
    * comes before the delta it caused, on the connection it was sent on; so a later position seen on that connection
    * before the reply means it was not applied, and can no longer be (its `if` is in the past). Only then is it
    * withdrawn: never when it was sent on an earlier connection too (the gap's deltas after a resume may include its
-   * own effect, while the resend's reply only follows them).
+   * own effect, while the resend's reply only follows them), nor when the channel was subscribed again since it was
+   * sent (a resync after a hole: its answer comes from history).
    */
   private withdraw(record: PublishRecord): boolean {
     if (!this.outbox.has(record.seq) || record.if === undefined) return false;
     if (record.sent && (record.sends !== 1 || record.sentOn === undefined || record.sentOn !== this.host.current())) return false;
+    // A (re)subscribe after the send is answered from history, which may hold its effect before its reply comes.
+    if (record.sent && record.subscribesAtSend !== (this.subscribeCounts.get(record.channel) ?? 0)) return false;
     this.outbox.delete(record.seq);
     record.withdrawn = true;
     this.channels.get(record.channel)?._pendingDropped(record.seq);

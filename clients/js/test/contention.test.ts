@@ -67,20 +67,27 @@ describe("update under contention: early retry", () => {
     assert.deepEqual(channel.state, { items: ["a", "theirs", "mine"] });
   });
 
-  it("a snapshot of a new epoch before the reply is an early retry too", async () => {
+  it("after a resync (a hole in the offsets, subscribed again) the history's deltas do not withdraw the attempt: its reply decides", async () => {
     const h = openHarness();
     const channel = await synced(h, "list", 3, { items: ["a"] });
     const p = channel.update(append("mine"));
     const first = h.socket().last("publish");
-    // A resync on the same connection answered with a snapshot of another epoch.
-    h.socket().receive({ type: "snapshot", channel: "list", epoch: "e2", offset: 1, state: { items: ["z"] } });
+    h.socket().receive(delta(5, ["a", "x", "y"])); // offset 4 is missing: the client subscribes again from 3
+    const resub = h.socket().last("subscribe");
+    assert.deepEqual(resub["since"], { epoch: "e1", offset: 3 });
+    h.socket().receive(
+      { type: "subscribed", id: resub["id"] as number, channel: "list", epoch: "e1", offset: 5, recovered: true },
+      delta(4, ["a", "x"]),
+      delta(5, ["a", "x", "y"]),
+    );
+    await flush();
+    assert.equal(publishes(h.socket()).length, 1, "not withdrawn");
+    h.socket().receive(conflict(first, 5));
     await flush();
     const second = h.socket().last("publish");
-    assert.notEqual(second["key"], first["key"]);
-    assert.deepEqual(second["if"], { epoch: "e2", offset: 1 });
-    assert.deepEqual(second["patch"], { items: ["z", "mine"] });
-    h.socket().receive(ok(second, 2));
-    assert.equal(await p, 2);
+    assert.deepEqual(second["if"], { epoch: "e1", offset: 5 });
+    h.socket().receive(ok(second, 6));
+    assert.equal(await p, 6);
   });
 
   it("each early retry counts as one retry; the last attempt waits for the server's conflict and rejects with it", async () => {

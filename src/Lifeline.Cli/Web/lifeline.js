@@ -1319,6 +1319,8 @@ var Requests = class {
     this.pending = /* @__PURE__ */ new Map();
     this.nextId = 1;
     this.outbox = /* @__PURE__ */ new Map();
+    /** Subscribe requests sent per channel name (see `PublishRecord.subscribesAtSend`). */
+    this.subscribeCounts = /* @__PURE__ */ new Map();
     this.publishSeq = 0;
     this.keyCounter = 0;
     this.dirty = /* @__PURE__ */ new Set();
@@ -1435,6 +1437,7 @@ var Requests = class {
   subscribe(channel) {
     const since = channel._position;
     channel._wire = "subscribing";
+    this.subscribeCounts.set(channel.name, (this.subscribeCounts.get(channel.name) ?? 0) + 1);
     this.request(
       {
         kind: "subscribe",
@@ -1500,6 +1503,7 @@ var Requests = class {
     record.sent = true;
     record.sends++;
     record.sentOn = this.host.current();
+    record.subscribesAtSend = this.subscribeCounts.get(record.channel) ?? 0;
     this.request(
       { kind: "publish", record },
       { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
@@ -1560,6 +1564,7 @@ var Requests = class {
         sends: 0,
         sentOn: void 0,
         withdrawn: false,
+        subscribesAtSend: 0,
         resolve: (offset) => {
           done();
           resolve(offset);
@@ -1593,11 +1598,13 @@ var Requests = class {
    * comes before the delta it caused, on the connection it was sent on; so a later position seen on that connection
    * before the reply means it was not applied, and can no longer be (its `if` is in the past). Only then is it
    * withdrawn: never when it was sent on an earlier connection too (the gap's deltas after a resume may include its
-   * own effect, while the resend's reply only follows them).
+   * own effect, while the resend's reply only follows them), nor when the channel was subscribed again since it was
+   * sent (a resync after a hole: its answer comes from history).
    */
   withdraw(record) {
     if (!this.outbox.has(record.seq) || record.if === void 0) return false;
     if (record.sent && (record.sends !== 1 || record.sentOn === void 0 || record.sentOn !== this.host.current())) return false;
+    if (record.sent && record.subscribesAtSend !== (this.subscribeCounts.get(record.channel) ?? 0)) return false;
     this.outbox.delete(record.seq);
     record.withdrawn = true;
     this.channels.get(record.channel)?._pendingDropped(record.seq);
