@@ -39,12 +39,12 @@ export class WithdrawnPublishError extends Error {
 export const YIELD_MIN_MS = 20;
 export const YIELD_MAX_MS = 250;
 /** A probing wait (no contention seen yet): see {@link probeMs}; within these (ms). */
-export const PROBE_MIN_MS = 5;
+export const PROBE_MIN_MS = 2;
 export const PROBE_MAX_MS = 50;
 /** Contention seen by an update makes this many following updates yield (unless they see it again). */
 export const CONTENTION_UPDATES = 3;
-/** In a burst without contention, every this many updates probes (the 2nd, 5th, 8th, ...). */
-export const PROBE_EVERY = 3;
+/** In a burst without contention, every this many updates probes (the 2nd, 6th, 10th, ...). */
+export const PROBE_EVERY = 4;
 /** Updates are a burst when each starts within this long (ms) of the previous one's end. */
 export const BURST_MS = 100;
 

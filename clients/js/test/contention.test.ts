@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { LifelineChannel } from "../src/channel.js";
 import { LifelineConflictError, LifelineProtocolError } from "../src/errors.js";
 import type { JsonObject } from "../src/json.js";
-import { BURST_MS, PROBE_MAX_MS, PROBE_MIN_MS, probeMs, yieldMs, YIELD_MAX_MS, YIELD_MIN_MS } from "../src/update.js";
+import { BURST_MS, PROBE_EVERY, PROBE_MAX_MS, PROBE_MIN_MS, probeMs, yieldMs, YIELD_MAX_MS, YIELD_MIN_MS } from "../src/update.js";
 import { flush } from "./support/fakeClock.js";
 import type { FakeSocket } from "./support/fakeSocket.js";
 import { openHarness, reconnect, type Harness } from "./support/harness.js";
@@ -331,8 +331,9 @@ describe("update under contention: read your own writes, yield to another writer
     assert.equal(publishes(h.socket()).length, 2);
   });
 
-  it("a writer that keeps winning while another user is present probes every 3rd update of a burst: a short wait for a delta", async () => {
+  it("a writer that keeps winning while another user is present probes every PROBE_EVERY updates of a burst: a short wait for a delta", async () => {
     assert.equal(probeMs(undefined), PROBE_MIN_MS);
+    assert.equal(probeMs(0.5), PROBE_MIN_MS);
     assert.equal(probeMs(4), 8);
     assert.equal(probeMs(1, 30), 30);
     assert.equal(probeMs(10_000), PROBE_MAX_MS);
@@ -358,25 +359,28 @@ describe("update under contention: read your own writes, yield to another writer
     items.push("m0");
     await win(h, channel, "m0", 1, [...items], 4);
     await probe("m1", 2);
-    for (const [item, offset] of [["m2", 3], ["m3", 4]] as const) {
-      items.push(item);
-      await win(h, channel, item, offset, [...items], 4);
-    }
-    await probe("m4", 5);
-    for (const [item, offset] of [["m5", 6], ["m6", 7]] as const) {
-      items.push(item);
-      await win(h, channel, item, offset, [...items], 4);
-    }
-    const p7 = channel.update(append("m7")); // probes again; another writer's delta ends the probe at once
+    let n = 2;
+    const wins = async (count: number) => {
+      for (let k = 0; k < count; k++, n++) {
+        items.push(`m${n}`);
+        await win(h, channel, `m${n}`, n + 1, [...items], 4);
+      }
+    };
+    await wins(PROBE_EVERY - 1);
+    await probe(`m${n}`, n + 1);
+    n++;
+    await wins(PROBE_EVERY - 1);
+    // Probes again; another writer's delta ends the probe at once.
+    const p = channel.update(append(`m${n}`));
     await flush();
-    assert.equal(publishes(h.socket()).length, 7);
+    assert.equal(publishes(h.socket()).length, n);
     items.push("t0");
-    h.socket().receive(delta(8, [...items]));
+    h.socket().receive(delta(n + 1, [...items]));
     await flush();
-    assert.equal(publishes(h.socket()).length, 8);
-    assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: 8 });
-    h.socket().receive(ok(h.socket().last("publish"), 9));
-    assert.equal(await p7, 9);
+    assert.equal(publishes(h.socket()).length, n + 1);
+    assert.deepEqual(h.socket().last("publish")["if"], { epoch: "e1", offset: n + 1 });
+    h.socket().receive(ok(h.socket().last("publish"), n + 2));
+    assert.equal(await p, n + 2);
   });
 
   it("no probe when this client is alone on the channel, nor between updates further apart than a burst", async () => {

@@ -195,10 +195,10 @@ var WithdrawnPublishError = class extends Error {
 };
 var YIELD_MIN_MS = 20;
 var YIELD_MAX_MS = 250;
-var PROBE_MIN_MS = 5;
+var PROBE_MIN_MS = 2;
 var PROBE_MAX_MS = 50;
 var CONTENTION_UPDATES = 3;
-var PROBE_EVERY = 3;
+var PROBE_EVERY = 4;
 var BURST_MS = 100;
 function yieldMs(rtt, otherGap = 0) {
   return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0), 2 * otherGap));
