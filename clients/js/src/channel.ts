@@ -1,7 +1,8 @@
+import type { Clock } from "./clock.js";
 import { LifelineClosedError } from "./errors.js";
 import { applyMergePatch, deepFreeze, EMPTY_STATE, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { shareStructure } from "./mergePatch.js";
-import { abortReason, runUpdate, type UpdateOptions } from "./update.js";
+import { abortReason, runUpdate, type UpdateOptions, type UpdateRecord } from "./update.js";
 import type { DeltaMessage, EventMessage, PresenceEventMessage, SnapshotMessage, SubscribedMessage } from "./protocol.js";
 import type { KeptChannel } from "./persistence.js";
 import { deltaVerdict, type DeltaVerdict, type Position } from "./recovery.js";
@@ -61,6 +62,19 @@ export interface PublishRequest {
   readonly key: string | undefined;
   readonly if: { readonly epoch: string; readonly offset: number } | undefined;
   readonly signal: AbortSignal | undefined;
+  /** An update's attempt: the client fills in `withdraw` (see {@link PublishHandle}). */
+  readonly handle?: PublishHandle;
+}
+
+/** @internal An update's hold on its conditional publish. */
+export interface PublishHandle {
+  /**
+   * Set by the client when the publish is made. Withdraws a conditional publish that can no longer apply (the channel
+   * moved past its `if` on the connection it was sent on, before its reply): it leaves the queue and the overlay, is
+   * never re-sent, its promise rejects with a `WithdrawnPublishError` and its late reply is ignored. False (nothing
+   * done) when that is not certain: the reply came, or it was sent on an earlier connection too.
+   */
+  withdraw?: () => boolean;
 }
 
 /** How a channel stands on the current connection. @internal */
@@ -73,6 +87,10 @@ export interface ChannelHost {
   _fetchPresence(channel: string, signal: AbortSignal | undefined): Promise<readonly string[]>;
   _emit(channel: string, data: JsonValue): Promise<void>;
   _reportHandlerError(where: string, error: unknown): void;
+  /** The client's clock (updates time their attempts and their wait for another writer). */
+  _clock(): Clock;
+  /** The user the server authenticated, or null. */
+  readonly user: string | null;
 }
 
 interface Entry<F> {
@@ -153,6 +171,14 @@ export class LifelineChannel<T = JsonObject> {
   /** Updates in progress keep the channel subscribed. */
   private holds = 0;
   private readonly positionWaiters = new Set<{ check(): void; fail(error: Error): void }>();
+  /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
+  private lastWriteOwn = false;
+  /** How many deltas of other writers were applied. */
+  private foreignWrites = 0;
+  /** When (clock ms) this client's last own delta was applied. */
+  private lastOwnAt = 0;
+  /** How long (ms) another writer took to write after this client's own delta (a decaying maximum); 0 before any. */
+  private otherGap = 0;
   private members: readonly string[] = NO_MEMBERS;
   private readonly listeners = new Set<Entry<StateListener<T>>>();
   private readonly presenceListeners = new Set<Entry<PresenceListener>>();
@@ -303,8 +329,11 @@ export class LifelineChannel<T = JsonObject> {
    * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
    * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
-   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
-   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
+   * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
+   * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
+   * when this client wrote last after contention, a new update waits briefly for the other writer's delta.
+   * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
    */
@@ -369,11 +398,15 @@ export class LifelineChannel<T = JsonObject> {
     };
   }
 
-  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
-  _waitForPosition(done: (position: Position | undefined) => boolean, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * @internal Resolves once `done(position)` holds (checked now and after each snapshot, delta or change of the pending
+   * publishes), or when `timeoutMs` (if given) has passed on the client's clock.
+   */
+  _waitForPosition(done: (position: Position | undefined) => boolean, signal: AbortSignal | undefined, timeoutMs?: number): Promise<void> {
     if (done(this.position)) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise<void>((resolve, reject) => {
+      const clock = this.host._clock();
       const onAbort = () => finish(abortReason(signal));
       const waiter = {
         check: () => {
@@ -381,8 +414,10 @@ export class LifelineChannel<T = JsonObject> {
         },
         fail: (error: Error) => finish(error),
       };
+      const timer = timeoutMs === undefined ? undefined : clock.setTimeout(() => finish(undefined), timeoutMs);
       const finish = (error: Error | undefined) => {
-        this.positionWaiters.delete(waiter);
+        if (!this.positionWaiters.delete(waiter)) return;
+        if (timer !== undefined) clock.clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (error === undefined) resolve();
         else reject(error);
@@ -390,6 +425,56 @@ export class LifelineChannel<T = JsonObject> {
       this.positionWaiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * @internal Calls `listener` with the position, synchronously, after each snapshot, delta or change of the pending
+   * publishes, until the returned function is called (idempotent).
+   */
+  _watchPosition(listener: (position: Position | undefined) => void): () => void {
+    const watcher = { check: () => listener(this.position), fail: () => undefined };
+    this.positionWaiters.add(watcher);
+    return () => void this.positionWaiters.delete(watcher);
+  }
+
+  /** @internal The server accepted a publish of this client whose delta has not reached the confirmed state yet. */
+  get _ownWriteUnconfirmed(): boolean {
+    for (const op of this.pendingOps.values()) if (op.ackOffset !== undefined) return true;
+    return false;
+  }
+
+  /** @internal Another user is among the channel's members (a possible other writer). */
+  get _othersPresent(): boolean {
+    const me = this.host.user;
+    return this.members.some((u) => u !== me);
+  }
+
+  /** @internal The client's clock. */
+  _clock(): Clock {
+    return this.host._clock();
+  }
+
+  /** @internal Whether the last applied delta is this client's own publish (false after a snapshot). */
+  get _lastWriteOwn(): boolean {
+    return this.lastWriteOwn;
+  }
+
+  /** @internal How long another writer took to write after this client's own delta (a decaying maximum, ms). */
+  get _otherGap(): number {
+    return this.otherGap;
+  }
+
+  /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
+  get _foreignWrites(): number {
+    return this.foreignWrites;
+  }
+
+  /** @internal What the last successful update of this channel left for the next one (see update.ts). */
+  _lastUpdate: UpdateRecord | undefined;
+
+  /** @internal An update's conditional publish, with the handle that can withdraw it. */
+  _publishAttempt(patch: JsonObject, position: Position, signal: AbortSignal | undefined, handle: PublishHandle): Promise<number> {
+    return this.host._publish(this.name, patch, { key: undefined, if: { epoch: position.epoch, offset: position.offset }, signal, handle });
   }
 
   /** @internal A publish of this channel was made (queued or sent). */
@@ -483,6 +568,7 @@ export class LifelineChannel<T = JsonObject> {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
+    this.lastWriteOwn = false;
     this.setConfirmed(deepFreeze(message.state));
   }
 
@@ -490,7 +576,23 @@ export class LifelineChannel<T = JsonObject> {
   _onDelta(message: DeltaMessage): DeltaVerdict {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== undefined) {
-      this.position = { epoch: this.position.epoch, offset: message.offset };
+      const epoch = this.position.epoch;
+      let own = false;
+      for (const op of this.pendingOps.values()) {
+        if (op.ackOffset === message.offset && (op.ackEpoch === undefined || op.ackEpoch === epoch)) own = true;
+      }
+      const now = this.host._clock().now();
+      if (own) {
+        this.lastOwnAt = now;
+      } else {
+        this.foreignWrites++;
+        if (this.lastWriteOwn) {
+          const gap = now - this.lastOwnAt;
+          this.otherGap = gap >= this.otherGap ? gap : (3 * this.otherGap + gap) / 4;
+        }
+      }
+      this.lastWriteOwn = own;
+      this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch) as JsonObject);
     }
     return verdict;
@@ -560,7 +662,6 @@ export class LifelineChannel<T = JsonObject> {
     }
     // Without optimistic state every applied snapshot or delta is announced, as before issue 15.
     this.refresh(!this.optimistic);
-    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
 
   /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
@@ -573,6 +674,7 @@ export class LifelineChannel<T = JsonObject> {
     }
     if (next === this.current && !always) {
       this.notifyWatchers(); // pending or the position may have changed
+      this.checkWaiters();
       return;
     }
     const previous = this.current as unknown as T;
@@ -587,6 +689,13 @@ export class LifelineChannel<T = JsonObject> {
       }
     }
     this.notifyWatchers();
+    this.checkWaiters();
+  }
+
+  /** The position or the pending publishes may have changed: updates waiting on them look again. */
+  private checkWaiters(): void {
+    if (this.positionWaiters.size === 0) return;
+    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
 
   private notifyWatchers(): void {

@@ -633,4 +633,9 @@ export class LifelineClient {
   _reportHandlerError(where: string, error: unknown): void {
     this.events.report(new LifelineHandlerError(where, error));
   }
+
+  /** @internal */
+  _clock(): Clock {
+    return this.clock;
+  }
 }

@@ -12,7 +12,7 @@ import {
 import { isJsonObject, type JsonObject, type JsonValue } from "./json.js";
 import { MAX_KEY_LENGTH } from "./options.js";
 import type { ErrorMessage, ReplyMessage, SubscribedMessage } from "./protocol.js";
-import { abortReason } from "./update.js";
+import { abortReason, WithdrawnPublishError } from "./update.js";
 import { errorText } from "./util.js";
 
 interface PublishRecord {
@@ -23,6 +23,13 @@ interface PublishRecord {
   readonly if: PublishRequest["if"];
   /** Sent at least once: it may have been applied, so aborting it keeps it for the resend. */
   sent: boolean;
+  /** How many times it was sent (once per connection), and the connection of the last send. */
+  sends: number;
+  sentOn: Connection | undefined;
+  /** Withdrawn by its update (it can no longer apply): out of the queue, its late reply ignored. */
+  withdrawn: boolean;
+  /** The channel's subscribe count at the last send (a subscribe after it may deliver its delta before its reply). */
+  subscribesAtSend: number;
   readonly resolve: (offset: number) => void;
   readonly reject: (error: Error) => void;
 }
@@ -61,6 +68,8 @@ export class Requests {
   private readonly pending = new Map<number, PendingRequest>();
   private nextId = 1;
   private readonly outbox = new Map<number, PublishRecord>();
+  /** Subscribe requests sent per channel name (see `PublishRecord.subscribesAtSend`). */
+  private readonly subscribeCounts = new Map<string, number>();
   private publishSeq = 0;
   private keyCounter = 0;
   private readonly dirty = new Set<LifelineChannel<JsonObject>>();
@@ -83,6 +92,13 @@ export class Requests {
   onReply(message: ReplyMessage): void {
     const entry = this.takePending(message.id);
     if (entry === undefined) return;
+    if (entry.kind === "publish" && entry.record.withdrawn) {
+      // Its update moved on: the channel passed its `if` before this reply, so it can only be a conflict.
+      if (message.ok) {
+        this.host.report(new LifelineProtocolError("a withdrawn conditional publish was applied: the reply came after a later delta", JSON.stringify(message)));
+      }
+      return;
+    }
     if (!message.ok) {
       const err = message.error;
       if (err?.code === "conflict") {
@@ -190,6 +206,7 @@ export class Requests {
   subscribe(channel: LifelineChannel<JsonObject>): void {
     const since = channel._position;
     channel._wire = "subscribing";
+    this.subscribeCounts.set(channel.name, (this.subscribeCounts.get(channel.name) ?? 0) + 1);
     this.request(
       {
         kind: "subscribe",
@@ -260,6 +277,9 @@ export class Requests {
 
   private sendPublish(record: PublishRecord): void {
     record.sent = true;
+    record.sends++;
+    record.sentOn = this.host.current();
+    record.subscribesAtSend = this.subscribeCounts.get(record.channel) ?? 0;
     this.request(
       { kind: "publish", record },
       { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...(record.if === undefined ? {} : { if: record.if }) },
@@ -324,6 +344,10 @@ export class Requests {
         key: finalKey,
         if: request.if,
         sent: false,
+        sends: 0,
+        sentOn: undefined,
+        withdrawn: false,
+        subscribesAtSend: 0,
         resolve: (offset) => {
           done();
           resolve(offset);
@@ -334,6 +358,7 @@ export class Requests {
         },
       };
       this.outbox.set(record.seq, record);
+      if (request.handle !== undefined && record.if !== undefined) request.handle.withdraw = () => this.withdraw(record);
       this.host.channel(channel)._pendingAdded(record.seq, copy, record.key, record.if);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (this.host.isOpen()) this.sendPublish(record);
@@ -351,6 +376,26 @@ export class Requests {
       this.channels.get(record.channel)?._pendingDropped(record.seq);
     }
     record.reject(reason);
+  }
+
+  /**
+   * An update saw its channel pass the `if` of this conditional publish before the reply. PROTOCOL.md: a publish's reply
+   * comes before the delta it caused, on the connection it was sent on; so a later position seen on that connection
+   * before the reply means it was not applied, and can no longer be (its `if` is in the past). Only then is it
+   * withdrawn: never when it was sent on an earlier connection too (the gap's deltas after a resume may include its
+   * own effect, while the resend's reply only follows them), nor when the channel was subscribed again since it was
+   * sent (a resync after a hole: its answer comes from history).
+   */
+  private withdraw(record: PublishRecord): boolean {
+    if (!this.outbox.has(record.seq) || record.if === undefined) return false;
+    if (record.sent && (record.sends !== 1 || record.sentOn === undefined || record.sentOn !== this.host.current())) return false;
+    // A (re)subscribe after the send is answered from history, which may hold its effect before its reply comes.
+    if (record.sent && record.subscribesAtSend !== (this.subscribeCounts.get(record.channel) ?? 0)) return false;
+    this.outbox.delete(record.seq);
+    record.withdrawn = true;
+    this.channels.get(record.channel)?._pendingDropped(record.seq);
+    record.reject(new WithdrawnPublishError());
+    return true;
   }
 
   fetchPresence(channel: string, signal: AbortSignal | undefined): Promise<readonly string[]> {

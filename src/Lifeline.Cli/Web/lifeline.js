@@ -187,14 +187,43 @@ function abortReason(signal) {
   error.name = "AbortError";
   return error;
 }
+var WithdrawnPublishError = class extends Error {
+  constructor() {
+    super("the conditional publish was withdrawn: the channel moved past its position before the reply");
+    this.name = "WithdrawnPublishError";
+  }
+};
+var YIELD_MIN_MS = 20;
+var YIELD_MAX_MS = 250;
+var PROBE_MIN_MS = 2;
+var PROBE_MAX_MS = 50;
+var CONTENTION_UPDATES = 3;
+var PROBE_EVERY = 4;
+var BURST_MS = 100;
+function yieldMs(rtt, otherGap = 0) {
+  return Math.min(YIELD_MAX_MS, Math.max(YIELD_MIN_MS, 4 * (rtt ?? 0), 2 * otherGap));
+}
+function probeMs(rtt, otherGap = 0) {
+  return Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, 2 * (rtt ?? 0), otherGap));
+}
 async function runUpdate(channel, fn, options) {
   const retries = options.retries ?? DEFAULT_UPDATE_RETRIES;
   if (typeof fn !== "function") throw new TypeError("update(fn): fn must be a function");
   if (!(Number.isSafeInteger(retries) && retries >= 0)) throw new TypeError(`update: retries must be a non-negative integer, got ${retries}`);
   const signal = options.signal;
   if (signal?.aborted === true) throw abortReason(signal);
+  const clock = channel._clock();
   const release = channel._hold();
   try {
+    if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
+    if (channel._ownWriteUnconfirmed) await channel._waitForPosition(() => !channel._ownWriteUnconfirmed, signal);
+    const foreignAtStart = channel._foreignWrites;
+    const startedAt = clock.now();
+    const last = channel._lastUpdate;
+    const burst = last !== void 0 && startedAt - last.endedAt <= BURST_MS;
+    const turn = takeTurn(channel, last, burst, signal);
+    if (turn !== void 0) await turn;
+    let conflicted = false;
     for (let attempt = 0; ; attempt++) {
       if (channel._position === void 0) await channel._waitForPosition((p) => p !== void 0, signal);
       const position = channel._position;
@@ -203,17 +232,51 @@ async function runUpdate(channel, fn, options) {
       if (!isJsonObject(to)) throw new TypeError("update(fn): fn must return a JSON object (the new state)");
       const patch = createMergePatch(from, JSON.parse(JSON.stringify(to)));
       if (Object.keys(patch).length === 0) return position.offset;
+      const handle = {};
+      const sentAt = clock.now();
+      const result = channel._publishAttempt(patch, position, signal, handle);
+      const unwatch = attempt < retries ? channel._watchPosition((p) => {
+        if (p !== void 0 && (p.epoch !== position.epoch || p.offset > position.offset)) handle.withdraw?.();
+      }) : void 0;
       try {
-        return await channel.publish(patch, { if: position, ...signal === void 0 ? {} : { signal } });
+        const offset = await result;
+        const endedAt = clock.now();
+        const contended = conflicted || channel._foreignWrites > foreignAtStart;
+        channel._lastUpdate = {
+          foreignAtStart,
+          contention: contended ? CONTENTION_UPDATES : burst ? Math.max(0, last.contention - 1) : 0,
+          quiet: contended ? 0 : (burst ? last.quiet : 0) + 1,
+          endedAt,
+          rtt: endedAt - sentAt
+        };
+        return offset;
       } catch (e) {
+        if (e instanceof WithdrawnPublishError) {
+          conflicted = true;
+          continue;
+        }
         if (!(e instanceof LifelineConflictError) || attempt >= retries) throw e;
+        conflicted = true;
         const server = e.position;
         await channel._waitForPosition((p) => caughtUp(p, position, server), signal);
+      } finally {
+        unwatch?.();
       }
     }
   } finally {
     release();
   }
+}
+function takeTurn(channel, last, burst, signal) {
+  if (last === void 0 || !burst || !channel._lastWriteOwn) return void 0;
+  const otherWrites = () => !channel._lastWriteOwn;
+  if (last.contention > 0 || channel._foreignWrites > last.foreignAtStart) {
+    return channel._waitForPosition(otherWrites, signal, yieldMs(last.rtt, channel._otherGap));
+  }
+  if (last.quiet % PROBE_EVERY === 1 && channel._othersPresent) {
+    return channel._waitForPosition(otherWrites, signal, probeMs(last.rtt, channel._otherGap));
+  }
+  return void 0;
 }
 function caughtUp(current, used, server) {
   if (current === void 0) return false;
@@ -250,6 +313,14 @@ var LifelineChannel = class {
     /** Updates in progress keep the channel subscribed. */
     this.holds = 0;
     this.positionWaiters = /* @__PURE__ */ new Set();
+    /** The last applied delta was this client's own publish (an accepted one, by its offset); false after a snapshot. */
+    this.lastWriteOwn = false;
+    /** How many deltas of other writers were applied. */
+    this.foreignWrites = 0;
+    /** When (clock ms) this client's last own delta was applied. */
+    this.lastOwnAt = 0;
+    /** How long (ms) another writer took to write after this client's own delta (a decaying maximum); 0 before any. */
+    this.otherGap = 0;
     this.members = NO_MEMBERS;
     this.listeners = /* @__PURE__ */ new Set();
     this.presenceListeners = /* @__PURE__ */ new Set();
@@ -425,8 +496,11 @@ var LifelineChannel = class {
    * state, publishes the merge patch from that state to what `fn` returns, on the condition that the channel is still
    * at the confirmed position (`if`). On a conflict it waits until the local state has caught up with the server's
    * position, then calls `fn` again: at most `retries` times (default 10), then rejects with the
-   * `LifelineConflictError`. Resolves with the offset of the publish (or the current offset when `fn` changed
-   * nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
+   * `LifelineConflictError`. Under contention writers take turns: a delta past the attempt's position that arrives
+   * before its reply proves the conflict and the next attempt is sent at once (one retry; the stale attempt is
+   * withdrawn, never re-sent); an update first waits for this client's own accepted publishes to be confirmed; and
+   * when this client wrote last after contention, a new update waits briefly for the other writer's delta.
+   * Resolves with the offset of the publish (or the current offset when `fn` changed nothing: nothing is sent). `fn` must be synchronous; when it throws, the update rejects with that error and
    * nothing is sent. Until the first snapshot the update waits for it; the channel stays subscribed meanwhile (a refused
    * subscribe rejects the update with the `LifelineRequestError`).
    */
@@ -468,11 +542,15 @@ var LifelineChannel = class {
       this.host._interestChanged(this);
     };
   }
-  /** @internal Resolves once `done(position)` holds (checked now and after each snapshot or delta). */
-  _waitForPosition(done, signal) {
+  /**
+   * @internal Resolves once `done(position)` holds (checked now and after each snapshot, delta or change of the pending
+   * publishes), or when `timeoutMs` (if given) has passed on the client's clock.
+   */
+  _waitForPosition(done, signal, timeoutMs) {
     if (done(this.position)) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise((resolve, reject) => {
+      const clock = this.host._clock();
       const onAbort = () => finish(abortReason(signal));
       const waiter = {
         check: () => {
@@ -480,8 +558,10 @@ var LifelineChannel = class {
         },
         fail: (error) => finish(error)
       };
+      const timer = timeoutMs === void 0 ? void 0 : clock.setTimeout(() => finish(void 0), timeoutMs);
       const finish = (error) => {
-        this.positionWaiters.delete(waiter);
+        if (!this.positionWaiters.delete(waiter)) return;
+        if (timer !== void 0) clock.clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (error === void 0) resolve();
         else reject(error);
@@ -489,6 +569,45 @@ var LifelineChannel = class {
       this.positionWaiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+  /**
+   * @internal Calls `listener` with the position, synchronously, after each snapshot, delta or change of the pending
+   * publishes, until the returned function is called (idempotent).
+   */
+  _watchPosition(listener) {
+    const watcher = { check: () => listener(this.position), fail: () => void 0 };
+    this.positionWaiters.add(watcher);
+    return () => void this.positionWaiters.delete(watcher);
+  }
+  /** @internal The server accepted a publish of this client whose delta has not reached the confirmed state yet. */
+  get _ownWriteUnconfirmed() {
+    for (const op of this.pendingOps.values()) if (op.ackOffset !== void 0) return true;
+    return false;
+  }
+  /** @internal Another user is among the channel's members (a possible other writer). */
+  get _othersPresent() {
+    const me = this.host.user;
+    return this.members.some((u) => u !== me);
+  }
+  /** @internal The client's clock. */
+  _clock() {
+    return this.host._clock();
+  }
+  /** @internal Whether the last applied delta is this client's own publish (false after a snapshot). */
+  get _lastWriteOwn() {
+    return this.lastWriteOwn;
+  }
+  /** @internal How long another writer took to write after this client's own delta (a decaying maximum, ms). */
+  get _otherGap() {
+    return this.otherGap;
+  }
+  /** @internal How many deltas of other writers this channel applied (deltas not confirming a publish of this client). */
+  get _foreignWrites() {
+    return this.foreignWrites;
+  }
+  /** @internal An update's conditional publish, with the handle that can withdraw it. */
+  _publishAttempt(patch, position, signal, handle) {
+    return this.host._publish(this.name, patch, { key: void 0, if: { epoch: position.epoch, offset: position.offset }, signal, handle });
   }
   /** @internal A publish of this channel was made (queued or sent). */
   _pendingAdded(seq, patch, key, condition) {
@@ -565,13 +684,30 @@ var LifelineChannel = class {
     this._awaitingSnapshot = false;
     this._resyncing = false;
     this.position = { epoch: message.epoch, offset: message.offset };
+    this.lastWriteOwn = false;
     this.setConfirmed(deepFreeze(message.state));
   }
   /** @internal Applies a delta in order; returns what was done with it. */
   _onDelta(message) {
     const verdict = this._awaitingSnapshot ? "unsynced" : deltaVerdict(this.position, message.offset);
     if (verdict === "apply" && this.position !== void 0) {
-      this.position = { epoch: this.position.epoch, offset: message.offset };
+      const epoch = this.position.epoch;
+      let own = false;
+      for (const op of this.pendingOps.values()) {
+        if (op.ackOffset === message.offset && (op.ackEpoch === void 0 || op.ackEpoch === epoch)) own = true;
+      }
+      const now = this.host._clock().now();
+      if (own) {
+        this.lastOwnAt = now;
+      } else {
+        this.foreignWrites++;
+        if (this.lastWriteOwn) {
+          const gap = now - this.lastOwnAt;
+          this.otherGap = gap >= this.otherGap ? gap : (3 * this.otherGap + gap) / 4;
+        }
+      }
+      this.lastWriteOwn = own;
+      this.position = { epoch, offset: message.offset };
       this.setConfirmed(applyMergePatch(this.confirmedState, message.patch));
     }
     return verdict;
@@ -635,7 +771,6 @@ var LifelineChannel = class {
       if (position.epoch !== op.ackEpoch || position.offset >= op.ackOffset) this.pendingOps.delete(seq);
     }
     this.refresh(!this.optimistic);
-    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
   /** Recomputes the visible state; listeners hear of it when it changed (or `always`). */
   refresh(always) {
@@ -646,6 +781,7 @@ var LifelineChannel = class {
     }
     if (next === this.current && !always) {
       this.notifyWatchers();
+      this.checkWaiters();
       return;
     }
     const previous = this.current;
@@ -660,6 +796,12 @@ var LifelineChannel = class {
       }
     }
     this.notifyWatchers();
+    this.checkWaiters();
+  }
+  /** The position or the pending publishes may have changed: updates waiting on them look again. */
+  checkWaiters() {
+    if (this.positionWaiters.size === 0) return;
+    for (const waiter of [...this.positionWaiters]) waiter.check();
   }
   notifyWatchers() {
     this._onChange?.();
@@ -1177,6 +1319,8 @@ var Requests = class {
     this.pending = /* @__PURE__ */ new Map();
     this.nextId = 1;
     this.outbox = /* @__PURE__ */ new Map();
+    /** Subscribe requests sent per channel name (see `PublishRecord.subscribesAtSend`). */
+    this.subscribeCounts = /* @__PURE__ */ new Map();
     this.publishSeq = 0;
     this.keyCounter = 0;
     this.dirty = /* @__PURE__ */ new Set();
@@ -1190,6 +1334,12 @@ var Requests = class {
   onReply(message) {
     const entry = this.takePending(message.id);
     if (entry === void 0) return;
+    if (entry.kind === "publish" && entry.record.withdrawn) {
+      if (message.ok) {
+        this.host.report(new LifelineProtocolError("a withdrawn conditional publish was applied: the reply came after a later delta", JSON.stringify(message)));
+      }
+      return;
+    }
     if (!message.ok) {
       const err = message.error;
       if (err?.code === "conflict") {
@@ -1287,6 +1437,7 @@ var Requests = class {
   subscribe(channel) {
     const since = channel._position;
     channel._wire = "subscribing";
+    this.subscribeCounts.set(channel.name, (this.subscribeCounts.get(channel.name) ?? 0) + 1);
     this.request(
       {
         kind: "subscribe",
@@ -1350,6 +1501,9 @@ var Requests = class {
   }
   sendPublish(record) {
     record.sent = true;
+    record.sends++;
+    record.sentOn = this.host.current();
+    record.subscribesAtSend = this.subscribeCounts.get(record.channel) ?? 0;
     this.request(
       { kind: "publish", record },
       { type: "publish", channel: record.channel, key: record.key, patch: record.patch, ...record.if === void 0 ? {} : { if: record.if } }
@@ -1407,6 +1561,10 @@ var Requests = class {
         key: finalKey,
         if: request.if,
         sent: false,
+        sends: 0,
+        sentOn: void 0,
+        withdrawn: false,
+        subscribesAtSend: 0,
         resolve: (offset) => {
           done();
           resolve(offset);
@@ -1417,6 +1575,7 @@ var Requests = class {
         }
       };
       this.outbox.set(record.seq, record);
+      if (request.handle !== void 0 && record.if !== void 0) request.handle.withdraw = () => this.withdraw(record);
       this.host.channel(channel)._pendingAdded(record.seq, copy2, record.key, record.if);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (this.host.isOpen()) this.sendPublish(record);
@@ -1433,6 +1592,24 @@ var Requests = class {
       this.channels.get(record.channel)?._pendingDropped(record.seq);
     }
     record.reject(reason);
+  }
+  /**
+   * An update saw its channel pass the `if` of this conditional publish before the reply. PROTOCOL.md: a publish's reply
+   * comes before the delta it caused, on the connection it was sent on; so a later position seen on that connection
+   * before the reply means it was not applied, and can no longer be (its `if` is in the past). Only then is it
+   * withdrawn: never when it was sent on an earlier connection too (the gap's deltas after a resume may include its
+   * own effect, while the resend's reply only follows them), nor when the channel was subscribed again since it was
+   * sent (a resync after a hole: its answer comes from history).
+   */
+  withdraw(record) {
+    if (!this.outbox.has(record.seq) || record.if === void 0) return false;
+    if (record.sent && (record.sends !== 1 || record.sentOn === void 0 || record.sentOn !== this.host.current())) return false;
+    if (record.sent && record.subscribesAtSend !== (this.subscribeCounts.get(record.channel) ?? 0)) return false;
+    this.outbox.delete(record.seq);
+    record.withdrawn = true;
+    this.channels.get(record.channel)?._pendingDropped(record.seq);
+    record.reject(new WithdrawnPublishError());
+    return true;
   }
   fetchPresence(channel, signal) {
     if (this.host.isClosed()) return Promise.reject(new LifelineClosedError());
@@ -2887,6 +3064,10 @@ var LifelineClient = class {
   /** @internal */
   _reportHandlerError(where, error) {
     this.events.report(new LifelineHandlerError(where, error));
+  }
+  /** @internal */
+  _clock() {
+    return this.clock;
   }
 };
 export {
