@@ -27,8 +27,7 @@ internal static partial class HttpEndpoint
         HttpCors.AllowOrigin(context, runtime);
         if (context.Request.Headers.TryGetValue(SendHeader, out var capability) && runtime.HttpConnections.Find(capability.ToString()) is not null)
         {
-            HttpLog.SecondStream(runtime.UpgradeLogger, "stream", context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status409Conflict;
+            RefuseSecondStream(context, runtime, "stream");
             return;
         }
 
@@ -153,12 +152,18 @@ internal static partial class HttpEndpoint
 
         if (!transport.Polling)
         {
-            HttpLog.SecondStream(runtime.UpgradeLogger, "poll", context.Connection.RemoteIpAddress?.ToString());
-            context.Response.StatusCode = StatusCodes.Status409Conflict;
+            RefuseSecondStream(context, runtime, "poll");
             return Task.CompletedTask;
         }
 
         return transport.ServePollAsync(context, HttpTransport.PollTimeout);
+    }
+
+    /// <summary>409 for a second concurrent stream of one connection (a <paramref name="request"/> with a live capability).</summary>
+    private static void RefuseSecondStream(HttpContext context, LifelineRuntime runtime, string request)
+    {
+        HttpLog.SecondStream(runtime.UpgradeLogger, request, context.Connection.RemoteIpAddress?.ToString());
+        context.Response.StatusCode = StatusCodes.Status409Conflict;
     }
 
     private static partial class HttpLog
